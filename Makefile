@@ -1,0 +1,174 @@
+# deltabench: the only build entry.
+#
+#   make                 build bin/deltabench (installs missing system packages first)
+#   make test            unit suites (Check), CLI tests, interop tests against h5py/safetensors
+#   make test-gpu        GPU suites only; fails when no CUDA device is present
+#   make bench           benchmarks; each prints ratios measured in the same run
+#   make SANITIZE=address,undefined test    the same suite under ASan + UBSan
+#   make DEBUG=1         -O0 -g3 build
+#   make CUDA=no         skip nvcc even when present (CUDA=auto by default, CUDA=yes to insist)
+#   make clean
+
+CUDA ?= auto
+SANITIZE ?=
+DEBUG ?=
+CC ?= cc
+PYTHON ?= python3
+
+.DEFAULT_GOAL := all
+VERSION := 0.1.0
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+
+# ---- variant and build directory -------------------------------------------------------------
+ifneq ($(SANITIZE),)
+  VARIANT := sanitize
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+  SANFLAGS := -fsanitize=$(SANITIZE)
+else ifneq ($(DEBUG),)
+  VARIANT := debug
+  OPT := -O0 -g3
+else
+  VARIANT := release
+  OPT := -O2 -g
+endif
+B := build/$(VARIANT)
+ifeq ($(VARIANT),release)
+  BIN := bin/deltabench
+else
+  BIN := $(B)/bin/deltabench
+endif
+
+# ---- dependencies: install what is missing, then record the flags pkg-config gives -----------
+# build/config.mk is remade (and make restarts) when it is missing or install-deps.sh changed.
+NODEPS_GOALS := clean help
+ifeq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+else
+include build/config.mk
+endif
+
+build/config.mk: scripts/install-deps.sh
+	@mkdir -p build
+	@scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
+	@{ echo "DEP_CFLAGS := $$(pkg-config --cflags hdf5 libcjson check zlib libzstd)"; \
+	   echo "DEP_LIBS := $$(pkg-config --libs hdf5 libcjson zlib libzstd) -lhdf5_hl -lopenblas"; \
+	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@.tmp && mv $@.tmp $@
+
+# ---- CUDA detection ---------------------------------------------------------------------------
+NVCC := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+ifeq ($(CUDA),no)
+  NVCC :=
+endif
+ifeq ($(CUDA),yes)
+  ifeq ($(NVCC),)
+    $(error CUDA=yes but nvcc was found neither on PATH nor in /usr/local/cuda/bin)
+  endif
+endif
+ifneq ($(NVCC),)
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_ON := yes
+  CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+  NVCCFLAGS := -O3 -std=c++17 $(CUDA_ARCHS) -I. -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
+               -Werror all-warnings -DDB_HAVE_CUDA=1
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcusparse -lcudart
+  CUDA_DEF := -DDB_HAVE_CUDA=1
+else
+  CUDA_ON := no
+endif
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifndef MAKE_RESTARTS
+  $(info deltabench: CUDA $(CUDA_ON)$(if $(NVCC), (nvcc: $(NVCC)),) [variant $(VARIANT)])
+endif
+endif
+
+# ---- flags ------------------------------------------------------------------------------------
+WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-missing-field-initializers
+CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -fopenmp -I. $(DEP_CFLAGS) $(CUDA_DEF) \
+              -DDB_VERSION='"$(VERSION)"' -MMD -MP $(CFLAGS)
+LDLIBS_ALL := $(DEP_LIBS) $(CUDA_LIBS) -fopenmp -lm -lpthread $(SANFLAGS) $(LDFLAGS)
+
+# Quiet rules by default; V=1 prints whole command lines.
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+# ---- sources ----------------------------------------------------------------------------------
+LIB_SRC := $(filter-out harness/main.c,$(wildcard core/*.c compressors/*.c kernels/*.c kernels/cpu/*.c \
+             models/*.c workloads/*.c harness/*.c))
+CU_SRC := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(CU_SRC:%.cu=$(B)/%.cu.o)
+LIB := $(B)/libdeltabench.a
+TEST_SRC := $(wildcard tests/check_*.c)
+TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+BENCH_SRC := $(wildcard tests/bench_*.c)
+BENCHES := $(BENCH_SRC:tests/%.c=$(B)/tests/%)
+GPU_TESTS := $(filter $(B)/tests/check_gpu_%,$(TESTS))
+
+.PHONY: all test test-unit test-cli test-interop test-gpu bench clean help reproduce-fig5 models
+all: $(BIN)
+
+# Flag changes rebuild everything (the file changes only when the flags do).
+$(B)/flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(CC) $(CFLAGS_ALL) $(NVCCFLAGS) $(LDLIBS_ALL)' | cmp -s - $@ || \
+	 echo '$(CC) $(CFLAGS_ALL) $(NVCCFLAGS) $(LDLIBS_ALL)' > $@
+FORCE:
+
+$(B)/%.o: %.c $(B)/flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(B)/git.o: $(B)/flags FORCE
+	@echo 'const char *db_git_commit(void) { return "$(GIT_COMMIT)"; }' > $(B)/git.c.new
+	@cmp -s $(B)/git.c.new $(B)/git.c || cp $(B)/git.c.new $(B)/git.c
+	@$(CC) -std=gnu11 -Wno-missing-prototypes -c $(B)/git.c -o $@
+
+$(B)/%.cu.o: %.cu $(B)/flags
+	@mkdir -p $(dir $@)
+	$(call say,NVCC,$<)
+	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(BIN): $(B)/harness/main.o $(B)/git.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(OPT) -o $@ $(B)/harness/main.o $(B)/git.o $(LIB) $(LDLIBS_ALL)
+
+$(B)/tests/%: tests/%.c $(B)/git.o $(LIB) $(B)/flags
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/git.o $(LIB) $(CHECK_LIBS) $(LDLIBS_ALL)
+
+# ---- tests ------------------------------------------------------------------------------------
+test: $(BIN) $(TESTS)
+	@scripts/run-tests.sh "$(B)/tests" "$(BIN)" "$(PYTHON)"
+
+test-gpu: $(BIN) $(TESTS)
+	@DELTABENCH_REQUIRE_GPU=1 scripts/run-tests.sh --gpu-only "$(B)/tests" "$(BIN)" "$(PYTHON)"
+
+bench: $(BIN) $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+models: $(BIN)
+	@scripts/build-models.sh
+
+reproduce-fig5:
+	@echo "deltabench: reproduce-fig5 is not built yet (it needs the compressors and model-zoo issues)." >&2
+	@exit 1
+
+clean:
+	rm -rf build bin
+
+help:
+	@sed -n '2,12p' Makefile
+
+-include $(LIB_OBJ:.o=.d) $(B)/harness/main.d $(TESTS:%=%.d)

@@ -1,0 +1,64 @@
+/* main.c: the deltabench command line: a table of subcommands, --help and --version.
+ *
+ * Reads top to bottom: the table, the top-level usage, dispatch. Each subcommand parses its own
+ * options (harness/cmd_*.c) and returns 0 ok, 1 failure, 2 usage error. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/version.h"
+#include "harness/cli.h"
+#include "kernels/device.h"
+
+static const cli_command commands[] = {
+    {"inspect", "describe a safetensors file (tensors, dtypes, shapes, metadata) or an HDF5 result",
+     cmd_inspect},
+    {"export", "print a table of an HDF5 result file as CSV", cmd_export},
+};
+static const size_t ncommands = sizeof commands / sizeof commands[0];
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: deltabench [--help] [--version] COMMAND [ARGS...]\n\n"
+                 "Delta-compression benchmark harness: compress fine-tuned LLM deltas, measure\n"
+                 "kernels and serving, reproduce the DeltaZip, BitDelta and DeltaDQ claims.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < ncommands; i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'deltabench COMMAND --help' describes a command's options.\n"
+                 "exit status: 0 success, 1 failure, 2 usage error\n");
+}
+
+static void version(void)
+{
+    printf("deltabench %s (commit %s, CUDA %s)\n", DB_VERSION, db_git_commit(),
+           device_cuda_built() ? "built in" : "not built");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return DB_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        if (argc > 2 && strcmp(name, "help") == 0) { /* `deltabench help CMD` = `CMD --help` */
+            for (size_t i = 0; i < ncommands; i++)
+                if (!strcmp(argv[2], commands[i].name)) {
+                    char *av[] = {argv[2], "--help", NULL};
+                    return commands[i].run(2, av);
+                }
+        }
+        usage(stdout);
+        return DB_EXIT_OK;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+        version();
+        return DB_EXIT_OK;
+    }
+    for (size_t i = 0; i < ncommands; i++)
+        if (!strcmp(name, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "deltabench: unknown command '%s'\nTry 'deltabench --help'.\n", name);
+    return DB_EXIT_USAGE;
+}

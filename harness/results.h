@@ -1,0 +1,84 @@
+/* results.h: one HDF5 file per run, with run attributes and compound tables (H5TB).
+ *
+ * A run creates its file under a temporary name; res_commit() stamps the duration and renames
+ * it, res_abort() removes it, so a failed run never leaves a file under the final name.
+ *
+ * Root attributes written by res_create: tool_version, git_commit, command_line, seed, host,
+ * cpu_model, gpu_name ("none" without a device), start_time (ISO 8601 UTC); res_commit adds
+ * duration_s.
+ *
+ * Table schemas are declared once, next to the struct each row is, with the RES_* field macros:
+ *
+ *   typedef struct { int64_t id; double ttft_s; char policy[16]; } request_row;
+ *   static const res_field request_fields[] = {
+ *       RES_I64(request_row, id), RES_F64(request_row, ttft_s), RES_STR(request_row, policy),
+ *   };
+ *   static const res_schema request_schema = RES_SCHEMA("requests", "per-request metrics",
+ *                                                        request_row, request_fields);
+ */
+#ifndef DB_RESULTS_H
+#define DB_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/status.h"
+
+typedef enum { RES_T_I64, RES_T_F64, RES_T_STR } res_type;
+
+typedef struct {
+    const char *name;
+    res_type type;
+    size_t offset;
+    size_t size; /* bytes; for RES_T_STR the fixed char array size (NUL-terminated) */
+} res_field;
+
+typedef struct {
+    const char *name;  /* dataset name under the root, e.g. "requests" */
+    const char *title; /* human description stored as the table title */
+    size_t row_size;   /* sizeof the row struct */
+    size_t nfields;
+    const res_field *fields;
+} res_schema;
+
+#define RES_I64(S, m) {#m, RES_T_I64, offsetof(S, m), sizeof(((S *)0)->m)}
+#define RES_F64(S, m) {#m, RES_T_F64, offsetof(S, m), sizeof(((S *)0)->m)}
+#define RES_STR(S, m) {#m, RES_T_STR, offsetof(S, m), sizeof(((S *)0)->m)}
+#define RES_SCHEMA(name, title, S, fields) \
+    {(name), (title), sizeof(S), sizeof(fields) / sizeof((fields)[0]), (fields)}
+
+/* What res_create records about the run. */
+typedef struct {
+    int argc;
+    char **argv;   /* the command line, joined with spaces into command_line */
+    uint64_t seed; /* the run's seed (0 when the command has none) */
+} res_run_info;
+
+typedef struct res_file res_file;
+
+db_status res_create(const char *path, const res_run_info *info, res_file **out);
+/* Extra root attributes. */
+db_status res_attr_str(res_file *f, const char *key, const char *value);
+db_status res_attr_i64(res_file *f, const char *key, int64_t value);
+db_status res_attr_f64(res_file *f, const char *key, double value);
+/* Writes a whole table (nrows may be 0). A second call with the same schema appends rows. */
+db_status res_table_write(res_file *f, const res_schema *s, size_t nrows, const void *rows);
+/* Stamps duration_s, closes and renames to the final name; frees f in all cases. */
+db_status res_commit(res_file *f);
+/* Closes and removes the temporary file; frees f. NULL is a no-op. */
+void res_abort(res_file *f);
+
+/* ---- reading (inspect, export, tests) ------------------------------------------------------ */
+
+/* Prints root attributes ("name = value") and each table with its row count and columns. */
+db_status res_describe(const char *path, FILE *out);
+/* Writes table `table` as CSV (header row of column names, then one line per row) to out.
+ * Works for any 1-D compound dataset (also those written by h5py). */
+db_status res_export_csv(const char *path, const char *table, FILE *out);
+/* Reads a root attribute as a string (numbers are formatted); buf always NUL-terminated. */
+db_status res_read_attr(const char *path, const char *key, char *buf, size_t n);
+/* True when path starts with the HDF5 signature. */
+int res_is_hdf5(const char *path);
+
+#endif

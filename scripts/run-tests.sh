@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# run-tests.sh: runs every test of the project and ends with one "N passed, N failed" line.
+#   scripts/run-tests.sh [--gpu-only] TESTDIR BINARY PYTHON
+# Unit suites: TESTDIR/check_* (Check binaries; check_gpu_* are the GPU suites).
+# CLI tests:   tests/cli/test_*.sh, run with DELTABENCH=BINARY and a scratch TMPDIR.
+# Interop:     tests/interop/test_*.py, run with PYTHON (skipped with a message when the
+#              reference packages are missing).
+set -u
+gpu_only=0
+if [ "${1:-}" = "--gpu-only" ]; then gpu_only=1; shift; fi
+tdir=$1 bin=$2 py=${3:-python3}
+export DELTABENCH=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600}
+pass=0 fail=0 skip=0 failed=()
+
+run() { # name, command...
+  local name=$1; shift
+  local log; log=$(mktemp)
+  local t0=$SECONDS
+  "$@" >"$log" 2>&1
+  local rc=$?
+  if [ $rc -eq 0 ]; then
+    pass=$((pass + 1)); printf 'PASS %-40s (%ds)\n' "$name" $((SECONDS - t0))
+    grep -E '^[0-9]+%: Checks|SKIP' "$log" | sed 's/^/     /'
+  elif [ $rc -eq 77 ]; then
+    skip=$((skip + 1)); printf 'SKIP %-40s %s\n' "$name" "$(tail -n 1 "$log")"
+  else
+    fail=$((fail + 1)); failed+=("$name"); printf 'FAIL %-40s (exit %d)\n' "$name" $rc
+    tail -n 40 "$log" | sed 's/^/     /'
+  fi
+  rm -f "$log"
+}
+
+for t in "$tdir"/check_*; do
+  [ -x "$t" ] || continue
+  case "$t" in *.d) continue ;; esac
+  base=$(basename "$t")
+  if [ $gpu_only -eq 1 ]; then case "$base" in check_gpu_*) ;; *) continue ;; esac; fi
+  run "$base" "$t"
+done
+
+if [ $gpu_only -eq 0 ]; then
+  for t in tests/cli/test_*.sh; do
+    [ -f "$t" ] || continue
+    scratch=$(mktemp -d)
+    run "cli/$(basename "$t")" env TMPDIR="$scratch" bash "$t"
+    rm -rf "$scratch"
+  done
+  for t in tests/interop/test_*.py; do
+    [ -f "$t" ] || continue
+    scratch=$(mktemp -d)
+    run "interop/$(basename "$t")" env TMPDIR="$scratch" "$py" "$t"
+    rm -rf "$scratch"
+  done
+fi
+
+echo
+[ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]}"
+echo "tests: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
