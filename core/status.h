@@ -6,6 +6,10 @@
 #ifndef DB_STATUS_H
 #define DB_STATUS_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     DB_OK = 0,
     DB_ERR_NOMEM,       /* an allocation failed */
@@ -36,5 +40,9 @@ const char *db_errmsg(void);
 
 /* Forgets the last message (tests use it between cases). */
 void db_error_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

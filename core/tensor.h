@@ -14,6 +14,10 @@
 
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     DT_F32,
     DT_F16,
@@ -68,5 +72,9 @@ db_status tensor_to_f32(const db_tensor *t, float *out);
 int64_t tensor_find_nonfinite(const db_tensor *t);
 /* Writes "[4096, 11008]" into buf (always NUL-terminated). */
 void shape_format(char *buf, size_t n, int ndim, const int64_t *shape);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

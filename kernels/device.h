@@ -10,6 +10,10 @@
 
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     char name[256];          /* e.g. "NVIDIA H100 80GB HBM3" */
     int cc_major, cc_minor;  /* compute capability */
@@ -21,5 +25,9 @@ typedef struct {
 bool device_cuda_built(void);
 /* Fills info for CUDA device 0; DB_ERR_NO_DEVICE (with a message saying why) otherwise. */
 db_status device_query(device_info *info);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
