@@ -43,7 +43,8 @@ bool llama_parse(const char *name, llama_tensor *kind, int *layer);
 bool llama_is_layer_tensor(llama_tensor kind);
 bool llama_is_linear(llama_tensor kind); /* the 7 projections q,k,v,o,gate,up,down */
 const char *llama_kind_str(llama_tensor kind); /* "q_proj", "embed_tokens", ... */
-/* Shape of a tensor for config s: returns ndim (1 or 2) and fills shape. */
+/* Shape of a tensor for config s (head size HS = C / NH; NKV <= 0 means NH): returns ndim (1 or
+ * 2) and fills shape, or 0 for an invalid kind or config (C not a multiple of NH, NKV > NH). */
 int llama_tensor_shape(const llama_shape *s, llama_tensor kind, int64_t shape[2]);
 
 #endif

@@ -644,7 +644,7 @@ db_status st_writer_open(const char *path, st_writer **out)
         return db_error(DB_ERR_NOMEM, "%s: out of memory", path);
     }
     fs_tmp_name(path, w->tmp, tn);
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
         db_status s = db_error(DB_ERR_IO, "%s: cannot create %s: %s", path, w->tmp,
                                strerror(errno));

@@ -9,7 +9,8 @@
  * The reader validates everything before handing out a pointer and rejects, with a one-line
  * message naming the file and the problem: a file shorter than 8 bytes, a header length beyond
  * the file, invalid JSON, unknown dtype, a shape whose byte size differs from its range, ranges
- * outside the data area, overlapping or leaving gaps, and duplicate names. */
+ * outside the data area, overlapping or leaving gaps (or unused bytes at the end), and duplicate
+ * names; like the reference library also a header that is not UTF-8 or is above 100 MB. */
 #ifndef DB_SAFETENSORS_H
 #define DB_SAFETENSORS_H
 
@@ -34,16 +35,18 @@ typedef struct {
 
 typedef struct st_file st_file; /* opaque: an open, validated, memory-mapped file */
 
+/* Maps and validates path; *out is NULL on failure. The file must not be truncated while open
+ * (reads of the mapping would fault). */
 db_status st_open(const char *path, st_file **out);
 void st_close(st_file *f); /* NULL is a no-op */
 
 const char *st_path(const st_file *f);
 size_t st_count(const st_file *f);
-/* Tensors in file order (ascending offset). i < st_count(f). */
+/* Tensors in file order (ascending offset). NULL when i >= st_count(f). */
 const st_tensor_info *st_get(const st_file *f, size_t i);
 /* NULL when absent. */
 const st_tensor_info *st_find(const st_file *f, const char *name);
-/* A zero-copy tensor view (owner = false) of a tensor of the file. */
+/* A zero-copy tensor view (owner = false) of a tensor of the file; read-only memory. */
 db_status st_view(const st_tensor_info *ti, db_tensor *out);
 
 size_t st_meta_count(const st_file *f);
@@ -59,7 +62,11 @@ size_t st_file_bytes(const st_file *f);
  * more times until that tensor's bytes are complete; st_writer_finish (fsync + rename from the
  * temporary name). Any error, or st_writer_abort, removes the temporary file. The writer stores
  * tensors in descending dtype size (stable), so every tensor is aligned to its element size, as
- * the reference implementation does; st_writer_next says which tensor is due. */
+ * the reference implementation does; st_writer_next says which tensor is due (zero-size tensors
+ * are never due). Every error (DB_ERR_ARG for misuse: declaring after begin, a duplicate name or
+ * metadata key, a bad dtype or shape, writing past a tensor's end, finishing with bytes missing)
+ * removes the temporary file at once and makes later calls fail with the same status; the caller
+ * still frees w with st_writer_abort or st_writer_finish. Duplicates are found by begin. */
 
 typedef struct st_writer st_writer;
 
@@ -72,7 +79,7 @@ db_status st_writer_begin(st_writer *w);
 const char *st_writer_next(const st_writer *w);
 /* Appends n bytes to the due tensor; n must not exceed what that tensor still needs. */
 db_status st_writer_write(st_writer *w, const void *data, size_t n);
-db_status st_writer_finish(st_writer *w); /* frees w in all cases */
+db_status st_writer_finish(st_writer *w); /* begins if not yet begun; frees w in all cases */
 void st_writer_abort(st_writer *w);       /* frees w; NULL is a no-op */
 
 /* Convenience: writes n contiguous tensors and nmeta metadata pairs in one call. */

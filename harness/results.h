@@ -62,7 +62,9 @@ db_status res_create(const char *path, const res_run_info *info, res_file **out)
 db_status res_attr_str(res_file *f, const char *key, const char *value);
 db_status res_attr_i64(res_file *f, const char *key, int64_t value);
 db_status res_attr_f64(res_file *f, const char *key, double value);
-/* Writes a whole table (nrows may be 0). A second call with the same schema appends rows. */
+/* Writes a whole table (nrows may be 0). A second call with the same schema appends rows;
+ * DB_ERR_ARG for a malformed schema, a table of that name with another layout, or a string field
+ * without its NUL. */
 db_status res_table_write(res_file *f, const res_schema *s, size_t nrows, const void *rows);
 /* Stamps duration_s, closes and renames to the final name; frees f in all cases. */
 db_status res_commit(res_file *f);
@@ -71,12 +73,16 @@ void res_abort(res_file *f);
 
 /* ---- reading (inspect, export, tests) ------------------------------------------------------ */
 
-/* Prints root attributes ("name = value") and each table with its row count and columns. */
+/* Prints root attributes ("  name = value", by name) and each table, in groups too, as
+ * "table PATH: N rows; columns: a, b". */
 db_status res_describe(const char *path, FILE *out);
 /* Writes table `table` as CSV (header row of column names, then one line per row) to out.
- * Works for any 1-D compound dataset (also those written by h5py). */
+ * Works for any 1-D compound dataset (also those written by h5py). LF line ends, RFC 4180
+ * quoting where needed, floats in the shortest round-trip form, nan/inf/-inf. DB_ERR_NOT_FOUND
+ * (listing the tables there are) for an unknown table, DB_ERR_FORMAT for a non-HDF5 file. */
 db_status res_export_csv(const char *path, const char *table, FILE *out);
-/* Reads a root attribute as a string (numbers are formatted); buf always NUL-terminated. */
+/* Reads a root attribute as a string (numbers are formatted, arrays as "[a, b]"); the value is
+ * cut to n - 1 bytes and buf is always NUL-terminated. */
 db_status res_read_attr(const char *path, const char *key, char *buf, size_t n);
 /* True when path starts with the HDF5 signature. */
 int res_is_hdf5(const char *path);
