@@ -46,11 +46,15 @@ else
 include build/config.mk
 endif
 
+# OpenBLAS: Debian's default libopenblas.so is the pthreads build, which fights our OpenMP threads;
+# link the OpenMP build by path (with an rpath) when it is installed, plain -lopenblas otherwise.
+OPENBLAS_OMP_SH := ls /usr/lib/*/openblas-openmp/libopenblas.so.0 2>/dev/null | head -n 1
 build/config.mk: scripts/install-deps.sh
 	@mkdir -p build
 	@scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
-	@{ echo "DEP_CFLAGS := $$(pkg-config --cflags hdf5 libcjson check zlib libzstd)"; \
-	   echo "DEP_LIBS := $$(pkg-config --libs hdf5 libcjson zlib libzstd) -lhdf5_hl -lopenblas"; \
+	@blas=$$($(OPENBLAS_OMP_SH)); blas=$${blas:+$$blas -Wl,-rpath,$${blas%/*}}; \
+	 { echo "DEP_CFLAGS := $$(pkg-config --cflags hdf5 libcjson check zlib libzstd)"; \
+	   echo "DEP_LIBS := $$(pkg-config --libs hdf5 libcjson zlib libzstd) -lhdf5_hl $${blas:--lopenblas}"; \
 	   echo "CHECK_LIBS := $$(pkg-config --libs check)"; } > $@.tmp && mv $@.tmp $@
 
 # ---- CUDA detection ---------------------------------------------------------------------------
@@ -69,7 +73,7 @@ ifneq ($(NVCC),)
   CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
   NVCCFLAGS := -O3 -std=c++17 $(CUDA_ARCHS) -I. -Xcompiler -Wall,-Wextra,-Werror,-fPIC \
                -Werror all-warnings -DDB_HAVE_CUDA=1
-  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcusparse -lcudart
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcusparse -lcudart -lstdc++
   CUDA_DEF := -DDB_HAVE_CUDA=1
 else
   CUDA_ON := no

@@ -25,6 +25,18 @@ typedef struct {
 /* Subcommands (one row each in harness/main.c). */
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
+int cmd_decompress(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
+int cmd_calib(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_bench_kernel(int argc, char **argv);
 
 /* Prints "deltabench CMD: <last error message>" and returns DB_EXIT_FAIL. */
 int cli_fail(const char *cmd, db_status s);

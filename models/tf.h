@@ -17,8 +17,9 @@
  * each), activations for a fixed (B, T) allocated once by tf_acts_alloc, a KV cache allocated
  * once by tf_kv_alloc; nothing is allocated per step or per token.
  *
- * Threads: OpenBLAS for the GEMMs, OpenMP across rows / (batch, head) pairs elsewhere; every
- * reduction runs in a fixed order, so results are bit-identical for a given thread count. */
+ * Threads: OpenBLAS for the GEMMs, OpenMP across rows / (batch, head) pairs elsewhere; loops and
+ * GEMMs too small to gain from a second thread run on one (the choice depends on shapes only);
+ * every reduction runs in a fixed order, so results are bit-identical for a given thread count. */
 #ifndef DB_TF_H
 #define DB_TF_H
 
@@ -43,6 +44,11 @@ typedef struct {
     float eps;        /* rms_norm_eps */
     float rope_theta; /* rope_theta */
 } tf_config;
+
+/* Uses n threads for OpenBLAS and for the OpenMP loops. The build links OpenBLAS's OpenMP
+ * variant where installed, so both share one libgomp pool instead of spinning against each
+ * other on a small machine (2x faster training on 2 cores). Bit-identical results for a given n. */
+void tf_set_threads(int n);
 
 /* Checks the config is usable (positive sizes, C = NH*HS, NH % NKV == 0, HS even). */
 db_status tf_config_validate(const tf_config *c);
@@ -69,7 +75,8 @@ typedef struct {
 
 /* Training / full-sequence activations for one (B, T); see tf_acts_alloc. */
 typedef struct {
-    int B, T;
+    int B, T;       /* allocated capacity */
+    int fB, fT;     /* shape of the last tf_forward */
     bool train;     /* gradient buffers allocated */
     float *mem;     /* the one allocation everything below points into */
     float *resid;   /* [L+1, B, T, C] residual stream entering each layer; [L] = final */
@@ -103,6 +110,8 @@ typedef struct {
     float *dup;     /* [B, T, F] */
     float *dhmid;   /* [B, T, F] */
     float *dx;      /* [B, T, C] */
+    const int *tokens;  /* [B, T] of the last forward: the caller keeps both alive until
+                         * the backward */
     const int *targets; /* [B, T] of the last forward (NULL: none), -1 = ignored */
     int64_t ntargets;   /* targets that were not ignored */
 } tf_acts;

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 DEBS=(build-essential pkg-config libhdf5-dev hdf5-tools check gnuplot-nox libopenblas-dev
-      libzstd-dev zlib1g-dev libcjson-dev)
+      libzstd-dev zlib1g-dev libcjson-dev libopenblas0-openmp bible-kjv fortunes dict-jargon)
 # Python packages used only by the interoperability tests (the ecosystem's reference readers).
 PYMODS=(numpy h5py safetensors)
 

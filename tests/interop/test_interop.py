@@ -101,17 +101,30 @@ def test_deltabench_safetensors_read(tmp):
                 check(got[name][1] == a.shape, f"{name}: shape")
                 check(np.isfinite(a.astype(np.float32)).all(), f"{name}: finite values")
         check(any(n.startswith("model.layers.0.") for n in ref), "Llama tensor names")
-    # Values: an fp16 delta decompressed by deltabench must reproduce the target exactly.
+    # Values: an fp16 delta is lossy only by its own rounding. Per element the decompressed
+    # weight may differ from the target by half an fp16 ulp of the delta (storing it) plus one
+    # ulp of the target's dtype at the target's magnitude (the sum rounded back, with slack).
     delta, back = os.path.join(tmp, "d.safetensors"), os.path.join(tmp, "back.safetensors")
     run("compress", "--base", base, "--target", target, "--method", "fp16", "--out", delta)
     run("decompress", "--base", base, "--delta", delta, "--out", back)
-    t, b = load_file(target), load_file(back)
+    t, b, w0 = load_file(target), load_file(back), load_file(base)
     check(set(t) == set(b), "decompressed model has the target's tensors")
     for name in t:
-        if name in b:
-            check(b[name].dtype == t[name].dtype and b[name].shape == t[name].shape, f"{name}: layout")
-            diff = np.abs(b[name].astype(np.float64) - t[name].astype(np.float64)).max() if t[name].size else 0
-            check(diff == 0, f"{name}: fp16 delta round trip is exact (max diff {diff})")
+        if name not in b:
+            continue
+        check(b[name].dtype == t[name].dtype and b[name].shape == t[name].shape, f"{name}: layout")
+        if not t[name].size:
+            continue
+        tt, bb = t[name].astype(np.float64), b[name].astype(np.float64)
+        d = np.abs(tt - w0[name].astype(np.float64))
+        tol = 0.5 * np.spacing(d.astype(np.float16)).astype(np.float64) \
+            + np.spacing(np.abs(t[name])).astype(np.float64)
+        err = np.abs(bb - tt)
+        worst = float((err - tol).max())
+        check(worst <= 0, f"{name}: fp16 delta round trip within 1/2 ulp16(delta) + 1 ulp(target) "
+                          f"(max err {err.max():.3g}, excess {worst:.3g})")
+        check(float(err.mean()) < 1e-3 * float(np.abs(tt).mean() + 1e-30),
+              f"{name}: mean round-trip error small ({err.mean():.3g})")
 
 
 def test_h5py_table_export(tmp):

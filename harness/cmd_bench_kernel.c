@@ -1,0 +1,504 @@
+/* cmd_bench_kernel.c: `deltabench bench-kernel`: times one kernel op (or a sweep of ops, shapes,
+ * batches and delta counts) on CPU or GPU against the memory-bandwidth floor.
+ *
+ * Each configuration: random packed deltas of the op's format, replicated into enough copies
+ * that one pass over the copies is >= 4x the device's last-level cache (so every timed call
+ * reads its deltas from memory, not from a cache the previous call warmed); warm-up calls; the
+ * median of --repeat timed calls (CUDA events on GPU, a monotonic clock on CPU); bytes and FLOPs
+ * from the format (kn_call_cost); achieved GB/s and GFLOP/s; and the share of the copy
+ * bandwidth measured on the same device in the same run. Rows go to the `kernels` table. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/half.h"
+#include "core/rng.h"
+#include "harness/bench_kernel.h"
+#include "harness/cli.h"
+#include "kernels/kernels.h"
+
+#define CMD "bench-kernel"
+#define MAX_LIST 16
+#define MAX_POOL 256
+
+static const res_field kb_fields[] = {
+    RES_STR(kb_row, op),       RES_STR(kb_row, device),   RES_STR(kb_row, impl),
+    RES_I64(kb_row, m),        RES_I64(kb_row, k),        RES_I64(kb_row, batch),
+    RES_I64(kb_row, deltas),   RES_I64(kb_row, repeats),  RES_F64(kb_row, median_s),
+    RES_F64(kb_row, min_s),    RES_F64(kb_row, bytes),    RES_F64(kb_row, flops),
+    RES_F64(kb_row, gbs),      RES_F64(kb_row, gflops),   RES_F64(kb_row, copy_gbs),
+    RES_F64(kb_row, share_of_copy),
+};
+const res_schema kb_schema = RES_SCHEMA("kernels", "kernel microbenchmarks vs copy bandwidth",
+                                        kb_row, kb_fields);
+
+typedef struct {
+    const char *name;
+    kn_fmt fmt;
+    int bits, dequant, loop;
+    const char *what;
+} kb_op;
+
+static const kb_op ops[] = {
+    {"dense", KN_FMT_DENSE16, 0, 0, 0, "base fp16 GEMM/GEMV, one weight for every row"},
+    {"bitdelta", KN_FMT_BITDELTA, 0, 0, 0, "1-bit delta batched across tenants"},
+    {"sbmm", KN_FMT_NMQ, 4, 0, 0, "2:4 + 4-bit delta batched across deltas (SBMM)"},
+    {"sbmm2", KN_FMT_NMQ, 2, 0, 0, "2:4 + 2-bit delta batched across deltas (SBMM)"},
+    {"csr", KN_FMT_CSR, 0, 0, 0, "CSR fp16 delta SpMM (DARE-like, --density)"},
+    {"lowrank", KN_FMT_LOWRANK, 0, 0, 0, "low-rank delta, two skinny GEMMs (--rank)"},
+    {"dense-loop", KN_FMT_DENSE16, 0, 0, 1, "baseline: one dense fp16 GEMV per delta, a loop"},
+    {"bitdelta-dq", KN_FMT_BITDELTA, 0, 1, 0, "baseline: dequantise 1-bit to fp16, then dense"},
+    {"sbmm-dq", KN_FMT_NMQ, 4, 1, 0, "baseline: dequantise 2:4 4-bit to fp16, then dense"},
+    {"csr-dq", KN_FMT_CSR, 0, 1, 0, "baseline: dequantise CSR to fp16, then dense"},
+    {"lowrank-dq", KN_FMT_LOWRANK, 0, 1, 0, "baseline: expand A B to fp16, then dense"},
+};
+#define NOPS (sizeof ops / sizeof ops[0])
+
+static void usage(void)
+{
+    printf("usage: deltabench bench-kernel --op OP[,OP...] [options]\n\n"
+           "Times delta kernels against the memory-bandwidth floor: median of --repeat calls\n"
+           "after warm-up, bytes and FLOPs from the format, achieved GB/s and GFLOP/s and the\n"
+           "share of the copy bandwidth measured on the same device in the same run. Deltas\n"
+           "are replicated so each pass reads >= 4x the last-level cache. Lists (comma-\n"
+           "separated) sweep every combination.\n\nops:\n");
+    for (size_t i = 0; i < NOPS; i++)
+        printf("  %-12s %s\n", ops[i].name, ops[i].what);
+    printf("\noptions:\n"
+           "  --op LIST          ops above (required)\n"
+           "  --device D         cpu or cuda (default cpu)\n"
+           "  --m M, --k K       weight shape N x K, 1..65536 (default 4096 x 4096)\n"
+           "  --shapes LIST      instead of --m/--k: MxK[,MxK...], e.g. 4096x4096,4096x11008\n"
+           "  --batch LIST       request rows, 1..4096 (default 1)\n"
+           "  --deltas LIST      distinct deltas, rows assigned round-robin, 1..256 (default 1)\n"
+           "  --repeat N         timed calls, 1..10000 (default 20)\n"
+           "  --warmup N         untimed calls first, 0..1000 (default 3)\n"
+           "  --impl I           CPU implementation: fast, portable or ref (default fast)\n"
+           "  --rank R           lowrank rank, 1..4096 (default 64)\n"
+           "  --density P        csr kept share, (0, 1] (default 0.1: DARE drop 0.9)\n"
+           "  --seed S           generator seed (default 1)\n"
+           "  --out RES.h5       write the `kernels` table there (default: print only)\n"
+           "  -h, --help         this text\n");
+}
+
+/* Parses "a,b,c" of integers in [lo, hi]. */
+static bool parse_list(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *v, int *n)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n >= MAX_LIST) {
+            cli_usage(CMD, "%s: more than %d values", opt, MAX_LIST);
+            return false;
+        }
+        if (!cli_i64(CMD, opt, t, lo, hi, &v[(*n)++]))
+            return false;
+    }
+    if (!*n)
+        cli_usage(CMD, "%s: empty list", opt);
+    return *n > 0;
+}
+
+/* ---- one configuration --------------------------------------------------------------------- */
+
+typedef struct {
+    kn_ctx *c;
+    const kb_op *op;
+    int64_t N, K, B, rank;
+    int D, P; /* deltas per call, copies of the delta set */
+    double density;
+    uint64_t seed;
+    void **mem;        /* [P * D * KN_MAX_PARTS] device buffers */
+    const void **tab;  /* [P][KN_MAX_PARTS][D] part tables */
+    int64_t *nnz;      /* [D] */
+    kn_deltas dl;
+} kb_cfg;
+
+/* Host image of one delta's parts. */
+static db_status make_host(const kb_cfg *g, db_rng *r, void *part[KN_MAX_PARTS],
+                           size_t bytes[KN_MAX_PARTS], int64_t *nnz)
+{
+    const int64_t N = g->N, K = g->K;
+    memset(bytes, 0, sizeof(size_t) * KN_MAX_PARTS);
+    switch (g->op->fmt) {
+    case KN_FMT_DENSE16: bytes[0] = (size_t)(N * K) * 2; break;
+    case KN_FMT_BITDELTA: bytes[0] = (size_t)(N * dc_fmt_words(K, 1)) * 4, bytes[1] = 4; break;
+    case KN_FMT_NMQ: {
+        int64_t S = (K + 3) / 4 * 2;
+        bytes[0] = (size_t)(N * dc_fmt_words(S, g->op->bits)) * 4;
+        bytes[1] = (size_t)(N * dc_fmt_words(S, 2)) * 4;
+        bytes[2] = (size_t)N * 2;
+        break;
+    }
+    case KN_FMT_CSR: {
+        int64_t per = (int64_t)llround(g->density * (double)K);
+        per = per < 1 ? 1 : per > K ? K : per;
+        *nnz = per * N;
+        bytes[0] = (size_t)(N + 1) * 4, bytes[1] = (size_t)*nnz * 4, bytes[2] = (size_t)*nnz * 2;
+        break;
+    }
+    case KN_FMT_LOWRANK: bytes[0] = (size_t)(N * g->rank) * 2, bytes[1] = (size_t)(g->rank * K) * 2; break;
+    default: break;
+    }
+    for (int j = 0; j < KN_MAX_PARTS; j++) {
+        part[j] = NULL;
+        if (bytes[j] && !(part[j] = db_malloc(bytes[j])))
+            return db_error(DB_ERR_NOMEM, "bench-kernel: out of memory (%zu bytes)", bytes[j]);
+    }
+    switch (g->op->fmt) {
+    case KN_FMT_DENSE16:
+    case KN_FMT_LOWRANK:
+        for (int j = 0; j < 2; j++)
+            for (size_t i = 0; i < bytes[j] / 2; i++)
+                ((uint16_t *)part[j])[i] = f32_to_f16((float)(0.02 * (rng_f64(r) - 0.5)));
+        break;
+    case KN_FMT_BITDELTA:
+    case KN_FMT_NMQ: /* any bit pattern is a valid 1-bit row; random 2-bit indices and codes too */
+        for (int j = 0; j < 2; j++)
+            for (size_t i = 0; i < bytes[j] / 4; i++)
+                ((uint32_t *)part[j])[i] = rng_u32(r);
+        if (g->op->fmt == KN_FMT_BITDELTA)
+            *(float *)part[1] = 1e-3f;
+        else
+            for (int64_t n = 0; n < N; n++)
+                ((uint16_t *)part[2])[n] = f32_to_f16(1e-3f);
+        break;
+    case KN_FMT_CSR: { /* per row: `per` columns spread evenly with jitter, ascending */
+        uint32_t *rp = part[0], *cols = part[1];
+        uint16_t *val = part[2];
+        const int64_t per = *nnz / N;
+        for (int64_t n = 0; n <= N; n++)
+            rp[n] = (uint32_t)(n * per);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t j = 0; j < per; j++) {
+                int64_t lo = j * K / per, hi = (j + 1) * K / per;
+                cols[n * per + j] = (uint32_t)(lo + (int64_t)rng_below(r, (uint64_t)(hi - lo)));
+                val[n * per + j] = f32_to_f16((float)(1e-3 * (rng_f64(r) - 0.5)));
+            }
+        break;
+    }
+    default: break;
+    }
+    return DB_OK;
+}
+
+static void cfg_free(kb_cfg *g)
+{
+    if (g->mem)
+        for (int i = 0; i < g->P * g->D * KN_MAX_PARTS; i++)
+            kn_free(g->c, g->mem[i]);
+    db_free(g->mem), db_free(g->tab), db_free(g->nnz);
+    g->mem = NULL, g->tab = NULL, g->nnz = NULL;
+}
+
+static db_status cfg_build(kb_cfg *g)
+{
+    db_rng r;
+    rng_stream(&r, g->seed, (uint64_t)(g->N * 65537 + g->K));
+    void *host[KN_MAX_PARTS] = {NULL};
+    size_t bytes[KN_MAX_PARTS] = {0};
+    int64_t nnz = 0;
+    db_status s = make_host(g, &r, host, bytes, &nnz);
+    if (s)
+        goto done;
+    double set_bytes = 0;
+    for (int j = 0; j < KN_MAX_PARTS; j++)
+        set_bytes += (double)bytes[j] * g->D;
+    const double want = 4.0 * (double)kn_llc_bytes(g->c);
+    g->P = (int)ceil(want / set_bytes);
+    g->P = g->P < 1 ? 1 : g->P > MAX_POOL ? MAX_POOL : g->P;
+    if (set_bytes * g->P > 12e9) {
+        s = db_error(DB_ERR_ARG, "bench-kernel: %s %lldx%lld with %d deltas needs %.1f GB",
+                     g->op->name, (long long)g->N, (long long)g->K, g->D, set_bytes * g->P / 1e9);
+        goto done;
+    }
+    g->mem = db_calloc((size_t)(g->P * g->D * KN_MAX_PARTS), sizeof *g->mem);
+    g->tab = db_calloc((size_t)(g->P * g->D * KN_MAX_PARTS), sizeof *g->tab);
+    g->nnz = db_calloc((size_t)g->D, sizeof *g->nnz);
+    if (!g->mem || !g->tab || !g->nnz) {
+        s = db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
+        goto done;
+    }
+    for (int d = 0; d < g->D; d++)
+        g->nnz[d] = nnz;
+    /* the same host image uploaded into every (copy, delta) slot: contents do not matter to a
+     * cache, addresses do */
+    for (int p = 0; p < g->P && !s; p++)
+        for (int d = 0; d < g->D && !s; d++)
+            for (int j = 0; j < KN_MAX_PARTS && !s; j++) {
+                if (!bytes[j])
+                    continue;
+                void **m = &g->mem[(p * g->D + d) * KN_MAX_PARTS + j];
+                if (!(s = kn_alloc(g->c, bytes[j], m)))
+                    s = kn_upload(g->c, *m, host[j], bytes[j]);
+                g->tab[(p * KN_MAX_PARTS + j) * g->D + d] = *m;
+            }
+    g->dl = (kn_deltas){.fmt = g->op->fmt, .N = g->N, .K = g->K, .bits = g->op->bits, .nm_n = 2,
+                        .nm_m = 4, .rank = g->rank, .D = g->D, .nnz = g->nnz,
+                        .dtype = g->op->fmt == KN_FMT_DENSE16 ? DT_F16 : DT_U32};
+done:
+    for (int j = 0; j < KN_MAX_PARTS; j++)
+        db_free(host[j]);
+    return s;
+}
+
+/* Points dl at copy p of the delta set. */
+static void cfg_use(kb_cfg *g, int p)
+{
+    for (int j = 0; j < KN_MAX_PARTS; j++)
+        g->dl.part[j] = g->tab[(p * KN_MAX_PARTS + j) * g->D] ? &g->tab[(p * KN_MAX_PARTS + j) * g->D]
+                                                              : NULL;
+}
+
+/* One call of the op over all B rows. */
+static db_status call_op(kb_cfg *g, const int32_t *rd, int32_t *rd1, const float *x, float *y)
+{
+    if (!strcmp(g->op->name, "dense"))
+        return kn_dense_gemm(g->c, DT_F16, g->N, g->K, g->dl.part[0][0], g->B, x, y, false);
+    if (g->op->dequant)
+        return kn_delta_gemm_dequant(g->c, &g->dl, g->B, rd, x, y, false);
+    if (!g->op->loop)
+        return kn_delta_gemm(g->c, &g->dl, g->B, rd, x, y, false);
+    /* the per-model loop: one dense call per delta over that delta's rows */
+    db_status s = DB_OK;
+    for (int d = 0; d < g->D && !s; d++) {
+        kn_deltas one = g->dl;
+        one.D = 1;
+        one.part[0] = &g->dl.part[0][d];
+        for (int64_t b = 0; b < g->B; b++)
+            rd1[b] = rd[b] == d ? 0 : -1;
+        s = kn_delta_gemm(g->c, &one, g->B, rd1, x, y, true);
+    }
+    return s;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static db_status run_cfg(kb_cfg *g, int warmup, int repeat, double copy_bps, kb_row *row)
+{
+    db_status s = cfg_build(g);
+    const int64_t B = g->B, N = g->N, K = g->K;
+    int32_t *rd = db_malloc_array((size_t)B, sizeof *rd), *rd1 = db_malloc_array((size_t)B, sizeof *rd1);
+    float *hx = db_malloc_array((size_t)(B * K), sizeof *hx);
+    double *t = db_malloc_array((size_t)repeat, sizeof *t);
+    float *x = NULL, *y = NULL;
+    if (!s && (!rd || !rd1 || !hx || !t))
+        s = db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
+    if (!s && !(s = kn_alloc(g->c, sizeof(float) * (size_t)(B * K), (void **)&x)))
+        s = kn_alloc(g->c, sizeof(float) * (size_t)(B * N), (void **)&y);
+    if (!s) {
+        db_rng r;
+        rng_stream(&r, g->seed, 7);
+        for (int64_t i = 0; i < B * K; i++)
+            hx[i] = (float)(rng_f64(&r) - 0.5);
+        for (int64_t b = 0; b < B; b++)
+            rd[b] = (int32_t)(b % g->D);
+        s = kn_upload(g->c, x, hx, sizeof(float) * (size_t)(B * K));
+    }
+    for (int i = 0; i < warmup && !s; i++) {
+        cfg_use(g, i % g->P);
+        s = call_op(g, rd, rd1, x, y);
+    }
+    if (!s)
+        s = kn_sync(g->c);
+    for (int i = 0; i < repeat && !s; i++) {
+        cfg_use(g, (warmup + i) % g->P);
+        if (!(s = kn_mark(g->c, 0)) && !(s = call_op(g, rd, rd1, x, y)) && !(s = kn_mark(g->c, 1)))
+            s = kn_elapsed(g->c, 0, 1, &t[i]);
+    }
+    if (!s) {
+        qsort(t, (size_t)repeat, sizeof *t, cmp_d);
+        const double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
+        const int64_t G = !strcmp(g->op->name, "dense") ? 1 : (B < g->D ? B : g->D);
+        kn_deltas acct = g->dl;
+        if (g->op->dequant || g->op->loop) /* count what the op must read: the packed delta */
+            acct.fmt = g->op->loop ? KN_FMT_DENSE16 : g->op->fmt;
+        kn_call_cost(&acct, g->nnz[0], B, G, false, &row->bytes, &row->flops);
+        row->median_s = med;
+        row->min_s = t[0];
+        row->repeats = repeat;
+        row->gbs = row->bytes / med / 1e9;
+        row->gflops = row->flops / med / 1e9;
+        row->copy_gbs = copy_bps / 1e9;
+        row->share_of_copy = copy_bps > 0 ? row->bytes / med / copy_bps : 0;
+    }
+    kn_free(g->c, x), kn_free(g->c, y);
+    db_free(rd), db_free(rd1), db_free(hx), db_free(t);
+    cfg_free(g);
+    return s;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+int cmd_bench_kernel(int argc, char **argv)
+{
+    enum { O_OP = 1000, O_DEV, O_M, O_K, O_SHAPES, O_BATCH, O_DELTAS, O_REP, O_WARM, O_IMPL,
+           O_RANK, O_DENS, O_SEED, O_OUT };
+    static const struct option opts[] = {
+        {"op", required_argument, 0, O_OP},         {"device", required_argument, 0, O_DEV},
+        {"m", required_argument, 0, O_M},           {"k", required_argument, 0, O_K},
+        {"shapes", required_argument, 0, O_SHAPES}, {"batch", required_argument, 0, O_BATCH},
+        {"deltas", required_argument, 0, O_DELTAS}, {"repeat", required_argument, 0, O_REP},
+        {"warmup", required_argument, 0, O_WARM},   {"impl", required_argument, 0, O_IMPL},
+        {"rank", required_argument, 0, O_RANK},     {"density", required_argument, 0, O_DENS},
+        {"seed", required_argument, 0, O_SEED},     {"out", required_argument, 0, O_OUT},
+        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+    const char *oplist = NULL, *out = NULL, *shapes = NULL;
+    kn_device dev = KN_CPU;
+    kn_impl impl = KN_IMPL_FAST;
+    int64_t M = 4096, Kc = 4096, repeat = 20, warmup = 3, rank = 64, seed = 1;
+    int64_t batch[MAX_LIST] = {1}, deltas[MAX_LIST] = {1};
+    int nb = 1, nd = 1;
+    double density = 0.1;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(); return DB_EXIT_OK;
+        case O_OP: oplist = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_SHAPES: shapes = optarg; break;
+        case O_DEV:
+            if (!strcmp(optarg, "cpu"))
+                dev = KN_CPU;
+            else if (!strcmp(optarg, "cuda"))
+                dev = KN_CUDA;
+            else
+                return cli_usage(CMD, "--device must be cpu or cuda, not '%s'", optarg);
+            break;
+        case O_IMPL:
+            if (!strcmp(optarg, "fast"))
+                impl = KN_IMPL_FAST;
+            else if (!strcmp(optarg, "portable"))
+                impl = KN_IMPL_PORTABLE;
+            else if (!strcmp(optarg, "ref"))
+                impl = KN_IMPL_REF;
+            else
+                return cli_usage(CMD, "--impl must be fast, portable or ref, not '%s'", optarg);
+            break;
+        case O_M: if (!cli_i64(CMD, "--m", optarg, 1, 65536, &M)) return DB_EXIT_USAGE; break;
+        case O_K: if (!cli_i64(CMD, "--k", optarg, 1, 65536, &Kc)) return DB_EXIT_USAGE; break;
+        case O_REP: if (!cli_i64(CMD, "--repeat", optarg, 1, 10000, &repeat)) return DB_EXIT_USAGE; break;
+        case O_WARM: if (!cli_i64(CMD, "--warmup", optarg, 0, 1000, &warmup)) return DB_EXIT_USAGE; break;
+        case O_RANK: if (!cli_i64(CMD, "--rank", optarg, 1, 4096, &rank)) return DB_EXIT_USAGE; break;
+        case O_SEED: if (!cli_i64(CMD, "--seed", optarg, 0, INT64_MAX, &seed)) return DB_EXIT_USAGE; break;
+        case O_DENS: if (!cli_f64(CMD, "--density", optarg, 1e-6, 1.0, &density)) return DB_EXIT_USAGE; break;
+        case O_BATCH: if (!parse_list("--batch", optarg, 1, 4096, batch, &nb)) return DB_EXIT_USAGE; break;
+        case O_DELTAS: if (!parse_list("--deltas", optarg, 1, 256, deltas, &nd)) return DB_EXIT_USAGE; break;
+        default: return cli_usage(CMD, "unknown option or missing value: '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!oplist)
+        return cli_usage(CMD, "--op is required");
+    /* ops and shapes */
+    const kb_op *sel[MAX_LIST];
+    int nops = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", oplist);
+    for (char *sv = NULL, *t = strtok_r(buf, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+        const kb_op *o = NULL;
+        for (size_t i = 0; i < NOPS; i++)
+            if (!strcmp(ops[i].name, t))
+                o = &ops[i];
+        if (!o)
+            return cli_usage(CMD, "unknown op '%s' (see --help)", t);
+        if (nops >= MAX_LIST)
+            return cli_usage(CMD, "--op: more than %d ops", MAX_LIST);
+        sel[nops++] = o;
+    }
+    int64_t sm[MAX_LIST] = {M}, sk[MAX_LIST] = {Kc};
+    int ns = 1;
+    if (shapes) {
+        ns = 0;
+        snprintf(buf, sizeof buf, "%s", shapes);
+        for (char *sv = NULL, *t = strtok_r(buf, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+            long long a, b;
+            char tail;
+            if (ns >= MAX_LIST || sscanf(t, "%lldx%lld%c", &a, &b, &tail) != 2 || a < 1 ||
+                b < 1 || a > 65536 || b > 65536)
+                return cli_usage(CMD, "--shapes: '%s' is not MxK with 1 <= M, K <= 65536", t);
+            sm[ns] = a, sk[ns] = b, ns++;
+        }
+    }
+    kn_ctx *ctx = NULL;
+    db_status s = kn_ctx_init(&ctx, dev, impl);
+    if (s)
+        return cli_fail(CMD, s);
+    char devname[320];
+    kn_device_name(ctx, devname, sizeof devname);
+    double copy_bps = 0;
+    size_t cbytes = 4 * kn_llc_bytes(ctx);
+    cbytes = cbytes < ((size_t)64 << 20) ? (size_t)64 << 20 : cbytes;
+    if ((s = kn_copy_bandwidth(ctx, cbytes, 5, &copy_bps))) {
+        kn_ctx_free(ctx);
+        return cli_fail(CMD, s);
+    }
+    printf("# device %s, impl %s; copy bandwidth %.2f GB/s (%zu MiB buffer, read + write)\n",
+           devname, kn_ctx_impl_name(ctx), copy_bps / 1e9, cbytes >> 20);
+    printf("%-12s %-5s %6s %6s %5s %6s %11s %9s %9s %7s\n", "op", "dev", "m", "k", "batch",
+           "deltas", "median_us", "GB/s", "GFLOP/s", "share");
+    const size_t maxrows = (size_t)nops * (size_t)ns * (size_t)nb * (size_t)nd;
+    kb_row *rows = db_calloc(maxrows, sizeof *rows);
+    size_t nrows = 0;
+    if (!rows)
+        s = db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
+    for (int oi = 0; oi < nops && !s; oi++)
+        for (int si = 0; si < ns && !s; si++)
+            for (int bi = 0; bi < nb && !s; bi++)
+                for (int di = 0; di < nd && !s; di++) {
+                    const kb_op *o = sel[oi];
+                    const int D = !strcmp(o->name, "dense") ? 1 : (int)deltas[di];
+                    if (!strcmp(o->name, "dense") && di > 0)
+                        continue; /* the base GEMM has no deltas: once per shape and batch */
+                    kb_cfg g = {.c = ctx, .op = o, .N = sm[si], .K = sk[si], .B = batch[bi],
+                                .rank = rank, .D = D, .density = density, .seed = (uint64_t)seed};
+                    if (o->fmt == KN_FMT_LOWRANK && (rank > g.N || rank > g.K))
+                        continue;
+                    kb_row *r = &rows[nrows];
+                    snprintf(r->op, sizeof r->op, "%s", o->name);
+                    snprintf(r->device, sizeof r->device, "%s", dev == KN_CUDA ? "cuda" : "cpu");
+                    snprintf(r->impl, sizeof r->impl, "%s", kn_ctx_impl_name(ctx));
+                    r->m = g.N, r->k = g.K, r->batch = g.B, r->deltas = D;
+                    s = run_cfg(&g, (int)warmup, (int)repeat, copy_bps, r);
+                    if (s)
+                        break;
+                    printf("%-12s %-5s %6lld %6lld %5lld %6d %11.1f %9.2f %9.2f %6.1f%%\n", r->op,
+                           r->device, (long long)r->m, (long long)r->k, (long long)r->batch, D,
+                           r->median_s * 1e6, r->gbs, r->gflops, 100.0 * r->share_of_copy);
+                    fflush(stdout);
+                    nrows++;
+                }
+    if (!s && out) {
+        res_run_info info = {argc, argv, (uint64_t)seed};
+        res_file *f = NULL;
+        s = res_create(out, &info, &f);
+        if (!s)
+            s = res_attr_str(f, "kernel_device", devname);
+        if (!s)
+            s = res_attr_f64(f, "copy_gbs", copy_bps / 1e9);
+        if (!s)
+            s = res_table_write(f, &kb_schema, nrows, rows);
+        if (!s)
+            s = res_commit(f);
+        else
+            res_abort(f);
+    }
+    db_free(rows);
+    kn_ctx_free(ctx);
+    if (s)
+        return cli_fail(CMD, s);
+    if (out)
+        printf("# wrote %zu rows to %s\n", nrows, out);
+    return DB_EXIT_OK;
+}

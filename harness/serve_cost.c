@@ -1,0 +1,183 @@
+/* serve_cost.c: model shapes, delta formats (bytes from compressors/) and the roofline cost of
+ * an iteration and of a load. Kept free of engine state so tests can recompute every number. */
+#include "harness/serve_cost.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "compressors/compressor.h"
+
+/* HF config.json values of the public checkpoints. */
+static const cost_model models[] = {
+    {"llama2-7b", 32000, 4096, 11008, 32, 32, 32},
+    {"llama2-13b", 32000, 5120, 13824, 40, 40, 40},
+    {"llama2-70b", 32000, 8192, 28672, 80, 64, 8},
+    {"llama3-8b", 128256, 4096, 14336, 32, 32, 8},
+    {"mistral-7b", 32000, 4096, 14336, 32, 32, 8},
+};
+const char *const cost_model_names[] = {"llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b",
+                                        "mistral-7b", NULL};
+
+const cost_model *cost_model_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        if (!strcmp(models[i].name, name))
+            return &models[i];
+    return NULL;
+}
+
+/* The formats the papers serve. 4bit-2:4 is DeltaZip's serving setting (CLAIMS DZ-3); deltadq's
+ * defaults (4-bit codes in 2 planes, 12 of every 16 columns dropped) are the compressors'
+ * 16x setting. */
+static const cost_format formats[] = {
+    {"fp16", "fp16", 0, 0, 0, 0, 0, 0, 1.0, "delta.fp16", "uncompressed fp16 delta"},
+    {"int4", "rtn", 4, 0, 0, 0, 128, 0, 1.0, "delta.rtn", "round-to-nearest 4-bit, groups of 128"},
+    {"4bit-2:4", "deltazip", 4, 2, 4, 0, 0, 0, 0.5, "delta.sbmm",
+     "DeltaZip: 2:4 pruning + 4-bit (paper's serving setting)"},
+    {"2bit-2:4", "deltazip", 2, 2, 4, 0, 0, 0, 0.5, "delta.sbmm", "DeltaZip: 2:4 pruning + 2-bit"},
+    {"bitdelta", "bitdelta", 0, 0, 0, 0, 0, 0, 1.0, "delta.bitdelta",
+     "BitDelta: sign bits + one scale per matrix"},
+    {"deltadq-16x", "deltadq", 4, 0, 0, 0.75, 16, 2, 0.25, "delta.deltadq",
+     "DeltaDQ: keep 4 of 16 per group, 4-bit in 2 planes (~16x)"},
+    {"deltadq-32x", "deltadq", 4, 0, 0, 0.875, 16, 2, 0.125, "delta.deltadq",
+     "DeltaDQ: keep 2 of 16 per group, 4-bit in 2 planes (~32x)"},
+};
+const char *const cost_format_names[] = {"fp16",     "int4",        "4bit-2:4",    "2bit-2:4",
+                                         "bitdelta", "deltadq-16x", "deltadq-32x", NULL};
+
+const cost_format *cost_format_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (!strcmp(formats[i].name, name))
+            return &formats[i];
+    return NULL;
+}
+
+db_status cost_format_linear_bytes(const cost_format *f, const cost_model *m, double *bytes)
+{
+    const dc_method *dm = dc_method_find(f->method);
+    if (!dm)
+        return db_error(DB_ERR_UNSUPPORTED, "delta format %s: compressor method '%s' not built",
+                        f->name, f->method);
+    dc_params p;
+    dc_params_default(dm, &p);
+    if (dm->uses & DC_P_BITS)
+        p.bits = f->bits;
+    if (dm->uses & DC_P_NM)
+        p.nm_n = f->nm_n, p.nm_m = f->nm_m;
+    if (dm->uses & DC_P_DROP)
+        p.drop = f->drop;
+    if (dm->uses & DC_P_GROUP)
+        p.group = f->group;
+    if (dm->uses & DC_P_PARTS)
+        p.parts = f->parts;
+    int64_t HS = m->C / m->NH;
+    /* [N, K] of q, k, v, o, gate, up, down (HF layout: N output rows). */
+    int64_t shapes[7][2] = {{m->NH * HS, m->C}, {m->NKV * HS, m->C}, {m->NKV * HS, m->C},
+                            {m->C, m->NH * HS}, {m->F, m->C},        {m->F, m->C},
+                            {m->C, m->F}};
+    double per_layer = 0;
+    for (int i = 0; i < 7; i++) {
+        db_status s = dc_params_check(dm, &p, shapes[i][0], shapes[i][1]);
+        if (s != DB_OK)
+            return db_error(s, "delta format %s: %s", f->name, db_errmsg());
+        per_layer += dm->bytes(&p, shapes[i][0], shapes[i][1]);
+    }
+    *bytes = per_layer * (double)m->L;
+    return DB_OK;
+}
+
+db_status cost_init(cost_ctx *c, const cost_model *m, const cost_format *f, const hw_profile *hw,
+                    int tp)
+{
+    memset(c, 0, sizeof *c);
+    if (tp < 1 || tp > hw->max_gpus)
+        return db_error(DB_ERR_ARG, "tensor-parallel degree %d outside [1, %d] of profile %s", tp,
+                        hw->max_gpus, hw->name);
+    if (m->C % m->NH || m->NH % m->NKV)
+        return db_error(DB_ERR_ARG, "model %s: inconsistent head counts", m->name);
+    c->model = m;
+    c->format = f;
+    c->tp = tp;
+    double C = (double)m->C, F = (double)m->F, L = (double)m->L, V = (double)m->V;
+    double kvdim = (double)(m->NKV * (m->C / m->NH));
+    c->w_lin = L * (2 * C * C + 2 * C * kvdim + 3 * C * F);
+    c->w_head = V * C;
+    double others = 2 * V * C + 2 * L * C + C; /* embed, lm_head, 2 norms a layer, final norm */
+    c->full_bytes = 2 * (c->w_lin + others);
+    c->kv_token_bytes = 2 * L * kvdim * 2; /* K and V, fp16 */
+    if (f) {
+        db_status s = cost_format_linear_bytes(f, m, &c->delta_lin_bytes);
+        if (s != DB_OK)
+            return s;
+        c->delta_bytes = c->delta_lin_bytes + 2 * others;
+    }
+    c->bw_gemm = hw->hbm_bw * hw_eff(hw, "gemm.mem", 1.0);
+    c->fl_gemm = hw->peak_flops * hw_eff(hw, "gemm.compute", 1.0);
+    c->bw_attn = hw->hbm_bw * hw_eff(hw, "attn.mem", 1.0);
+    c->fl_attn = hw->peak_flops * hw_eff(hw, "attn.compute", 1.0);
+    if (f) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.mem", f->eff_key);
+        c->bw_delta = hw->hbm_bw * hw_eff(hw, key, hw_eff(hw, "gemm.mem", 1.0));
+        snprintf(key, sizeof key, "%s.compute", f->eff_key);
+        c->fl_delta = hw->peak_flops * hw_eff(hw, key, hw_eff(hw, "gemm.compute", 1.0));
+    }
+    c->link_bw = hw->link_bw;
+    c->link_lat = hw->link_lat_s;
+    c->step_overhead = hw->step_overhead_s;
+    c->pcie_bw = hw->pcie_bw;
+    c->disk_bw = hw->disk_bw;
+    c->load_overhead = hw->load_overhead_s;
+    return DB_OK;
+}
+
+static inline double roof(double flops, double bytes, double fl_rate, double bw_rate)
+{
+    double tc = flops / fl_rate, tm = bytes / bw_rate;
+    return tc > tm ? tc : tm;
+}
+
+double cost_step(const cost_ctx *c, const cost_batch *b)
+{
+    const double tp = (double)c->tp;
+    const double T = (double)(b->prefill_tokens + b->n_decode);
+    const double NLg = (double)(b->n_prefill + b->n_decode);
+    const double wbytes = 2 * (c->w_lin + c->w_head);
+    double t = c->step_overhead;
+    if (b->mode == COST_SHARED_BASE) {
+        /* One base GEMM over every token of the batch, then one batched delta kernel that
+         * reads each distinct delta once (SBMM / BitDelta's batched kernel). */
+        t += roof(2 * c->w_lin * T + 2 * c->w_head * NLg, wbytes, tp * c->fl_gemm, tp * c->bw_gemm);
+        double fl = 0, by = 0;
+        double dens = c->format ? c->format->density : 1.0;
+        for (int i = 0; i < b->n_models; i++) {
+            fl += 2 * c->w_lin * dens * (double)b->tokens[i] + 2 * c->w_head * (double)b->logits[i];
+            by += c->delta_lin_bytes + 2 * c->w_head; /* fp16 lm_head of the fine-tune */
+        }
+        if (b->n_models)
+            t += roof(fl, by, tp * c->fl_delta, tp * c->bw_delta);
+    } else {
+        /* Each distinct full model runs its own GEMMs over its own weights. */
+        for (int i = 0; i < b->n_models; i++)
+            t += roof(2 * c->w_lin * (double)b->tokens[i] + 2 * c->w_head * (double)b->logits[i],
+                      wbytes, tp * c->fl_gemm, tp * c->bw_gemm);
+    }
+    /* Attention: causal prefill 2·L·C·p² FLOPs per request; decode reads every KV token. */
+    const double L = (double)c->model->L, C = (double)c->model->C;
+    double afl = 2 * L * C * b->prefill_sq + 4 * L * C * (double)b->decode_ctx;
+    double aby = c->kv_token_bytes * (double)(b->decode_ctx + b->prefill_tokens);
+    if (T > 0)
+        t += roof(afl, aby, tp * c->fl_attn, tp * c->bw_attn);
+    /* Two ring all-reduces of the activations [T, C] fp16 per layer under tensor parallelism. */
+    if (c->tp > 1 && T > 0)
+        t += 2 * L * (2 * (tp - 1) / tp * T * C * 2 / c->link_bw + c->link_lat);
+    return t;
+}
+
+double cost_load_disk(const cost_ctx *c, double bytes) { return bytes / c->disk_bw; }
+
+double cost_load_pcie(const cost_ctx *c, double bytes)
+{
+    return bytes / ((double)c->tp * c->pcie_bw) + c->load_overhead;
+}

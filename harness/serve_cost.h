@@ -1,0 +1,98 @@
+/* serve_cost.h: the serving cost model (`cost_` module): model shapes, delta formats and their
+ * byte accounting, and the time of one engine iteration and of one load on a hardware profile.
+ *
+ * Time of an iteration = a sum of rooflines, one per kernel that runs in it, each
+ * max(FLOPs / (TP · peak · eff_compute), bytes / (TP · HBM bandwidth · eff_mem)), plus the
+ * tensor-parallel all-reduces and a fixed per-iteration overhead. docs/serving.md has the
+ * formulas; cost_step is their only implementation (the tests recompute them by hand). */
+#ifndef DB_SERVE_COST_H
+#define DB_SERVE_COST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "harness/serve_hw.h"
+
+/* Shape of a Llama-architecture model (HF config names). */
+typedef struct {
+    const char *name;
+    int64_t V, C, F, L, NH, NKV; /* vocab, hidden, intermediate, layers, heads, kv heads */
+} cost_model;
+
+/* The model named `name` ("llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b", "mistral-7b"),
+ * or NULL. */
+const cost_model *cost_model_find(const char *name);
+/* NULL-terminated list of model names (for --help). */
+extern const char *const cost_model_names[];
+
+/* A delta format: a compressor method with fixed parameters, and how its kernel is costed. */
+typedef struct {
+    const char *name;    /* "4bit-2:4", "bitdelta", ... */
+    const char *method;  /* compressors/ method that defines its bytes ("deltazip", ...) */
+    int bits, nm_n, nm_m;
+    double drop;
+    int64_t group;
+    int parts;
+    double density;      /* share of delta entries multiplied per token (n/m, 1 - drop, 1) */
+    const char *eff_key; /* "delta.sbmm": eff.<key>.mem / .compute in the profile */
+    const char *summary;
+} cost_format;
+
+const cost_format *cost_format_find(const char *name);
+extern const char *const cost_format_names[];
+
+/* Bytes of format f for all linear projections of model m (the 7 per layer), from the
+ * compressors' byte accounting (dc_method.bytes, layouts of kernels/formats.h). */
+db_status cost_format_linear_bytes(const cost_format *f, const cost_model *m, double *bytes);
+
+/* Everything a run's cost model needs, resolved once (nothing is looked up per iteration). */
+typedef struct {
+    const cost_model *model;
+    const cost_format *format; /* NULL for policies without deltas */
+    int tp;
+    double w_lin;           /* parameters of the 7 linear projections of all layers */
+    double w_head;          /* lm_head parameters V·C */
+    double full_bytes;      /* whole fp16 checkpoint (embeddings, lm_head, norms included) */
+    double delta_lin_bytes; /* compressed linear deltas */
+    double delta_bytes;     /* a delta as stored and loaded: compressed linear + fp16 others */
+    double kv_token_bytes;  /* fp16 K and V of one token, all layers */
+    /* Achievable per-GPU rates: datasheet (or measured) x efficiency. */
+    double bw_gemm, fl_gemm, bw_attn, fl_attn, bw_delta, fl_delta;
+    double link_bw, link_lat, step_overhead, pcie_bw, disk_bw, load_overhead;
+} cost_ctx;
+
+/* Resolves ctx for model m, delta format f (NULL: none), profile hw and TP degree tp. */
+db_status cost_init(cost_ctx *ctx, const cost_model *m, const cost_format *f,
+                    const hw_profile *hw, int tp);
+
+/* How the weights of an iteration are read. */
+typedef enum {
+    COST_SHARED_BASE, /* one base model for all requests + one delta per distinct model */
+    COST_FULL_MODELS, /* one full fp16 model per distinct model in the batch */
+} cost_mode;
+
+/* One engine iteration: prefill of the newly admitted requests + one decode token for each
+ * request admitted earlier, over n_models distinct models. */
+typedef struct {
+    cost_mode mode;
+    int64_t n_prefill;      /* requests prefilled in this iteration */
+    int64_t prefill_tokens; /* sum of their prefill lengths */
+    double prefill_sq;      /* sum of the squares of their prefill lengths (attention) */
+    int64_t n_decode;       /* requests decoding one token */
+    int64_t decode_ctx;     /* KV tokens the decoders attend over (sum of their lengths) */
+    int n_models;
+    const int32_t *models;  /* [n_models] model ids present */
+    const int64_t *tokens;  /* [n_models] tokens of that model in this iteration */
+    const int64_t *logits;  /* [n_models] rows needing logits (prefill requests + decoders) */
+} cost_batch;
+
+/* Seconds one iteration takes. */
+double cost_step(const cost_ctx *ctx, const cost_batch *b);
+/* Seconds to read `bytes` from disk into host memory. */
+double cost_load_disk(const cost_ctx *ctx, double bytes);
+/* Seconds to copy `bytes` (a whole model or delta; each of the TP GPUs gets 1/TP over its own
+ * link) from host memory to the GPUs. */
+double cost_load_pcie(const cost_ctx *ctx, double bytes);
+
+#endif

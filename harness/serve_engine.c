@@ -1,0 +1,1140 @@
+/* serve_engine.c: the event loop and the continuous-batching engine of the serving harness.
+ *
+ * Cost per iteration is O(distinct models + requests admitted or finished), never O(running
+ * requests): the KV blocks of all running requests grow through per-residue counters (a request
+ * needs a new block when its length crosses a multiple of the block size, which for a request
+ * admitted at iteration k with prefill p happens at iterations s with (p - k - 1 + s) % B == 0),
+ * the attention context grows by the number of decoders, and finishes come off a heap keyed by
+ * the iteration at which each request emits its last token. Shapes: M models, R requests,
+ * G replicas, B tokens per KV block. */
+#include "harness/serve_engine.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+/* ---- event loop ---------------------------------------------------------------------------- */
+
+db_status sim_loop_init(sim_loop *l, int64_t cap)
+{
+    memset(l, 0, sizeof *l);
+    if (cap < 1)
+        cap = 1;
+    l->heap = db_malloc_array((size_t)cap, sizeof *l->heap);
+    if (!l->heap)
+        return db_error(DB_ERR_NOMEM, "event heap of %lld events", (long long)cap);
+    l->cap = cap;
+    return DB_OK;
+}
+
+void sim_loop_free(sim_loop *l)
+{
+    if (!l)
+        return;
+    db_free(l->heap);
+    memset(l, 0, sizeof *l);
+}
+
+static inline bool ev_before(const sim_event *a, const sim_event *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+db_status sim_loop_push(sim_loop *l, double t, sim_handler fn, void *data, int64_t arg)
+{
+    if (!(t >= l->now)) /* also rejects NaN */
+        return db_error(DB_ERR_INTERNAL, "event at t=%.9g scheduled before now=%.9g", t, l->now);
+    if (l->n >= l->cap)
+        return db_error(DB_ERR_INTERNAL, "event heap full (%lld events)", (long long)l->cap);
+    sim_event ev = {t, l->next_seq++, fn, data, arg};
+    int64_t i = l->n++;
+    while (i > 0) {
+        int64_t p = (i - 1) / 2;
+        if (!ev_before(&ev, &l->heap[p]))
+            break;
+        l->heap[i] = l->heap[p];
+        i = p;
+    }
+    l->heap[i] = ev;
+    return DB_OK;
+}
+
+bool sim_loop_pop(sim_loop *l, sim_event *out)
+{
+    if (l->n == 0)
+        return false;
+    *out = l->heap[0];
+    sim_event last = l->heap[--l->n];
+    int64_t i = 0, n = l->n;
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && ev_before(&l->heap[c + 1], &l->heap[c]))
+            c++;
+        if (!ev_before(&l->heap[c], &last))
+            break;
+        l->heap[i] = l->heap[c];
+        i = c;
+    }
+    if (n > 0)
+        l->heap[i] = last;
+    return true;
+}
+
+db_status sim_loop_run(sim_loop *l)
+{
+    sim_event ev;
+    while (sim_loop_pop(l, &ev)) {
+        if (ev.t < l->now)
+            return db_error(DB_ERR_INTERNAL, "time went back: event at %.9g after %.9g", ev.t,
+                            l->now);
+        l->now = ev.t;
+        l->processed++;
+        db_status s = ev.fn(l, ev.data, ev.arg);
+        if (s != DB_OK)
+            return s;
+    }
+    return DB_OK;
+}
+
+/* ---- engine state -------------------------------------------------------------------------- */
+
+enum { RQ_FUTURE, RQ_WAITING, RQ_RUNNING, RQ_DONE };
+
+typedef struct {
+    int32_t state;
+    int32_t generated;   /* tokens emitted before the current admission */
+    int32_t prefill_len; /* prompt + generated at the current admission */
+    int32_t kv_reserved; /* blocks reserved by the current admission */
+    int32_t cls;         /* KV growth residue class of the current admission */
+    int32_t heap_pos;    /* position in the replica's finish heap */
+    int64_t admit_iter;
+    int64_t finish_iter; /* iteration emitting the last token */
+    double first_admit, first_token;
+    double wait_since; /* arrival, or the last preemption */
+} rq_state;
+
+typedef struct {
+    int64_t iter; /* iterations started */
+    bool busy;
+    int32_t n_running;
+    int64_t kv_cap, kv_used, kv_reserved; /* blocks */
+    int64_t s_ctx;                        /* KV tokens of all running requests */
+    int64_t *cls_count;                   /* [B] running requests per growth class */
+    int32_t *fh;                          /* finish heap of request indices */
+    int32_t fh_n;
+    int32_t *adm; /* admitted in the current iteration */
+    int32_t n_adm;
+    int64_t adm_tokens;
+    int32_t *act; /* models with running requests */
+    int32_t n_act;
+    int32_t *wm; /* models with waiting requests */
+    int32_t n_wm;
+    double pcie_free;
+    double weights_base; /* bytes always resident on this replica (base or full model) */
+    double usable;       /* bytes of GPU memory for weights + KV */
+} sim_group;
+
+typedef struct {
+    const sim_config *cfg;
+    const cost_ctx *cost;
+    exe_executor *exe;
+    const sim_request *rq_in;
+    int64_t R;
+    int M, G, B;
+    bool dedicated;
+    cost_mode mode;
+    double item_bytes; /* a full model (swap) or a delta (delta policies) */
+    rq_state *rq;
+    met_request_row *rows;
+    sim_group *grp;
+    pol_cache pc;
+    /* per model [M] */
+    int32_t *run_count, *wait_count, *act_pos, *wm_pos, *pf_req;
+    int64_t *pf_tok;
+    int64_t *q_head, *q_tail, *q_start; /* window of qorder per model */
+    int32_t *qorder;                    /* [R] request indices grouped by model, trace order */
+    double *load_start, *load_done;
+    double *run_since; /* when the model's running set last became non-empty */
+    double *load_bytes;
+    /* scratch */
+    int32_t *cand, *park;
+    bool slots_dirty; /* something happened that may free a GPU slot */
+    int32_t *b_models;
+    int64_t *b_tokens, *b_logits;
+    int32_t *d_req, *d_model, *d_new, *d_ctx;
+    /* clocks and totals */
+    sim_loop loop;
+    double disk_free;
+    int64_t next_arrival;
+    int64_t n_done, n_waiting, n_running;
+    int64_t tot_kv_used, tot_kv_reserved;
+    int64_t preemptions, iterations;
+    double peak_gpu;
+    met_memory_row *mem;
+    int64_t n_mem, cap_mem;
+    bool failed;
+} sim_engine;
+
+#define CHECK(cond, ...)                                                                          \
+    do {                                                                                          \
+        if (!(cond))                                                                              \
+            return db_error(DB_ERR_INTERNAL, __VA_ARGS__);                                        \
+    } while (0)
+
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t pmod(int64_t a, int64_t b)
+{
+    int64_t r = a % b;
+    return r < 0 ? r + b : r;
+}
+
+/* ---- finish heap (per replica, indexed so preemption can remove entries) -------------------- */
+
+static inline bool fh_less(const sim_engine *e, int32_t a, int32_t b)
+{
+    int64_t fa = e->rq[a].finish_iter, fb = e->rq[b].finish_iter;
+    return fa < fb || (fa == fb && a < b);
+}
+
+static void fh_set(sim_engine *e, sim_group *g, int32_t i, int32_t r)
+{
+    g->fh[i] = r;
+    e->rq[r].heap_pos = i;
+}
+
+static void fh_up(sim_engine *e, sim_group *g, int32_t i)
+{
+    int32_t r = g->fh[i];
+    while (i > 0) {
+        int32_t p = (i - 1) / 2;
+        if (!fh_less(e, r, g->fh[p]))
+            break;
+        fh_set(e, g, i, g->fh[p]);
+        i = p;
+    }
+    fh_set(e, g, i, r);
+}
+
+static void fh_down(sim_engine *e, sim_group *g, int32_t i)
+{
+    int32_t r = g->fh[i];
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= g->fh_n)
+            break;
+        if (c + 1 < g->fh_n && fh_less(e, g->fh[c + 1], g->fh[c]))
+            c++;
+        if (!fh_less(e, g->fh[c], r))
+            break;
+        fh_set(e, g, i, g->fh[c]);
+        i = c;
+    }
+    fh_set(e, g, i, r);
+}
+
+static void fh_push(sim_engine *e, sim_group *g, int32_t r)
+{
+    g->fh[g->fh_n] = r;
+    fh_up(e, g, g->fh_n++);
+}
+
+static void fh_remove(sim_engine *e, sim_group *g, int32_t pos)
+{
+    int32_t last = g->fh[--g->fh_n];
+    if (pos == g->fh_n)
+        return;
+    fh_set(e, g, pos, last);
+    fh_up(e, g, pos);
+    fh_down(e, g, e->rq[last].heap_pos);
+}
+
+/* ---- small list helpers: O(1) add / remove with a position table --------------------------- */
+
+static inline void list_add(int32_t *list, int32_t *n, int32_t *pos, int32_t m)
+{
+    pos[m] = *n;
+    list[(*n)++] = m;
+}
+
+static inline void list_del(int32_t *list, int32_t *n, int32_t *pos, int32_t m)
+{
+    int32_t i = pos[m], last = list[--(*n)];
+    list[i] = last;
+    pos[last] = i;
+    pos[m] = -1;
+}
+
+static inline int group_of(const sim_engine *e, int32_t m) { return e->dedicated ? m : 0; }
+
+static double weights_bytes(const sim_engine *e)
+{
+    if (e->dedicated)
+        return (double)e->M * e->cost->full_bytes;
+    double base = e->mode == COST_SHARED_BASE ? e->cost->full_bytes : 0;
+    return base + (double)e->pc.slots_used * e->item_bytes;
+}
+
+static void note_peak(sim_engine *e)
+{
+    double b = weights_bytes(e) + (double)e->tot_kv_used * e->B * e->cost->kv_token_bytes;
+    if (b > e->peak_gpu)
+        e->peak_gpu = b;
+}
+
+/* ---- loads --------------------------------------------------------------------------------- */
+
+static db_status on_load_done(sim_loop *l, void *data, int64_t arg);
+
+static db_status start_load(sim_engine *e, int32_t m, const pol_plan *plan, double now)
+{
+    sim_group *g = &e->grp[group_of(e, m)];
+    double host_ready = plan->host_ready, dt;
+    db_status s;
+    if (plan->need_disk) {
+        s = e->exe->ops->load(e->exe->ctx, m, EXE_LOAD_DISK, e->item_bytes, &dt);
+        if (s != DB_OK)
+            return s;
+        double start = e->disk_free > now ? e->disk_free : now;
+        e->disk_free = start + dt;
+        host_ready = e->disk_free;
+        pol_host_ready(&e->pc, m, host_ready);
+    }
+    s = e->exe->ops->load(e->exe->ctx, m, EXE_LOAD_PCIE, e->item_bytes, &dt);
+    if (s != DB_OK)
+        return s;
+    double start = host_ready > g->pcie_free ? host_ready : g->pcie_free;
+    if (start < now)
+        start = now;
+    g->pcie_free = start + dt;
+    e->load_start[m] = now;
+    e->load_bytes[m] += e->item_bytes;
+    return sim_loop_push(&e->loop, g->pcie_free, on_load_done, e, m);
+}
+
+/* ---- admission ----------------------------------------------------------------------------- */
+
+static db_status preempt_model(sim_engine *e, sim_group *g, int32_t v, int64_t s)
+{
+    /* Every running request of v goes back to the front of v's queue; its KV is dropped and
+     * recomputed (prompt + tokens so far) when it is admitted again. */
+    int32_t moved = 0;
+    for (int32_t i = g->fh_n - 1; i >= 0; i--) {
+        int32_t r = g->fh[i];
+        if (e->rq_in[r].model != v)
+            continue;
+        rq_state *q = &e->rq[r];
+        int64_t tokens = q->prefill_len + (s - q->admit_iter); /* after this iteration's growth */
+        fh_remove(e, g, i);
+        i = g->fh_n; /* the heap was reordered: rescan from the end */
+        g->kv_used -= ceil_div(tokens, e->B);
+        e->tot_kv_used -= ceil_div(tokens, e->B);
+        g->kv_reserved -= q->kv_reserved;
+        e->tot_kv_reserved -= q->kv_reserved;
+        g->s_ctx -= tokens;
+        g->cls_count[q->cls]--;
+        g->n_running--;
+        e->n_running--;
+        q->generated += (int32_t)(s - q->admit_iter);
+        q->state = RQ_WAITING;
+        q->wait_since = e->loop.now;
+        e->rows[r].preemptions++;
+        moved++;
+    }
+    CHECK(moved > 0, "preemption of model %d found no running request", v);
+    e->run_count[v] = 0;
+    list_del(g->act, &g->n_act, e->act_pos, v);
+    e->slots_dirty = true;
+    /* Stable partition of v's admitted prefix [lo, hi): finished requests first, then the
+     * preempted ones in their original (FCFS) order, which become the head of v's queue. The
+     * detail scratch (max_batch entries) is free during admission. */
+    int64_t lo = e->q_start[v], hi = e->q_head[v], w = lo;
+    int32_t k = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        int32_t r = e->qorder[i];
+        if (e->rq[r].state == RQ_DONE)
+            e->qorder[w++] = r;
+        else
+            e->d_req[k++] = r;
+    }
+    CHECK(k == moved, "preemption bookkeeping of model %d", v);
+    memcpy(e->qorder + w, e->d_req, (size_t)k * sizeof *e->qorder);
+    e->q_head[v] = w;
+    if (e->wait_count[v] == 0)
+        list_add(g->wm, &g->n_wm, e->wm_pos, v);
+    e->wait_count[v] += moved;
+    e->n_waiting += moved;
+    e->preemptions += moved;
+    return DB_OK;
+}
+
+static db_status admit(sim_engine *e, sim_group *g, int32_t r, int64_t s, double now)
+{
+    rq_state *q = &e->rq[r];
+    const sim_request *in = &e->rq_in[r];
+    int32_t m = in->model;
+    CHECK(q->state == RQ_WAITING, "request %lld admitted twice", (long long)in->id);
+    CHECK(now >= in->arrival_s, "request %lld admitted before it arrived", (long long)in->id);
+    int32_t remaining = in->output_tokens - q->generated;
+    q->prefill_len = in->prompt_tokens + q->generated;
+    q->kv_reserved = (int32_t)ceil_div(q->prefill_len + remaining - 1, e->B);
+    q->admit_iter = s;
+    q->finish_iter = s + remaining - 1;
+    q->cls = (int32_t)pmod((int64_t)q->prefill_len - s - 1, e->B);
+    q->state = RQ_RUNNING;
+    if (q->first_admit < 0) {
+        q->first_admit = now;
+        e->rows[r].queue_s = now - in->arrival_s;
+        if (e->load_done[m] > in->arrival_s && e->load_start[m] >= 0) {
+            double from = e->load_start[m] > in->arrival_s ? e->load_start[m] : in->arrival_s;
+            e->rows[r].load_s = e->load_done[m] - from;
+        }
+    }
+    int64_t blocks = ceil_div(q->prefill_len, e->B);
+    g->kv_used += blocks;
+    e->tot_kv_used += blocks;
+    g->kv_reserved += q->kv_reserved;
+    e->tot_kv_reserved += q->kv_reserved;
+    g->s_ctx += q->prefill_len;
+    g->cls_count[q->cls]++;
+    fh_push(e, g, r);
+    g->adm[g->n_adm++] = r;
+    g->adm_tokens += q->prefill_len;
+    g->n_running++;
+    e->n_running++;
+    if (e->run_count[m]++ == 0) {
+        list_add(g->act, &g->n_act, e->act_pos, m);
+        e->run_since[m] = now;
+    }
+    e->pf_req[m]++;
+    e->pf_tok[m] += q->prefill_len;
+    e->q_head[m]++;
+    if (--e->wait_count[m] == 0)
+        list_del(g->wm, &g->n_wm, e->wm_pos, m);
+    e->n_waiting--;
+    return DB_OK;
+}
+
+/* The model (other than m) whose running requests are cheapest to preempt: fewest running,
+ * then least recently used, among those that have run for at least preempt_after_s (a time
+ * slice, so two starving deltas cannot preempt each other back and forth). -1 when none. */
+static int32_t preempt_victim(const sim_engine *e, const sim_group *g, int32_t m, double now)
+{
+    int32_t best = -1;
+    for (int32_t i = 0; i < g->n_act; i++) {
+        int32_t v = g->act[i];
+        if (v == m || e->pf_req[v] > 0 || now - e->run_since[v] < e->cfg->preempt_after_s)
+            continue;
+        if (best < 0 || e->run_count[v] < e->run_count[best] ||
+            (e->run_count[v] == e->run_count[best] && e->pc.gpu_lru[v] < e->pc.gpu_lru[best]))
+            best = v;
+    }
+    return best;
+}
+
+/* Index in c[0..n) of the model whose oldest waiting request came first (trace order). */
+static int32_t oldest_head(const sim_engine *e, const int32_t *c, int32_t n)
+{
+    int32_t best = 0, br = e->qorder[e->q_head[c[0]]];
+    for (int32_t i = 1; i < n; i++) {
+        int32_t r = e->qorder[e->q_head[c[i]]];
+        if (r < br)
+            best = i, br = r;
+    }
+    return best;
+}
+
+/* Admission, in two passes over the waiting requests in FCFS order:
+ *  1. admit requests whose model is resident, skipping the others, until the oldest admissible
+ *     one does not fit (batch size, token budget or KV: nobody overtakes it);
+ *  2. for the skipped models, oldest first, take a GPU slot and start the load (evicting only
+ *     models with nothing running after pass 1, so a resident model with admissible requests
+ *     is never evicted for an older request of another model), preempting when allowed.
+ * Pass 2 stops at the first model that gets no slot, and is skipped altogether while nothing
+ * that could free a slot has happened since it last ran out of slots (slots_dirty). */
+static db_status admission(sim_engine *e, sim_group *g, int64_t s, double now)
+{
+    if (g->n_wm == 0)
+        return DB_OK;
+    /* Split the waiting models: resident ones in cand[0, n), the others in park[0, k). */
+    int32_t n = 0, k = 0, *park = e->park;
+    for (int32_t i = 0; i < g->n_wm; i++) {
+        int32_t m = g->wm[i];
+        if (e->dedicated || pol_resident(&e->pc, m))
+            e->cand[n++] = m;
+        else
+            park[k++] = m;
+    }
+    while (n > 0) {
+        int32_t best = oldest_head(e, e->cand, n), bm = e->cand[best];
+        int32_t br = e->qorder[e->q_head[bm]];
+        const rq_state *q = &e->rq[br];
+        const sim_request *in = &e->rq_in[br];
+        int64_t pl = in->prompt_tokens + q->generated;
+        int64_t resv = ceil_div(pl + (in->output_tokens - q->generated) - 1, e->B);
+        if (g->n_running >= e->cfg->max_batch || g->adm_tokens + pl > e->cfg->token_budget ||
+            g->kv_reserved + resv > g->kv_cap)
+            break;
+        if (!e->dedicated)
+            pol_touch(&e->pc, bm);
+        db_status st = admit(e, g, br, s, now);
+        if (st != DB_OK)
+            return st;
+        if (e->wait_count[bm] == 0)
+            e->cand[best] = e->cand[--n];
+    }
+    if (k == 0)
+        return DB_OK;
+    /* Oldest head first (insertion sort: k <= M and usually small). */
+    for (int32_t i = 1; i < k; i++) {
+        int32_t m = park[i], r = e->qorder[e->q_head[m]], j = i;
+        while (j > 0 && e->qorder[e->q_head[park[j - 1]]] > r) {
+            park[j] = park[j - 1];
+            j--;
+        }
+        park[j] = m;
+    }
+    bool may_preempt = e->cfg->preempt &&
+                       now - e->rq[e->qorder[e->q_head[park[0]]]].wait_since >= e->cfg->preempt_after_s;
+    if (!e->slots_dirty && !may_preempt)
+        return DB_OK;
+    e->slots_dirty = false;
+    bool preempted = false;
+    for (int32_t i = 0; i < k; i++) {
+        int32_t bm = park[i], br = e->qorder[e->q_head[bm]];
+        pol_plan plan;
+        pol_answer a = pol_acquire(&e->pc, bm, now, &plan);
+        if (a == POL_NO_SLOT && e->cfg->preempt && !preempted &&
+            now - e->rq[br].wait_since >= e->cfg->preempt_after_s) {
+            int32_t v = preempt_victim(e, g, bm, now);
+            if (v >= 0) {
+                db_status st = preempt_model(e, g, v, s);
+                if (st != DB_OK)
+                    return st;
+                preempted = true;
+                a = pol_acquire(&e->pc, bm, now, &plan);
+            }
+        }
+        if (a == POL_STARTED) {
+            db_status st = start_load(e, bm, &plan, now);
+            if (st != DB_OK)
+                return st;
+        } else if (a == POL_NO_SLOT) {
+            break; /* no slot for the oldest: none for younger ones either */
+        }
+    }
+    return DB_OK;
+}
+
+/* ---- iterations ---------------------------------------------------------------------------- */
+
+static db_status on_step_end(sim_loop *l, void *data, int64_t arg);
+
+static db_status start_iteration(sim_engine *e, int gi, double now)
+{
+    sim_group *g = &e->grp[gi];
+    int64_t s = g->iter;
+    /* Decoders append one KV token each: some cross into a new block. */
+    if (g->n_running > 0) {
+        g->s_ctx += g->n_running;
+        int64_t grow = g->cls_count[pmod(-s, e->B)];
+        g->kv_used += grow;
+        e->tot_kv_used += grow;
+    }
+    g->n_adm = 0;
+    g->adm_tokens = 0;
+    db_status st = admission(e, g, s, now);
+    if (st != DB_OK)
+        return st;
+    CHECK(g->kv_used >= 0 && g->kv_used <= g->kv_reserved && g->kv_reserved <= g->kv_cap,
+          "KV blocks: used %lld, reserved %lld, capacity %lld", (long long)g->kv_used,
+          (long long)g->kv_reserved, (long long)g->kv_cap);
+    if (g->n_running == 0) {
+        g->busy = false;
+        return DB_OK;
+    }
+    cost_batch b = {e->mode, g->n_adm, g->adm_tokens, 0, g->n_running - g->n_adm,
+                    g->s_ctx - g->adm_tokens, g->n_act, e->b_models, e->b_tokens, e->b_logits};
+    for (int32_t i = 0; i < g->n_adm; i++) {
+        double p = (double)e->rq[g->adm[i]].prefill_len;
+        b.prefill_sq += p * p;
+    }
+    for (int32_t i = 0; i < g->n_act; i++) {
+        int32_t m = g->act[i];
+        int64_t dec = e->run_count[m] - e->pf_req[m];
+        e->b_models[i] = m;
+        e->b_tokens[i] = dec + e->pf_tok[m];
+        e->b_logits[i] = e->run_count[m];
+    }
+    for (int32_t i = 0; i < g->n_adm; i++) {
+        int32_t m = e->rq_in[g->adm[i]].model;
+        e->pf_req[m] = 0;
+        e->pf_tok[m] = 0;
+    }
+    exe_detail d = {0, e->d_req, e->d_model, e->d_new, e->d_ctx};
+    if (e->exe->ops->wants_requests) {
+        for (int32_t i = 0; i < g->fh_n; i++) {
+            int32_t r = g->fh[i];
+            const rq_state *q = &e->rq[r];
+            bool pf = q->admit_iter == s;
+            e->d_req[i] = r;
+            e->d_model[i] = e->rq_in[r].model;
+            e->d_new[i] = pf ? q->prefill_len : 1;
+            e->d_ctx[i] = pf ? 0 : (int32_t)(q->prefill_len + (s - q->admit_iter) - 1);
+        }
+        d.n = g->fh_n;
+    }
+    double dt;
+    st = e->exe->ops->step(e->exe->ctx, &b, &d, &dt);
+    if (st != DB_OK)
+        return st;
+    CHECK(dt > 0 && isfinite(dt), "executor %s: iteration time %g", e->exe->ops->name, dt);
+    g->iter++;
+    g->busy = true;
+    e->iterations++;
+    note_peak(e);
+    return sim_loop_push(&e->loop, now + dt, on_step_end, e, gi);
+}
+
+static db_status finish_request(sim_engine *e, sim_group *g, int32_t r, int64_t s, double now)
+{
+    rq_state *q = &e->rq[r];
+    const sim_request *in = &e->rq_in[r];
+    CHECK(q->state == RQ_RUNNING, "request %lld finished twice", (long long)in->id);
+    int64_t tokens = q->prefill_len + (s - q->admit_iter);
+    g->kv_used -= ceil_div(tokens, e->B);
+    e->tot_kv_used -= ceil_div(tokens, e->B);
+    g->kv_reserved -= q->kv_reserved;
+    e->tot_kv_reserved -= q->kv_reserved;
+    CHECK(g->kv_used >= 0 && g->kv_reserved >= 0, "KV blocks went negative");
+    g->s_ctx -= tokens;
+    g->cls_count[q->cls]--;
+    g->n_running--;
+    e->n_running--;
+    int32_t m = in->model;
+    if (--e->run_count[m] == 0) {
+        list_del(g->act, &g->n_act, e->act_pos, m);
+        e->slots_dirty = true;
+    }
+    q->state = RQ_DONE;
+    met_request_row *row = &e->rows[r];
+    row->finish_s = now;
+    row->e2e_s = now - in->arrival_s;
+    row->ttft_s = q->first_token - in->arrival_s;
+    row->tpot_s = in->output_tokens > 1 ? (now - q->first_token) / (in->output_tokens - 1) : 0;
+    e->n_done++;
+    return DB_OK;
+}
+
+static db_status on_step_end(sim_loop *l, void *data, int64_t gi)
+{
+    sim_engine *e = data;
+    sim_group *g = &e->grp[gi];
+    double now = l->now;
+    int64_t s = g->iter - 1;
+    for (int32_t i = 0; i < g->n_adm; i++) {
+        rq_state *q = &e->rq[g->adm[i]];
+        if (q->first_token < 0)
+            q->first_token = now;
+    }
+    while (g->fh_n > 0 && e->rq[g->fh[0]].finish_iter <= s) {
+        int32_t r = g->fh[0];
+        CHECK(e->rq[r].finish_iter == s, "request %lld missed its last iteration",
+              (long long)e->rq_in[r].id);
+        fh_remove(e, g, 0);
+        db_status st = finish_request(e, g, r, s, now);
+        if (st != DB_OK)
+            return st;
+    }
+    return start_iteration(e, (int)gi, now);
+}
+
+static db_status on_load_done(sim_loop *l, void *data, int64_t m)
+{
+    sim_engine *e = data;
+    pol_load_done(&e->pc, (int32_t)m);
+    e->slots_dirty = true;
+    e->load_done[m] = l->now;
+    int gi = group_of(e, (int32_t)m);
+    if (!e->grp[gi].busy)
+        return start_iteration(e, gi, l->now);
+    return DB_OK;
+}
+
+static db_status on_arrival(sim_loop *l, void *data, int64_t r)
+{
+    sim_engine *e = data;
+    const sim_request *in = &e->rq_in[r];
+    int32_t m = in->model;
+    sim_group *g = &e->grp[group_of(e, m)];
+    CHECK(e->rq[r].state == RQ_FUTURE, "request %lld arrived twice", (long long)in->id);
+    CHECK(e->qorder[e->q_tail[m]] == (int32_t)r, "queue order of model %d", m);
+    e->rq[r].state = RQ_WAITING;
+    e->rq[r].wait_since = l->now;
+    e->q_tail[m]++;
+    if (e->wait_count[m]++ == 0) {
+        list_add(g->wm, &g->n_wm, e->wm_pos, m);
+        e->slots_dirty = true;
+    }
+    e->n_waiting++;
+    if (++e->next_arrival < e->R) {
+        db_status st = sim_loop_push(l, e->rq_in[e->next_arrival].arrival_s, on_arrival, e,
+                                     e->next_arrival);
+        if (st != DB_OK)
+            return st;
+    }
+    if (!e->dedicated && e->cfg->prefetch && pol_prefetch(&e->pc, m, l->now)) {
+        double dt;
+        db_status st = e->exe->ops->load(e->exe->ctx, m, EXE_LOAD_DISK, e->item_bytes, &dt);
+        if (st != DB_OK)
+            return st;
+        double start = e->disk_free > l->now ? e->disk_free : l->now;
+        e->disk_free = start + dt;
+        pol_host_ready(&e->pc, m, e->disk_free);
+    }
+    if (!g->busy)
+        return start_iteration(e, group_of(e, m), l->now);
+    if (!e->dedicated && !pol_resident(&e->pc, m)) {
+        /* Start the load now rather than at the next iteration boundary. */
+        pol_plan plan;
+        if (pol_acquire_idle(&e->pc, m, l->now, &plan) == POL_STARTED)
+            return start_load(e, m, &plan, l->now);
+    }
+    return DB_OK;
+}
+
+static db_status mem_record(sim_engine *e, double t)
+{
+    if (e->n_mem == e->cap_mem) {
+        int64_t cap = e->cap_mem * 2;
+        met_memory_row *p = db_realloc(e->mem, (size_t)cap * sizeof *p);
+        if (!p)
+            return db_error(DB_ERR_NOMEM, "memory timeline of %lld rows", (long long)cap);
+        e->mem = p;
+        e->cap_mem = cap;
+    }
+    met_memory_row *row = &e->mem[e->n_mem++];
+    double kvb = (double)e->B * e->cost->kv_token_bytes;
+    row->t_s = t;
+    row->gpu_weights_bytes = weights_bytes(e);
+    row->gpu_kv_bytes = (double)e->tot_kv_used * kvb;
+    row->gpu_kv_reserved_bytes = (double)e->tot_kv_reserved * kvb;
+    row->gpu_capacity_bytes = (double)e->G * e->grp[0].usable / e->cfg->gpu_util;
+    row->host_bytes = e->dedicated ? 0 : (double)e->pc.host_count * e->item_bytes;
+    row->running = e->n_running;
+    row->waiting = e->n_waiting;
+    return DB_OK;
+}
+
+static db_status on_mem_sample(sim_loop *l, void *data, int64_t arg)
+{
+    sim_engine *e = data;
+    (void)arg;
+    db_status s = mem_record(e, l->now);
+    if (s != DB_OK || e->n_done == e->R)
+        return s;
+    return sim_loop_push(l, l->now + e->cfg->mem_interval_s, on_mem_sample, e, 0);
+}
+
+/* ---- setup --------------------------------------------------------------------------------- */
+
+void sim_config_default(sim_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->max_batch = 256;
+    c->token_budget = 4096;
+    c->kv_block = 16;
+    c->preempt_after_s = 1.0;
+    c->gpu_util = 0.90;
+    c->host_util = 0.80;
+    c->mem_interval_s = 1.0;
+}
+
+/* Layout of the run: replicas, slots, weights and KV capacity; the memory-fit errors. */
+typedef struct {
+    int G, slots, host_cap;
+    cost_mode mode;
+    double item_bytes, weights, usable;
+    int64_t kv_cap;
+} sim_layout;
+
+static db_status layout(const sim_config *cfg, const cost_ctx *c, const hw_profile *hw,
+                        sim_layout *lo)
+{
+    const pol_traits *p = cfg->policy;
+    const char *mn = c->model->name;
+    memset(lo, 0, sizeof *lo);
+    if (!p)
+        return db_error(DB_ERR_ARG, "no serving policy given");
+    if (cfg->n_models < 1)
+        return db_error(DB_ERR_ARG, "the run needs at least one model");
+    if (cfg->max_batch < 1 || cfg->token_budget < 1 || cfg->kv_block < 1 ||
+        !(cfg->gpu_util > 0 && cfg->gpu_util <= 1) || !(cfg->host_util >= 0 && cfg->host_util <= 1) ||
+        !(cfg->preempt_after_s >= 0) || !(cfg->mem_interval_s >= 0))
+        return db_error(DB_ERR_ARG, "engine options out of range");
+    if (cfg->gpu_slots < 0)
+        return db_error(DB_ERR_ARG, "%d GPU slots: the count must be positive", cfg->gpu_slots);
+    if ((cfg->prefetch && !p->has_prefetch) || (cfg->preempt && !p->has_preempt))
+        return db_error(DB_ERR_ARG, "policy %s has no %s", p->name,
+                        cfg->prefetch && !p->has_prefetch ? "prefetch" : "preemption");
+    lo->usable = (double)c->tp * hw->hbm_bytes * cfg->gpu_util;
+    lo->G = p->kind == POL_DEDICATED ? cfg->n_models : 1;
+    lo->mode = p->kind == POL_DELTA ? COST_SHARED_BASE : COST_FULL_MODELS;
+    int slots = cfg->gpu_slots ? cfg->gpu_slots : p->default_slots;
+    if (slots == 0 || slots > cfg->n_models)
+        slots = cfg->n_models;
+    lo->slots = slots;
+    double gb = 1e9;
+    switch (p->kind) {
+    case POL_DEDICATED:
+        lo->item_bytes = c->full_bytes;
+        lo->weights = c->full_bytes;
+        if (lo->weights > lo->usable)
+            return db_error(DB_ERR_ARG,
+                            "%s (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f of %s; raise "
+                            "--tp",
+                            mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb, cfg->gpu_util,
+                            hw->name);
+        break;
+    case POL_SWAP:
+        lo->item_bytes = c->full_bytes;
+        lo->weights = slots * c->full_bytes;
+        if (lo->weights > lo->usable)
+            return db_error(DB_ERR_ARG,
+                            "%d resident %s models (%.1f GB each) do not fit in %d x %.1f GB x "
+                            "%.2f of %s; lower --max-resident or raise --tp",
+                            slots, mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb,
+                            cfg->gpu_util, hw->name);
+        break;
+    case POL_DELTA:
+        lo->item_bytes = c->delta_bytes;
+        lo->weights = c->full_bytes + slots * c->delta_bytes;
+        if (c->full_bytes > lo->usable)
+            return db_error(DB_ERR_ARG,
+                            "the %s base model (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f "
+                            "of %s; raise --tp",
+                            mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb, cfg->gpu_util,
+                            hw->name);
+        if (lo->weights > lo->usable)
+            return db_error(DB_ERR_ARG,
+                            "base %s (%.1f GB) + %d %s deltas (%.2f GB each) do not fit in %d x "
+                            "%.1f GB x %.2f of %s; lower --max-deltas",
+                            mn, c->full_bytes / gb, slots, c->format ? c->format->name : "?",
+                            c->delta_bytes / gb, c->tp, hw->hbm_bytes / gb, cfg->gpu_util,
+                            hw->name);
+        break;
+    }
+    double block = (double)cfg->kv_block * c->kv_token_bytes;
+    lo->kv_cap = (int64_t)floor((lo->usable - lo->weights) / block);
+    if (lo->kv_cap < 1)
+        return db_error(DB_ERR_ARG, "no GPU memory left for the KV cache of %s on %s", mn,
+                        hw->name);
+    if (p->kind != POL_DEDICATED) {
+        double hc = floor(hw->host_bytes * cfg->host_util / lo->item_bytes);
+        lo->host_cap = hc > cfg->n_models ? cfg->n_models : (int)hc;
+    }
+    return DB_OK;
+}
+
+db_status sim_check(const sim_config *cfg, const cost_ctx *c, const hw_profile *hw,
+                    const sim_request *rq, int64_t n)
+{
+    sim_layout lo;
+    db_status s = layout(cfg, c, hw, &lo);
+    if (s != DB_OK)
+        return s;
+    if (n < 1)
+        return db_error(DB_ERR_ARG, "the trace has no requests");
+    if (n > INT32_MAX - 1)
+        return db_error(DB_ERR_ARG, "%lld requests: at most %d", (long long)n, INT32_MAX - 1);
+    for (int64_t i = 0; i < n; i++) {
+        const sim_request *r = &rq[i];
+        if (r->model < 0 || r->model >= cfg->n_models)
+            return db_error(DB_ERR_ARG, "request %lld names model %d; the run has %d models (0..%d)",
+                            (long long)r->id, r->model, cfg->n_models, cfg->n_models - 1);
+        if (!isfinite(r->arrival_s) || r->arrival_s < 0 || (i && r->arrival_s < rq[i - 1].arrival_s))
+            return db_error(DB_ERR_ARG, "request %lld: arrival %g is %s", (long long)r->id,
+                            r->arrival_s,
+                            r->arrival_s < 0 || !isfinite(r->arrival_s) ? "not a time >= 0"
+                                                                        : "earlier than the one before");
+        if (r->prompt_tokens < 1 || r->output_tokens < 1)
+            return db_error(DB_ERR_ARG, "request %lld: prompt and output need at least 1 token",
+                            (long long)r->id);
+        if (r->prompt_tokens > cfg->token_budget)
+            return db_error(DB_ERR_ARG, "request %lld: prompt of %d tokens exceeds --token-budget %lld",
+                            (long long)r->id, r->prompt_tokens, (long long)cfg->token_budget);
+        int64_t need = ceil_div((int64_t)r->prompt_tokens + r->output_tokens - 1, cfg->kv_block);
+        if (need > lo.kv_cap)
+            return db_error(DB_ERR_ARG,
+                            "request %lld needs %lld KV blocks; the GPU has room for %lld",
+                            (long long)r->id, (long long)need, (long long)lo.kv_cap);
+        /* A preempted request is re-prefilled with its tokens so far; it must fit the budget. */
+        if (cfg->preempt && (int64_t)r->prompt_tokens + r->output_tokens - 1 > cfg->token_budget)
+            return db_error(DB_ERR_ARG,
+                            "request %lld: prompt + output (%d) exceeds --token-budget %lld, so "
+                            "it could not be resumed after preemption",
+                            (long long)r->id, r->prompt_tokens + r->output_tokens,
+                            (long long)cfg->token_budget);
+    }
+    return DB_OK;
+}
+
+static void engine_free(sim_engine *e)
+{
+    db_free(e->rq);
+    if (e->grp)
+        for (int i = 0; i < e->G; i++) {
+            db_free(e->grp[i].cls_count);
+            db_free(e->grp[i].fh);
+            db_free(e->grp[i].adm);
+            db_free(e->grp[i].act);
+            db_free(e->grp[i].wm);
+        }
+    db_free(e->grp);
+    pol_cache_free(&e->pc);
+    int32_t *i32[] = {e->run_count, e->wait_count, e->act_pos, e->wm_pos, e->pf_req, e->qorder,
+                      e->cand, e->park, e->b_models, e->d_req, e->d_model, e->d_new, e->d_ctx};
+    for (size_t i = 0; i < sizeof i32 / sizeof i32[0]; i++)
+        db_free(i32[i]);
+    db_free(e->pf_tok);
+    db_free(e->q_head);
+    db_free(e->q_tail);
+    db_free(e->q_start);
+    db_free(e->load_start);
+    db_free(e->load_done);
+    db_free(e->run_since);
+    db_free(e->load_bytes);
+    db_free(e->b_tokens);
+    db_free(e->b_logits);
+    sim_loop_free(&e->loop);
+}
+
+void sim_result_free(sim_result *r)
+{
+    if (!r)
+        return;
+    db_free(r->requests);
+    db_free(r->memory);
+    db_free(r->loads);
+    memset(r, 0, sizeof *r);
+}
+
+db_status sim_run(const sim_config *cfg, const cost_ctx *cost, const hw_profile *hw,
+                  exe_executor *exe, const sim_request *reqs, int64_t n, sim_result *out)
+{
+    memset(out, 0, sizeof *out);
+    db_status s = sim_check(cfg, cost, hw, reqs, n);
+    if (s != DB_OK)
+        return s;
+    sim_layout lo;
+    layout(cfg, cost, hw, &lo);
+    sim_engine E, *e = &E;
+    memset(e, 0, sizeof *e);
+    e->cfg = cfg;
+    e->cost = cost;
+    e->exe = exe;
+    e->rq_in = reqs;
+    e->R = n;
+    e->M = cfg->n_models;
+    e->G = lo.G;
+    e->B = cfg->kv_block;
+    e->dedicated = cfg->policy->kind == POL_DEDICATED;
+    e->mode = lo.mode;
+    e->item_bytes = lo.item_bytes;
+    size_t M = (size_t)e->M, R = (size_t)n;
+    int32_t cap_run = cfg->max_batch;
+    e->rq = db_calloc(R, sizeof *e->rq);
+    e->rows = db_calloc(R, sizeof *e->rows);
+    e->grp = db_calloc((size_t)e->G, sizeof *e->grp);
+    e->run_count = db_calloc(M, sizeof(int32_t));
+    e->wait_count = db_calloc(M, sizeof(int32_t));
+    e->act_pos = db_calloc(M, sizeof(int32_t));
+    e->wm_pos = db_calloc(M, sizeof(int32_t));
+    e->pf_req = db_calloc(M, sizeof(int32_t));
+    e->pf_tok = db_calloc(M, sizeof(int64_t));
+    e->q_head = db_calloc(M, sizeof(int64_t));
+    e->q_tail = db_calloc(M, sizeof(int64_t));
+    e->q_start = db_calloc(M + 1, sizeof(int64_t));
+    e->qorder = db_calloc(R, sizeof(int32_t));
+    e->load_start = db_calloc(M, sizeof(double));
+    e->load_done = db_calloc(M, sizeof(double));
+    e->run_since = db_calloc(M, sizeof(double));
+    e->load_bytes = db_calloc(M, sizeof(double));
+    e->cand = db_calloc(M, sizeof(int32_t));
+    e->park = db_calloc(M, sizeof(int32_t));
+    e->slots_dirty = true;
+    e->b_models = db_calloc(M, sizeof(int32_t));
+    e->b_tokens = db_calloc(M, sizeof(int64_t));
+    e->b_logits = db_calloc(M, sizeof(int64_t));
+    e->d_req = db_calloc((size_t)cap_run, sizeof(int32_t));
+    e->d_model = db_calloc((size_t)cap_run, sizeof(int32_t));
+    e->d_new = db_calloc((size_t)cap_run, sizeof(int32_t));
+    e->d_ctx = db_calloc((size_t)cap_run, sizeof(int32_t));
+    e->cap_mem = 64;
+    e->mem = db_malloc_array((size_t)e->cap_mem, sizeof *e->mem);
+    out->loads = db_calloc(M, sizeof *out->loads);
+    if (!e->rq || !e->rows || !e->grp || !e->run_count || !e->wait_count || !e->act_pos ||
+        !e->wm_pos || !e->pf_req || !e->pf_tok || !e->q_head || !e->q_tail || !e->q_start ||
+        !e->qorder || !e->load_start || !e->load_done || !e->run_since || !e->load_bytes || !e->cand || !e->park ||
+        !e->b_models || !e->b_tokens || !e->b_logits || !e->d_req || !e->d_model || !e->d_new ||
+        !e->d_ctx || !e->mem || !out->loads) {
+        s = db_error(DB_ERR_NOMEM, "engine tables for %lld requests", (long long)n);
+        goto fail;
+    }
+    for (int gi = 0; gi < e->G; gi++) {
+        sim_group *g = &e->grp[gi];
+        g->kv_cap = lo.kv_cap;
+        g->usable = lo.usable;
+        g->cls_count = db_calloc((size_t)e->B, sizeof(int64_t));
+        g->fh = db_calloc((size_t)cap_run, sizeof(int32_t));
+        g->adm = db_calloc((size_t)cap_run, sizeof(int32_t));
+        g->act = db_calloc(M, sizeof(int32_t));
+        g->wm = db_calloc(M, sizeof(int32_t));
+        if (!g->cls_count || !g->fh || !g->adm || !g->act || !g->wm) {
+            s = db_error(DB_ERR_NOMEM, "replica tables");
+            goto fail;
+        }
+    }
+    if (!e->dedicated) {
+        s = pol_cache_init(&e->pc, e->M, lo.slots, lo.host_cap, e->run_count, e->wait_count);
+        if (s != DB_OK)
+            goto fail;
+    }
+    /* Requests grouped by model in trace order (counting sort): each model's queue is a window
+     * [q_head, q_tail) of it. */
+    for (int64_t i = 0; i < n; i++)
+        e->q_start[reqs[i].model + 1]++;
+    for (size_t m = 0; m < M; m++)
+        e->q_start[m + 1] += e->q_start[m];
+    for (size_t m = 0; m < M; m++)
+        e->q_head[m] = e->q_tail[m] = e->q_start[m];
+    for (int64_t i = 0; i < n; i++)
+        e->qorder[e->q_tail[reqs[i].model]++] = (int32_t)i;
+    for (size_t m = 0; m < M; m++) {
+        e->q_tail[m] = e->q_start[m];
+        e->act_pos[m] = e->wm_pos[m] = -1;
+        e->load_start[m] = -1;
+        e->load_done[m] = -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        e->rq[i].first_admit = e->rq[i].first_token = -1;
+        met_request_row *row = &e->rows[i];
+        row->request_id = reqs[i].id;
+        row->model = reqs[i].model;
+        row->prompt_tokens = reqs[i].prompt_tokens;
+        row->output_tokens = reqs[i].output_tokens;
+        row->arrival_s = reqs[i].arrival_s;
+    }
+    /* Pending events at most: one arrival, one iteration per replica, one load per model, one
+     * memory sample. */
+    s = sim_loop_init(&e->loop, 2 + (int64_t)e->G + (int64_t)M + 1);
+    if (s != DB_OK)
+        goto fail;
+    s = sim_loop_push(&e->loop, reqs[0].arrival_s, on_arrival, e, 0);
+    if (s == DB_OK)
+        s = mem_record(e, 0);
+    if (s == DB_OK && cfg->mem_interval_s > 0)
+        s = sim_loop_push(&e->loop, cfg->mem_interval_s, on_mem_sample, e, 0);
+    if (s != DB_OK)
+        goto fail;
+    s = sim_loop_run(&e->loop);
+    if (s != DB_OK)
+        goto fail;
+    /* Conservation: every request finished once, nothing left running or reserved. */
+    if (e->n_done != n || e->n_running || e->n_waiting || e->tot_kv_used || e->tot_kv_reserved) {
+        s = db_error(DB_ERR_INTERNAL,
+                     "run ended with %lld of %lld requests done, %lld running, %lld waiting, "
+                     "%lld KV blocks used",
+                     (long long)e->n_done, (long long)n, (long long)e->n_running,
+                     (long long)e->n_waiting, (long long)e->tot_kv_used);
+        goto fail;
+    }
+    double t_end = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (e->rows[i].finish_s > t_end)
+            t_end = e->rows[i].finish_s;
+    s = mem_record(e, t_end > e->loop.now ? t_end : e->loop.now);
+    if (s != DB_OK)
+        goto fail;
+
+    out->requests = e->rows;
+    e->rows = NULL;
+    out->n_requests = n;
+    out->memory = e->mem;
+    e->mem = NULL;
+    out->n_memory = e->n_mem;
+    out->n_models = e->M;
+    out->events = e->loop.processed;
+    for (size_t m = 0; m < M; m++) {
+        met_load_row *lr = &out->loads[m];
+        lr->model = (int64_t)m;
+        lr->requests = e->q_start[m + 1] - e->q_start[m];
+        if (!e->dedicated) {
+            lr->gpu_loads = e->pc.gpu_loads[m];
+            lr->disk_loads = e->pc.disk_loads[m];
+            lr->gpu_evictions = e->pc.gpu_evictions[m];
+            lr->host_evictions = e->pc.host_evictions[m];
+        }
+        lr->load_bytes = e->load_bytes[m];
+        out->summary.gpu_loads += lr->gpu_loads;
+        out->summary.disk_loads += lr->disk_loads;
+        out->summary.gpu_evictions += lr->gpu_evictions;
+    }
+    met_summary_row *sm = &out->summary;
+    s = met_summarize(out->requests, n, sm);
+    if (s != DB_OK)
+        goto fail;
+    met_slo(out->requests, n, out->slo);
+    snprintf(sm->system, sizeof sm->system, "%s", cfg->policy->name);
+    snprintf(sm->executor, sizeof sm->executor, "%s", exe->ops->name);
+    snprintf(sm->hw, sizeof sm->hw, "%s", hw->name);
+    snprintf(sm->model, sizeof sm->model, "%s", cost->model->name);
+    if (cost->format && lo.mode == COST_SHARED_BASE)
+        snprintf(sm->delta_format, sizeof sm->delta_format, "%s", cost->format->name);
+    sm->tp = cost->tp;
+    sm->n_models = e->M;
+    sm->gpus = (int64_t)e->G * cost->tp;
+    sm->gpu_slots = e->dedicated ? e->M : lo.slots;
+    sm->max_batch = cfg->max_batch;
+    sm->token_budget = cfg->token_budget;
+    sm->prefetch = cfg->prefetch;
+    sm->preempt = cfg->preempt;
+    sm->iterations = e->iterations;
+    sm->preemptions = e->preemptions;
+    sm->full_model_bytes = cost->full_bytes;
+    sm->delta_bytes = lo.mode == COST_SHARED_BASE ? cost->delta_bytes : 0;
+    sm->peak_gpu_bytes = e->peak_gpu;
+    sm->gpu_capacity_bytes = (double)e->G * cost->tp * hw->hbm_bytes;
+    sm->kv_capacity_bytes = (double)e->G * (double)lo.kv_cap * e->B * cost->kv_token_bytes;
+    engine_free(e);
+    db_free(e->rows);
+    db_free(e->mem);
+    return DB_OK;
+fail:
+    engine_free(e);
+    db_free(e->rows);
+    db_free(e->mem);
+    sim_result_free(out);
+    return s;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t sim_result_hash(const sim_result *r)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, r->requests, (size_t)r->n_requests * sizeof *r->requests);
+    h = fnv(h, r->memory, (size_t)r->n_memory * sizeof *r->memory);
+    h = fnv(h, r->loads, (size_t)r->n_models * sizeof *r->loads);
+    h = fnv(h, &r->summary, sizeof r->summary);
+    h = fnv(h, r->slo, sizeof r->slo);
+    return h;
+}

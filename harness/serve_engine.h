@@ -1,0 +1,114 @@
+/* serve_engine.h: the serving engine (`sim_` module): a discrete-event loop in the redis `ae`
+ * spirit and, on it, iteration-level continuous batching of many models' requests.
+ *
+ * Events pop in (time, sequence) order, the sequence being the push order, so ties are
+ * deterministic. Each replica (one per model for `dedicated`, one otherwise) runs iterations
+ * back to back while it has work: an iteration prefills the requests admitted at its start
+ * (FCFS over all waiting requests, at most --max-batch running, at most --token-budget
+ * prefill tokens, KV blocks reserved for each request's final length so the paged KV cache
+ * never overflows) and decodes one token for every request admitted before. A waiting request
+ * whose model (or delta) is not on the GPU is skipped and its model's load is started; the
+ * load runs on the disk and PCIe queues while iterations go on. Nothing is allocated per
+ * event or per request once sim_run has set up its tables from the trace size.
+ *
+ * Invariants, checked as the run goes (a violation returns DB_ERR_INTERNAL): time never goes
+ * back; every request is admitted only after it arrives and finishes exactly once; KV blocks in
+ * use are never negative and never above what is reserved, which never exceeds capacity. */
+#ifndef DB_SERVE_ENGINE_H
+#define DB_SERVE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "harness/serve_cost.h"
+#include "harness/serve_exec.h"
+#include "harness/serve_hw.h"
+#include "harness/serve_metrics.h"
+#include "harness/serve_policy.h"
+
+/* ---- the event loop ------------------------------------------------------------------------ */
+
+typedef struct sim_loop sim_loop;
+/* An event handler: `data` is the pointer given at push, `arg` its integer argument. */
+typedef db_status (*sim_handler)(sim_loop *loop, void *data, int64_t arg);
+
+typedef struct {
+    double t;
+    uint64_t seq;
+    sim_handler fn;
+    void *data;
+    int64_t arg;
+} sim_event;
+
+struct sim_loop {
+    sim_event *heap; /* binary min-heap on (t, seq) */
+    int64_t n, cap;
+    uint64_t next_seq;
+    double now;
+    int64_t processed;
+};
+
+/* A loop with room for `cap` pending events (fixed: pushing beyond it is an error). */
+db_status sim_loop_init(sim_loop *l, int64_t cap);
+void sim_loop_free(sim_loop *l); /* NULL or zeroed: no-op */
+/* Schedules fn(data, arg) at time t >= now; DB_ERR_INTERNAL when t < now or the heap is full. */
+db_status sim_loop_push(sim_loop *l, double t, sim_handler fn, void *data, int64_t arg);
+/* Removes the earliest event into *ev; false when none is pending. */
+bool sim_loop_pop(sim_loop *l, sim_event *ev);
+/* Runs events until none is left or a handler fails (its status is returned). */
+db_status sim_loop_run(sim_loop *l);
+
+/* ---- the serving run ----------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t id;          /* request_id of the trace */
+    double arrival_s;    /* non-decreasing along the array */
+    int32_t model;       /* 0 .. n_models - 1 */
+    int32_t prompt_tokens, output_tokens; /* >= 1 */
+} sim_request;
+
+typedef struct {
+    const pol_traits *policy;
+    int n_models;
+    int max_batch;          /* running requests per replica (vLLM max_num_seqs), default 256 */
+    int64_t token_budget;   /* prefill tokens per iteration (max_num_batched_tokens), 4096 */
+    int kv_block;           /* tokens per KV block (vLLM block size), 16 */
+    int gpu_slots;          /* swap: full models on GPU; delta policies: deltas; 0 = default */
+    bool prefetch;          /* delta policies: read a queued request's delta disk -> host early */
+    bool preempt;           /* delta policies: preempt a delta's requests for a starving one */
+    double preempt_after_s; /* how long the oldest waiting request waits before preempting, 1 */
+    double gpu_util;        /* share of GPU memory for weights + KV (vLLM), 0.90 */
+    double host_util;       /* share of host memory for the host cache, 0.80 */
+    double mem_interval_s;  /* memory timeline period, 1.0 (0: start and end only) */
+} sim_config;
+
+/* The defaults above. */
+void sim_config_default(sim_config *c);
+
+typedef struct {
+    met_request_row *requests; /* [n_requests], in trace order */
+    int64_t n_requests;
+    met_memory_row *memory;
+    int64_t n_memory;
+    met_load_row *loads; /* [n_models] */
+    int n_models;
+    met_summary_row summary; /* every field the engine knows; names filled by the caller */
+    met_slo_row slo[MET_SLO_COUNT];
+    int64_t events;          /* events processed */
+} sim_result;
+
+/* Checks that the run can start at all (model ids, lengths, order, memory fit, slots) with the
+ * same messages sim_run gives; nothing is simulated. */
+db_status sim_check(const sim_config *cfg, const cost_ctx *cost, const hw_profile *hw,
+                    const sim_request *reqs, int64_t n);
+/* Runs the trace through the policy and executor; fills *out (free with sim_result_free). */
+db_status sim_run(const sim_config *cfg, const cost_ctx *cost, const hw_profile *hw,
+                  exe_executor *exe, const sim_request *reqs, int64_t n, sim_result *out);
+void sim_result_free(sim_result *r); /* NULL or zeroed: no-op */
+
+/* 64-bit FNV-1a over the bytes of the requests, memory, loads, summary and slo tables (the
+ * determinism tests compare it between runs). */
+uint64_t sim_result_hash(const sim_result *r);
+
+#endif

@@ -1,0 +1,501 @@
+/* serve_hw.c: hardware profiles (compiled-in datasheet text, files, the measured cpu profile).
+ *
+ * The compiled-in profiles are kept as text in the file format so that one parser serves them,
+ * user files and calibration overlays, and every number keeps its source comment next to it.
+ * Efficiency factors without a measurement are stated assumptions (docs/serving.md) until
+ * `bench-kernel` writes a calibration file. */
+#include "harness/serve_hw.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "core/alloc.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+
+/* Assumed efficiencies shared by the GPU profiles until calibrated: vLLM-class fp16 GEMMs reach
+ * ~70 % of tensor peak and ~80 % of HBM bandwidth; paged attention in decode ~60 % of HBM;
+ * batched low-bit delta kernels are less efficient than cuBLAS (SBMM, BitBLAS-class). */
+#define GPU_EFF                                                                                   \
+    "eff.gemm.mem = 0.80            # assumed: cuBLAS GEMV/GEMM share of HBM bandwidth\n"        \
+    "eff.gemm.compute = 0.70        # assumed: cuBLAS fp16 GEMM share of tensor peak\n"          \
+    "eff.attn.mem = 0.60            # assumed: paged attention (decode) share of HBM bandwidth\n" \
+    "eff.attn.compute = 0.50        # assumed: flash attention (prefill) share of tensor peak\n"  \
+    "eff.delta.fp16.mem = 0.80      # assumed: like a dense GEMM\n"                               \
+    "eff.delta.fp16.compute = 0.70  # assumed: like a dense GEMM\n"                               \
+    "eff.delta.sbmm.mem = 0.50      # assumed: DeltaZip SBMM (n:m + low-bit, batched)\n"          \
+    "eff.delta.sbmm.compute = 0.30  # assumed: dequantise + sparse gather costs ALU\n"            \
+    "eff.delta.rtn.mem = 0.60       # assumed: batched low-bit GEMM\n"                            \
+    "eff.delta.rtn.compute = 0.40   # assumed: batched low-bit GEMM\n"                            \
+    "eff.delta.bitdelta.mem = 0.60  # assumed: BitDelta batched 1-bit kernel (Triton)\n"          \
+    "eff.delta.bitdelta.compute = 0.40 # assumed: unpack to fp16, then tensor cores\n"            \
+    "eff.delta.deltadq.mem = 0.40   # assumed: regenerated positions + split codes\n"             \
+    "eff.delta.deltadq.compute = 0.25 # assumed: as above\n"
+
+static const struct {
+    const char *name;
+    const char *text;
+} builtin[] = {
+    {"a100-80gb",
+     "name = a100-80gb\n"
+     "hbm_gb = 85.9         # NVIDIA A100 80GB SXM datasheet: 80 GiB HBM2e\n"
+     "hbm_gbps = 2039       # datasheet: 2,039 GB/s\n"
+     "peak_tflops = 312     # datasheet: FP16 tensor core 312 TFLOPS dense (624 with sparsity)\n"
+     "pcie_gbps = 25        # PCIe 4.0 x16: 31.5 GB/s raw, ~25 GB/s pinned cudaMemcpy\n"
+     "disk_gbps = 2.0       # assumed node NVMe read; DeltaZip artifact logs imply ~0.8 GB/s "
+     "for whole safetensors models\n"
+     "host_gb = 1024        # DGX A100: 1 TB system memory (2 TB option)\n"
+     "link_gbps = 300       # NVLink 3: 600 GB/s bidirectional per GPU\n"
+     "link_lat_us = 10      # assumed NCCL all-reduce latency for small messages\n"
+     "step_overhead_us = 2000  # assumed vLLM scheduling + launch cost per iteration (Python)\n"
+     "load_overhead_ms = 5  # assumed per-load setup (allocation, stream sync)\n"
+     "max_gpus = 8          # DGX A100: 8 GPUs\n" GPU_EFF},
+    {"h100-sxm",
+     "name = h100-sxm\n"
+     "hbm_gb = 85.9         # NVIDIA H100 SXM5 datasheet: 80 GiB HBM3\n"
+     "hbm_gbps = 3350       # datasheet: 3.35 TB/s\n"
+     "peak_tflops = 989     # datasheet: FP16 tensor core 989 TFLOPS dense (1,979 sparse)\n"
+     "pcie_gbps = 50        # PCIe 5.0 x16: 63 GB/s raw, ~50 GB/s pinned cudaMemcpy\n"
+     "disk_gbps = 3.0       # assumed node NVMe read\n"
+     "host_gb = 2048        # DGX H100: 2 TB system memory\n"
+     "link_gbps = 450       # NVLink 4: 900 GB/s bidirectional per GPU\n"
+     "link_lat_us = 8       # assumed NCCL all-reduce latency\n"
+     "step_overhead_us = 2000  # assumed vLLM scheduling + launch cost per iteration\n"
+     "load_overhead_ms = 5  # assumed per-load setup\n"
+     "max_gpus = 8          # DGX H100: 8 GPUs\n" GPU_EFF},
+    {"h200",
+     "name = h200\n"
+     "hbm_gb = 141          # NVIDIA H200 SXM datasheet: 141 GB HBM3e\n"
+     "hbm_gbps = 4800       # datasheet: 4.8 TB/s\n"
+     "peak_tflops = 989     # datasheet: FP16 tensor core 989 TFLOPS dense (same die as H100)\n"
+     "pcie_gbps = 50        # PCIe 5.0 x16, ~50 GB/s pinned cudaMemcpy\n"
+     "disk_gbps = 3.0       # assumed node NVMe read\n"
+     "host_gb = 2048        # HGX H200 nodes: 2 TB typical\n"
+     "link_gbps = 450       # NVLink 4: 900 GB/s bidirectional per GPU\n"
+     "link_lat_us = 8       # assumed NCCL all-reduce latency\n"
+     "step_overhead_us = 2000  # assumed vLLM scheduling + launch cost per iteration\n"
+     "load_overhead_ms = 5  # assumed per-load setup\n"
+     "max_gpus = 8          # HGX H200: 8 GPUs\n" GPU_EFF},
+    {"rtx3090",
+     "name = rtx3090\n"
+     "hbm_gb = 25.8         # GeForce RTX 3090: 24 GiB GDDR6X\n"
+     "hbm_gbps = 936        # datasheet: 936 GB/s\n"
+     "peak_tflops = 71      # GA102 whitepaper: 71 TFLOPS fp16 tensor with fp32 accumulate\n"
+     "pcie_gbps = 24        # PCIe 4.0 x16, ~24 GB/s pinned cudaMemcpy\n"
+     "disk_gbps = 3.0       # assumed workstation NVMe read\n"
+     "host_gb = 128         # assumed workstation memory\n"
+     "link_gbps = 24        # no NVSwitch: peer traffic over PCIe\n"
+     "link_lat_us = 20      # assumed all-reduce latency over PCIe\n"
+     "step_overhead_us = 2000  # assumed vLLM scheduling + launch cost per iteration\n"
+     "load_overhead_ms = 5  # assumed per-load setup\n"
+     "max_gpus = 4          # assumed 4-GPU workstation\n" GPU_EFF},
+};
+static const size_t nbuiltin = sizeof builtin / sizeof builtin[0];
+
+const char *const hw_profile_names[] = {"a100-80gb", "h100-sxm", "h200", "rtx3090", "cpu", NULL};
+
+const char *hw_profile_text(const char *name)
+{
+    for (size_t i = 0; i < nbuiltin; i++)
+        if (!strcmp(builtin[i].name, name))
+            return builtin[i].text;
+    return NULL;
+}
+
+double hw_eff(const hw_profile *p, const char *key, double dflt)
+{
+    for (int i = 0; i < p->neff; i++)
+        if (!strcmp(p->eff[i].key, key))
+            return p->eff[i].value;
+    return dflt;
+}
+
+db_status hw_eff_set(hw_profile *p, const char *key, double value)
+{
+    if (strlen(key) >= sizeof p->eff[0].key)
+        return db_error(DB_ERR_ARG, "efficiency key '%s' is too long", key);
+    for (int i = 0; i < p->neff; i++)
+        if (!strcmp(p->eff[i].key, key)) {
+            p->eff[i].value = value;
+            return DB_OK;
+        }
+    if (p->neff >= HW_MAX_EFF)
+        return db_error(DB_ERR_ARG, "too many efficiency keys (at most %d)", HW_MAX_EFF);
+    snprintf(p->eff[p->neff].key, sizeof p->eff[0].key, "%s", key);
+    p->eff[p->neff++].value = value;
+    return DB_OK;
+}
+
+/* Scale factors from the file's human units to the struct's SI units. */
+static const struct {
+    const char *key;
+    size_t off;
+    double scale;
+} numeric_keys[] = {
+    {"hbm_gb", offsetof(hw_profile, hbm_bytes), 1e9},
+    {"hbm_gbps", offsetof(hw_profile, hbm_bw), 1e9},
+    {"peak_tflops", offsetof(hw_profile, peak_flops), 1e12},
+    {"pcie_gbps", offsetof(hw_profile, pcie_bw), 1e9},
+    {"disk_gbps", offsetof(hw_profile, disk_bw), 1e9},
+    {"host_gb", offsetof(hw_profile, host_bytes), 1e9},
+    {"link_gbps", offsetof(hw_profile, link_bw), 1e9},
+    {"link_lat_us", offsetof(hw_profile, link_lat_s), 1e-6},
+    {"step_overhead_us", offsetof(hw_profile, step_overhead_s), 1e-6},
+    {"load_overhead_ms", offsetof(hw_profile, load_overhead_s), 1e-3},
+};
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
+    return s;
+}
+
+db_status hw_profile_parse(hw_profile *p, const char *text, const char *origin)
+{
+    char line[512];
+    int lineno = 0;
+    const char *s = text;
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+        lineno++;
+        if (n >= sizeof line)
+            return db_error(DB_ERR_FORMAT, "%s:%d: line too long", origin, lineno);
+        memcpy(line, s, n);
+        line[n] = 0;
+        s += n + (nl ? 1 : 0);
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *l = trim(line);
+        if (!*l)
+            continue;
+        char *eq = strchr(l, '=');
+        if (!eq)
+            return db_error(DB_ERR_FORMAT, "%s:%d: expected 'key = value'", origin, lineno);
+        *eq = 0;
+        char *key = trim(l), *val = trim(eq + 1);
+        if (!*key || !*val)
+            return db_error(DB_ERR_FORMAT, "%s:%d: expected 'key = value'", origin, lineno);
+        if (!strcmp(key, "name")) {
+            if (strlen(val) >= sizeof p->name)
+                return db_error(DB_ERR_FORMAT, "%s:%d: name too long", origin, lineno);
+            snprintf(p->name, sizeof p->name, "%s", val);
+            continue;
+        }
+        char *end;
+        errno = 0;
+        double v = strtod(val, &end);
+        if (errno || end == val || *end || !isfinite(v))
+            return db_error(DB_ERR_FORMAT, "%s:%d: %s: '%s' is not a number", origin, lineno, key,
+                            val);
+        if (!strcmp(key, "max_gpus")) {
+            if (v < 1 || v > 1024 || v != floor(v))
+                return db_error(DB_ERR_FORMAT, "%s:%d: max_gpus must be an integer in [1, 1024]",
+                                origin, lineno);
+            p->max_gpus = (int)v;
+            continue;
+        }
+        if (!strncmp(key, "eff.", 4)) {
+            if (!(v > 0 && v <= 1))
+                return db_error(DB_ERR_FORMAT, "%s:%d: %s = %g: efficiencies lie in (0, 1]",
+                                origin, lineno, key, v);
+            db_status st = hw_eff_set(p, key + 4, v);
+            if (st != DB_OK)
+                return db_error(st, "%s:%d: %s", origin, lineno, db_errmsg());
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < sizeof numeric_keys / sizeof numeric_keys[0]; k++)
+            if (!strcmp(key, numeric_keys[k].key))
+                break;
+        if (k == sizeof numeric_keys / sizeof numeric_keys[0])
+            return db_error(DB_ERR_FORMAT, "%s:%d: unknown key '%s'", origin, lineno, key);
+        if (v < 0)
+            return db_error(DB_ERR_FORMAT, "%s:%d: %s must not be negative", origin, lineno, key);
+        *(double *)((char *)p + numeric_keys[k].off) = v * numeric_keys[k].scale;
+    }
+    return DB_OK;
+}
+
+db_status hw_profile_load(hw_profile *p, const char *path)
+{
+    char *text;
+    size_t len;
+    db_status s = fs_read_all(path, &text, &len);
+    if (s != DB_OK)
+        return s;
+    if (strlen(text) != len) {
+        db_free(text);
+        return db_error(DB_ERR_FORMAT, "%s: not a text file", path);
+    }
+    s = hw_profile_parse(p, text, path);
+    db_free(text);
+    return s;
+}
+
+db_status hw_profile_builtin(hw_profile *p, const char *name)
+{
+    const char *text = hw_profile_text(name);
+    if (!text)
+        return db_error(DB_ERR_NOT_FOUND, "unknown hardware profile '%s'", name);
+    memset(p, 0, sizeof *p);
+    char origin[64];
+    snprintf(origin, sizeof origin, "profile %s", name);
+    return hw_profile_parse(p, text, origin);
+}
+
+db_status hw_profile_check(const hw_profile *p)
+{
+    const char *nm = p->name[0] ? p->name : "(unnamed)";
+    struct {
+        const char *what;
+        double v;
+        int may_be_zero;
+    } f[] = {
+        {"hbm_gb", p->hbm_bytes, 0},         {"hbm_gbps", p->hbm_bw, 0},
+        {"peak_tflops", p->peak_flops, 0},   {"pcie_gbps", p->pcie_bw, 0},
+        {"disk_gbps", p->disk_bw, 0},        {"host_gb", p->host_bytes, 1},
+        {"link_gbps", p->link_bw, 0},        {"link_lat_us", p->link_lat_s, 1},
+        {"step_overhead_us", p->step_overhead_s, 1}, {"load_overhead_ms", p->load_overhead_s, 1},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!isfinite(f[i].v) || f[i].v < 0 || (!f[i].may_be_zero && f[i].v == 0))
+            return db_error(DB_ERR_ARG, "hardware profile %s: %s missing or not positive", nm,
+                            f[i].what);
+    if (p->max_gpus < 1)
+        return db_error(DB_ERR_ARG, "hardware profile %s: max_gpus missing", nm);
+    for (int i = 0; i < p->neff; i++)
+        if (!(p->eff[i].value > 0 && p->eff[i].value <= 1))
+            return db_error(DB_ERR_ARG, "hardware profile %s: eff.%s outside (0, 1]", nm,
+                            p->eff[i].key);
+    return DB_OK;
+}
+
+db_status hw_profile_write(const hw_profile *p, const char *path, const char *header_comment)
+{
+    fs_out o;
+    db_status s = fs_out_open(&o, path);
+    if (s != DB_OK)
+        return s;
+    if (header_comment)
+        fprintf(o.fp, "# %s\n", header_comment);
+    fprintf(o.fp, "name = %s\n", p->name);
+    for (size_t k = 0; k < sizeof numeric_keys / sizeof numeric_keys[0]; k++)
+        fprintf(o.fp, "%s = %.6g\n", numeric_keys[k].key,
+                *(const double *)((const char *)p + numeric_keys[k].off) / numeric_keys[k].scale);
+    fprintf(o.fp, "max_gpus = %d\n", p->max_gpus);
+    for (int i = 0; i < p->neff; i++)
+        fprintf(o.fp, "eff.%s = %.6g\n", p->eff[i].key, p->eff[i].value);
+    return fs_out_commit(&o);
+}
+
+/* ---- the cpu probe ------------------------------------------------------------------------- */
+
+static double probe_copy_bw(void)
+{
+    /* STREAM "copy": 2 x 64 MiB, well past the 32 MiB L3; bytes moved = read + write. */
+    size_t n = (size_t)8 << 20; /* doubles */
+    double *a = db_malloc_aligned(64, n * sizeof *a), *b = db_malloc_aligned(64, n * sizeof *b);
+    if (!a || !b) {
+        db_free(a);
+        db_free(b);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        a[i] = (double)i, b[i] = 0;
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = db_now();
+        for (size_t i = 0; i < n; i++)
+            b[i] = a[i];
+        double t = db_now() - t0;
+        if (t < best)
+            best = t;
+        a[rep] += b[n - 1 - (size_t)rep]; /* keep the copies observable */
+    }
+    db_free(a);
+    db_free(b);
+    return 2.0 * (double)n * sizeof(double) / best;
+}
+
+static double probe_memcpy_bw(void)
+{
+    size_t n = (size_t)64 << 20;
+    char *a = db_malloc(n), *b = db_malloc(n);
+    if (!a || !b) {
+        db_free(a);
+        db_free(b);
+        return 0;
+    }
+    memset(a, 1, n);
+    memset(b, 2, n);
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = db_now();
+        memcpy(b, a, n);
+        double t = db_now() - t0;
+        if (t < best)
+            best = t;
+        a[rep] = b[n - 1 - (size_t)rep];
+    }
+    db_free(a);
+    db_free(b);
+    return (double)n / best; /* bytes delivered per second, as a host->device copy counts them */
+}
+
+static double probe_sgemm(void)
+{
+    const int n = 1024;
+    float *a = db_malloc_aligned(64, (size_t)n * n * 4), *b = db_malloc_aligned(64, (size_t)n * n * 4),
+          *c = db_malloc_aligned(64, (size_t)n * n * 4);
+    if (!a || !b || !c) {
+        db_free(a);
+        db_free(b);
+        db_free(c);
+        return 0;
+    }
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        a[i] = (float)(i % 7) * 0.25f, b[i] = (float)(i % 5) * 0.5f, c[i] = 0;
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = db_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double t = db_now() - t0;
+        if (t < best)
+            best = t;
+    }
+    db_free(a);
+    db_free(b);
+    db_free(c);
+    return 2.0 * n * (double)n * n / best;
+}
+
+static double probe_disk_bw(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/deltabench-hwprobe.%ld", dir, (long)getpid());
+    size_t chunk = (size_t)4 << 20, total = (size_t)256 << 20;
+    char *buf = db_malloc(chunk);
+    if (!buf)
+        return 0;
+    memset(buf, 0x5a, chunk);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    double bw = 0;
+    if (fd < 0)
+        goto out;
+    for (size_t done = 0; done < total; done += chunk)
+        if (write(fd, buf, chunk) != (ssize_t)chunk) {
+            close(fd);
+            goto out;
+        }
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* best effort: drop it from the page cache */
+    close(fd);
+    fd = open(path, O_RDONLY);
+    if (fd < 0)
+        goto out;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    double t0 = db_now();
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(fd, buf, chunk)) > 0)
+        got += (size_t)r;
+    double t = db_now() - t0;
+    close(fd);
+    if (got == total && t > 0)
+        bw = (double)total / t;
+out:
+    unlink(path);
+    db_free(buf);
+    return bw;
+}
+
+db_status hw_probe_cpu(hw_profile *p, const char *scratch_dir)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "cpu");
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    p->hbm_bytes = (double)pages * (double)psz; /* the "device" is host memory */
+    p->host_bytes = p->hbm_bytes;
+    p->hbm_bw = probe_copy_bw();
+    p->pcie_bw = probe_memcpy_bw();
+    p->peak_flops = probe_sgemm();
+    p->disk_bw = probe_disk_bw(scratch_dir ? scratch_dir : "/tmp");
+    if (p->hbm_bw <= 0 || p->pcie_bw <= 0 || p->peak_flops <= 0)
+        return db_error(DB_ERR_NOMEM, "cpu probe: could not allocate its buffers");
+    if (p->disk_bw <= 0)
+        return db_error(DB_ERR_IO, "cpu probe: could not write or read a scratch file in %s",
+                        scratch_dir ? scratch_dir : "/tmp");
+    p->link_bw = p->hbm_bw; /* one "device": tensor parallelism is not used on the cpu */
+    p->link_lat_s = 0;
+    p->step_overhead_s = 20e-6; /* C loop, no Python: assumed until calibrated */
+    p->load_overhead_s = 1e-3;
+    p->max_gpus = 1;
+    /* The probe already measures achievable rates, so the roofline runs at 1.0 until
+     * bench-kernel calibrates the kernels. */
+    static const char *keys[] = {"gemm.mem", "gemm.compute", "attn.mem", "attn.compute"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        hw_eff_set(p, keys[i], 1.0);
+    return DB_OK;
+}
+
+db_status hw_profile_resolve(hw_profile *p, const char *name_or_path, const char *cache_path)
+{
+    if (hw_profile_text(name_or_path))
+        return hw_profile_builtin(p, name_or_path);
+    if (!strcmp(name_or_path, "cpu")) {
+        struct stat sb;
+        if (cache_path && stat(cache_path, &sb) == 0) {
+            memset(p, 0, sizeof *p);
+            db_status s = hw_profile_load(p, cache_path);
+            if (s == DB_OK)
+                s = hw_profile_check(p);
+            return s;
+        }
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", cache_path ? cache_path : "/tmp/x");
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
+        struct stat ds;
+        if (stat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode))
+            snprintf(dir, sizeof dir, "/tmp"); /* the cache cannot be written: probe anyway */
+        db_status s = hw_probe_cpu(p, dir);
+        if (s != DB_OK)
+            return s;
+        if (cache_path) {
+            s = hw_profile_write(p, cache_path,
+                                 "cpu profile measured by hw_probe_cpu (harness/serve_hw.c): copy "
+                                 "bandwidth 1 thread, OpenBLAS SGEMM 1024^3, memcpy, file read");
+            if (s != DB_OK)
+                log_warn("could not cache the cpu profile in %s: %s", cache_path, db_errmsg());
+        }
+        return DB_OK;
+    }
+    struct stat sb;
+    if (stat(name_or_path, &sb) != 0)
+        return db_error(DB_ERR_NOT_FOUND,
+                        "unknown hardware profile '%s' (a100-80gb, h100-sxm, h200, rtx3090, cpu, "
+                        "or a profile file)",
+                        name_or_path);
+    memset(p, 0, sizeof *p);
+    db_status s = hw_profile_load(p, name_or_path);
+    if (s == DB_OK)
+        s = hw_profile_check(p);
+    return s;
+}

@@ -1,0 +1,173 @@
+/* nmq.c: fast CPU n:m sparse + k-bit delta GEMM batched across deltas (DeltaZip's SBMM).
+ *
+ * Rows are grouped by delta (the dispatcher's counting sort) and each delta's packed row is read
+ * once per call for all rows of its group. The AVX2 path covers DeltaZip's format (2:4, 2/4/8-bit
+ * symmetric codes): 8 slots = 16 columns per step; codes are unpacked by a variable shift, the
+ * 2-bit in-group indices of 4 slots (one byte) pick a permute control from a 256-entry table that
+ * scatters the 4 values into their 8 columns (unkept columns get lane control -1, blended to 0),
+ * and the dense 16-column vector is FMAed into up to 4 rows. The row scale multiplies once at the
+ * end. Other n:m / bit widths take the portable loop. */
+#include <pthread.h>
+#include <string.h>
+
+#include "core/half.h"
+#include "kernels/kn_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KN_X86 1
+#endif
+
+#define ROW_BLOCK 32
+
+/* ctrl[byte][c]: which of 4 slots (2 groups of 2, 2-bit indices packed in `byte`) holds column
+ * c of those 2 groups, or -1. */
+static int32_t nm24_ctrl[256][8] __attribute__((aligned(32)));
+static pthread_once_t nm24_once = PTHREAD_ONCE_INIT;
+
+static void nm24_build(void)
+{
+    for (int byte = 0; byte < 256; byte++) {
+        for (int c = 0; c < 8; c++)
+            nm24_ctrl[byte][c] = -1;
+        for (int s = 3; s >= 0; s--) { /* descending, so the first slot of a column wins */
+            int col = 4 * (s / 2) + (byte >> (2 * s) & 3);
+            nm24_ctrl[byte][col] = s;
+        }
+    }
+}
+
+/* Portable: any n:m and width, one row chunk of R <= 4 rows; returns Σ (q − z) x per row. */
+static void nm_rows_portable(const kn_deltas *dl, const uint32_t *cw, const uint32_t *iw,
+                             const float *const *xr, int R, int64_t j0, float *out)
+{
+    const int64_t K = dl->K, m = dl->nm_m, nn = dl->nm_n;
+    const int bits = dl->bits, ib = dc_fmt_idx_bits(dl->nm_m), z = 1 << (bits - 1);
+    const int64_t S = (K + m - 1) / m * nn;
+    for (int64_t j = j0; j < S; j++) {
+        const int64_t col = j / nn * m + dc_fmt_get(iw, j, ib);
+        const float q = (float)((int)dc_fmt_get(cw, j, bits) - z);
+        if (col < K && q != 0.0f)
+            for (int r = 0; r < R; r++)
+                out[r] += q * xr[r][col];
+    }
+}
+
+#ifdef KN_X86
+__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Codes of slots 8 it .. 8 it + 7 as int32 lanes (BITS literal: 2, 4 or 8). */
+__attribute__((target("avx2,fma"))) static inline __m256i codes8(const uint32_t *cw, int64_t it,
+                                                                 int BITS)
+{
+    if (BITS == 8)
+        return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(cw + 2 * it)));
+    if (BITS == 4)
+        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)cw[it]),
+                                                  _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                _mm256_set1_epi32(15));
+    const uint32_t w = cw[it >> 1] >> (16 * (it & 1));
+    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w),
+                                              _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                            _mm256_set1_epi32(3));
+}
+
+/* Σ (q − z) x over the full 16-column steps of one row for R <= 4 rows; returns the slot where
+ * the scalar tail starts. */
+__attribute__((target("avx2,fma"))) static inline int64_t nm24_rows_avx2(
+    const uint32_t *cw, const uint32_t *iw, const float *const *xr, int R, int64_t K, int BITS,
+    float *out)
+{
+    const __m256i zq = _mm256_set1_epi32(1 << (BITS - 1)), four = _mm256_set1_epi32(4);
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 a0[4], a1[4];
+    for (int r = 0; r < 4; r++)
+        a0[r] = zero, a1[r] = zero;
+    const int64_t steps = K / 16;
+    for (int64_t it = 0; it < steps; it++) {
+        const __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(codes8(cw, it, BITS), zq));
+        const uint32_t ix = iw[it >> 1] >> (16 * (it & 1));
+        const __m256i c0 = _mm256_load_si256((const __m256i *)nm24_ctrl[ix & 255]);
+        const __m256i c1 = _mm256_or_si256(
+            _mm256_load_si256((const __m256i *)nm24_ctrl[ix >> 8 & 255]), four);
+        const __m256 d0 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(v, c0), zero,
+                                           _mm256_castsi256_ps(c0));
+        const __m256 d1 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(v, c1), zero,
+                                           _mm256_castsi256_ps(c1));
+        for (int r = 0; r < R; r++) {
+            a0[r] = _mm256_fmadd_ps(d0, _mm256_loadu_ps(xr[r] + 16 * it), a0[r]);
+            a1[r] = _mm256_fmadd_ps(d1, _mm256_loadu_ps(xr[r] + 16 * it + 8), a1[r]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        out[r] = hsum8(_mm256_add_ps(a0[r], a1[r]));
+    return steps * 8;
+}
+
+__attribute__((target("avx2,fma"))) static int64_t nm24_dispatch(const uint32_t *cw,
+                                                                 const uint32_t *iw,
+                                                                 const float *const *xr, int R,
+                                                                 int64_t K, int bits, float *out)
+{
+#define NM24_CASE(B)                                                                               \
+    switch (R) {                                                                                   \
+    case 1: return nm24_rows_avx2(cw, iw, xr, 1, K, B, out);                                       \
+    case 2: return nm24_rows_avx2(cw, iw, xr, 2, K, B, out);                                       \
+    case 3: return nm24_rows_avx2(cw, iw, xr, 3, K, B, out);                                       \
+    default: return nm24_rows_avx2(cw, iw, xr, 4, K, B, out);                                      \
+    }
+    if (bits == 2)
+        NM24_CASE(2)
+    if (bits == 4)
+        NM24_CASE(4)
+    NM24_CASE(8)
+#undef NM24_CASE
+}
+#endif
+
+void kn_fast_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                 int simd)
+{
+    const int64_t N = dl->N, K = dl->K, m = dl->nm_m, nn = dl->nm_n;
+    const int64_t S = (K + m - 1) / m * nn;
+    const int64_t Wc = dc_fmt_words(S, dl->bits), Wi = dc_fmt_words(S, dc_fmt_idx_bits(dl->nm_m));
+    const int fast24 = simd && m == 4 && nn == 2 && (dl->bits == 2 || dl->bits == 4 || dl->bits == 8);
+    if (fast24)
+        pthread_once(&nm24_once, nm24_build);
+    const int64_t nb = (N + ROW_BLOCK - 1) / ROW_BLOCK, items = g->G * nb;
+    const double work = (double)N * (double)K * (double)g->G;
+#pragma omp parallel for schedule(dynamic, 2) if (work > 262144.0)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t gi = it / nb, n0 = it % nb * ROW_BLOCK;
+        const int64_t n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
+        const int d = g->gdelta[gi];
+        const uint32_t *codes = dl->part[0][d], *idx = dl->part[1][d];
+        const uint16_t *scale = dl->part[2][d];
+        for (int32_t i = g->start[gi]; i < g->start[gi + 1]; i += 4) {
+            const int R = g->start[gi + 1] - i < 4 ? g->start[gi + 1] - i : 4;
+            const float *xr[4];
+            for (int r = 0; r < R; r++)
+                xr[r] = x + (int64_t)g->perm[i + r] * K;
+            for (int64_t n = n0; n < n1; n++) {
+                float s[4] = {0, 0, 0, 0};
+                int64_t j0 = 0;
+#ifdef KN_X86
+                if (fast24)
+                    j0 = nm24_dispatch(codes + n * Wc, idx + n * Wi, xr, R, K, dl->bits, s);
+#endif
+                nm_rows_portable(dl, codes + n * Wc, idx + n * Wi, xr, R, j0, s);
+                const float sc = f16_to_f32(scale[n]);
+                for (int r = 0; r < R; r++) {
+                    float *yo = y + (int64_t)g->perm[i + r] * N + n;
+                    *yo = acc ? *yo + sc * s[r] : sc * s[r];
+                }
+            }
+        }
+    }
+}

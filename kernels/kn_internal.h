@@ -1,0 +1,70 @@
+/* kn_internal.h: what kernels.c, kernels/cpu/ and the CUDA bridge share and nobody else needs.
+ *
+ * The dispatcher validates, groups the rows by delta (counting sort into the context's cached
+ * workspace) and hands every implementation the same kn_groups, so each delta's bytes are read
+ * once per call whatever the variant. */
+#ifndef DB_KN_INTERNAL_H
+#define DB_KN_INTERNAL_H
+
+#include "kernels/kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Rows grouped by delta: group g holds rows perm[start[g] .. start[g+1]) of delta gdelta[g]. */
+typedef struct {
+    int64_t G;
+    const int32_t *gdelta; /* [G] */
+    const int32_t *start;  /* [G + 1] */
+    const int32_t *perm;   /* [rows in groups] */
+    int64_t nnone;
+    const int32_t *none;   /* [nnone] rows whose delta id is -1 */
+} kn_groups;
+
+/* Scratch a CPU variant may use, sized by the dispatcher before the call. */
+typedef struct {
+    float *rowsum; /* [B]: Σ_k x[b, k] (bitdelta) */
+    float *tmp;    /* [B * r] (low rank), or [B * N] */
+} kn_cpu_scratch;
+
+/* One CPU op implementation: y rows of the groups get (+)= Δ x. Descriptor already checked. */
+typedef void (*kn_cpu_fn)(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc, kn_cpu_scratch *ws);
+
+/* Scalar oracles (kernels/cpu/ *_ref.c): double accumulation, dc_fmt_get for every field. */
+void kn_ref_dense(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
+                  bool acc, kn_cpu_scratch *ws);
+void kn_ref_bitdelta(const kn_deltas *dl, const kn_groups *g, const float *x,
+                     float *y, bool acc, kn_cpu_scratch *ws);
+void kn_ref_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
+                bool acc, kn_cpu_scratch *ws);
+void kn_ref_csr(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
+                bool acc, kn_cpu_scratch *ws);
+void kn_ref_lowrank(const kn_deltas *dl, const kn_groups *g, const float *x,
+                    float *y, bool acc, kn_cpu_scratch *ws);
+/* Δ_d as fp16 [N, K] (scalar). */
+void kn_ref_dequant16(const kn_deltas *dl, int d, uint16_t *out);
+
+/* Fast variants (kernels/cpu/ *.c); `simd` selects the AVX2 paths (0 = portable C). */
+void kn_fast_dense(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                   int simd, float *panel, size_t panel_floats);
+void kn_fast_bitdelta(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
+                      bool acc, int simd, kn_cpu_scratch *ws);
+void kn_fast_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                 int simd);
+void kn_fast_csr(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc);
+void kn_fast_lowrank(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                     int simd, float *tmp);
+void kn_fast_dequant16(const kn_deltas *dl, int d, uint16_t *out);
+
+/* Floats of the dense-GEMM panel workspace kn_fast_dense wants for K (0: none needed). */
+size_t kn_fast_dense_panel(int64_t K, int64_t rows);
+
+/* Dot of n fp16/bf16 weights with f32 x, f32 accumulate (AVX2+F16C when simd). */
+float kn_dot16(const uint16_t *w, const float *x, int64_t n, int bf16, int simd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,255 @@
+/* calib_model.c: Hessian proxies from real forward passes (see calib_model.h).
+ *
+ * The forward's linear hook sees every projection's input x [rows, K]; the provider accumulates
+ * XᵀX for the tensor asked about (one forward over the calibration windows per hessian() call:
+ * the zoo's models make that cheap, and it is the only way the statistics reflect every earlier
+ * update()). Accumulation is in float through sgemm, summed window by window in a fixed order. */
+#include "models/calib_model.h"
+
+#include <cblas.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/safetensors.h"
+#include "models/task.h"
+#include "models/tf.h"
+
+typedef struct {
+    tf_model m;       /* the fine-tune, with compressed layers swapped in by update() */
+    float *base;      /* the base's parameters, same layout (W_base for update()) */
+    int *tok;         /* [nwin, T] calibration windows */
+    int nwin, T;
+    /* the hook's target */
+    int want_layer;
+    llama_tensor want_kind;
+    float *H;         /* [K, K] accumulator */
+    int64_t K, rows;
+    dc_calib iface;
+} calib_ctx;
+
+static db_status observe(void *ctx, int layer, llama_tensor kind, int64_t rows, const float *x,
+                         float *y)
+{
+    (void)y;
+    calib_ctx *c = ctx;
+    if (layer != c->want_layer || kind != c->want_kind)
+        return DB_OK;
+    /* H += xᵀx (upper and lower both, sgemm keeps it simple and symmetric) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c->K, (int)c->K, (int)rows, 1.0f, x,
+                (int)c->K, x, (int)c->K, 1.0f, c->H, (int)c->K);
+    c->rows += rows;
+    return DB_OK;
+}
+
+/* Runs the calibration windows through c->m with the observer on (layer, kind). */
+static db_status measure(calib_ctx *c, int layer, llama_tensor kind, int64_t K, float *H,
+                         int64_t *n)
+{
+    c->want_layer = layer;
+    c->want_kind = kind;
+    c->H = H;
+    c->K = K;
+    c->rows = 0;
+    memset(H, 0, (size_t)K * (size_t)K * sizeof(float));
+    c->m.hook.fn = observe;
+    c->m.hook.ctx = c;
+    db_status s = DB_OK;
+    int B = c->m.acts.B;
+    for (int w = 0; w < c->nwin && !s; w += B) {
+        int nb = c->nwin - w < B ? c->nwin - w : B;
+        s = tf_forward(&c->m, c->tok + (size_t)w * c->T, NULL, nb, c->T, NULL);
+    }
+    c->m.hook.fn = NULL;
+    if (s)
+        return s;
+    float k = c->rows ? 2.0f / (float)c->rows : 0.0f;
+    for (size_t i = 0; i < (size_t)K * (size_t)K; i++)
+        H[i] *= k;
+    *n = c->rows;
+    return DB_OK;
+}
+
+static db_status locate(calib_ctx *c, const char *name, int64_t *N, int64_t K, llama_tensor *kind,
+                        int *layer)
+{
+    int64_t rows, cols;
+    if (!llama_parse(name, kind, layer) || !llama_is_linear(*kind) || *layer < 0 ||
+        *layer >= c->m.cfg.L)
+        return db_error(DB_ERR_NOT_FOUND, "calib: %s is not a linear tensor of the model", name);
+    tf_weight(&c->m, *kind, *layer, &rows, &cols);
+    if (cols != K)
+        return db_error(DB_ERR_SHAPE, "calib: %s has %" PRId64 " input columns, asked for %" PRId64,
+                        name, cols, K);
+    if (N)
+        *N = rows;
+    return DB_OK;
+}
+
+static db_status calib_hessian(void *ctx, const char *name, int64_t K, float *H, int64_t *ntokens)
+{
+    calib_ctx *c = ctx;
+    llama_tensor kind;
+    int layer;
+    db_status s = locate(c, name, NULL, K, &kind, &layer);
+    return s ? s : measure(c, layer, kind, K, H, ntokens);
+}
+
+static db_status calib_update(void *ctx, const char *name, int64_t N, int64_t K, const float *delta)
+{
+    calib_ctx *c = ctx;
+    llama_tensor kind;
+    int layer;
+    int64_t rows;
+    db_status s = locate(c, name, &rows, K, &kind, &layer);
+    if (s)
+        return s;
+    if (rows != N)
+        return db_error(DB_ERR_SHAPE, "calib: %s has %" PRId64 " rows, the update %" PRId64, name,
+                        rows, N);
+    float *w = tf_weight(&c->m, kind, layer, NULL, NULL);
+    const float *wb = c->base + (w - c->m.params);
+    for (size_t i = 0; i < (size_t)N * (size_t)K; i++)
+        w[i] = wb[i] + delta[i];
+    return DB_OK;
+}
+
+void calib_model_close(dc_calib *ci)
+{
+    if (!ci)
+        return;
+    calib_ctx *c = ci->ctx;
+    tf_model_free(&c->m);
+    db_free(c->base);
+    db_free(c->tok);
+    db_free(c);
+}
+
+/* Loads target_dir and the calibration windows into a new context. */
+static db_status ctx_open(const char *target_dir, const char *task, const char *data_dir,
+                          int64_t ntokens, int T, calib_ctx **out)
+{
+    *out = NULL;
+    calib_ctx *c = db_calloc(1, sizeof *c);
+    if (!c)
+        return db_error(DB_ERR_NOMEM, "calib: out of memory");
+    db_task *t = NULL;
+    db_status s = tf_model_load(&c->m, target_dir);
+    if (s)
+        goto fail;
+    if (T < 2 || T > c->m.cfg.maxT || ntokens < T) {
+        s = db_error(DB_ERR_ARG, "calib: need 2 <= window <= %d and tokens >= window",
+                     c->m.cfg.maxT);
+        goto fail;
+    }
+    if ((s = task_open(task, data_dir, (size_t)ntokens + (size_t)T, &t)))
+        goto fail;
+    c->T = T;
+    c->nwin = (int)(ntokens / T);
+    c->tok = db_malloc_array((size_t)c->nwin * (size_t)T, sizeof(int));
+    int *tgt = db_malloc_array((size_t)c->nwin * (size_t)T, sizeof(int));
+    if (!c->tok || !tgt) {
+        db_free(tgt);
+        s = db_error(DB_ERR_NOMEM, "calib: out of memory");
+        goto fail;
+    }
+    db_rng r;
+    rng_seed(&r, 0xca11b); /* fixed: the same calibration text every time */
+    task_batch(t, &r, c->nwin, T, c->tok, tgt);
+    db_free(tgt);
+    if ((s = tf_acts_alloc(&c->m, c->nwin < 8 ? c->nwin : 8, T, false)))
+        goto fail;
+    task_free(t);
+    *out = c;
+    return DB_OK;
+fail:
+    task_free(t);
+    tf_model_free(&c->m);
+    db_free(c->tok);
+    db_free(c);
+    return s;
+}
+
+db_status calib_model_open(const char *base_dir, const char *target_dir, const char *task,
+                           const char *data_dir, int64_t ntokens, int T, dc_calib **out)
+{
+    *out = NULL;
+    calib_ctx *c;
+    db_status s = ctx_open(target_dir, task, data_dir, ntokens, T, &c);
+    if (s)
+        return s;
+    tf_model b;
+    if ((s = tf_model_load(&b, base_dir)))
+        goto fail;
+    if (memcmp(&b.cfg, &c->m.cfg, sizeof b.cfg) != 0) {
+        tf_model_free(&b);
+        s = db_error(DB_ERR_SHAPE, "calib: %s and %s have different configs", base_dir,
+                     target_dir);
+        goto fail;
+    }
+    c->base = b.params; /* keep the parameter block, free the rest */
+    b.params = NULL;
+    tf_model_free(&b);
+    c->iface.ctx = c;
+    c->iface.hessian = calib_hessian;
+    c->iface.update = calib_update;
+    *out = &c->iface;
+    return DB_OK;
+fail:
+    c->iface.ctx = c;
+    calib_model_close(&c->iface);
+    return s;
+}
+
+db_status calib_model_write(const char *model_dir, const char *task, const char *data_dir,
+                            int64_t ntokens, int T, const char *out_path)
+{
+    calib_ctx *c;
+    db_status s = ctx_open(model_dir, task, data_dir, ntokens, T, &c);
+    if (s)
+        return s;
+    c->iface.ctx = c;
+    static const llama_tensor kinds[] = {LT_Q, LT_K, LT_V, LT_O, LT_GATE, LT_UP, LT_DOWN};
+    int nk = (int)(sizeof kinds / sizeof kinds[0]), L = c->m.cfg.L;
+    size_t nt = (size_t)L * nk;
+    char (*names)[128] = db_calloc(nt, sizeof *names);
+    const char **np = db_calloc(nt, sizeof *np);
+    db_tensor *ts = db_calloc(nt, sizeof *ts);
+    int64_t n = 0;
+    if (!names || !np || !ts) {
+        s = db_error(DB_ERR_NOMEM, "calib: out of memory");
+        goto out;
+    }
+    for (int l = 0; l < L && !s; l++)
+        for (int k = 0; k < nk && !s; k++) {
+            size_t i = (size_t)l * nk + k;
+            int64_t cols;
+            tf_weight(&c->m, kinds[k], l, NULL, &cols);
+            char wn[112];
+            llama_name(wn, sizeof wn, kinds[k], l);
+            snprintf(names[i], sizeof names[i], "%s.hessian", wn);
+            np[i] = names[i];
+            int64_t shape[2] = {cols, cols};
+            if ((s = tensor_alloc(&ts[i], DT_F32, 2, shape)))
+                break;
+            s = measure(c, l, kinds[k], cols, ts[i].data, &n);
+        }
+    if (!s) {
+        char ntok[32], win[32];
+        snprintf(ntok, sizeof ntok, "%" PRId64, n);
+        snprintf(win, sizeof win, "%d", T);
+        const char *keys[] = {"tokens", "task", "window", "model"};
+        const char *vals[] = {ntok, task, win, model_dir};
+        s = st_save(out_path, nt, np, ts, 4, keys, vals);
+    }
+out:
+    if (ts)
+        for (size_t i = 0; i < nt; i++)
+            tensor_free(&ts[i]);
+    db_free(ts);
+    db_free(np);
+    db_free(names);
+    calib_model_close(&c->iface);
+    return s;
+}

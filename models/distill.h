@@ -1,0 +1,35 @@
+/* distill.h: BitDelta's scale distillation (Liu et al. 2024, §3.2): with the sign bits frozen,
+ * only the per-matrix scales α of Δ̂ = α·sign(Δ) are trained so that the compressed model's logits
+ * match the fine-tuned model's (mean squared error on the logits), with Adam.
+ *
+ * Why in models/: it needs the forward and backward; the gradient of the loss with respect to α
+ * of a matrix is Σ (∂L/∂W ⊙ sign), read off the full weight gradient of the backward. */
+#ifndef DB_DISTILL_H
+#define DB_DISTILL_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+#include "models/task.h"
+
+typedef struct {
+    int steps;      /* Adam steps (a few hundred at most), >= 1 */
+    float lr;       /* Adam learning rate on the scales (BitDelta: 1e-4) */
+    int B, T;       /* sequences x tokens per step */
+    uint64_t seed;  /* batch sampling */
+} distill_opts;
+
+typedef struct {
+    double mse_first, mse_last; /* logit MSE at the first and the last step */
+    int nscales;                /* scales trained */
+    double seconds;
+} distill_result;
+
+/* Distils the scales of the bitdelta container delta_path (made for base_dir from target_dir) on
+ * task t's training text, then writes the same container with the new scales to out_path (temp
+ * name + rename). A container of another method is refused. */
+db_status distill_bitdelta(const char *base_dir, const char *target_dir, const char *delta_path,
+                           const db_task *t, const distill_opts *o, const char *out_path,
+                           distill_result *r);
+
+#endif

@@ -1,0 +1,323 @@
+/* check_kernels.c: every fast CPU kernel (the run-time chosen SIMD level and the portable
+ * fallback) against its scalar `_ref` with a named tolerance per op (tests/kn_testlib.h), over
+ * shapes with tails (not multiples of 32, 16, the group m), batches 1..64, 1..64 distinct deltas
+ * (rows without a delta too), misaligned parts, x and y, outputs poisoned with NaN and every
+ * element checked written, overwrite and accumulate; the dequantise-then-dense baseline; the
+ * `_ref` oracles against the compressors' dc_apply_ref on really encoded deltas; bad arguments. */
+#include <check.h>
+#include <stdio.h>
+
+#include "compressors/compressor.h"
+#include "core/hash.h"
+#include "kn_testlib.h"
+
+static const int64_t shapes[][2] = {{1, 1}, {3, 31}, {7, 33}, {17, 100}, {33, 257}, {40, 1000},
+                                    {5, 4099}};
+#define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
+static const int batches[] = {1, 2, 3, 5, 8, 17, 64};
+#define NBATCH (int)(sizeof batches / sizeof batches[0])
+
+/* Runs one configuration through `impl` and the ref; returns the first bad index or -1. */
+static int64_t run_case(kt_set *s, kn_impl impl, int64_t B, int D_used, bool acc, int misalign,
+                        bool dequant, uint64_t seed, double tol)
+{
+    const int64_t N = s->dl.N, K = s->dl.K;
+    db_rng r;
+    rng_stream(&r, seed, (uint64_t)B);
+    int32_t *rd = malloc(sizeof(int32_t) * (size_t)B);
+    for (int64_t b = 0; b < B; b++) /* every 7th row has no delta; others one of D_used */
+        rd[b] = b % 7 == 6 ? -1 : (int32_t)rng_below(&r, (uint64_t)D_used);
+    float *xm = malloc(sizeof(float) * (size_t)(B * K + 1));
+    float *ym = malloc(sizeof(float) * (size_t)(B * N + 1));
+    float *want = malloc(sizeof(float) * (size_t)(B * N));
+    float *y0 = malloc(sizeof(float) * (size_t)(B * N));
+    double *bound = malloc(sizeof(double) * (size_t)(B * N));
+    float *x = xm + (misalign ? 1 : 0), *y = ym + (misalign ? 1 : 0);
+    for (int64_t i = 0; i < B * K; i++)
+        x[i] = (float)rng_normal(&r);
+    for (int64_t i = 0; i < B * N; i++)
+        y0[i] = acc ? (float)(1e-3 * rng_normal(&r)) : NAN;
+    kn_ctx *cr, *cf;
+    ck_assert_int_eq(kn_ctx_init(&cr, KN_CPU, KN_IMPL_REF), DB_OK);
+    ck_assert_int_eq(kn_ctx_init(&cf, KN_CPU, impl), DB_OK);
+    memcpy(want, y0, sizeof(float) * (size_t)(B * N));
+    if (!acc)
+        for (int64_t i = 0; i < B * N; i++)
+            want[i] = NAN;
+    ck_assert_msg(kn_delta_gemm(cr, &s->dl, B, rd, x, want, acc) == DB_OK, "%s", db_errmsg());
+    memcpy(y, y0, sizeof(float) * (size_t)(B * N));
+    db_status st = dequant ? kn_delta_gemm_dequant(cf, &s->dl, B, rd, x, y, acc)
+                           : kn_delta_gemm(cf, &s->dl, B, rd, x, y, acc);
+    ck_assert_msg(st == DB_OK, "%s", db_errmsg());
+    kt_bound(s, B, rd, x, bound);
+    int64_t bad = kt_compare(y, want, bound, acc ? y0 : NULL, B * N, tol);
+    if (bad >= 0)
+        fprintf(stderr, "fmt %d N %lld K %lld B %lld: y[%lld] = %.9g, ref %.9g, bound %.3g\n",
+                s->dl.fmt, (long long)N, (long long)K, (long long)B, (long long)bad, y[bad],
+                want[bad], bound[bad]);
+    for (int64_t b = 0; b < B && bad < 0; b++) /* rows without a delta: 0, or untouched */
+        if (rd[b] < 0)
+            for (int64_t n = 0; n < N; n++)
+                if (y[b * N + n] != (acc ? y0[b * N + n] : 0.0f))
+                    bad = b * N + n;
+    kn_ctx_free(cr), kn_ctx_free(cf);
+    free(rd), free(xm), free(ym), free(want), free(y0), free(bound);
+    return bad;
+}
+
+/* Sweeps shapes x batches x delta counts for one format and impl. */
+static void sweep(kn_fmt fmt, kn_impl impl, int bits, int nn, int m, int64_t rank, db_dtype dt,
+                  double tol, bool dequant)
+{
+    int cases = 0;
+    for (int si = 0; si < NSHAPES; si++) {
+        const int64_t N = shapes[si][0], K = shapes[si][1];
+        if (fmt == KN_FMT_LOWRANK && (rank > N || rank > K))
+            continue;
+        for (int bi = 0; bi < NBATCH; bi++) {
+            const int64_t B = batches[bi];
+            if (N * K * B > 4000000) /* keeps the scalar oracles fast */
+                continue;
+            const int D = bi % 3 == 0 ? 1 : bi % 3 == 1 ? 3 : (int)(B < 64 ? B : 64);
+            const int misalign = (si + bi) % 2;
+            kt_set s;
+            kt_make(&s, fmt, N, K, D, bits, nn, m, rank, dt, misalign, (uint64_t)(si * 100 + bi));
+            for (int acc = 0; acc < 2; acc++) {
+                int64_t bad = run_case(&s, impl, B, D, acc, misalign, dequant,
+                                       (uint64_t)(si * 1000 + bi * 10 + acc), tol);
+                ck_assert_msg(bad < 0, "fmt %d impl %d [%lld, %lld] B %lld D %d acc %d: element %lld",
+                              fmt, impl, (long long)N, (long long)K, (long long)B, D, acc,
+                              (long long)bad);
+                cases++;
+            }
+            kt_free(&s);
+        }
+    }
+    ck_assert_int_gt(cases, 10);
+}
+
+START_TEST(test_dense_f16_fast_vs_ref) { sweep(KN_FMT_DENSE16, KN_IMPL_FAST, 0, 0, 0, 0, DT_F16, TOL_DENSE, false); }
+END_TEST
+START_TEST(test_dense_bf16_fast_vs_ref) { sweep(KN_FMT_DENSE16, KN_IMPL_FAST, 0, 0, 0, 0, DT_BF16, TOL_DENSE, false); }
+END_TEST
+START_TEST(test_bitdelta_fast_vs_ref) { sweep(KN_FMT_BITDELTA, KN_IMPL_FAST, 0, 0, 0, 0, DT_U32, TOL_BITDELTA, false); }
+END_TEST
+START_TEST(test_nmq_2of4_4bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_FAST, 4, 2, 4, 0, DT_U32, TOL_NMQ, false); }
+END_TEST
+START_TEST(test_nmq_2of4_2bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_FAST, 2, 2, 4, 0, DT_U32, TOL_NMQ, false); }
+END_TEST
+START_TEST(test_nmq_2of4_8bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_FAST, 8, 2, 4, 0, DT_U32, TOL_NMQ, false); }
+END_TEST
+START_TEST(test_nmq_generic_fast_vs_ref)
+{
+    sweep(KN_FMT_NMQ, KN_IMPL_FAST, 3, 1, 4, 0, DT_U32, TOL_NMQ, false);
+    sweep(KN_FMT_NMQ, KN_IMPL_FAST, 4, 4, 8, 0, DT_U32, TOL_NMQ, false);
+}
+END_TEST
+START_TEST(test_csr_fast_vs_ref)
+{
+    sweep(KN_FMT_CSR, KN_IMPL_FAST, 0, 0, 0, 0, DT_U16, TOL_CSR, false);
+    sweep(KN_FMT_CSR, KN_IMPL_FAST, 0, 0, 0, 0, DT_U32, TOL_CSR, false);
+}
+END_TEST
+START_TEST(test_lowrank_fast_vs_ref) { sweep(KN_FMT_LOWRANK, KN_IMPL_FAST, 0, 0, 0, 3, DT_U32, TOL_LOWRANK, false); }
+END_TEST
+
+START_TEST(test_portable_vs_ref)
+{
+    sweep(KN_FMT_DENSE16, KN_IMPL_PORTABLE, 0, 0, 0, 0, DT_F16, TOL_DENSE, false);
+    sweep(KN_FMT_BITDELTA, KN_IMPL_PORTABLE, 0, 0, 0, 0, DT_U32, TOL_BITDELTA, false);
+    sweep(KN_FMT_NMQ, KN_IMPL_PORTABLE, 4, 2, 4, 0, DT_U32, TOL_NMQ, false);
+}
+END_TEST
+
+START_TEST(test_dequant_baseline_vs_ref)
+{
+    sweep(KN_FMT_BITDELTA, KN_IMPL_FAST, 0, 0, 0, 0, DT_U32, TOL_DEQUANT, true);
+    sweep(KN_FMT_NMQ, KN_IMPL_FAST, 4, 2, 4, 0, DT_U32, TOL_DEQUANT, true);
+    sweep(KN_FMT_CSR, KN_IMPL_FAST, 0, 0, 0, 0, DT_U32, TOL_DEQUANT, true);
+    sweep(KN_FMT_LOWRANK, KN_IMPL_FAST, 0, 0, 0, 2, DT_U32, TOL_DEQUANT, true);
+    sweep(KN_FMT_DENSE16, KN_IMPL_FAST, 0, 0, 0, 0, DT_F16, TOL_DENSE, true);
+}
+END_TEST
+
+/* fast kn_dequant16 is bit-identical to the ref for every exact format. */
+START_TEST(test_dequant16_fast_equals_ref)
+{
+    const kn_fmt fmts[] = {KN_FMT_DENSE16, KN_FMT_BITDELTA, KN_FMT_NMQ, KN_FMT_CSR};
+    kn_ctx *cr, *cf;
+    ck_assert_int_eq(kn_ctx_init(&cr, KN_CPU, KN_IMPL_REF), DB_OK);
+    ck_assert_int_eq(kn_ctx_init(&cf, KN_CPU, KN_IMPL_FAST), DB_OK);
+    for (int f = 0; f < 4; f++) {
+        kt_set s;
+        kt_make(&s, fmts[f], 17, 101, 2, 4, 2, 4, 0, fmts[f] == KN_FMT_CSR ? DT_U16 : DT_F16, 1, 5);
+        uint16_t *a = malloc(17 * 101 * 2), *b = malloc(17 * 101 * 2);
+        ck_assert_int_eq(kn_dequant16(cr, &s.dl, 1, a), DB_OK);
+        ck_assert_int_eq(kn_dequant16(cf, &s.dl, 1, b), DB_OK);
+        ck_assert_msg(memcmp(a, b, 17 * 101 * 2) == 0, "format %d", fmts[f]);
+        free(a), free(b);
+        kt_free(&s);
+    }
+    kn_ctx_free(cr), kn_ctx_free(cf);
+}
+END_TEST
+
+/* ---- the oracles against the compressors' dc_apply_ref on real encoded deltas ----------------- */
+
+static void from_packed(const dc_packed *pk, kn_deltas *dl, const void **tab)
+{
+    memset(dl, 0, sizeof *dl);
+    dl->N = pk->N, dl->K = pk->K, dl->D = 1;
+    const char *names[KN_MAX_PARTS] = {NULL, NULL, NULL};
+    const char *m = pk->method->name;
+    if (!strcmp(m, "bitdelta"))
+        dl->fmt = KN_FMT_BITDELTA, names[0] = "signs", names[1] = "scale";
+    else if (!strcmp(m, "deltazip")) {
+        dl->fmt = KN_FMT_NMQ, names[0] = "codes", names[1] = "idx", names[2] = "scale";
+        dl->bits = pk->params.bits, dl->nm_n = pk->params.nm_n, dl->nm_m = pk->params.nm_m;
+    } else if (!strcmp(m, "magprune")) {
+        dl->fmt = KN_FMT_CSR, names[0] = "rowptr", names[1] = "cols", names[2] = "values";
+        dl->dtype = dc_packed_part(pk, "cols")->dtype;
+    } else if (!strcmp(m, "lowrank")) {
+        dl->fmt = KN_FMT_LOWRANK, names[0] = "A", names[1] = "B", dl->rank = pk->params.rank;
+    } else {
+        dl->fmt = KN_FMT_DENSE16, names[0] = "delta", dl->dtype = DT_F16;
+    }
+    for (int j = 0; j < KN_MAX_PARTS; j++)
+        if (names[j]) {
+            const dc_part *p = dc_packed_part(pk, names[j]);
+            ck_assert_ptr_nonnull(p);
+            tab[j] = p->data;
+            dl->part[j] = &tab[j];
+        }
+}
+
+START_TEST(test_ref_vs_compressors_apply)
+{
+    const char *methods[] = {"bitdelta", "deltazip", "magprune", "lowrank", "fp16"};
+    const int64_t N = 24, K = 70, B = 5;
+    uint16_t *base = malloc(N * K * 2), *tgt = malloc(N * K * 2);
+    float x[5 * 70], y1[5 * 24], y2[5 * 24];
+    db_rng r;
+    rng_seed(&r, 42);
+    for (int64_t i = 0; i < N * K; i++) {
+        base[i] = f32_to_f16((float)(0.02 * rng_normal(&r)));
+        tgt[i] = f32_to_f16(f16_to_f32(base[i]) + (float)(1e-3 * rng_normal(&r)));
+    }
+    for (int64_t i = 0; i < B * K; i++)
+        x[i] = (float)rng_normal(&r);
+    const char *name = "model.layers.0.mlp.up_proj.weight";
+    dc_src src = {name, N, K, DT_F16, base, tgt};
+    kn_ctx *c;
+    ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, KN_IMPL_REF), DB_OK);
+    for (size_t mi = 0; mi < sizeof methods / sizeof methods[0]; mi++) {
+        const dc_method *m = dc_method_find(methods[mi]);
+        ck_assert_ptr_nonnull(m);
+        dc_params p;
+        dc_params_default(m, &p);
+        if (!strcmp(methods[mi], "lowrank"))
+            p.rank = 4;
+        if (!strcmp(methods[mi], "magprune"))
+            p.nm_n = p.nm_m = 0, p.drop = 0.7;
+        p.lossless = DC_LOSSLESS_NONE;
+        dc_packed pk;
+        memset(&pk, 0, sizeof pk);
+        ck_assert_msg(dc_encode(m, &src, &p, NULL, &pk) == DB_OK, "%s: %s", methods[mi], db_errmsg());
+        const void *tab[KN_MAX_PARTS];
+        kn_deltas dl;
+        from_packed(&pk, &dl, tab);
+        memset(y1, 0, sizeof y1);
+        ck_assert_int_eq(m->apply_ref(&pk, B, x, y1), DB_OK);
+        int32_t rd[5] = {0, 0, 0, 0, 0};
+        memset(y2, 0, sizeof y2);
+        ck_assert_msg(kn_delta_gemm(c, &dl, B, rd, x, y2, true) == DB_OK, "%s", db_errmsg());
+        for (int64_t i = 0; i < B * N; i++)
+            ck_assert_msg(fabsf(y1[i] - y2[i]) <= 1e-6f * (fabsf(y1[i]) + 1e-6f),
+                          "%s: y[%lld] %.9g vs dc_apply_ref %.9g", methods[mi], (long long)i,
+                          y2[i], y1[i]);
+        dc_packed_free(&pk);
+    }
+    kn_ctx_free(c);
+    free(base), free(tgt);
+}
+END_TEST
+
+START_TEST(test_bad_arguments)
+{
+    kn_ctx *c;
+    ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST), DB_OK);
+    kt_set s;
+    kt_make(&s, KN_FMT_NMQ, 4, 16, 2, 4, 2, 4, 0, DT_U32, 0, 1);
+    float x[2 * 16] = {0}, y[2 * 4];
+    int32_t rd[2] = {0, 2}; /* delta 2 does not exist */
+    ck_assert_int_eq(kn_delta_gemm(c, &s.dl, 2, rd, x, y, false), DB_ERR_ARG);
+    rd[1] = -2;
+    ck_assert_int_eq(kn_delta_gemm(c, &s.dl, 2, rd, x, y, false), DB_ERR_ARG);
+    kn_deltas bad = s.dl;
+    bad.nm_n = 5;
+    ck_assert_int_eq(kn_deltas_check(&bad), DB_ERR_ARG);
+    bad = s.dl;
+    bad.N = 0;
+    ck_assert_int_eq(kn_deltas_check(&bad), DB_ERR_SHAPE);
+    bad = s.dl;
+    bad.part[2] = NULL;
+    ck_assert_int_eq(kn_deltas_check(&bad), DB_ERR_ARG);
+    bad = s.dl;
+    bad.fmt = KN_FMT_COUNT;
+    ck_assert_int_eq(kn_deltas_check(&bad), DB_ERR_ARG);
+    rd[1] = 1;
+    ck_assert_int_eq(kn_delta_gemm(c, &s.dl, 0, rd, x, y, false), DB_OK); /* B = 0: nothing */
+    ck_assert_int_eq(kn_delta_gemm(c, &s.dl, 2, rd, NULL, y, false), DB_ERR_ARG);
+    ck_assert_int_eq(kn_dequant16(c, &s.dl, 7, (uint16_t *)y), DB_ERR_ARG);
+    ck_assert_int_eq(kn_mark(c, 9), DB_ERR_ARG);
+    kt_free(&s);
+    kn_ctx_free(c);
+    kn_ctx *g = NULL;
+    db_status st = kn_ctx_init(&g, KN_CUDA, KN_IMPL_FAST);
+    ck_assert(st == DB_OK || st == DB_ERR_NO_DEVICE);
+    kn_ctx_free(g);
+}
+END_TEST
+
+/* Byte accounting follows the format: 2:4 4-bit is 3 bits per weight plus fp16 row scales. */
+START_TEST(test_accounting)
+{
+    kn_deltas dl = {.fmt = KN_FMT_NMQ, .N = 4096, .K = 4096, .bits = 4, .nm_n = 2, .nm_m = 4, .D = 1};
+    ck_assert_double_eq_tol(kn_delta_bytes(&dl, 0), 4096.0 * 4096 * 3 / 8 + 2 * 4096, 0.5);
+    dl.fmt = KN_FMT_BITDELTA;
+    ck_assert_double_eq_tol(kn_delta_bytes(&dl, 0), 4096.0 * 4096 / 8 + 4, 0.5);
+    double bytes, flops;
+    kn_call_cost(&dl, 0, 8, 8, false, &bytes, &flops);
+    ck_assert_double_eq_tol(bytes, 8 * (4096.0 * 512 + 4) + 8 * 4096 * 4 * 2, 0.5);
+    ck_assert_double_eq_tol(flops, 8 * 2.0 * 4096 * 4096, 0.5);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("kernels");
+    TCase *tc = tcase_create("cpu");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_dense_f16_fast_vs_ref);
+    tcase_add_test(tc, test_dense_bf16_fast_vs_ref);
+    tcase_add_test(tc, test_bitdelta_fast_vs_ref);
+    tcase_add_test(tc, test_nmq_2of4_4bit_fast_vs_ref);
+    tcase_add_test(tc, test_nmq_2of4_2bit_fast_vs_ref);
+    tcase_add_test(tc, test_nmq_2of4_8bit_fast_vs_ref);
+    tcase_add_test(tc, test_nmq_generic_fast_vs_ref);
+    tcase_add_test(tc, test_csr_fast_vs_ref);
+    tcase_add_test(tc, test_lowrank_fast_vs_ref);
+    tcase_add_test(tc, test_portable_vs_ref);
+    tcase_add_test(tc, test_dequant_baseline_vs_ref);
+    tcase_add_test(tc, test_dequant16_fast_equals_ref);
+    tcase_add_test(tc, test_ref_vs_compressors_apply);
+    tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_accounting);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    printf("kernels: CPU ISA %s\n", kn_cpu_isa());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

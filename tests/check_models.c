@@ -1,0 +1,717 @@
+/* check_models.c: tests of models/: finite-difference gradients of every layer, training that
+ * learns, bit-exact determinism, KV-cache decoding against the full forward, grouped-query
+ * attention, checkpoints, the tasks' splits, config and weight errors, and evaluation through a
+ * compressed delta. All on micro models, so the whole suite takes seconds. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compressors/compressor.h"
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "models/calib_model.h"
+#include "models/distill.h"
+#include "models/eval.h"
+#include "models/task.h"
+#include "models/tf.h"
+#include "models/tf_delta.h"
+#include "models/train.h"
+
+/* Central differences in float with step GRAD_H: relative error |fd - an| / max(|fd| + |an|,
+ * GRAD_FLOOR) must stay below GRAD_RTOL for every sampled parameter of every tensor kind. */
+#define GRAD_H 1e-2
+#define GRAD_FLOOR 1e-2
+#define GRAD_RTOL 2e-2
+/* KV-cache decoding vs full-sequence forward: same math, different summation grouping. */
+#define DECODE_ATOL 2e-4f
+
+static const tf_config micro = {.V = TASK_VOCAB, .C = 32, .F = 64, .L = 2, .NH = 4, .NKV = 2,
+                                .HS = 8, .maxT = 64, .eps = 1e-5f, .rope_theta = 10000.0f};
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/check_models.XXXXXX", base && *base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void rm_tmpdir(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void gradcheck(const tf_config *c)
+{
+    tf_model m;
+    ck_assert_int_eq(tf_model_init(&m, c), DB_OK);
+    tf_model_init_random(&m, 1);
+    db_rng r;
+    rng_seed(&r, 5);
+    /* larger weights than the init so every path carries a visible gradient */
+    for (size_t i = 0; i < m.nparams; i++)
+        m.params[i] += (float)(rng_normal(&r) * 0.3);
+    int B = 2, T = 7;
+    ck_assert_int_eq(tf_acts_alloc(&m, B, T, true), DB_OK);
+    ck_assert_int_eq(tf_train_alloc(&m), DB_OK);
+    int tok[14], tgt[14];
+    for (int i = 0; i < B * T; i++) {
+        tok[i] = (int)rng_below(&r, (uint64_t)c->V);
+        tgt[i] = (int)rng_below(&r, (uint64_t)c->V);
+    }
+    tgt[3] = -1; /* an ignored position */
+    float loss;
+    ck_assert_int_eq(tf_forward(&m, tok, tgt, B, T, &loss), DB_OK);
+    tf_zero_grad(&m);
+    ck_assert_int_eq(tf_backward(&m), DB_OK);
+    for (int k = 0; k < LT_COUNT; k++) {
+        size_t n = tf_param_count(c, (llama_tensor)k);
+        double worst = 0;
+        for (size_t i = 0; i < n; i += n / 13 + 1) {
+            size_t idx = k == LT_EMBED || k == LT_LM_HEAD ? (size_t)tok[i % 14] * c->C + i % c->C : i;
+            float *p = m.p[k] + idx, o = *p, lp, lm;
+            *p = o + (float)GRAD_H;
+            ck_assert_int_eq(tf_forward(&m, tok, tgt, B, T, &lp), DB_OK);
+            *p = o - (float)GRAD_H;
+            ck_assert_int_eq(tf_forward(&m, tok, tgt, B, T, &lm), DB_OK);
+            *p = o;
+            double fd = ((double)lp - lm) / (2 * GRAD_H), an = m.g[k][idx];
+            double e = fabs(fd - an) / fmax(fabs(fd) + fabs(an), GRAD_FLOOR);
+            if (e > worst)
+                worst = e;
+        }
+        ck_assert_msg(worst < GRAD_RTOL, "%s: relative gradient error %.3g >= %g",
+                      llama_kind_str((llama_tensor)k), worst, GRAD_RTOL);
+    }
+    tf_model_free(&m);
+}
+
+START_TEST(test_gradcheck_gqa)
+{
+    gradcheck(&micro);
+}
+END_TEST
+
+START_TEST(test_gradcheck_mha)
+{
+    tf_config c = micro;
+    c.NKV = c.NH;
+    c.V = 40;
+    gradcheck(&c);
+}
+END_TEST
+
+static void train_micro(tf_model *m, const db_task *t, int steps, uint64_t seed,
+                        train_result *res)
+{
+    train_opts o;
+    train_opts_default(&o);
+    o.steps = steps;
+    o.B = 8;
+    o.T = 32;
+    o.warmup = 5;
+    o.lr = 1e-2f;
+    o.seed = seed;
+    ck_assert_int_eq(train_run(m, t, &o, NULL, res), DB_OK);
+}
+
+START_TEST(test_loss_falls)
+{
+    tf_set_threads(2);
+    db_task *t;
+    ck_assert_int_eq(task_open("reverse", NULL, 100000, &t), DB_OK);
+    tf_model m;
+    ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
+    tf_model_init_random(&m, 7);
+    train_result r;
+    train_micro(&m, t, 80, 3, &r);
+    ck_assert_msg(r.last_loss < r.first_loss - 1.0f, "loss %.3f -> %.3f", (double)r.first_loss,
+                  (double)r.last_loss);
+    ck_assert_msg(r.first_loss > 4.5f, "initial loss %.3f should be near ln(260)",
+                  (double)r.first_loss);
+    tf_model_free(&m);
+    task_free(t);
+}
+END_TEST
+
+START_TEST(test_determinism_same_seed)
+{
+    tf_set_threads(2);
+    db_task *t;
+    ck_assert_int_eq(task_open("arith", NULL, 100000, &t), DB_OK);
+    uint64_t h[3];
+    for (int run = 0; run < 3; run++) {
+        tf_model m;
+        ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
+        tf_model_init_random(&m, 11);
+        train_result r;
+        train_micro(&m, t, 15, run < 2 ? 5 : 6, &r);
+        h[run] = tf_model_hash(&m);
+        tf_model_free(&m);
+    }
+    ck_assert_msg(h[0] == h[1], "same seed, different weights");
+    ck_assert_msg(h[0] != h[2], "different seeds, same weights");
+    task_free(t);
+}
+END_TEST
+
+START_TEST(test_resume_equals_uninterrupted)
+{
+    make_tmpdir();
+    tf_set_threads(2);
+    db_task *t;
+    ck_assert_int_eq(task_open("sort", NULL, 100000, &t), DB_OK);
+    train_opts o;
+    train_opts_default(&o);
+    o.steps = 12;
+    o.B = 8;
+    o.T = 32;
+    o.warmup = 4;
+    o.lr = 1e-2f;
+    o.seed = 9;
+    train_result r;
+    tf_model a, b;
+    ck_assert_int_eq(tf_model_init(&a, &micro), DB_OK);
+    tf_model_init_random(&a, 2);
+    ck_assert_int_eq(train_run(&a, t, &o, NULL, &r), DB_OK);
+    /* the same schedule, stopped after step 5 with a checkpoint, then resumed */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/ckpt", tmpdir);
+    ck_assert_int_eq(tf_model_init(&b, &micro), DB_OK);
+    tf_model_init_random(&b, 2);
+    o.ckpt_dir = dir;
+    o.ckpt_every = 5;
+    o.stop_after = 5;
+    ck_assert_int_eq(train_run(&b, t, &o, NULL, &r), DB_OK);
+    tf_model_free(&b);
+    ck_assert_int_eq(tf_model_load(&b, dir), DB_OK);
+    o.stop_after = 0;
+    o.ckpt_every = 0;
+    ck_assert_int_eq(train_run(&b, t, &o, dir, &r), DB_OK);
+    ck_assert_int_eq(r.start_step, 5);
+    ck_assert_msg(tf_model_hash(&a) == tf_model_hash(&b), "resumed run differs");
+    /* a checkpoint of another model size is refused */
+    tf_model c;
+    tf_config other = micro;
+    other.C = 16;
+    other.HS = 4;
+    ck_assert_int_eq(tf_model_init(&c, &other), DB_OK);
+    ck_assert_int_eq(train_run(&c, t, &o, dir, &r), DB_ERR_FORMAT);
+    tf_model_free(&c);
+    tf_model_free(&a);
+    tf_model_free(&b);
+    task_free(t);
+    rm_tmpdir();
+}
+END_TEST
+
+/* The forward at every position of a sequence, compared with one-token-at-a-time decoding. */
+static void decode_matches_forward(const tf_config *c)
+{
+    tf_model m;
+    ck_assert_int_eq(tf_model_init(&m, c), DB_OK);
+    tf_model_init_random(&m, 3);
+    db_rng r;
+    rng_seed(&r, 1);
+    for (size_t i = 0; i < m.nparams; i++)
+        m.params[i] += (float)(rng_normal(&r) * 0.1);
+    enum { B = 3, T = 20 };
+    int tok[B * T];
+    for (int i = 0; i < B * T; i++)
+        tok[i] = (int)rng_below(&r, 256);
+    ck_assert_int_eq(tf_acts_alloc(&m, B, T, false), DB_OK);
+    ck_assert_int_eq(tf_forward(&m, tok, NULL, B, T, NULL), DB_OK);
+    tf_kv kv;
+    ck_assert_int_eq(tf_kv_alloc(&kv, c, B, T), DB_OK);
+    float worst = 0;
+    for (int t = 0; t < T; t++) {
+        int step[B], pos[B];
+        for (int b = 0; b < B; b++) {
+            step[b] = tok[b * T + t];
+            pos[b] = t;
+        }
+        ck_assert_int_eq(tf_decode(&m, &kv, B, step, pos), DB_OK);
+        for (int b = 0; b < B; b++)
+            for (int v = 0; v < c->V; v++) {
+                float d = fabsf(kv.logits[(size_t)b * c->V + v] -
+                                m.acts.logits[((size_t)b * T + t) * c->V + v]);
+                if (d > worst)
+                    worst = d;
+            }
+    }
+    ck_assert_msg(worst < DECODE_ATOL, "decode differs from forward by %g", (double)worst);
+    /* positions outside the cache are refused */
+    int one = 1, bad = T;
+    ck_assert_int_eq(tf_decode(&m, &kv, 1, &one, &bad), DB_ERR_ARG);
+    tf_kv_free(&kv);
+    tf_model_free(&m);
+}
+
+START_TEST(test_kv_decode_equals_forward)
+{
+    decode_matches_forward(&micro);
+    tf_config c = micro;
+    c.NKV = c.NH;
+    decode_matches_forward(&c);
+}
+END_TEST
+
+/* A GQA model equals the MHA model whose k/v heads are the shared heads repeated. */
+START_TEST(test_gqa_equals_repeated_kv)
+{
+    tf_model g, h;
+    tf_config cm = micro;
+    cm.NKV = cm.NH;
+    ck_assert_int_eq(tf_model_init(&g, &micro), DB_OK);
+    ck_assert_int_eq(tf_model_init(&h, &cm), DB_OK);
+    tf_model_init_random(&g, 4);
+    tf_model_init_random(&h, 4);
+    int grp = micro.NH / micro.NKV, HS = micro.HS, C = micro.C;
+    for (int k = 0; k < LT_COUNT; k++) {
+        if (k == LT_K || k == LT_V)
+            continue;
+        memcpy(h.p[k], g.p[k], tf_param_count(&micro, (llama_tensor)k) * sizeof(float));
+    }
+    for (int l = 0; l < micro.L; l++)
+        for (int kind = LT_K; kind <= LT_V; kind++) {
+            float *src = tf_weight(&g, (llama_tensor)kind, l, NULL, NULL);
+            float *dst = tf_weight(&h, (llama_tensor)kind, l, NULL, NULL);
+            for (int hd = 0; hd < micro.NH; hd++)
+                memcpy(dst + (size_t)hd * HS * C, src + (size_t)(hd / grp) * HS * C,
+                       (size_t)HS * C * sizeof(float));
+        }
+    int tok[16];
+    for (int i = 0; i < 16; i++)
+        tok[i] = (i * 37 + 5) % 256;
+    ck_assert_int_eq(tf_acts_alloc(&g, 1, 16, false), DB_OK);
+    ck_assert_int_eq(tf_acts_alloc(&h, 1, 16, false), DB_OK);
+    ck_assert_int_eq(tf_forward(&g, tok, NULL, 1, 16, NULL), DB_OK);
+    ck_assert_int_eq(tf_forward(&h, tok, NULL, 1, 16, NULL), DB_OK);
+    for (int i = 0; i < 16 * micro.V; i++)
+        ck_assert_float_eq_tol(g.acts.logits[i], h.acts.logits[i], 1e-5f);
+    tf_model_free(&g);
+    tf_model_free(&h);
+}
+END_TEST
+
+START_TEST(test_save_load_roundtrip)
+{
+    make_tmpdir();
+    tf_model m, a, b;
+    ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
+    tf_model_init_random(&m, 8);
+    char d32[512], d16[512];
+    snprintf(d32, sizeof d32, "%s/f32", tmpdir);
+    snprintf(d16, sizeof d16, "%s/f16", tmpdir);
+    ck_assert_int_eq(tf_model_save(&m, d32, DT_F32, 0, NULL, NULL), DB_OK);
+    ck_assert_int_eq(tf_model_save(&m, d16, DT_F16, 0, NULL, NULL), DB_OK);
+    ck_assert_int_eq(tf_model_load(&a, d32), DB_OK);
+    ck_assert_int_eq(tf_model_load(&b, d16), DB_OK);
+    ck_assert(tf_model_hash(&a) == tf_model_hash(&m));
+    ck_assert_int_eq(memcmp(&a.cfg, &m.cfg, sizeof m.cfg), 0);
+    for (size_t i = 0; i < m.nparams; i++)
+        ck_assert_float_eq_tol(b.params[i], m.params[i], 1e-3f * fabsf(m.params[i]) + 1e-7f);
+    tf_model_free(&m);
+    tf_model_free(&a);
+    tf_model_free(&b);
+    rm_tmpdir();
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+#define GOOD_CONFIG \
+    "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": %d,"  \
+    " \"num_hidden_layers\": %d, \"num_attention_heads\": 4, \"num_key_value_heads\": %d,"  \
+    " \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000, \"max_position_embeddings\": 64,"  \
+    " \"torch_dtype\": \"float32\"%s}"
+
+/* Loads a model directory holding weights_from's weights and a config with these values. */
+static db_status load_with_config(int inter, int layers, int kvh, const char *extra,
+                                  const char *weights_from)
+{
+    char path[600], text[1024], cmd[1400];
+    snprintf(path, sizeof path, "%s/bad", tmpdir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
+    ck_assert_int_eq(system(cmd), 0);
+    if (weights_from) {
+        snprintf(cmd, sizeof cmd, "cp '%s/model.safetensors' '%s/'", weights_from, path);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    snprintf(text, sizeof text, GOOD_CONFIG, inter, layers, kvh, extra);
+    char cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/config.json", path);
+    write_file(cfg, text);
+    tf_model m;
+    db_status s = tf_model_load(&m, path);
+    if (s == DB_OK)
+        tf_model_free(&m);
+    return s;
+}
+
+START_TEST(test_config_errors)
+{
+    make_tmpdir();
+    tf_config c;
+    char path[600];
+    snprintf(path, sizeof path, "%s/nothing", tmpdir);
+    ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "config"));
+    snprintf(path, sizeof path, "%s/c.json", tmpdir);
+    write_file(path, "{\"hidden_size\": 32}");
+    ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "vocab_size"));
+    write_file(path, "not json");
+    ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
+    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 30, \"intermediate_size\": 64,"
+                     " \"num_hidden_layers\": 2, \"num_attention_heads\": 4}");
+    ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "multiple"));
+    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
+                     " \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
+                     " \"num_key_value_heads\": 3}");
+    ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
+    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
+                     " \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
+                     " \"hidden_act\": \"gelu\"}");
+    ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_UNSUPPORTED);
+    write_file(path, "{\"vocab_size\": 260.5, \"hidden_size\": 32, \"intermediate_size\": 64,"
+                     " \"num_hidden_layers\": 2, \"num_attention_heads\": 4}");
+    ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
+    rm_tmpdir();
+}
+END_TEST
+
+START_TEST(test_weight_errors)
+{
+    make_tmpdir();
+    tf_model m;
+    ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
+    tf_model_init_random(&m, 8);
+    char good[512];
+    snprintf(good, sizeof good, "%s/good", tmpdir);
+    ck_assert_int_eq(tf_model_save(&m, good, DT_F32, 0, NULL, NULL), DB_OK);
+    ck_assert_int_eq(load_with_config(64, 2, 2, "", good), DB_OK);
+    /* config promises more layers than the weights hold */
+    ck_assert_int_eq(load_with_config(64, 3, 2, "", good), DB_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "model.layers.2."));
+    /* and fewer: a tensor beyond the config's layers */
+    ck_assert_int_eq(load_with_config(64, 1, 2, "", good), DB_ERR_SHAPE);
+    /* shapes that disagree */
+    ck_assert_int_eq(load_with_config(96, 2, 2, "", good), DB_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "shape"));
+    ck_assert_int_eq(load_with_config(64, 2, 4, "", good), DB_ERR_SHAPE);
+    /* rope scaling and other activations are refused, not silently ignored */
+    ck_assert_int_eq(load_with_config(64, 2, 2, ", \"rope_scaling\": {\"type\": \"linear\"}",
+                                      good), DB_ERR_UNSUPPORTED);
+    /* no weights at all */
+    ck_assert_int_ne(load_with_config(64, 2, 2, "", NULL), DB_OK);
+    /* an unsupported dtype */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/i8", tmpdir);
+    {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/config.json' '%s/'", bad, good, bad);
+        ck_assert_int_eq(system(cmd), 0);
+        size_t nt = 0;
+        const char *names[64];
+        db_tensor ts[64];
+        char nb[64][96];
+        for (int k = 0; k < LT_COUNT; k++) {
+            int nl = llama_is_layer_tensor((llama_tensor)k) ? micro.L : 1;
+            llama_shape ls = tf_config_shape(&micro);
+            int64_t sh[2];
+            int nd = llama_tensor_shape(&ls, (llama_tensor)k, sh);
+            for (int l = 0; l < nl; l++, nt++) {
+                llama_name(nb[nt], sizeof nb[nt], (llama_tensor)k, l);
+                names[nt] = nb[nt];
+                tensor_view(&ts[nt], k == LT_Q ? DT_I32 : DT_F32, nd, sh,
+                            tf_weight(&m, (llama_tensor)k, l, NULL, NULL));
+            }
+        }
+        char file[700];
+        snprintf(file, sizeof file, "%s/model.safetensors", bad);
+        ck_assert_int_eq(st_save(file, nt, names, ts, 0, NULL, NULL), DB_OK);
+        tf_model x;
+        ck_assert_int_eq(tf_model_load(&x, bad), DB_ERR_DTYPE);
+        ck_assert_ptr_nonnull(strstr(db_errmsg(), "q_proj"));
+    }
+    tf_model_free(&m);
+    rm_tmpdir();
+}
+END_TEST
+
+START_TEST(test_task_splits)
+{
+    db_task *t;
+    ck_assert_int_eq(task_open("arith", NULL, 50000, &t), DB_OK);
+    ck_assert_int_eq(t->kind, TASK_EXACT);
+    ck_assert_uint_eq(t->nex, 500);
+    /* no validation prompt appears in the training stream */
+    for (size_t e = 0; e < 50; e++) {
+        const task_example *ex = &t->ex[e];
+        for (size_t i = 0; i + (size_t)ex->plen < t->train.n; i++)
+            if (t->train.tok[i] == TOK_BOS &&
+                !memcmp(&t->train.tok[i], ex->prompt, (size_t)ex->plen * sizeof(int)))
+                ck_abort_msg("validation prompt %zu found in training", e);
+    }
+    /* prompts are not scored, answers and EOS are */
+    ck_assert_int_eq(t->train.tok[0], TOK_BOS);
+    ck_assert_int_eq(t->train.score[0], 0);
+    task_free(t);
+    ck_assert_int_eq(task_open("nonsense", NULL, 0, &t), DB_ERR_ARG);
+    ck_assert_int_eq(task_open("scripture", "/nonexistent", 0, &t), DB_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "/nonexistent/scripture.txt"));
+}
+END_TEST
+
+START_TEST(test_eval_exact_and_ppl)
+{
+    tf_set_threads(2);
+    db_task *t;
+    ck_assert_int_eq(task_open("reverse", NULL, 100000, &t), DB_OK);
+    tf_model m;
+    ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
+    tf_model_init_random(&m, 7);
+    eval_result a, b;
+    ck_assert_int_eq(eval_ppl(&m, t, 4, 32, 2000, &a), DB_OK);
+    ck_assert(a.ntokens > 0);
+    ck_assert(fabs(a.bpb - log2(TASK_VOCAB)) < 0.5); /* untrained: near uniform */
+    ck_assert_int_eq(eval_exact(&m, t, 8, 40, &b), DB_OK);
+    ck_assert_int_eq(b.nexact, 40);
+    ck_assert(b.accuracy >= 0 && b.accuracy <= 1);
+    /* batch size does not change greedy decoding */
+    eval_result c;
+    ck_assert_int_eq(eval_exact(&m, t, 3, 40, &c), DB_OK);
+    ck_assert_int_eq(b.ncorrect, c.ncorrect);
+    tf_model_free(&m);
+    task_free(t);
+}
+END_TEST
+
+
+/* A base and a fine-tune of it (a few steps on arith), both saved as F16 like the zoo. */
+static void make_pair(const char *base, const char *ft)
+{
+    tf_set_threads(2);
+    db_task *t;
+    ck_assert_int_eq(task_open("arith", NULL, 100000, &t), DB_OK);
+    tf_model m;
+    ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
+    tf_model_init_random(&m, 21);
+    ck_assert_int_eq(tf_model_save(&m, base, DT_F16, 0, NULL, NULL), DB_OK);
+    tf_model_free(&m);
+    ck_assert_int_eq(tf_model_load(&m, base), DB_OK);
+    train_result r;
+    train_micro(&m, t, 20, 4, &r);
+    ck_assert_int_eq(tf_model_save(&m, ft, DT_F16, 0, NULL, NULL), DB_OK);
+    tf_model_free(&m);
+    task_free(t);
+}
+
+static void compress(const char *base, const char *ft, const char *method, const char *out)
+{
+    dc_compress_opts o = {0};
+    o.base_path = base;
+    o.target_path = ft;
+    o.out_path = out;
+    o.method = dc_method_find(method);
+    ck_assert_ptr_nonnull(o.method);
+    dc_params_default(o.method, &o.params);
+    dc_summary sum;
+    ck_assert_msg(dc_compress_model(&o, &sum) == DB_OK, "%s", db_errmsg());
+}
+
+static void score(const char *dir, const char *delta, const char *base, const db_task *t,
+                  eval_result *ppl, eval_result *ex)
+{
+    tf_model m;
+    tf_delta *d = NULL;
+    ck_assert_int_eq(tf_model_load(&m, dir), DB_OK);
+    if (delta)
+        ck_assert_msg(tf_delta_attach(&m, base, delta, &d) == DB_OK, "%s", db_errmsg());
+    ck_assert_int_eq(eval_ppl(&m, t, 8, 32, 4000, ppl), DB_OK);
+    ck_assert_int_eq(eval_exact(&m, t, 16, 100, ex), DB_OK);
+    tf_delta_detach(&m, d);
+    tf_model_free(&m);
+}
+
+/* Evaluating base + fp16 delta (applied in every linear layer from the packed form) gives the
+ * fine-tune's own numbers: bits per byte to DELTA_EVAL_TOL, identical exact-match answers. */
+#define DELTA_EVAL_TOL 1e-4
+START_TEST(test_eval_fp16_delta_equals_finetune)
+{
+    make_tmpdir();
+    char base[512], ft[512], dz[512];
+    snprintf(base, sizeof base, "%s/base", tmpdir);
+    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
+    snprintf(dz, sizeof dz, "%s/ft.dz", tmpdir);
+    make_pair(base, ft);
+    compress(base, ft, "fp16", dz);
+    db_task *t;
+    ck_assert_int_eq(task_open("arith", NULL, 10000, &t), DB_OK);
+    eval_result p0, e0, p1, e1, pb, eb;
+    score(ft, NULL, NULL, t, &p0, &e0);
+    score(base, dz, base, t, &p1, &e1);
+    score(base, NULL, NULL, t, &pb, &eb);
+    ck_assert_msg(fabs(p0.bpb - p1.bpb) < DELTA_EVAL_TOL, "bpb %.6f vs %.6f", p0.bpb, p1.bpb);
+    ck_assert_int_eq(e0.ncorrect, e1.ncorrect);
+    ck_assert_int_eq(p0.ntokens, p1.ntokens);
+    /* and the fine-tune did move away from the base */
+    ck_assert_msg(pb.bpb - p0.bpb > 0.5, "fine-tune %.3f vs base %.3f", p0.bpb, pb.bpb);
+    /* the delta on another base is refused by hash, one line naming the file */
+    tf_model m;
+    tf_delta *d;
+    ck_assert_int_eq(tf_model_load(&m, ft), DB_OK);
+    ck_assert_int_ne(tf_delta_attach(&m, ft, dz, &d), DB_OK);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "ft.dz"));
+    ck_assert_ptr_null(m.hook.fn);
+    tf_model_free(&m);
+    /* folding the delta gives the same model as the hook */
+    ck_assert_int_eq(tf_model_load(&m, base), DB_OK);
+    ck_assert_int_eq(tf_delta_attach(&m, base, dz, &d), DB_OK);
+    ck_assert_int_eq(tf_delta_fold(&m, d), DB_OK);
+    ck_assert_ptr_null(m.hook.fn);
+    eval_result pf;
+    ck_assert_int_eq(eval_ppl(&m, t, 8, 32, 4000, &pf), DB_OK);
+    ck_assert_msg(fabs(pf.bpb - p0.bpb) < DELTA_EVAL_TOL, "folded bpb %.6f", pf.bpb);
+    tf_model_free(&m);
+    task_free(t);
+    rm_tmpdir();
+}
+END_TEST
+
+/* The model provider's Hessians: symmetric, positive diagonal, equal to the static file's for an
+ * untouched layer, and changed for later layers once an earlier one is updated. */
+START_TEST(test_calib_provider)
+{
+    make_tmpdir();
+    char base[512], ft[512], file[512];
+    snprintf(base, sizeof base, "%s/base", tmpdir);
+    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
+    snprintf(file, sizeof file, "%s/calib.safetensors", tmpdir);
+    make_pair(base, ft);
+    dc_calib *c, *fc;
+    ck_assert_int_eq(calib_model_open(base, ft, "arith", NULL, 512, 32, &c), DB_OK);
+    ck_assert_int_eq(calib_model_write(ft, "arith", NULL, 512, 32, file), DB_OK);
+    ck_assert_int_eq(dc_calib_file_open(file, &fc), DB_OK);
+    ck_assert_int_eq(dc_calib_file_tokens(fc), 512);
+    int64_t K = micro.C, n;
+    float *H = db_malloc_array((size_t)(K * K), sizeof(float));
+    float *H2 = db_malloc_array((size_t)(K * K), sizeof(float));
+    const char *q1 = "model.layers.1.self_attn.q_proj.weight";
+    ck_assert_int_eq(c->hessian(c->ctx, q1, K, H, &n), DB_OK);
+    ck_assert_int_eq(n, 512);
+    ck_assert_int_eq(fc->hessian(fc->ctx, q1, K, H2, &n), DB_OK);
+    for (int64_t i = 0; i < K; i++) {
+        ck_assert(H[i * K + i] > 0);
+        for (int64_t j = 0; j < K; j++) {
+            ck_assert_float_eq_tol(H[i * K + j], H[j * K + i], 1e-4f * fabsf(H[i * K + i]));
+            ck_assert_float_eq_tol(H[i * K + j], H2[i * K + j], 1e-5f + 1e-5f * fabsf(H2[i * K + j]));
+        }
+    }
+    /* a zero delta on layer 0's down projection makes it the base's: layer 1 inputs change */
+    int64_t F = micro.F;
+    float *zero = db_calloc((size_t)(micro.C * F), sizeof(float));
+    ck_assert_int_eq(c->update(c->ctx, "model.layers.0.mlp.down_proj.weight", micro.C, F, zero), DB_OK);
+    ck_assert_int_eq(c->hessian(c->ctx, q1, K, H2, &n), DB_OK);
+    double diff = 0;
+    for (int64_t i = 0; i < K * K; i++)
+        diff += fabs(H[i] - H2[i]);
+    ck_assert_msg(diff > 1e-3, "update did not reach later layers");
+    /* asking for something that is not a linear tensor */
+    ck_assert_int_eq(c->hessian(c->ctx, "model.norm.weight", K, H, &n), DB_ERR_NOT_FOUND);
+    ck_assert_int_ne(c->hessian(c->ctx, q1, K + 1, H, &n), DB_OK);
+    db_free(zero);
+    db_free(H);
+    db_free(H2);
+    calib_model_close(c);
+    dc_calib_file_close(fc);
+    rm_tmpdir();
+}
+END_TEST
+
+START_TEST(test_distill_lowers_logit_mse)
+{
+    make_tmpdir();
+    char base[512], ft[512], dz[512], dz2[512];
+    snprintf(base, sizeof base, "%s/base", tmpdir);
+    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
+    snprintf(dz, sizeof dz, "%s/bd.dz", tmpdir);
+    snprintf(dz2, sizeof dz2, "%s/bd2.dz", tmpdir);
+    make_pair(base, ft);
+    compress(base, ft, "bitdelta", dz);
+    db_task *t;
+    ck_assert_int_eq(task_open("arith", NULL, 100000, &t), DB_OK);
+    distill_opts o = {12, 1e-3f, 4, 32, 1};
+    distill_result r;
+    ck_assert_msg(distill_bitdelta(base, ft, dz, t, &o, dz2, &r) == DB_OK, "%s", db_errmsg());
+    ck_assert_int_eq(r.nscales, micro.L * 7);
+    ck_assert_msg(r.mse_last < r.mse_first, "mse %.4g -> %.4g", r.mse_first, r.mse_last);
+    /* the output is a valid container on the same base, with other scales */
+    dc_delta *a, *b;
+    ck_assert_int_eq(dc_delta_open(dz, base, &a), DB_OK);
+    ck_assert_msg(dc_delta_open(dz2, base, &b) == DB_OK, "%s", db_errmsg());
+    const dc_tensor *ta = dc_delta_find(a, "model.layers.0.mlp.up_proj.weight");
+    const dc_tensor *tb = dc_delta_find(b, "model.layers.0.mlp.up_proj.weight");
+    ck_assert_ptr_nonnull(ta);
+    ck_assert_ptr_nonnull(tb);
+    float sa, sb;
+    memcpy(&sa, dc_packed_part(&ta->packed, "scale")->data, 4);
+    memcpy(&sb, dc_packed_part(&tb->packed, "scale")->data, 4);
+    ck_assert(sa != sb);
+    dc_delta_close(a);
+    dc_delta_close(b);
+    /* a container of another method is refused */
+    compress(base, ft, "fp16", dz);
+    ck_assert_int_eq(distill_bitdelta(base, ft, dz, t, &o, dz2, &r), DB_ERR_ARG);
+    task_free(t);
+    rm_tmpdir();
+}
+END_TEST
+
+static Suite *models_suite(void)
+{
+    Suite *s = suite_create("models");
+    TCase *tc = tcase_create("models");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_gradcheck_gqa);
+    tcase_add_test(tc, test_gradcheck_mha);
+    tcase_add_test(tc, test_loss_falls);
+    tcase_add_test(tc, test_determinism_same_seed);
+    tcase_add_test(tc, test_resume_equals_uninterrupted);
+    tcase_add_test(tc, test_kv_decode_equals_forward);
+    tcase_add_test(tc, test_gqa_equals_repeated_kv);
+    tcase_add_test(tc, test_save_load_roundtrip);
+    tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_weight_errors);
+    tcase_add_test(tc, test_task_splits);
+    tcase_add_test(tc, test_eval_exact_and_ppl);
+    tcase_add_test(tc, test_eval_fp16_delta_equals_finetune);
+    tcase_add_test(tc, test_calib_provider);
+    tcase_add_test(tc, test_distill_lowers_logit_mse);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(models_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

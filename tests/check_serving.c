@@ -1,0 +1,676 @@
+/* check_serving.c: tests of the serving harness: the event loop (ordering, ties, errors), the
+ * cost model against hand-computed formulas, each policy on tiny scenarios whose times are
+ * worked out by hand from the cost model, LRU residency, admission skipping, preemption,
+ * prefetch, KV accounting, conservation of requests, memory-fit errors and determinism.
+ *
+ * The scenarios use a tiny model (L=1, C=4, F=8, V=8) on a made-up profile whose FLOP rate is
+ * so high that every roofline is memory-bound, with bandwidths chosen so the weights take 1 s
+ * to read; every expected time below is written out from the formulas in docs/serving.md. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "harness/serve_engine.h"
+
+static const cost_model tiny = {"tiny", 8, 4, 8, 1, 1, 1};
+/* w_lin = 2·16 + 2·16 + 3·32 = 160, w_head = 32: an iteration reads 384 weight bytes;
+ * the fp16 checkpoint is 2·(160 + 2·32 + 2·4 + 4) = 472 bytes; a KV token is 16 bytes. */
+
+static hw_profile tiny_hw(void)
+{
+    hw_profile h;
+    memset(&h, 0, sizeof h);
+    snprintf(h.name, sizeof h.name, "tiny");
+    h.hbm_bytes = 1e6;
+    h.hbm_bw = 384;      /* base weights: 1 s per iteration */
+    h.peak_flops = 1e30; /* compute never binds */
+    h.pcie_bw = 472;     /* one full model per second */
+    h.disk_bw = 47.2;    /* ten seconds per full model */
+    h.host_bytes = 1e6;
+    h.link_bw = 160;
+    h.link_lat_s = 0.25;
+    h.step_overhead_s = 0;
+    h.load_overhead_s = 0;
+    h.max_gpus = 8;
+    hw_eff_set(&h, "gemm.mem", 1.0);
+    hw_eff_set(&h, "attn.mem", 0.5); /* attention: 192 B/s, 1/12 s per KV token */
+    return h;
+}
+
+static sim_config tiny_cfg(const char *policy, int M)
+{
+    sim_config c;
+    sim_config_default(&c);
+    c.policy = pol_find(policy);
+    c.n_models = M;
+    c.mem_interval_s = 0;
+    return c;
+}
+
+/* Runs reqs through `policy` on the tiny model and profile; ck_asserts success. */
+static void run_tiny(sim_config *cfg, const hw_profile *hw, const cost_format *fmt, int tp,
+                     const sim_request *reqs, int64_t n, sim_result *res, cost_ctx *cost)
+{
+    ck_assert_int_eq(cost_init(cost, &tiny, fmt, hw, tp), DB_OK);
+    exe_executor exe;
+    ck_assert_int_eq(exe_sim_init(&exe, cost), DB_OK);
+    db_status s = sim_run(cfg, cost, hw, &exe, reqs, n, res);
+    if (s != DB_OK)
+        ck_abort_msg("sim_run: %s", db_errmsg());
+    exe_free(&exe);
+}
+
+#define EQ(a, b) ck_assert_double_eq_tol((a), (b), 1e-9)
+
+/* ---- event loop ---------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t order[64];
+    int n;
+} trail;
+
+static db_status record(sim_loop *l, void *data, int64_t arg)
+{
+    (void)l;
+    trail *t = data;
+    t->order[t->n++] = arg;
+    return DB_OK;
+}
+
+static db_status push_later(sim_loop *l, void *data, int64_t arg)
+{
+    trail *t = data;
+    t->order[t->n++] = arg;
+    if (arg < 3) /* a handler scheduling at the current time runs after its earlier peers */
+        return sim_loop_push(l, l->now, push_later, data, arg + 10);
+    return DB_OK;
+}
+
+START_TEST(test_loop_order_and_ties)
+{
+    sim_loop l;
+    ck_assert_int_eq(sim_loop_init(&l, 16), DB_OK);
+    trail t = {{0}, 0};
+    double times[] = {3, 1, 2, 1, 3, 1};
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(sim_loop_push(&l, times[i], record, &t, i), DB_OK);
+    ck_assert_int_eq(sim_loop_run(&l), DB_OK);
+    int64_t want[] = {1, 3, 5, 2, 0, 4}; /* by time, ties in push order */
+    ck_assert_int_eq(t.n, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(t.order[i], want[i]);
+    EQ(l.now, 3);
+    /* Time never goes back. */
+    ck_assert_int_eq(sim_loop_push(&l, 2.5, record, &t, 9), DB_ERR_INTERNAL);
+    ck_assert_int_eq(sim_loop_push(&l, NAN, record, &t, 9), DB_ERR_INTERNAL);
+    sim_loop_free(&l);
+
+    ck_assert_int_eq(sim_loop_init(&l, 8), DB_OK);
+    t.n = 0;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(sim_loop_push(&l, 5, push_later, &t, i), DB_OK);
+    ck_assert_int_eq(sim_loop_run(&l), DB_OK);
+    int64_t want2[] = {0, 1, 2, 10, 11, 12};
+    ck_assert_int_eq(t.n, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(t.order[i], want2[i]);
+    sim_loop_free(&l);
+    sim_loop_free(NULL);
+}
+END_TEST
+
+static db_status check_sorted(sim_loop *l, void *data, int64_t arg)
+{
+    double *last = data;
+    (void)arg;
+    if (l->now < *last)
+        return DB_ERR_INTERNAL;
+    *last = l->now;
+    return DB_OK;
+}
+
+START_TEST(test_loop_random_and_full)
+{
+    sim_loop l;
+    ck_assert_int_eq(sim_loop_init(&l, 1000), DB_OK);
+    db_rng r;
+    rng_seed(&r, 42);
+    double last = 0;
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(sim_loop_push(&l, (double)rng_below(&r, 50), check_sorted, &last, i), DB_OK);
+    ck_assert_int_eq(sim_loop_push(&l, 1, check_sorted, &last, 0), DB_ERR_INTERNAL); /* full */
+    /* Pops come out in (time, sequence) order. */
+    sim_event prev, ev;
+    ck_assert(sim_loop_pop(&l, &prev));
+    int n = 1;
+    while (sim_loop_pop(&l, &ev)) {
+        ck_assert(prev.t < ev.t || (prev.t == ev.t && prev.seq < ev.seq));
+        prev = ev;
+        n++;
+    }
+    ck_assert_int_eq(n, 1000);
+    sim_loop_free(&l);
+}
+END_TEST
+
+/* ---- cost model ---------------------------------------------------------------------------- */
+
+START_TEST(test_cost_formulas)
+{
+    hw_profile hw = tiny_hw();
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, &tiny, NULL, &hw, 1), DB_OK);
+    EQ(c.w_lin, 160);
+    EQ(c.w_head, 32);
+    EQ(c.full_bytes, 472);
+    EQ(c.kv_token_bytes, 16);
+    int32_t models[2] = {0, 1};
+    int64_t tokens[2] = {4, 1}, logits[2] = {1, 1};
+    /* Full models: each distinct model reads its 384 bytes (1 s); attention reads
+     * 16·(decode_ctx 5 + prefill 4) bytes at 192 B/s = 0.75 s. */
+    cost_batch b = {COST_FULL_MODELS, 1, 4, 16, 1, 5, 2, models, tokens, logits};
+    EQ(cost_step(&c, &b), 2 + 0.75);
+    /* Tensor parallel 2: weights and KV split over 2 GPUs, plus 2·L all-reduces of
+     * [T=5, C=4] fp16 = 40 bytes, ring factor 2·(2-1)/2 = 1, at 160 B/s + 0.25 s each. */
+    ck_assert_int_eq(cost_init(&c, &tiny, NULL, &hw, 2), DB_OK);
+    EQ(cost_step(&c, &b), 1 + 0.375 + 2 * (40.0 / 160 + 0.25));
+    /* Loads: pcie per GPU gets half the bytes; disk is one stream. */
+    EQ(cost_load_pcie(&c, 472), 0.5);
+    EQ(cost_load_disk(&c, 472), 10);
+    ck_assert_int_eq(cost_init(&c, &tiny, NULL, &hw, 9), DB_ERR_ARG); /* beyond max_gpus */
+
+    /* Shared base + deltas: base once (1 s), each delta's linear part + fp16 lm_head once. */
+    const cost_format *f = cost_format_find("4bit-2:4");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(cost_init(&c, &tiny, f, &hw, 1), DB_OK);
+    ck_assert(c.delta_lin_bytes > 0); /* tiny rows: index words outweigh fp16 */
+    EQ(c.delta_bytes, c.delta_lin_bytes + 2 * (2 * 32 + 2 * 4 + 4));
+    b.mode = COST_SHARED_BASE;
+    double delta_t = (c.delta_lin_bytes + 64) / 384; /* eff defaults to gemm.mem = 1 */
+    EQ(cost_step(&c, &b), 1 + 2 * delta_t + 0.75);
+    b.n_models = 0;
+    EQ(cost_step(&c, &b), 1 + 0.75);
+}
+END_TEST
+
+START_TEST(test_formats_bytes)
+{
+    /* BitDelta on Llama-2-7B: 1 bit per linear weight + a scale per matrix, fp16 rest
+     * (the paper's 13.48 GB -> 1.24 GB, i.e. about 1.33e9 bytes). */
+    hw_profile hw;
+    ck_assert_int_eq(hw_profile_builtin(&hw, "a100-80gb"), DB_OK);
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, cost_model_find("llama2-7b"), cost_format_find("bitdelta"), &hw, 1),
+                     DB_OK);
+    ck_assert_double_eq_tol(c.full_bytes / 1e9, 13.48, 0.01);
+    ck_assert_double_eq_tol(c.delta_bytes / 1e9, 1.33, 0.02);
+    /* 4-bit 2:4: half the weights kept, 4-bit codes + 2-bit indices = 3 bits per weight. */
+    ck_assert_int_eq(cost_init(&c, cost_model_find("llama2-13b"), cost_format_find("4bit-2:4"), &hw, 4),
+                     DB_OK);
+    ck_assert_double_eq_tol(c.delta_lin_bytes * 8 / c.w_lin, 3.0, 0.01);
+    for (int i = 0; cost_format_names[i]; i++)
+        ck_assert_ptr_nonnull(cost_format_find(cost_format_names[i]));
+    for (int i = 0; cost_model_names[i]; i++)
+        ck_assert_ptr_nonnull(cost_model_find(cost_model_names[i]));
+    for (int i = 0; i < pol_count; i++)
+        if (pol_table[i].default_format)
+            ck_assert_ptr_nonnull(cost_format_find(pol_table[i].default_format));
+}
+END_TEST
+
+START_TEST(test_hw_profiles)
+{
+    for (int i = 0; hw_profile_names[i]; i++) {
+        if (!strcmp(hw_profile_names[i], "cpu"))
+            continue;
+        hw_profile p;
+        ck_assert_int_eq(hw_profile_builtin(&p, hw_profile_names[i]), DB_OK);
+        ck_assert_int_eq(hw_profile_check(&p), DB_OK);
+        ck_assert_str_eq(p.name, hw_profile_names[i]);
+        ck_assert(hw_eff(&p, "gemm.mem", 0) > 0);
+    }
+    hw_profile p;
+    ck_assert_int_eq(hw_profile_builtin(&p, "a100-80gb"), DB_OK);
+    ck_assert_double_eq_tol(p.hbm_bw, 2039e9, 1);
+    ck_assert_double_eq_tol(p.peak_flops, 312e12, 1);
+    /* Overlay (calibration) replaces keys and leaves the rest. */
+    ck_assert_int_eq(hw_profile_parse(&p, "eff.gemm.mem = 0.5  # measured\n\n# c\n", "t"), DB_OK);
+    EQ(hw_eff(&p, "gemm.mem", 0), 0.5);
+    ck_assert_double_eq_tol(p.hbm_bw, 2039e9, 1);
+    ck_assert_int_eq(hw_profile_parse(&p, "eff.gemm.mem = 1.5\n", "t"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "bogus = 1\n", "t"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "hbm_gbps = fast\n", "t"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "hbm_gbps\n", "t"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_builtin(&p, "tpu-v9"), DB_ERR_NOT_FOUND);
+    ck_assert_int_eq(hw_profile_resolve(&p, "/nonexistent/profile.hw", NULL), DB_ERR_NOT_FOUND);
+}
+END_TEST
+
+/* ---- policies on hand-checked scenarios -------------------------------------------------- */
+
+/* One request alone, prompt 4, output 3, on a full model (tp 1): iteration k decodes over
+ * 4 + k KV tokens. Iteration 0: 1 + 4/12; 1: 1 + 5/12; 2: 1 + 6/12 s. */
+#define ALONE_T0 (1 + 4.0 / 12)
+#define ALONE_S (3 + 15.0 / 12)
+
+START_TEST(test_dedicated_exact)
+{
+    hw_profile hw = tiny_hw();
+    sim_config cfg = tiny_cfg("dedicated", 2);
+    sim_request rq[] = {{7, 0.0, 0, 4, 3}, {8, 0.5, 1, 4, 3}, {9, 0.5, 0, 4, 1}};
+    sim_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, NULL, 1, rq, 3, &r, &c);
+    /* Request 7 alone on replica 0 until 9 arrives at 0.5 (mid iteration 0). */
+    EQ(r.requests[0].ttft_s, ALONE_T0);
+    /* Replica 1 serves 8 alone from 0.5. */
+    EQ(r.requests[1].ttft_s, ALONE_T0);
+    EQ(r.requests[1].e2e_s, ALONE_S);
+    EQ(r.requests[1].tpot_s, (ALONE_S - ALONE_T0) / 2);
+    /* Request 9 joins replica 0 at its iteration 1 (t = 4/3): a prefill of 4 + 7's decode over
+     * 5 tokens: 1 + (5 + 4)/12; it has a single output token, so it finishes there. */
+    double t1 = ALONE_T0 + 1 + 9.0 / 12;
+    EQ(r.requests[2].queue_s, ALONE_T0 - 0.5);
+    EQ(r.requests[2].finish_s, t1);
+    EQ(r.requests[2].tpot_s, 0);
+    EQ(r.requests[0].finish_s, t1 + 1 + 6.0 / 12);
+    ck_assert_int_eq(r.summary.gpu_loads, 0);
+    ck_assert_int_eq(r.summary.gpus, 2);
+    ck_assert_int_eq(r.summary.iterations, 3 + 3);
+    sim_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_swap_exact_and_lru)
+{
+    hw_profile hw = tiny_hw();
+    sim_config cfg = tiny_cfg("swap", 2);
+    cfg.gpu_slots = 1;
+    sim_request rq[] = {{0, 0.0, 0, 4, 3}, {1, 0.1, 1, 4, 3}};
+    sim_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, NULL, 1, rq, 2, &r, &c);
+    /* GPU starts empty: model 0 loads 0 -> 1 s (472 B at 472 B/s); model 1 cannot get the
+     * only slot until request 0 finishes at 1 + S, then loads for 1 s. */
+    EQ(r.requests[0].queue_s, 1);
+    EQ(r.requests[0].load_s, 1);
+    EQ(r.requests[0].ttft_s, 1 + ALONE_T0);
+    EQ(r.requests[0].finish_s, 1 + ALONE_S);
+    EQ(r.requests[1].queue_s, 2 + ALONE_S - 0.1);
+    EQ(r.requests[1].load_s, 1);
+    EQ(r.requests[1].finish_s, 2 + 2 * ALONE_S);
+    ck_assert_int_eq(r.loads[0].gpu_loads, 1);
+    ck_assert_int_eq(r.loads[1].gpu_loads, 1);
+    ck_assert_int_eq(r.loads[0].gpu_evictions, 1);
+    ck_assert_int_eq(r.loads[1].gpu_evictions, 0);
+    ck_assert_int_eq(r.loads[0].disk_loads, 0); /* the host holds both */
+    EQ(r.loads[0].load_bytes, 472);
+    sim_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_pol_cache_lru)
+{
+    int32_t run[5] = {0}, wait[5] = {0};
+    pol_cache c;
+    ck_assert_int_eq(pol_cache_init(&c, 5, 3, 4, run, wait), DB_OK);
+    pol_plan p;
+    for (int m = 0; m < 3; m++) {
+        ck_assert_int_eq(pol_acquire(&c, m, 0, &p), POL_STARTED);
+        ck_assert(!p.need_disk);
+        ck_assert_int_eq(p.evicted, -1);
+        ck_assert_int_eq(pol_acquire(&c, m, 0, &p), POL_LOADING);
+        pol_load_done(&c, m);
+    }
+    ck_assert_int_eq(pol_acquire(&c, 0, 0, &p), POL_RESIDENT); /* 0 is now the most recent */
+    run[1] = 1;                                                 /* 1 is busy: never evicted */
+    ck_assert_int_eq(pol_acquire(&c, 3, 0, &p), POL_STARTED);
+    ck_assert_int_eq(p.evicted, 2);
+    ck_assert(!pol_resident(&c, 2));
+    pol_load_done(&c, 3);
+    /* 4 is on disk (host holds 0..3); evicting LRU among idle: 0 (3 is newer) ... but 0 has a
+     * waiting request, so 3 goes first. */
+    wait[0] = 1;
+    ck_assert_int_eq(pol_acquire(&c, 4, 0, &p), POL_STARTED);
+    ck_assert(p.need_disk);
+    ck_assert_int_eq(p.evicted, 3);
+    ck_assert_int_eq(c.disk_loads[4], 1);
+    ck_assert_int_eq(c.host_count, 4); /* host LRU made room */
+    ck_assert_int_eq(c.host_evictions[1] + c.host_evictions[2] + c.host_evictions[0], 1);
+    /* Arrival-time acquisition never evicts a model somebody waits for. */
+    run[1] = 1;
+    wait[4] = 0;
+    pol_load_done(&c, 4);
+    wait[4] = 1;
+    ck_assert_int_eq(pol_acquire_idle(&c, 2, 0, &p), POL_NO_SLOT); /* idle slot 4 has a waiter */
+    wait[4] = 0;
+    ck_assert_int_eq(pol_acquire_idle(&c, 2, 0, &p), POL_STARTED);
+    ck_assert_int_eq(p.evicted, 4);
+    pol_load_done(&c, 2);
+    /* Every slot busy or loading: no slot. */
+    run[2] = 1;
+    run[4] = 0;
+    run[0] = 1;
+    ck_assert_int_eq(pol_acquire(&c, 3, 0, &p), POL_NO_SLOT);
+    ck_assert_int_eq(c.gpu_evictions[2], 1);
+    ck_assert_int_eq(c.gpu_evictions[3], 1);
+    ck_assert_int_eq(c.gpu_evictions[4], 1);
+    pol_cache_free(&c);
+    pol_cache_free(NULL);
+    ck_assert_int_eq(pol_cache_init(&c, 5, 0, 4, run, wait), DB_ERR_ARG); /* zero slots */
+}
+END_TEST
+
+START_TEST(test_deltazip_skip_and_batch)
+{
+    hw_profile hw = tiny_hw();
+    sim_config cfg = tiny_cfg("deltazip", 3);
+    cfg.gpu_slots = 1;
+    /* r0 (model 0) arrives first and its delta loads; r1 (model 1) cannot get the only slot;
+     * r2 (model 0, later than r1) overtakes it: admission skips r1. */
+    sim_request rq[] = {{0, 0.0, 0, 4, 2}, {1, 0.01, 1, 4, 2}, {2, 0.02, 0, 4, 2}};
+    sim_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 3, &r, &c);
+    double L = c.delta_bytes / 472; /* pcie: a delta at 472 B/s */
+    double dt = (c.delta_lin_bytes + 64) / 384;
+    /* Iteration 0 at L: r0 and r2 prefill together (8 tokens, one delta): 1 + dt + 8/12;
+     * iteration 1: two decodes over 5 tokens each: 1 + dt + 10/12. */
+    double t0 = 1 + dt + 8.0 / 12, t1 = 1 + dt + 10.0 / 12;
+    EQ(r.requests[0].queue_s, L);
+    EQ(r.requests[2].queue_s, L - 0.02);
+    EQ(r.requests[0].ttft_s, L + t0);
+    EQ(r.requests[2].finish_s, L + t0 + t1);
+    ck_assert(r.requests[1].queue_s > r.requests[2].queue_s + 0.01);
+    /* r1's delta loads after both finish, then r1 runs alone. */
+    EQ(r.requests[1].finish_s, L + t0 + t1 + L + (1 + dt + 4.0 / 12) + (1 + dt + 5.0 / 12));
+    ck_assert_int_eq(r.summary.gpu_loads, 2);
+    ck_assert_str_eq(r.summary.delta_format, "4bit-2:4");
+    sim_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_bitdelta_all_resident)
+{
+    hw_profile hw = tiny_hw();
+    sim_config cfg = tiny_cfg("bitdelta", 3);
+    sim_request rq[] = {{0, 0.0, 0, 4, 1}, {1, 0.0, 1, 4, 1}, {2, 0.0, 2, 4, 1}};
+    sim_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, cost_format_find("bitdelta"), 1, rq, 3, &r, &c);
+    /* Every delta is resident from the start: no loads. Request 0 starts an iteration alone
+     * at t = 0 (1 + dB + 4/12); 1 and 2 arrive at the same instant but after that iteration
+     * began, so they prefill together next: 1 + 2 dB + 8/12. */
+    double dB = (c.delta_lin_bytes + 64) / 384;
+    EQ(r.requests[0].finish_s, 1 + dB + 4.0 / 12);
+    EQ(r.requests[1].finish_s, 1 + dB + 4.0 / 12 + 1 + 2 * dB + 8.0 / 12);
+    EQ(r.requests[2].finish_s, r.requests[1].finish_s);
+    ck_assert_int_eq(r.summary.gpu_loads, 0);
+    EQ(r.summary.peak_gpu_bytes, 472 + 3 * c.delta_bytes + 2 * 16 * 16.0);
+    sim_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_kv_accounting)
+{
+    hw_profile hw = tiny_hw();
+    sim_config cfg = tiny_cfg("dedicated", 1);
+    cfg.mem_interval_s = 1.2;
+    /* Prompt 16 = one block; iteration 1 appends token 17: a second block. Iteration 0 runs
+     * 0 -> 1 + 16/12 = 2.33, iteration 1 -> 2.33 + 1 + 17/12. Samples at 1.2 and 2.4. */
+    sim_request rq[] = {{0, 0.0, 0, 16, 3}};
+    sim_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, NULL, 1, rq, 1, &r, &c);
+    ck_assert_int_ge(r.n_memory, 4);
+    EQ(r.memory[0].gpu_kv_bytes, 0);
+    EQ(r.memory[1].t_s, 1.2);
+    EQ(r.memory[1].gpu_kv_bytes, 256);
+    EQ(r.memory[1].gpu_kv_reserved_bytes, 512); /* ceil((16 + 3 - 1) / 16) = 2 blocks */
+    EQ(r.memory[2].gpu_kv_bytes, 512);
+    ck_assert_int_eq(r.memory[1].running, 1);
+    EQ(r.memory[r.n_memory - 1].gpu_kv_bytes, 0);
+    for (int64_t i = 0; i < r.n_memory; i++) {
+        ck_assert(r.memory[i].gpu_kv_bytes >= 0);
+        ck_assert(r.memory[i].gpu_kv_bytes <= r.memory[i].gpu_kv_reserved_bytes);
+        ck_assert(r.memory[i].gpu_weights_bytes + r.memory[i].gpu_kv_reserved_bytes <=
+                  r.memory[i].gpu_capacity_bytes);
+    }
+    sim_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_preempt)
+{
+    hw_profile hw = tiny_hw();
+    sim_config cfg = tiny_cfg("deltazip", 2);
+    cfg.gpu_slots = 1;
+    cfg.preempt = true;
+    cfg.preempt_after_s = 3;
+    sim_request rq[] = {{0, 0.0, 0, 4, 40}, {1, 0.5, 1, 4, 2}};
+    sim_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &r, &c);
+    ck_assert_int_eq(r.requests[0].preemptions, 1);
+    ck_assert_int_eq(r.requests[1].preemptions, 0);
+    ck_assert(r.requests[1].finish_s < r.requests[0].finish_s);
+    ck_assert(r.requests[1].queue_s >= 3);
+    ck_assert_int_eq(r.summary.preemptions, 1);
+    ck_assert_int_eq(r.loads[0].gpu_loads, 2); /* reloaded after the preemption */
+    sim_result_free(&r);
+
+    /* Without preemption request 1 waits for all 40 tokens of request 0. */
+    cfg.preempt = false;
+    run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &r, &c);
+    ck_assert(r.requests[1].finish_s > r.requests[0].finish_s);
+    sim_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_prefetch)
+{
+    hw_profile hw = tiny_hw();
+    sim_config cfg = tiny_cfg("deltazip", 2);
+    cfg.gpu_slots = 1;
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, &tiny, cost_format_find("4bit-2:4"), &hw, 1), DB_OK);
+    hw.host_bytes = 1.5 * c.delta_bytes / cfg.host_util; /* the host holds one delta */
+    sim_request rq[] = {{0, 0.0, 0, 4, 20}, {1, 6.0, 1, 4, 2}}; /* 1 comes once 0 is on the GPU */
+    sim_result a, b;
+    run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &a, &c);
+    cfg.prefetch = true;
+    run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &b, &c);
+    ck_assert_int_eq(a.loads[1].disk_loads, 1);
+    ck_assert_int_eq(b.loads[1].disk_loads, 1);
+    double disk = c.delta_bytes / 47.2;
+    /* Without prefetch the disk read starts when the slot frees; with it, at arrival. */
+    EQ(a.requests[1].load_s, disk + c.delta_bytes / 472);
+    ck_assert(b.requests[1].finish_s < a.requests[1].finish_s - disk * 0.9);
+    sim_result_free(&a);
+    sim_result_free(&b);
+}
+END_TEST
+
+/* ---- conservation, determinism, errors ----------------------------------------------------- */
+
+static sim_request *random_trace(int64_t n, int M, uint64_t seed)
+{
+    static sim_request buf[4000];
+    db_rng r;
+    rng_seed(&r, seed);
+    double t = 0;
+    for (int64_t i = 0; i < n; i++) {
+        t += rng_exponential(&r, 0.2);
+        buf[i] = (sim_request){i, t, (int32_t)rng_below(&r, (uint64_t)M),
+                               1 + (int32_t)rng_below(&r, 30), 1 + (int32_t)rng_below(&r, 20)};
+    }
+    return buf;
+}
+
+START_TEST(test_conservation_all_policies)
+{
+    hw_profile hw = tiny_hw();
+    hw.hbm_bytes = 2e4; /* tight KV: admission must respect it */
+    const int64_t n = 4000;
+    sim_request *rq = random_trace(n, 8, 5);
+    for (int p = 0; p < pol_count; p++) {
+        sim_config cfg = tiny_cfg(pol_table[p].name, 8);
+        cfg.mem_interval_s = 5;
+        cfg.max_batch = 8;
+        if (pol_table[p].kind != POL_DEDICATED)
+            cfg.gpu_slots = 3;
+        cfg.preempt = pol_table[p].has_preempt;
+        cfg.prefetch = pol_table[p].has_prefetch;
+        const cost_format *f = pol_table[p].default_format ? cost_format_find(pol_table[p].default_format) : NULL;
+        sim_result r;
+        cost_ctx c;
+        run_tiny(&cfg, &hw, f, 1, rq, n, &r, &c);
+        int64_t per_model = 0, out_tokens = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const met_request_row *w = &r.requests[i];
+            ck_assert_int_eq(w->request_id, i);
+            ck_assert(w->queue_s >= 0 && w->load_s >= 0 && w->load_s <= w->queue_s + 1e-12);
+            ck_assert(w->ttft_s > w->queue_s && w->e2e_s >= w->ttft_s);
+            EQ(w->finish_s, w->arrival_s + w->e2e_s);
+            out_tokens += w->output_tokens;
+        }
+        for (int m = 0; m < 8; m++)
+            per_model += r.loads[m].requests;
+        ck_assert_int_eq(per_model, n);
+        ck_assert(r.summary.throughput_rps > 0);
+        for (int64_t i = 0; i < r.n_memory; i++)
+            ck_assert(r.memory[i].gpu_kv_bytes <= r.memory[i].gpu_kv_reserved_bytes &&
+                      r.memory[i].gpu_weights_bytes + r.memory[i].gpu_kv_reserved_bytes <=
+                          r.memory[i].gpu_capacity_bytes * cfg.gpu_util + 1e-6);
+        EQ(r.summary.output_tokens_per_s * r.summary.makespan_s, (double)out_tokens);
+        for (int k = 1; k < MET_SLO_COUNT; k++)
+            ck_assert(r.slo[k].e2e_attainment >= r.slo[k - 1].e2e_attainment);
+        sim_result_free(&r);
+    }
+}
+END_TEST
+
+START_TEST(test_determinism_hash)
+{
+    hw_profile hw = tiny_hw();
+    sim_request *rq = random_trace(2000, 6, 9);
+    uint64_t h[3];
+    const char *pols[3] = {"deltazip", "deltazip", "swap"};
+    for (int k = 0; k < 3; k++) {
+        sim_config cfg = tiny_cfg(pols[k], 6);
+        cfg.gpu_slots = 2;
+        cfg.mem_interval_s = 3;
+        cfg.preempt = k < 2;
+        sim_result r;
+        cost_ctx c;
+        run_tiny(&cfg, &hw, k < 2 ? cost_format_find("4bit-2:4") : NULL, 2, rq, 2000, &r, &c);
+        h[k] = sim_result_hash(&r);
+        sim_result_free(&r);
+    }
+    ck_assert_uint_eq(h[0], h[1]);
+    ck_assert_uint_ne(h[0], h[2]);
+}
+END_TEST
+
+static db_status try_run(sim_config *cfg, const hw_profile *hw, const cost_format *f, int tp,
+                         const sim_request *rq, int64_t n)
+{
+    cost_ctx c;
+    db_status s = cost_init(&c, &tiny, f, hw, tp);
+    if (s != DB_OK)
+        return s;
+    exe_executor exe;
+    exe_sim_init(&exe, &c);
+    sim_result r;
+    s = sim_run(cfg, &c, hw, &exe, rq, n, &r);
+    if (s == DB_OK)
+        sim_result_free(&r);
+    return s;
+}
+
+START_TEST(test_bad_input)
+{
+    hw_profile hw = tiny_hw();
+    sim_request ok[] = {{0, 0.0, 0, 4, 3}, {1, 1.0, 1, 4, 3}};
+    const cost_format *f = cost_format_find("4bit-2:4");
+    sim_config cfg = tiny_cfg("swap", 1); /* the trace names model 1 of a 1-model run */
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 2), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "names model 1"));
+    /* Base model does not fit. */
+    hw_profile small = hw;
+    small.hbm_bytes = 400;
+    cfg = tiny_cfg("deltazip", 2);
+    ck_assert_int_eq(try_run(&cfg, &small, f, 1, ok, 2), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "does not fit"));
+    /* Resident full models do not fit. */
+    small.hbm_bytes = 1000; /* 900 usable: one model + KV, not two */
+    cfg = tiny_cfg("swap", 2);
+    cfg.gpu_slots = 2;
+    ck_assert_int_eq(try_run(&cfg, &small, NULL, 1, ok, 2), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "do not fit"));
+    cfg.gpu_slots = 1;
+    ck_assert_int_eq(try_run(&cfg, &small, NULL, 1, ok, 2), DB_OK);
+    /* Negative slots, prefetch on swap, empty trace, unsorted, zero tokens, huge prompt. */
+    cfg.gpu_slots = -1;
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 2), DB_ERR_ARG);
+    cfg.gpu_slots = 0;
+    cfg.prefetch = true;
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 2), DB_ERR_ARG);
+    cfg.prefetch = false;
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 0), DB_ERR_ARG);
+    sim_request bad[] = {{0, 2.0, 0, 4, 3}, {1, 1.0, 1, 4, 3}};
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, bad, 2), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "earlier"));
+    sim_request zero[] = {{0, 0.0, 0, 4, 0}};
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, zero, 1), DB_ERR_ARG);
+    sim_request big[] = {{0, 0.0, 0, 5000, 1}};
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, big, 1), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "token-budget"));
+    /* A request whose KV can never fit. */
+    sim_request longr[] = {{0, 0.0, 0, 4000, 100000}};
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, longr, 1), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "KV blocks"));
+    /* Executors that are not built say so. */
+    exe_executor e;
+    cost_ctx c;
+    cost_init(&c, &tiny, NULL, &hw, 1);
+    ck_assert_int_ne(exe_cpu_init(&e, &c, "models/zoo"), DB_OK);
+    ck_assert_int_ne(exe_cuda_init(&e, &c), DB_OK);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("serving");
+    TCase *t = tcase_create("core");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_loop_order_and_ties);
+    tcase_add_test(t, test_loop_random_and_full);
+    tcase_add_test(t, test_cost_formulas);
+    tcase_add_test(t, test_formats_bytes);
+    tcase_add_test(t, test_hw_profiles);
+    tcase_add_test(t, test_dedicated_exact);
+    tcase_add_test(t, test_swap_exact_and_lru);
+    tcase_add_test(t, test_pol_cache_lru);
+    tcase_add_test(t, test_deltazip_skip_and_batch);
+    tcase_add_test(t, test_bitdelta_all_resident);
+    tcase_add_test(t, test_kv_accounting);
+    tcase_add_test(t, test_preempt);
+    tcase_add_test(t, test_prefetch);
+    tcase_add_test(t, test_conservation_all_policies);
+    tcase_add_test(t, test_determinism_hash);
+    tcase_add_test(t, test_bad_input);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# test_simulate.sh: `deltabench simulate` and `serve`: good runs of every policy, the HDF5
+# tables, determinism of the tables, profiles and calibration files, and every bad input
+# (each a clear error before anything runs, no output file left behind).
+. "$(dirname "$0")/lib.sh"
+
+D="$DELTABENCH"
+expect_exit 0 "simulate --help" -- "$D" simulate --help
+for opt in --trace --system --hw --calib --model --tp --models --max-resident --max-deltas \
+  --delta-format --prefetch --preempt --preempt-after --max-batch --token-budget --kv-block \
+  --gpu-util --host-util --mem-interval --executor --out; do
+  expect_out_contains "$opt" "simulate --help lists $opt"
+done
+expect_exit 0 "serve --help" -- "$D" serve --help
+
+# A small trace: 32 models, uniform, 60 s at 1 req/s.
+expect_exit 0 "trace gen" -- "$D" trace gen --arrival poisson --rate 1 --models 32 \
+  --popularity uniform --lengths fixed:256,32 --duration 60 --seed 3 --out "$T/t.csv"
+S=(simulate --trace "$T/t.csv" --model llama2-13b --tp 4)
+
+for sys in dedicated swap deltazip bitdelta deltadq; do
+  expect_exit 0 "simulate $sys" -- "$D" "${S[@]}" --system "$sys" --out "$T/$sys.h5" &&
+    expect_out_contains "$sys" "summary row of $sys"
+  [ -f "$T/$sys.h5" ] || fail "simulate $sys: no result file"
+done
+expect_out_contains "requests / makespan" "throughput definition printed"
+expect_exit 0 "deltazip prefetch+preempt" -- "$D" "${S[@]}" --system deltazip --max-deltas 12 \
+  --prefetch --preempt --preempt-after 0.5 --delta-format 2bit-2:4 -q --out "$T/dzp.h5"
+[ -s "$T/out" ] && fail "--quiet printed to stdout"
+
+# Tables of the result file.
+expect_exit 0 "inspect result" -- "$D" inspect "$T/deltazip.h5"
+for tab in requests summary slo memory loads; do
+  expect_out_contains "$tab" "result has table $tab"
+done
+expect_exit 0 "export requests" -- "$D" export "$T/deltazip.h5" requests
+head -1 "$T/out" | grep -q "request_id,model,prompt_tokens,output_tokens,preemptions,arrival_s,queue_s,load_s,ttft_s,tpot_s,e2e_s,finish_s" ||
+  fail "requests columns: $(head -1 "$T/out")"
+n=$(($(wc -l <"$T/out") - 1))
+m=$(($(wc -l <"$T/t.csv") - 1))
+[ "$n" -eq "$m" ] || fail "requests table has $n rows, trace $m"
+expect_exit 0 "export slo" -- "$D" export "$T/deltazip.h5" slo
+[ "$(sed -n 2p "$T/out" | cut -d, -f1)" = "1" ] || fail "first SLO threshold is not 1 s: $(sed -n 2p "$T/out")"
+[ "$(sed -n 3p "$T/out" | cut -d, -f1)" = "1.5" ] || fail "SLO step is not 0.5 s: $(sed -n 3p "$T/out")"
+
+# Determinism: the same run twice gives identical tables.
+expect_exit 0 "deltazip again" -- "$D" "${S[@]}" --system deltazip -q --out "$T/deltazip2.h5"
+for tab in requests summary slo memory loads; do
+  "$D" export "$T/deltazip.h5" $tab >"$T/a.csv" 2>/dev/null
+  "$D" export "$T/deltazip2.h5" $tab >"$T/b.csv" 2>/dev/null
+  cmp -s "$T/a.csv" "$T/b.csv" || fail "table $tab differs between identical runs"
+done
+
+# Profiles: a file in the profile format, and a calibration overlay.
+"$D" simulate --help >/dev/null
+cat >"$T/my.hw" <<'EOF'
+# a made-up GPU
+name = mygpu
+hbm_gb = 48        # memory
+hbm_gbps = 900     # bandwidth
+peak_tflops = 150
+pcie_gbps = 25
+disk_gbps = 2
+host_gb = 512
+link_gbps = 100
+link_lat_us = 10
+step_overhead_us = 500
+load_overhead_ms = 1
+max_gpus = 4
+eff.gemm.mem = 0.8
+EOF
+expect_exit 0 "--hw FILE" -- "$D" "${S[@]}" --system deltazip --hw "$T/my.hw" && expect_out_contains "deltazip" "--hw FILE row"
+printf 'eff.delta.sbmm.mem = 0.9\neff.gemm.mem = 0.9\n' >"$T/calib.txt"
+expect_exit 0 "--calib" -- "$D" "${S[@]}" --system deltazip --calib "$T/calib.txt"
+printf 'hbm_gbps = fast\n' >"$T/bad.hw"
+expect_exit 1 "bad profile file" -- "$D" "${S[@]}" --system deltazip --hw "$T/bad.hw" &&
+  expect_err_contains "bad.hw:1" "bad profile names file and line"
+printf 'eff.gemm.mem = 3\n' >"$T/badcal.txt"
+expect_exit 1 "bad calibration" -- "$D" "${S[@]}" --system deltazip --calib "$T/badcal.txt"
+expect_exit 1 "unknown profile" -- "$D" "${S[@]}" --system deltazip --hw tpu-v9 &&
+  expect_err_contains "unknown hardware profile" "unknown profile message"
+
+# Usage errors (exit 2).
+expect_exit 2 "no trace" -- "$D" simulate --system swap
+expect_exit 2 "no system" -- "$D" simulate --trace "$T/t.csv"
+expect_exit 2 "unknown system" -- "$D" "${S[@]}" --system vllm && expect_err_contains "unknown policy" "unknown system"
+expect_exit 2 "zero delta slots" -- "$D" "${S[@]}" --system deltazip --max-deltas 0
+expect_exit 2 "zero resident" -- "$D" "${S[@]}" --system swap --max-resident 0
+expect_exit 2 "max-deltas on swap" -- "$D" "${S[@]}" --system swap --max-deltas 4
+expect_exit 2 "max-resident on deltazip" -- "$D" "${S[@]}" --system deltazip --max-resident 4
+expect_exit 2 "format on swap" -- "$D" "${S[@]}" --system swap --delta-format bitdelta
+expect_exit 2 "prefetch on swap" -- "$D" "${S[@]}" --system swap --prefetch
+expect_exit 2 "unknown format" -- "$D" "${S[@]}" --system deltazip --delta-format 3bit
+expect_exit 2 "unknown model" -- "$D" "${S[@]}" --system deltazip --model gpt-5
+expect_exit 2 "tp 0" -- "$D" "${S[@]}" --system deltazip --tp 0
+expect_exit 2 "gpu-util 0" -- "$D" "${S[@]}" --system deltazip --gpu-util 0
+expect_exit 2 "simulate with cpu executor" -- "$D" "${S[@]}" --system deltazip --executor cpu
+expect_exit 2 "stray argument" -- "$D" "${S[@]}" --system deltazip extra
+
+# Failures (exit 1, one line, no output file).
+expect_exit 1 "tp beyond profile" -- "$D" "${S[@]}" --system deltazip --tp 16 --out "$T/x.h5" &&
+  expect_err_contains "at most 8" "tp beyond profile message"
+expect_exit 1 "model id beyond --models" -- "$D" "${S[@]}" --system deltazip --models 8 --out "$T/x.h5" &&
+  expect_err_contains "the run has 8 models" "model id message"
+expect_exit 1 "swap does not fit" -- "$D" simulate --trace "$T/t.csv" --system swap --tp 1 \
+  --max-resident 6 --out "$T/x.h5" && expect_err_contains "do not fit" "swap fit message"
+expect_exit 1 "base does not fit" -- "$D" simulate --trace "$T/t.csv" --system deltazip \
+  --model llama2-70b --hw rtx3090 --tp 4 --out "$T/x.h5" && expect_err_contains "does not fit" "base fit message"
+expect_exit 1 "deltas do not fit" -- "$D" simulate --trace "$T/t.csv" --system deltazip \
+  --model llama2-13b --tp 1 --max-deltas 1000 --out "$T/x.h5" && expect_err_contains "lower --max-deltas" "delta fit message"
+expect_exit 1 "missing trace" -- "$D" simulate --trace "$T/none.csv" --system swap --out "$T/x.h5"
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,10,x\n' >"$T/bad.csv"
+expect_exit 1 "malformed trace" -- "$D" simulate --trace "$T/bad.csv" --system swap --out "$T/x.h5" &&
+  expect_err_contains "bad.csv" "malformed trace names the file"
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,10,0\n' >"$T/zero.csv"
+expect_exit 1 "zero output tokens" -- "$D" simulate --trace "$T/zero.csv" --system swap --out "$T/x.h5"
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,9000,10\n' >"$T/long.csv"
+expect_exit 1 "prompt beyond budget" -- "$D" simulate --trace "$T/long.csv" --system swap --out "$T/x.h5" &&
+  expect_err_contains "token-budget" "budget message"
+[ -e "$T/x.h5" ] && fail "a failed run left its output file"
+ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
+expect_exit 1 "serve cpu not built" -- "$D" serve --trace "$T/t.csv" --system deltazip --tp 4 --executor cpu &&
+  expect_err_contains "executor cpu" "serve cpu message"
+expect_exit 1 "serve cuda not built" -- "$D" serve --trace "$T/t.csv" --system deltazip --tp 4 --executor cuda
+
+finish
