@@ -31,6 +31,8 @@ static const cli_command commands[] = {
     {"serve", "serve a trace for real on the cpu or cuda executor", cmd_serve},
     {"bench-kernel", "time a delta kernel (CPU or GPU) against the measured copy bandwidth",
      cmd_bench_kernel},
+    {"nightly", "nightly regression history: record a run, check it, render the dashboard",
+     cmd_nightly},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 
