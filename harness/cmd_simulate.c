@@ -14,18 +14,25 @@
 #include "harness/cli.h"
 #include "harness/results.h"
 #include "harness/serve_engine.h"
+#include "models/tf.h"
 #include "workloads/trace.h"
 
 #define CPU_PROFILE_CACHE "results/hw-cpu.txt"
+#define DEFAULT_ZOO "models/zoo/small"
 
 static void usage(const char *cmd)
 {
     bool serve = !strcmp(cmd, "serve");
     printf("usage: deltabench %s --trace FILE --system S [OPTIONS] [--out RES.h5]\n\n", cmd);
     if (serve)
-        printf("Serves a request trace with policy S on a real executor (--executor cpu: the\n"
-               "model zoo with real compressed deltas; cuda: the real kernels at Llama shapes)\n"
-               "and reports measured latencies. Options are those of `deltabench simulate`.\n\n");
+        printf("Serves a request trace with policy S on a real executor and reports measured\n"
+               "latencies: the engine's clock advances by the measured time of every iteration\n"
+               "and load. Executors:\n"
+               "  cpu   works here: the model zoo (--zoo) with real compressed deltas read from\n"
+               "        disk, the batched multi-delta forward of models/tf_batch.h on this CPU\n"
+               "  cuda  the real kernels at Llama shapes on a GPU: not built yet (exits 1 with\n"
+               "        a one-line reason, also on machines without a GPU)\n"
+               "Options are those of `deltabench simulate`, plus the cpu executor's.\n\n");
     else
         printf("Simulates serving a request trace (deltabench CSV or HDF5) with policy S: an\n"
                "event engine with continuous batching whose iteration and load times come from a\n"
@@ -40,8 +47,9 @@ static void usage(const char *cmd)
            "                      cpu (this machine, measured once and cached in\n"
            "                      " CPU_PROFILE_CACHE "), or a profile file\n"
            "  --calib FILE        efficiency overlay written by bench-kernel (eff.* keys)\n"
-           "  --model M           model shape [llama2-13b]: llama2-7b, llama2-13b, llama2-70b,\n"
-           "                      llama3-8b, mistral-7b\n"
+           "  --model M           model shape [simulate: llama2-13b; serve cpu: the zoo's base]:\n"
+           "                      llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b, or\n"
+           "                      a model directory (its config.json, e.g. a zoo base)\n"
            "  --tp N              tensor-parallel degree per replica, in [1, profile max_gpus] [1]\n"
            "  --models N          models in the run, in [1, 1000000] [largest id in the trace + 1];\n"
            "                      a trace naming a model >= N is an error\n"
@@ -64,18 +72,32 @@ static void usage(const char *cmd)
            "  --host-util F       share of host memory for the host cache, in [0, 1] [0.8]\n"
            "  --mem-interval S    memory timeline period, s, in [0, 1e6] (0: start/end) [1]\n"
            "  --executor E        %s\n"
+           "%s"
            "  --out FILE          HDF5 result (tables requests, summary, slo, memory, loads);\n"
            "                      written only when the run succeeds [none]\n"
            "  -q, --quiet         no summary table on stdout\n"
            "  -h, --help          this text\n\n"
            "exit status: 0 success, 1 failure (one line on stderr), 2 usage error\n",
-           "a100-80gb",
-           serve ? "cpu or cuda [cpu]" : "sim (the only executor of simulate) [sim]");
+           serve ? "a100-80gb; serve cpu: cpu" : "a100-80gb",
+           serve ? "cpu (works here) or cuda (not built yet) [cpu]"
+                 : "sim (the only executor of simulate) [sim]",
+           serve ? "cpu executor:\n"
+                   "  --zoo DIR           zoo size directory: base/ + fine-tunes [" DEFAULT_ZOO "];\n"
+                   "                      model i of the trace serves fine-tune i mod F (F fine-\n"
+                   "                      tunes, sorted by name), each from its own file\n"
+                   "  --zoo-map MAP       mod, or exact (model ids >= F are an error) [mod]\n"
+                   "  --work-dir DIR      keep the per-model delta files here [a temporary\n"
+                   "                      directory under $TMPDIR, removed at exit]\n"
+                   "  --threads N         threads of the forward, in [1, 256] [1]\n"
+                   "  --seed N            seed of the random prompt tokens [1]\n"
+                 : "");
 }
 
 typedef struct {
     const char *trace, *system, *hw, *calib, *model, *format, *executor, *out;
-    int64_t tp, models, max_resident, max_deltas;
+    const char *zoo, *zoo_map, *work_dir;
+    int64_t tp, models, max_resident, max_deltas, threads, seed;
+    bool model_set, hw_set;
     bool quiet;
     sim_config cfg;
 } sim_opts;
@@ -83,7 +105,7 @@ typedef struct {
 enum {
     O_TRACE = 256, O_SYSTEM, O_HW, O_CALIB, O_MODEL, O_TP, O_MODELS, O_MAXRES, O_MAXDELTAS,
     O_FORMAT, O_PREFETCH, O_PREEMPT, O_PREEMPT_AFTER, O_MAXBATCH, O_BUDGET, O_KVBLOCK, O_GPUUTIL,
-    O_HOSTUTIL, O_MEMINT, O_EXECUTOR, O_OUT,
+    O_HOSTUTIL, O_MEMINT, O_EXECUTOR, O_OUT, O_ZOO, O_ZOOMAP, O_WORKDIR, O_THREADS, O_SEED,
 };
 
 static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
@@ -112,6 +134,11 @@ static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
         {"mem-interval", required_argument, 0, O_MEMINT},
         {"executor", required_argument, 0, O_EXECUTOR},
         {"out", required_argument, 0, O_OUT},
+        {"zoo", required_argument, 0, O_ZOO},
+        {"zoo-map", required_argument, 0, O_ZOOMAP},
+        {"work-dir", required_argument, 0, O_WORKDIR},
+        {"threads", required_argument, 0, O_THREADS},
+        {"seed", required_argument, 0, O_SEED},
         {0, 0, 0, 0},
     };
     int c;
@@ -126,9 +153,18 @@ static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
         case 'q': o->quiet = true; break;
         case O_TRACE: o->trace = optarg; break;
         case O_SYSTEM: o->system = optarg; break;
-        case O_HW: o->hw = optarg; break;
+        case O_HW: o->hw = optarg, o->hw_set = true; break;
         case O_CALIB: o->calib = optarg; break;
-        case O_MODEL: o->model = optarg; break;
+        case O_MODEL: o->model = optarg, o->model_set = true; break;
+        case O_ZOO: o->zoo = optarg; break;
+        case O_ZOOMAP: o->zoo_map = optarg; break;
+        case O_WORKDIR: o->work_dir = optarg; break;
+        case O_THREADS:
+            if (!cli_i64(cmd, "--threads", optarg, 1, 256, &o->threads)) return DB_EXIT_USAGE;
+            break;
+        case O_SEED:
+            if (!cli_i64(cmd, "--seed", optarg, 0, INT64_MAX, &o->seed)) return DB_EXIT_USAGE;
+            break;
         case O_FORMAT: o->format = optarg; break;
         case O_EXECUTOR: o->executor = optarg; break;
         case O_OUT: o->out = optarg; break;
@@ -198,8 +234,11 @@ static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
         return cli_usage(cmd, "--delta-format applies to the delta policies only");
     if (o->format && !cost_format_find(o->format))
         return cli_usage(cmd, "--delta-format: unknown format '%s'", o->format);
-    if (!cost_model_find(o->model))
-        return cli_usage(cmd, "--model: unknown model '%s'", o->model);
+    if (!cost_model_find(o->model) && !strchr(o->model, '/'))
+        return cli_usage(cmd, "--model: unknown model '%s' (a name, or a directory with a "
+                              "config.json)", o->model);
+    if (o->zoo_map && strcmp(o->zoo_map, "mod") && strcmp(o->zoo_map, "exact"))
+        return cli_usage(cmd, "--zoo-map: '%s' is not mod or exact", o->zoo_map);
     if ((o->cfg.prefetch && !o->cfg.policy->has_prefetch) ||
         (o->cfg.preempt && !o->cfg.policy->has_preempt))
         return cli_usage(cmd, "--%s applies to the delta policies only",
@@ -209,9 +248,9 @@ static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
 }
 
 static db_status write_results(const char *path, int argc, char **argv, const sim_opts *o,
-                               const sim_result *r, double wall_s)
+                               const sim_result *r, double wall_s, uint64_t token_hash)
 {
-    res_run_info info = {argc, argv, 0};
+    res_run_info info = {argc, argv, (uint64_t)o->seed};
     res_file *f;
     db_status s = res_create(path, &info, &f);
     if (s != DB_OK)
@@ -229,6 +268,12 @@ static db_status write_results(const char *path, int argc, char **argv, const si
     snprintf(buf, sizeof buf, "requests / makespan (last finish - first arrival)");
     if ((s = res_attr_str(f, "throughput_definition", buf)) != DB_OK)
         goto fail;
+    if (token_hash) {
+        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)token_hash);
+        if ((s = res_attr_str(f, "generated_tokens_hash", buf)) != DB_OK ||
+            (s = res_attr_str(f, "zoo", o->zoo)) != DB_OK)
+            goto fail;
+    }
     if ((s = res_table_write(f, &met_request_schema, (size_t)r->n_requests, r->requests)) != DB_OK ||
         (s = res_table_write(f, &met_summary_schema, 1, &r->summary)) != DB_OK ||
         (s = res_table_write(f, &met_slo_schema, MET_SLO_COUNT, r->slo)) != DB_OK ||
@@ -250,6 +295,8 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
     o.model = "llama2-13b";
     o.executor = serve ? "cpu" : "sim";
     o.tp = 1;
+    o.threads = 1;
+    o.seed = 1;
     int rc = parse(cmd, argc, argv, &o);
     if (rc < 0)
         return DB_EXIT_OK;
@@ -259,6 +306,22 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
               : strcmp(o.executor, "sim"))
         return cli_usage(cmd, "--executor: '%s' is not one of %s", o.executor,
                          serve ? "cpu, cuda" : "sim (use `deltabench serve` for cpu, cuda)");
+    bool cpu = serve && !strcmp(o.executor, "cpu");
+    if (!cpu && (o.zoo || o.zoo_map || o.work_dir))
+        return cli_usage(cmd, "--zoo, --zoo-map and --work-dir apply to `serve --executor cpu` only");
+    char zoo_base[4200];
+    if (cpu) {
+        if (!o.zoo)
+            o.zoo = DEFAULT_ZOO;
+        if (!o.hw_set)
+            o.hw = "cpu";
+        if (o.model_set && cost_model_find(o.model))
+            return cli_usage(cmd, "--model %s: the cpu executor runs the zoo's model (--zoo); "
+                                  "leave --model out", o.model);
+        snprintf(zoo_base, sizeof zoo_base, "%s/base", o.zoo);
+        if (!o.model_set)
+            o.model = zoo_base;
+    }
 
     trace_table tr;
     memset(&tr, 0, sizeof tr);
@@ -302,6 +365,14 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
     }
     o.cfg.n_models = o.models ? (int)o.models : max_model + 1;
     const cost_model *cm = cost_model_find(o.model);
+    cost_model dir_model;
+    if (!cm) { /* a model directory: the shape from its config.json */
+        tf_config tc;
+        if ((s = tf_config_load(o.model, &tc)) != DB_OK)
+            goto fail;
+        dir_model = (cost_model){o.model, tc.V, tc.C, tc.F, tc.L, tc.NH, tc.NKV};
+        cm = &dir_model;
+    }
     const cost_format *fmt = NULL;
     if (o.cfg.policy->kind == POL_DELTA)
         fmt = cost_format_find(o.format ? o.format : o.cfg.policy->default_format);
@@ -317,9 +388,17 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
     }
     if (!serve)
         s = exe_sim_init(&exe, &cost);
-    else if (!strcmp(o.executor, "cpu"))
-        s = exe_cpu_init(&exe, &cost, "models/zoo");
-    else
+    else if (cpu) {
+        int max_len = 0;
+        for (size_t i = 0; i < tr.n; i++)
+            if (reqs[i].prompt_tokens + reqs[i].output_tokens > max_len)
+                max_len = reqs[i].prompt_tokens + reqs[i].output_tokens;
+        exe_cpu_opts co = {o.zoo, o.work_dir, fmt, o.cfg.n_models,
+                           o.zoo_map && !strcmp(o.zoo_map, "exact"), (int64_t)tr.n,
+                           o.cfg.max_batch, o.cfg.token_budget + o.cfg.max_batch, max_len,
+                           (uint64_t)o.seed, (int)o.threads};
+        s = exe_cpu_init(&exe, &co);
+    } else
         s = exe_cuda_init(&exe, &cost);
     if (s != DB_OK)
         goto fail;
@@ -328,7 +407,8 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
     double wall = db_now() - t0;
     if (s != DB_OK)
         goto fail;
-    if (o.out && (s = write_results(o.out, argc, argv, &o, &res, wall)) != DB_OK)
+    if (o.out && (s = write_results(o.out, argc, argv, &o, &res, wall,
+                                    exe_cpu_token_hash(&exe))) != DB_OK)
         goto fail;
     if (!o.quiet) {
         met_print_table(stdout, &res.summary, 1);

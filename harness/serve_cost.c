@@ -53,24 +53,34 @@ const cost_format *cost_format_find(const char *name)
     return NULL;
 }
 
-db_status cost_format_linear_bytes(const cost_format *f, const cost_model *m, double *bytes)
+db_status cost_format_params(const cost_format *f, const dc_method **method, dc_params *p)
 {
     const dc_method *dm = dc_method_find(f->method);
     if (!dm)
         return db_error(DB_ERR_UNSUPPORTED, "delta format %s: compressor method '%s' not built",
                         f->name, f->method);
-    dc_params p;
-    dc_params_default(dm, &p);
+    dc_params_default(dm, p);
     if (dm->uses & DC_P_BITS)
-        p.bits = f->bits;
+        p->bits = f->bits;
     if (dm->uses & DC_P_NM)
-        p.nm_n = f->nm_n, p.nm_m = f->nm_m;
+        p->nm_n = f->nm_n, p->nm_m = f->nm_m;
     if (dm->uses & DC_P_DROP)
-        p.drop = f->drop;
+        p->drop = f->drop;
     if (dm->uses & DC_P_GROUP)
-        p.group = f->group;
+        p->group = f->group;
     if (dm->uses & DC_P_PARTS)
-        p.parts = f->parts;
+        p->parts = f->parts;
+    *method = dm;
+    return DB_OK;
+}
+
+db_status cost_format_linear_bytes(const cost_format *f, const cost_model *m, double *bytes)
+{
+    const dc_method *dm;
+    dc_params p;
+    db_status st = cost_format_params(f, &dm, &p);
+    if (st != DB_OK)
+        return st;
     int64_t HS = m->C / m->NH;
     /* [N, K] of q, k, v, o, gate, up, down (HF layout: N output rows). */
     int64_t shapes[7][2] = {{m->NH * HS, m->C}, {m->NKV * HS, m->C}, {m->NKV * HS, m->C},

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "compressors/compressor.h"
 #include "core/status.h"
 #include "harness/serve_hw.h"
 
@@ -41,6 +42,11 @@ typedef struct {
 
 const cost_format *cost_format_find(const char *name);
 extern const char *const cost_format_names[];
+
+/* The compressor method of format f and its parameters (the method's defaults with the
+ * format's fields set); DB_ERR_UNSUPPORTED when the method is not built. */
+db_status cost_format_params(const cost_format *f, const dc_method **method,
+                             dc_params *p);
 
 /* Bytes of format f for all linear projections of model m (the 7 per layer), from the
  * compressors' byte accounting (dc_method.bytes, layouts of kernels/formats.h). */

@@ -1,8 +1,7 @@
-/* serve_exec.c: the `sim` executor (cost model) and the entry points of the real executors.
+/* serve_exec.c: the `sim` executor (cost model) and the entry point of the `cuda` executor.
  *
- * The real executors plug in here as further exe_ops rows; until the model zoo (models/) and
- * the kernels (kernels/cpu, kernels/cuda) expose a batched multi-delta forward, they answer
- * DB_ERR_UNSUPPORTED with a message that says so. */
+ * The real executors plug in as further exe_ops rows: `cpu` lives in serve_exec_cpu.c; `cuda`
+ * answers DB_ERR_NO_DEVICE / DB_ERR_UNSUPPORTED until kernels/cuda gets the batched forward. */
 #include "harness/serve_exec.h"
 
 #include <stddef.h>
@@ -32,17 +31,6 @@ db_status exe_sim_init(exe_executor *e, const cost_ctx *cost)
     e->ops = &sim_ops;
     e->ctx = (void *)cost; /* read only: the ops never write through it */
     return DB_OK;
-}
-
-db_status exe_cpu_init(exe_executor *e, const cost_ctx *cost, const char *zoo_dir)
-{
-    (void)cost;
-    (void)zoo_dir;
-    e->ops = NULL;
-    e->ctx = NULL;
-    return db_error(DB_ERR_UNSUPPORTED,
-                    "executor cpu: not built yet (needs the model zoo's batched multi-delta "
-                    "forward from models/ and kernels/cpu); use --executor sim");
 }
 
 db_status exe_cuda_init(exe_executor *e, const cost_ctx *cost)

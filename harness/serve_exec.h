@@ -43,9 +43,33 @@ typedef struct {
 
 /* The `sim` executor over a resolved cost model (borrowed: must outlive the executor). */
 db_status exe_sim_init(exe_executor *e, const cost_ctx *cost);
-/* The `cpu` executor (the model zoo run for real); DB_ERR_UNSUPPORTED until models/ and the
- * CPU kernels it needs are built. */
-db_status exe_cpu_init(exe_executor *e, const cost_ctx *cost, const char *zoo_dir);
+/* What the `cpu` executor runs (harness/serve_exec_cpu.c). */
+typedef struct {
+    const char *zoo;      /* a zoo size directory: base/ and the fine-tunes (scripts/build-models.sh) */
+    const char *work_dir; /* where each model's file is written; NULL: a temporary directory
+                           * under $TMPDIR (or /tmp), removed by exe_free */
+    const cost_format *format; /* delta policies: the format each fine-tune is compressed to;
+                                * NULL: full fp16 models (swap, dedicated) */
+    int n_models;          /* models of the run; model i serves fine-tune i mod F */
+    bool exact_map;        /* refuse model ids >= F instead of mapping them mod F */
+    int64_t n_requests;    /* requests of the trace (per-request state is sized once) */
+    int max_batch;         /* running requests at most (KV slots) */
+    int64_t max_rows;      /* tokens of one iteration at most (token budget + max batch) */
+    int max_len;           /* longest prompt + output of the trace */
+    uint64_t seed;         /* prompt tokens of request r: rng_stream(seed, request id) */
+    int threads;           /* OpenMP / OpenBLAS threads of the forward */
+} exe_cpu_opts;
+
+/* The `cpu` executor: loads the zoo's base, compresses each fine-tune to opts->format (or copies
+ * the full checkpoint) into one file per model, then measures real loads (disk: a cold read of
+ * the model's file; "PCIe": opening the container and copying its parts into the served form)
+ * and real iterations (models/tf_batch.h). Setup is not timed. */
+db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts);
+/* The cpu executor's greedy outputs so far: FNV-1a of each request's tokens, summed over the
+ * requests (so the interleaving of iterations does not matter); 0 for other executors. Same
+ * zoo, trace and seed without preemption: the same hash, unless batches of another size round
+ * a near-tie of two logits differently (not seen on the micro zoo). */
+uint64_t exe_cpu_token_hash(const exe_executor *e);
 /* The `cuda` executor (real kernels at Llama shapes); DB_ERR_UNSUPPORTED / DB_ERR_NO_DEVICE. */
 db_status exe_cuda_init(exe_executor *e, const cost_ctx *cost);
 /* Frees an executor's context (NULL ops is a no-op). */

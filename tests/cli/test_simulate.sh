@@ -119,8 +119,8 @@ expect_exit 1 "prompt beyond budget" -- "$D" simulate --trace "$T/long.csv" --sy
   expect_err_contains "token-budget" "budget message"
 [ -e "$T/x.h5" ] && fail "a failed run left its output file"
 ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
-expect_exit 1 "serve cpu not built" -- "$D" serve --trace "$T/t.csv" --system deltazip --tp 4 --executor cpu &&
-  expect_err_contains "executor cpu" "serve cpu message"
+expect_exit 1 "serve cpu without a zoo" -- "$D" serve --trace "$T/t.csv" --system deltazip --executor cpu \
+  --zoo "$T/nozoo" && expect_err_contains "nozoo" "serve cpu names the missing zoo"
 expect_exit 1 "serve cuda not built" -- "$D" serve --trace "$T/t.csv" --system deltazip --tp 4 --executor cuda
 
 finish

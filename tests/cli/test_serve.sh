@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# test_serve.sh: `deltabench serve --executor cpu` on the micro zoo (built here, ~15 s): every
+# request finishes exactly once with positive, ordered times; real loads happen; the HDF5 result
+# has its tables; the greedy outputs repeat for the same seed; bad input (models the run does
+# not have, zero slots, requests longer than the model's context, a missing zoo) fails before
+# anything runs with one line and no output file.
+. "$(dirname "$0")/lib.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+if ! command -v bible >/dev/null || [ ! -d /usr/share/games/fortunes ]; then
+  echo "SKIP: corpus packages missing (scripts/install-deps.sh installs them)"
+  exit 77
+fi
+D="$DELTABENCH"
+expect_exit 0 "serve --help" -- "$D" serve --help
+expect_out_contains "cpu   works here" "help says the cpu executor works"
+expect_out_contains "not built yet" "help says cuda is not built"
+for opt in --zoo --zoo-map --work-dir --threads --seed; do
+  expect_out_contains "$opt" "serve --help lists $opt"
+done
+
+MODELS=micro ZOO=$T/zoo expect_exit 0 "micro zoo" -- "$root/scripts/build-models.sh"
+Z=$T/zoo/micro
+# 6 models over the zoo's 4 fine-tunes (mapped mod 4), lengths within the micro context of 64.
+expect_exit 0 "trace gen" -- "$D" trace gen --arrival poisson --rate 100 --models 6 \
+  --popularity uniform --lengths uniform:4,24,2,16 --duration 0.4 --seed 5 --out "$T/t.csv"
+nreq=$(($(wc -l <"$T/t.csv") - 1))
+[ "$nreq" -ge 20 ] || fail "trace too short: $nreq requests"
+
+# check_requests FILE: the requests table of FILE against the trace.
+check_requests() {
+  "$D" export "$1" requests >"$T/req.csv" 2>"$T/err" || { fail "export $1"; return; }
+  local n
+  n=$(($(wc -l <"$T/req.csv") - 1))
+  [ "$n" -eq "$nreq" ] || fail "$1: $n request rows, trace has $nreq"
+  [ "$(tail -n +2 "$T/req.csv" | cut -d, -f1 | sort -u | wc -l)" -eq "$nreq" ] ||
+    fail "$1: a request id is missing or repeated"
+  # columns: 1 id 2 model 3 prompt 4 output 5 preemptions 6 arrival 7 queue 8 load 9 ttft
+  #          10 tpot 11 e2e 12 finish
+  awk -F, 'NR > 1 {
+      if (!($9 > 0 && $11 > 0 && $7 >= 0 && $8 >= 0 && $10 >= 0)) { print "non-positive time: " $0; bad = 1 }
+      if (!($7 <= $9 && $9 <= $11)) { print "queue <= ttft <= e2e violated: " $0; bad = 1 }
+      d = $6 + $11 - $12; if (d < -1e-9 || d > 1e-9) { print "finish != arrival + e2e: " $0; bad = 1 }
+      if ($4 > 1 && !($10 > 0)) { print "tpot not positive: " $0; bad = 1 }
+    } END { exit bad }' "$T/req.csv" >"$T/bad" || fail "$1: $(head -3 "$T/bad")"
+}
+
+S=(serve --executor cpu --zoo "$Z" --trace "$T/t.csv")
+expect_exit 0 "serve deltazip" -- "$D" "${S[@]}" --system deltazip --max-deltas 2 --out "$T/dz.h5" &&
+  expect_out_contains "deltazip" "summary row"
+[ -f "$T/dz.h5" ] || fail "serve deltazip: no result file"
+check_requests "$T/dz.h5"
+expect_exit 0 "inspect" -- "$D" inspect "$T/dz.h5"
+for tab in requests summary slo memory loads; do
+  expect_out_contains "$tab" "result has table $tab"
+done
+expect_out_contains "executor = cpu" "executor attribute"
+h1=$(sed -n 's/.*generated_tokens_hash = //p' "$T/out")
+[ -n "$h1" ] || fail "no generated_tokens_hash attribute"
+expect_exit 0 "export loads" -- "$D" export "$T/dz.h5" loads
+loads=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "gpu_loads") c = i } NR > 1 { s += $c } END { print s + 0 }' "$T/out")
+[ "$loads" -gt 0 ] || fail "deltazip with 2 slots for 6 models made no load"
+
+# Same seed: the same greedy tokens (times differ, the work does not).
+expect_exit 0 "serve deltazip again" -- "$D" "${S[@]}" --system deltazip --max-deltas 2 -q --out "$T/dz2.h5"
+"$D" inspect "$T/dz2.h5" >"$T/out" 2>&1
+h2=$(sed -n 's/.*generated_tokens_hash = //p' "$T/out")
+[ "$h1" = "$h2" ] || fail "same seed, different generated tokens: $h1 vs $h2"
+expect_exit 0 "serve deltazip seed 2" -- "$D" "${S[@]}" --system deltazip --max-deltas 2 -q --seed 2 --out "$T/dz3.h5"
+"$D" inspect "$T/dz3.h5" >"$T/out" 2>&1
+h3=$(sed -n 's/.*generated_tokens_hash = //p' "$T/out")
+[ "$h1" != "$h3" ] || fail "other seed, same generated tokens"
+
+# The other policies (full models for swap; every delta resident for bitdelta, deltadq).
+expect_exit 0 "serve swap" -- "$D" "${S[@]}" --system swap --max-resident 2 -q --out "$T/sw.h5"
+check_requests "$T/sw.h5"
+expect_exit 0 "serve bitdelta" -- "$D" "${S[@]}" --system bitdelta -q --out "$T/bd.h5"
+check_requests "$T/bd.h5"
+expect_exit 0 "serve deltadq" -- "$D" "${S[@]}" --system deltadq --work-dir "$T/work" -q --out "$T/dq.h5"
+[ -f "$T/work/model5.dz.safetensors" ] || fail "--work-dir keeps one file per model"
+
+# Bad input: exit non-zero, one line, no output file.
+expect_exit 1 "models not present" -- "$D" "${S[@]}" --system deltazip --models 3 --out "$T/x.h5" &&
+  expect_err_contains "the run has 3 models" "model id message"
+expect_exit 1 "zoo-map exact" -- "$D" "${S[@]}" --system deltazip --zoo-map exact --out "$T/x.h5" &&
+  expect_err_contains "4 fine-tunes" "exact map message"
+expect_exit 2 "zero delta slots" -- "$D" "${S[@]}" --system deltazip --max-deltas 0 --out "$T/x.h5"
+[ "$(grep -c "^deltabench serve: " "$T/err")" -eq 1 ] || fail "zero slots: not one message line: $(cat "$T/err")"
+expect_exit 2 "zero resident models" -- "$D" "${S[@]}" --system swap --max-resident 0 --out "$T/x.h5"
+[ "$(grep -c "^deltabench serve: " "$T/err")" -eq 1 ] || fail "zero resident: not one message line: $(cat "$T/err")"
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,0.0,0,60,10\n' >"$T/long.csv"
+expect_exit 1 "longer than the context" -- "$D" serve --zoo "$Z" --trace "$T/long.csv" --system deltazip \
+  --out "$T/x.h5" && expect_err_contains "max_position_embeddings" "context message"
+expect_exit 1 "missing zoo" -- "$D" serve --zoo "$T/nozoo" --trace "$T/t.csv" --system deltazip --out "$T/x.h5" &&
+  expect_err_contains "nozoo" "missing zoo names it"
+expect_exit 2 "Llama shape on cpu" -- "$D" "${S[@]}" --system deltazip --model llama2-7b
+expect_exit 2 "zoo on simulate" -- "$D" simulate --trace "$T/t.csv" --system deltazip --zoo "$Z"
+[ -e "$T/x.h5" ] && fail "a failed run left its output file"
+ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
+ls "${TMPDIR:-/tmp}"/deltabench-serve.* >/dev/null 2>&1 && fail "a run left its work directory"
+
+finish
