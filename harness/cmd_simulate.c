@@ -90,12 +90,14 @@ static void usage(const char *cmd)
                    "                      directory under $TMPDIR, removed at exit]\n"
                    "  --threads N         threads of the forward, in [1, 256] [1]\n"
                    "  --seed N            seed of the random prompt tokens [1]\n"
+                   "  --calib-out FILE    fit the cost model to the measured iterations and loads\n"
+                   "                      and write a --calib overlay for `simulate --hw cpu`\n"
                  : "");
 }
 
 typedef struct {
     const char *trace, *system, *hw, *calib, *model, *format, *executor, *out;
-    const char *zoo, *zoo_map, *work_dir;
+    const char *zoo, *zoo_map, *work_dir, *calib_out;
     int64_t tp, models, max_resident, max_deltas, threads, seed;
     bool model_set, hw_set;
     bool quiet;
@@ -106,6 +108,7 @@ enum {
     O_TRACE = 256, O_SYSTEM, O_HW, O_CALIB, O_MODEL, O_TP, O_MODELS, O_MAXRES, O_MAXDELTAS,
     O_FORMAT, O_PREFETCH, O_PREEMPT, O_PREEMPT_AFTER, O_MAXBATCH, O_BUDGET, O_KVBLOCK, O_GPUUTIL,
     O_HOSTUTIL, O_MEMINT, O_EXECUTOR, O_OUT, O_ZOO, O_ZOOMAP, O_WORKDIR, O_THREADS, O_SEED,
+    O_CALIBOUT,
 };
 
 static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
@@ -139,6 +142,7 @@ static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
         {"work-dir", required_argument, 0, O_WORKDIR},
         {"threads", required_argument, 0, O_THREADS},
         {"seed", required_argument, 0, O_SEED},
+        {"calib-out", required_argument, 0, O_CALIBOUT},
         {0, 0, 0, 0},
     };
     int c;
@@ -159,6 +163,7 @@ static int parse(const char *cmd, int argc, char **argv, sim_opts *o)
         case O_ZOO: o->zoo = optarg; break;
         case O_ZOOMAP: o->zoo_map = optarg; break;
         case O_WORKDIR: o->work_dir = optarg; break;
+        case O_CALIBOUT: o->calib_out = optarg; break;
         case O_THREADS:
             if (!cli_i64(cmd, "--threads", optarg, 1, 256, &o->threads)) return DB_EXIT_USAGE;
             break;
@@ -307,8 +312,9 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
         return cli_usage(cmd, "--executor: '%s' is not one of %s", o.executor,
                          serve ? "cpu, cuda" : "sim (use `deltabench serve` for cpu, cuda)");
     bool cpu = serve && !strcmp(o.executor, "cpu");
-    if (!cpu && (o.zoo || o.zoo_map || o.work_dir))
-        return cli_usage(cmd, "--zoo, --zoo-map and --work-dir apply to `serve --executor cpu` only");
+    if (!cpu && (o.zoo || o.zoo_map || o.work_dir || o.calib_out))
+        return cli_usage(cmd, "--zoo, --zoo-map, --work-dir and --calib-out apply to `serve "
+                              "--executor cpu` only");
     char zoo_base[4200];
     if (cpu) {
         if (!o.zoo)
@@ -396,7 +402,7 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
         exe_cpu_opts co = {o.zoo, o.work_dir, fmt, o.cfg.n_models,
                            o.zoo_map && !strcmp(o.zoo_map, "exact"), (int64_t)tr.n,
                            o.cfg.max_batch, o.cfg.token_budget + o.cfg.max_batch, max_len,
-                           (uint64_t)o.seed, (int)o.threads};
+                           (uint64_t)o.seed, (int)o.threads, &cost};
         s = exe_cpu_init(&exe, &co);
     } else
         s = exe_cuda_init(&exe, &cost);
@@ -406,6 +412,8 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
     s = sim_run(&o.cfg, &cost, &hw, &exe, reqs, (int64_t)tr.n, &res);
     double wall = db_now() - t0;
     if (s != DB_OK)
+        goto fail;
+    if (o.calib_out && (s = exe_cpu_calibration_write(&exe, &hw, o.calib_out)) != DB_OK)
         goto fail;
     if (o.out && (s = write_results(o.out, argc, argv, &o, &res, wall,
                                     exe_cpu_token_hash(&exe))) != DB_OK)

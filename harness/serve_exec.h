@@ -58,6 +58,7 @@ typedef struct {
     int max_len;           /* longest prompt + output of the trace */
     uint64_t seed;         /* prompt tokens of request r: rng_stream(seed, request id) */
     int threads;           /* OpenMP / OpenBLAS threads of the forward */
+    const cost_ctx *cost;  /* the run's cost model (borrowed): the calibration's features */
 } exe_cpu_opts;
 
 /* The `cpu` executor: loads the zoo's base, compresses each fine-tune to opts->format (or copies
@@ -65,6 +66,15 @@ typedef struct {
  * the model's file; "PCIe": opening the container and copying its parts into the served form)
  * and real iterations (models/tf_batch.h). Setup is not timed. */
 db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts);
+/* Fits the cost model to what the cpu executor measured so far and writes a calibration
+ * overlay for `--calib` (hw: the profile of the run, whose rates the fit scales): per iteration,
+ * t = step_overhead + c_gemm·base + c_delta·delta + c_attn·attention, where each term is the
+ * cost model's roofline of that kernel at the profile's rates (least squares, non-negative);
+ * eff.<kernel>.mem = .compute = 1 / c (hbm_gbps and peak_tflops raised when a kernel beats the
+ * probe, e.g. a model that lives in cache). Loads: disk_gbps = bytes / seconds over the disk
+ * reads; load_overhead_ms = mean PCIe-stage time - bytes / pcie_gbps. One line per fitted value
+ * in the file, with the sample count and the fit's mean relative error. */
+db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw, const char *path);
 /* The cpu executor's greedy outputs so far: FNV-1a of each request's tokens, summed over the
  * requests (so the interleaving of iterations does not matter); 0 for other executors. Same
  * zoo, trace and seed without preemption: the same hash, unless batches of another size round

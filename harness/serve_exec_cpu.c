@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,11 @@ typedef struct {
     char *rbuf;              /* READ_CHUNK */
     uint64_t *tok_hash;      /* [n_requests] FNV-1a of each request's generated tokens */
     int64_t step;
+    /* calibration samples: per iteration the measured seconds and the cost model's terms */
+    double (*cal)[4];        /* [n_cal] t, base, delta, attention */
+    int64_t n_cal, cap_cal;
+    double disk_s, disk_bytes, pcie_s, pcie_bytes;
+    int64_t n_disk, n_pcie;
 } cpu_exec;
 
 static void cpu_free(void *ctx)
@@ -93,7 +99,7 @@ static void cpu_free(void *ctx)
     for (int f = 0; f < x->F; f++)
         db_free(x->ft[f]);
     void *p[] = {x->file, x->ft_file, x->w, x->slot_of, x->last_tok, x->seen, x->owner,
-                 x->free_slot, x->rq, x->next, x->tok, x->rbuf, x->tok_hash};
+                 x->free_slot, x->rq, x->next, x->tok, x->rbuf, x->tok_hash, x->cal};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         db_free(p[i]);
     db_free(x);
@@ -317,23 +323,62 @@ static db_status build(cpu_exec *x, int32_t m)
 
 static db_status cpu_load(void *ctx, int32_t m, exe_stage stage, double bytes, double *seconds)
 {
-    (void)bytes; /* the real file is read, whatever the cost model counts */
+    /* The real file is read, whatever the cost model counts; `bytes` only feeds the fit. */
     cpu_exec *x = ctx;
     if (m < 0 || m >= x->o.n_models)
         return db_error(DB_ERR_INTERNAL, "executor cpu: load of model %d", m);
-    if (stage == EXE_LOAD_DISK)
-        return read_cold(x, m, seconds);
+    db_status s;
+    if (stage == EXE_LOAD_DISK) {
+        if ((s = read_cold(x, m, seconds)))
+            return s;
+        x->disk_s += *seconds, x->disk_bytes += bytes, x->n_disk++;
+        return DB_OK;
+    }
     double t0 = db_now();
-    db_status s = build(x, m);
+    s = build(x, m);
     *seconds = db_now() - t0;
+    x->pcie_s += *seconds, x->pcie_bytes += bytes, x->n_pcie++;
     return s;
 }
 
 /* ---- iterations ------------------------------------------------------------------------------ */
 
+/* The cost model's terms of iteration b, each alone: the model with every other kernel's rates
+ * infinite (so no formula is written twice). */
+static void cost_terms(const cost_ctx *c, const cost_batch *b, double out[3])
+{
+    for (int k = 0; k < 3; k++) {
+        cost_ctx t = *c;
+        t.step_overhead = 0;
+        if (k != 0)
+            t.bw_gemm = t.fl_gemm = INFINITY;
+        if (k != 1)
+            t.bw_delta = t.fl_delta = INFINITY;
+        if (k != 2)
+            t.bw_attn = t.fl_attn = INFINITY;
+        out[k] = cost_step(&t, b);
+    }
+}
+
+static db_status cal_add(cpu_exec *x, const cost_batch *b, double seconds)
+{
+    if (!x->o.cost)
+        return DB_OK;
+    if (x->n_cal == x->cap_cal) { /* doubling: amortised, not an allocation per iteration */
+        int64_t cap = x->cap_cal ? 2 * x->cap_cal : 1024;
+        double(*p)[4] = db_realloc(x->cal, (size_t)cap * sizeof *p);
+        if (!p)
+            return db_error(DB_ERR_NOMEM, "executor cpu: calibration samples");
+        x->cal = p, x->cap_cal = cap;
+    }
+    double *row = x->cal[x->n_cal++];
+    row[0] = seconds;
+    cost_terms(x->o.cost, b, row + 1);
+    return DB_OK;
+}
+
 static db_status cpu_step(void *ctx, const cost_batch *b, const exe_detail *d, double *seconds)
 {
-    (void)b;
     cpu_exec *x = ctx;
     int n = (int)d->n;
     if (n < 1 || n > x->o.max_batch)
@@ -398,7 +443,7 @@ static db_status cpu_step(void *ctx, const cost_batch *b, const exe_detail *d, d
         x->tok_hash[r] = (x->tok_hash[r] ^ (uint64_t)(uint32_t)x->next[i]) * 0x100000001b3ULL;
     }
     *seconds = db_now() - t0;
-    return DB_OK;
+    return cal_add(x, b, *seconds);
 }
 
 static const exe_ops cpu_ops = {"cpu", true, cpu_step, cpu_load, cpu_free};
@@ -460,4 +505,128 @@ db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts)
     e->ops = &cpu_ops;
     e->ctx = x;
     return DB_OK;
+}
+
+/* ---- calibration ----------------------------------------------------------------------------- */
+
+/* Least squares of t on the columns in `use` (0: intercept, 1..3: the terms), unweighted: a
+ * latency is a sum of iteration times, so absolute errors are what must be small (relative
+ * weights fit the many short decodes and underpredicted every sum by 3x). Normal equations,
+ * at most 4 unknowns; coef[j] = 0 for unused columns. False when singular. */
+static bool lsq(const double (*cal)[4], int64_t n, const bool use[4], double coef[4])
+{
+    double A[4][5] = {{0}};
+    int idx[4], k = 0;
+    for (int j = 0; j < 4; j++)
+        if (use[j])
+            idx[k++] = j;
+    for (int64_t i = 0; i < n; i++) {
+        double f[4] = {1, cal[i][1], cal[i][2], cal[i][3]};
+        for (int a = 0; a < k; a++) {
+            for (int b = 0; b < k; b++)
+                A[a][b] += f[idx[a]] * f[idx[b]];
+            A[a][k] += f[idx[a]] * cal[i][0];
+        }
+    }
+    for (int c = 0; c < k; c++) { /* Gauss-Jordan with partial pivoting */
+        int p = c;
+        for (int r = c + 1; r < k; r++)
+            if (fabs(A[r][c]) > fabs(A[p][c]))
+                p = r;
+        if (fabs(A[p][c]) < 1e-300)
+            return false;
+        for (int j = 0; j <= k; j++) {
+            double t = A[c][j];
+            A[c][j] = A[p][j], A[p][j] = t;
+        }
+        for (int r = 0; r < k; r++) {
+            if (r == c)
+                continue;
+            double f = A[r][c] / A[c][c];
+            for (int j = c; j <= k; j++)
+                A[r][j] -= f * A[c][j];
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        coef[j] = 0;
+    for (int a = 0; a < k; a++)
+        coef[idx[a]] = A[a][k] / A[a][a];
+    return true;
+}
+
+db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw, const char *path)
+{
+    if (!e || e->ops != &cpu_ops || !((const cpu_exec *)e->ctx)->o.cost)
+        return db_error(DB_ERR_ARG, "calibration: only the cpu executor measures");
+    const cpu_exec *x = e->ctx;
+    if (x->n_cal < 8)
+        return db_error(DB_ERR_ARG, "calibration: %lld iterations measured; need at least 8 (a "
+                        "longer trace)", (long long)x->n_cal);
+    /* Non-negative fit: drop a column whose coefficient comes out <= 0 (or that is all zero,
+     * e.g. the delta term of a full-model policy) and fit again. */
+    bool use[4] = {true, false, false, false};
+    for (int64_t i = 0; i < x->n_cal; i++)
+        for (int j = 1; j < 4; j++)
+            use[j] = use[j] || x->cal[i][j] > 0;
+    double coef[4] = {0};
+    for (int round = 0; round < 4; round++) {
+        if (!lsq((const double(*)[4])x->cal, x->n_cal, use, coef))
+            return db_error(DB_ERR_ARG, "calibration: the iterations do not vary enough to fit");
+        bool again = false;
+        for (int j = 0; j < 4; j++)
+            if (use[j] && coef[j] <= 0)
+                use[j] = false, again = true;
+        if (!again)
+            break;
+    }
+    double err = 0;
+    for (int64_t i = 0; i < x->n_cal; i++) {
+        const double *r = x->cal[i];
+        double p = coef[0] + coef[1] * r[1] + coef[2] * r[2] + coef[3] * r[3];
+        err += fabs(p - r[0]) / r[0];
+    }
+    err /= (double)x->n_cal;
+    /* eff = 1 / c relative to the profile's rates; raise the rates when some c < 1. */
+    double k = 1;
+    for (int j = 1; j < 4; j++)
+        if (use[j] && 1 / coef[j] > k)
+            k = 1 / coef[j];
+    const cost_ctx *c = x->o.cost;
+    double base_eff[4] = {0, c->fl_gemm / hw->peak_flops, c->format ? c->fl_delta / hw->peak_flops : 1,
+                          c->fl_attn / hw->peak_flops};
+    fs_out o;
+    db_status s = fs_out_open(&o, path);
+    if (s)
+        return s;
+    fprintf(o.fp, "# calibration of the cost model against the cpu executor (deltabench serve "
+                  "--calib-out): %lld iterations, fit mean |error| %.1f %%; %lld disk reads, %lld "
+                  "PCIe-stage builds\n# fitted: overhead %g s, c_gemm %g, c_delta %g, c_attn %g\n",
+            (long long)x->n_cal, 100 * err, (long long)x->n_disk, (long long)x->n_pcie, coef[0],
+            coef[1], coef[2], coef[3]);
+    fprintf(o.fp, "hbm_gbps = %.6g\npeak_tflops = %.6g\nstep_overhead_us = %.6g\n",
+            hw->hbm_bw * k / 1e9, hw->peak_flops * k / 1e12, coef[0] * 1e6);
+    static const char *const key[4] = {NULL, "gemm", NULL, "attn"};
+    for (int j = 1; j < 4; j++) {
+        const char *kk = j == 2 ? (c->format ? c->format->eff_key : NULL) : key[j];
+        if (!kk)
+            continue;
+        /* a term the fit dropped costs nothing measurable: the largest efficiency */
+        double eff = use[j] ? base_eff[j] / (coef[j] * k) : 1.0;
+        if (eff > 1)
+            eff = 1;
+        fprintf(o.fp, "eff.%s.mem = %.6g\neff.%s.compute = %.6g\n", kk, eff, kk, eff);
+    }
+    if (x->n_disk > 0 && x->disk_s > 0)
+        fprintf(o.fp, "disk_gbps = %.6g   # %lld cold reads\n", x->disk_bytes / x->disk_s / 1e9,
+                (long long)x->n_disk);
+    if (x->n_pcie > 0) {
+        double mean = x->pcie_s / (double)x->n_pcie, mb = x->pcie_bytes / (double)x->n_pcie;
+        double ov = mean - mb / hw->pcie_bw;
+        if (ov >= 0)
+            fprintf(o.fp, "load_overhead_ms = %.6g   # %lld builds\n", ov * 1e3, (long long)x->n_pcie);
+        else
+            fprintf(o.fp, "load_overhead_ms = 0\npcie_gbps = %.6g   # %lld builds\n",
+                    mb / mean / 1e9, (long long)x->n_pcie);
+    }
+    return fs_out_commit(&o);
 }

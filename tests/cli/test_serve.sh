@@ -14,7 +14,7 @@ D="$DELTABENCH"
 expect_exit 0 "serve --help" -- "$D" serve --help
 expect_out_contains "cpu   works here" "help says the cpu executor works"
 expect_out_contains "not built yet" "help says cuda is not built"
-for opt in --zoo --zoo-map --work-dir --threads --seed; do
+for opt in --zoo --zoo-map --work-dir --threads --seed --calib-out; do
   expect_out_contains "$opt" "serve --help lists $opt"
 done
 
@@ -69,6 +69,13 @@ expect_exit 0 "serve deltazip seed 2" -- "$D" "${S[@]}" --system deltazip --max-
 "$D" inspect "$T/dz3.h5" >"$T/out" 2>&1
 h3=$(sed -n 's/.*generated_tokens_hash = //p' "$T/out")
 [ "$h1" != "$h3" ] || fail "other seed, same generated tokens"
+
+# Calibration: the fitted overlay is a valid --calib file for simulate on the zoo's shape.
+expect_exit 0 "calib-out" -- "$D" "${S[@]}" --system deltazip --max-deltas 2 -q --calib-out "$T/cal.txt"
+grep -q '^step_overhead_us = ' "$T/cal.txt" || fail "calibration lacks step_overhead_us"
+expect_exit 0 "simulate with the calibration" -- "$D" simulate --trace "$T/t.csv" --system deltazip \
+  --max-deltas 2 --model "$Z/base" --hw cpu --calib "$T/cal.txt" -q --out "$T/sim.h5"
+check_requests "$T/sim.h5"
 
 # The other policies (full models for swap; every delta resident for bitdelta, deltadq).
 expect_exit 0 "serve swap" -- "$D" "${S[@]}" --system swap --max-resident 2 -q --out "$T/sw.h5"
