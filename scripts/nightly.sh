@@ -7,7 +7,9 @@
 #              exact-match accuracy (tight / exact)
 #   trace/     trace generation speed, and the generated trace's statistics (exact)
 #   sim/       simulator speed (simulated requests per wall second)
-#   fidelity/  the simulator's results on a fixed trace (exact: any change is flagged)
+#   fidelity/  the simulator's results on a fixed trace (exact: any change is flagged), and its
+#              error against the real cpu executor on the micro zoo (calibrated, perf)
+#   serve/     the cpu executor's measured mean E2E on the micro zoo
 #
 #   scripts/nightly.sh [--quick]
 # --quick runs a small subset (seconds; the CLI tests use it). Environment (default):
@@ -18,6 +20,7 @@
 #   NIGHTLY_MACHINE  the machine name series are kept under (uname -n)
 #   NIGHTLY_INJECT   METRIC=FACTOR[,METRIC=FACTOR...]: multiply those metrics before recording
 #                    (to check the rule end to end: a 1.2 on a time is a 20 % slowdown)
+#   NIGHTLY_CHECK_ARGS  rule options for check and dashboard (e.g. "--rel 0.25" on a shared machine)
 #   OMP_NUM_THREADS  1 unless set: single-threaded timings are far less noisy on a shared machine
 # Exit status: 0 no confirmed regression, 3 a confirmed regression (one line each on stderr:
 # metric, change, since which commit), anything else: the suite itself failed (the history is
@@ -32,17 +35,23 @@ HIST=${NIGHTLY_HISTORY:-$OUT/history.h5}
 DASH=${NIGHTLY_DASH:-results/dashboard}
 MACHINE=${NIGHTLY_MACHINE:-$(uname -n)}
 INJECT=${NIGHTLY_INJECT:-}
+CHECK_ARGS=${NIGHTLY_CHECK_ARGS:-}
 QUICK=0
 case "${1:-}" in
   --quick) QUICK=1 ;;
   "") ;;
-  -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "nightly: unknown argument '$1' (--quick, --help)" >&2; exit 2 ;;
 esac
 
 die() { echo "nightly: $*" >&2; exit 1; }
 [ -x "$D" ] || die "$D not built (run make)"
 command -v gnuplot >/dev/null || die "gnuplot missing (scripts/install-deps.sh installs it)"
+
+# One run at a time per history: a second would rewrite it from the same old state.
+mkdir -p "$(dirname "$HIST")"
+exec 9>"$HIST.lock"
+flock -n 9 || die "another nightly run holds $HIST.lock"
 
 t_start=$(date +%s.%N)
 commit=$("$D" --version | sed -n 's/.*(commit \([^,]*\),.*/\1/p')
@@ -227,6 +236,45 @@ suite_sim() {
   done
 }
 
+# ---- sim vs the real cpu executor (needs the micro zoo of suite_quality) ---------------------
+# As scripts/serving-fidelity.sh: the cost model is calibrated on one trace (seed 11) served for
+# real, then a second trace (seed 12) is served for real and simulated with that calibration.
+suite_serving() {
+  local zoo=$OUT/zoo/micro dir=$RUN/serving
+  mkdir -p "$dir"
+  for seed in 11 12; do
+    "$D" trace gen --arrival poisson --rate 400 --models 8 --popularity zipf:1.0 \
+      --lengths uniform:4,32,2,24 --duration 2 --seed $seed --out "$dir/trace-$seed.csv" > /dev/null
+  done
+  log serving "sim vs serve --executor cpu on the micro zoo: deltazip-4 bitdelta swap-4"
+  while read -r name sys opts; do
+    # shellcheck disable=SC2086
+    "$D" serve --trace "$dir/trace-11.csv" --system "$sys" --zoo "$zoo" $opts -q \
+      --calib-out "$dir/$name.calib" 2> "$dir/$name-calib.err"
+    # shellcheck disable=SC2086
+    "$D" serve --trace "$dir/trace-12.csv" --system "$sys" --zoo "$zoo" $opts -q --out "$dir/$name-cpu.h5"
+    # shellcheck disable=SC2086
+    "$D" simulate --trace "$dir/trace-12.csv" --system "$sys" --model "$zoo/base" --hw cpu \
+      --calib "$dir/$name.calib" $opts -q --out "$dir/$name-sim.h5"
+    local c s
+    c=$(csv "$dir/$name-cpu.h5" summary | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+          { print $h["mean_e2e_s"], $h["mean_ttft_s"] }')
+    s=$(csv "$dir/$name-sim.h5" summary | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+          { print $h["mean_e2e_s"], $h["mean_ttft_s"] }')
+    read -r ce ct <<<"$c"
+    read -r se st <<<"$s"
+    emit "serve/${name}_cpu_mean_e2e_s" "$ce" s lower perf 1 0 "$dir/$name-cpu.h5"
+    emit "fidelity/${name}_sim_vs_cpu_e2e_err" "$(awk -v a="$se" -v b="$ce" 'BEGIN { d = (a - b) / b; printf "%.6g", d < 0 ? -d : d }')" \
+      rel lower perf 1 0 "$dir/$name-sim.h5"
+    emit "fidelity/${name}_sim_vs_cpu_ttft_err" "$(awk -v a="$st" -v b="$ct" 'BEGIN { d = (a - b) / b; printf "%.6g", d < 0 ? -d : d }')" \
+      rel lower perf 1 0 "$dir/$name-sim.h5"
+  done <<'POLICIES'
+deltazip-4 deltazip --max-deltas 4
+bitdelta bitdelta
+swap-4 swap --max-resident 4
+POLICIES
+}
+
 # ---- run ------------------------------------------------------------------------------------
 log run "$RUN (machine $MACHINE, commit $commit, OMP_NUM_THREADS=$OMP_NUM_THREADS)"
 suite_kernels
@@ -234,13 +282,16 @@ suite_compress
 [ $QUICK -eq 1 ] || suite_quality
 suite_trace
 suite_sim
-emit nightly/suite_s "$(secs "$t_start")" s lower perf 1 0 "$RUN/kernels.h5"
+[ $QUICK -eq 1 ] || suite_serving
+emit nightly/suite_s "$(secs "$t_start")" s lower perf 1 0 ""
 mv "$M.tmp" "$M"
 
 "$D" nightly record --history "$HIST" --metrics "$M" --machine "$MACHINE" --commit "$commit" >&2
-"$D" nightly dashboard --history "$HIST" --out "$DASH" --machine "$MACHINE" >&2
+# shellcheck disable=SC2086
+"$D" nightly dashboard --history "$HIST" --out "$DASH" --machine "$MACHINE" $CHECK_ARGS >&2
 rc=0
-"$D" nightly check --history "$HIST" --machine "$MACHINE" --quiet || rc=$?
+# shellcheck disable=SC2086
+"$D" nightly check --history "$HIST" --machine "$MACHINE" --quiet $CHECK_ARGS || rc=$?
 log done "$(wc -l < "$M") metrics in $(secs "$t_start") s; dashboard $DASH/index.html"
 if [ $rc -eq 3 ]; then
   log result "confirmed regression (see above); exit 3"

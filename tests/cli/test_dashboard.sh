@@ -7,12 +7,17 @@
 #
 # Chromium is not a build dependency. When it is missing, the test installs it with
 # `scripts/install-deps.sh --browser` if it can (root or passwordless sudo, and the installer
-# has that group); otherwise it is skipped (exit 77) with a one-line reason.
+# has that group); otherwise it is skipped (exit 77) with a one-line reason. DASHBOARD_BROWSER
+# names the browser to use instead of the first of chromium, chromium-browser, google-chrome.
 . "$(dirname "$0")/lib.sh"
 DB=$DELTABENCH
 SHOTDIR=${DASHBOARD_SHOT_DIR:-results/test-dashboard}
 
 find_browser() {
+  if [ -n "${DASHBOARD_BROWSER:-}" ]; then # a given browser (or a missing one, to check the skip)
+    [ -x "$DASHBOARD_BROWSER" ] && { echo "$DASHBOARD_BROWSER"; return 0; }
+    return 1
+  fi
   for b in chromium chromium-browser google-chrome; do
     command -v "$b" >/dev/null 2>&1 && { command -v "$b"; return 0; }
   done
@@ -25,8 +30,11 @@ B=$(find_browser) || {
     echo "test_dashboard: chromium missing; installing it (scripts/install-deps.sh --browser)"
     scripts/install-deps.sh --browser >&2 || { echo "chromium could not be installed (scripts/install-deps.sh --browser failed)"; exit 77; }
     B=$(find_browser) || { echo "chromium still missing after scripts/install-deps.sh --browser"; exit 77; }
+  elif [ $can_root -eq 1 ]; then
+    echo "chromium not installed, and scripts/install-deps.sh has no --browser group to install it"
+    exit 77
   else
-    echo "chromium not installed and cannot be installed here (needs root or passwordless sudo and scripts/install-deps.sh --browser)"
+    echo "chromium not installed, and no root or passwordless sudo to install it (scripts/install-deps.sh --browser)"
     exit 77
   fi
 }
