@@ -6,6 +6,7 @@
  * Exit status: 0 ok, 1 failure (one line naming the file), 2 usage error, 3 (check and
  * dashboard with --fail-on-regression) a confirmed regression, one stderr line per metric. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,7 +84,10 @@ static void usage_check(void)
            "options (default in brackets):\n"
            "  --history H.h5     the history file (required)\n");
     usage_rule();
-    printf("  -q, --quiet        no table on stdout\n"
+    printf("  --fail-on KINDS    kinds whose confirmed regressions exit 3: a comma list of\n"
+           "                     perf, tight, exact, or none; the others are printed as\n"
+           "                     warnings [perf,tight,exact]\n"
+           "  -q, --quiet        no table on stdout\n"
            "  -h, --help         this text\n\n"
            "exit status: 0 no confirmed regression, 1 failure, 2 usage error, 3 regression\n");
 }
@@ -102,6 +106,7 @@ static void usage_dashboard(void)
     printf("  --runs N           runs drawn in plots and sparklines, 2..10000 [60]\n"
            "  --gnuplot G        gnuplot executable [gnuplot]\n"
            "  --fail-on-regression  exit 3 after writing when a regression is confirmed\n"
+           "  --fail-on KINDS    with --fail-on-regression: the kinds that count (as check)\n"
            "  -h, --help         this text\n");
 }
 
@@ -109,14 +114,18 @@ static void usage_dashboard(void)
 
 enum {
     O_HISTORY = 1000, O_METRICS, O_COMMIT, O_MACHINE, O_DATE, O_WINDOW, O_MINHIST, O_REL, O_K,
-    O_CONFIRM, O_TIGHT, O_OUT, O_RUNS, O_GNUPLOT, O_FAIL
+    O_CONFIRM, O_TIGHT, O_OUT, O_RUNS, O_GNUPLOT, O_FAIL, O_FAILON
 };
+
+/* Kinds whose confirmed regressions fail the check (bit set by kind). */
+enum { FAIL_PERF = 1, FAIL_TIGHT = 2, FAIL_EXACT = 4, FAIL_ALL = 7 };
 
 typedef struct {
     const char *history, *metrics, *commit, *machine, *date, *out, *gnuplot;
     nt_rule rule;
     int64_t runs;
     int quiet, fail_on_regression;
+    unsigned fail_kinds; /* FAIL_* */
 } nt_opts;
 
 /* Returns -1 to go on, else the exit code. `allowed` lists the option codes of the command. */
@@ -132,10 +141,12 @@ static int parse(const char *cmd, int argc, char **argv, const int *allowed, voi
         {"k", required_argument, 0, O_K},             {"confirm", required_argument, 0, O_CONFIRM},
         {"tight", required_argument, 0, O_TIGHT},     {"out", required_argument, 0, O_OUT},
         {"runs", required_argument, 0, O_RUNS},       {"gnuplot", required_argument, 0, O_GNUPLOT},
-        {"fail-on-regression", no_argument, 0, O_FAIL}, {0, 0, 0, 0}};
+        {"fail-on-regression", no_argument, 0, O_FAIL},
+        {"fail-on", required_argument, 0, O_FAILON},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     nt_rule_defaults(&o->rule);
     o->runs = 60;
+    o->fail_kinds = FAIL_ALL;
     int c;
     optind = 1;
     opterr = 0;
@@ -163,6 +174,25 @@ static int parse(const char *cmd, int argc, char **argv, const int *allowed, voi
         case O_OUT: o->out = optarg; break;
         case O_GNUPLOT: o->gnuplot = optarg; break;
         case O_FAIL: o->fail_on_regression = 1; break;
+        case O_FAILON: {
+            char buf[64];
+            if (snprintf(buf, sizeof buf, "%s", optarg) >= (int)sizeof buf)
+                return cli_usage(cmd, "--fail-on: '%s' is too long", optarg);
+            o->fail_kinds = 0;
+            char *save = NULL;
+            for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (!strcmp(t, "perf"))
+                    o->fail_kinds |= FAIL_PERF;
+                else if (!strcmp(t, "tight"))
+                    o->fail_kinds |= FAIL_TIGHT;
+                else if (!strcmp(t, "exact"))
+                    o->fail_kinds |= FAIL_EXACT;
+                else if (strcmp(t, "none"))
+                    return cli_usage(cmd, "--fail-on: unknown kind '%s' (perf, tight, exact, none)",
+                                     t);
+            }
+            break;
+        }
         case O_WINDOW:
             if (!cli_i64(cmd, "--window", optarg, 1, 1000, &i))
                 return DB_EXIT_USAGE;
@@ -282,23 +312,32 @@ static int nightly_record(int argc, char **argv)
 
 /* ---- check and dashboard ------------------------------------------------------------------- */
 
-/* One stderr line per confirmed regression; returns their count. */
-static size_t report_regressions(const nt_history *h, const nt_verdict *v, size_t nv)
+static unsigned kind_bit(const char *kind)
+{
+    return !strcmp(kind, "perf") ? FAIL_PERF : !strcmp(kind, "tight") ? FAIL_TIGHT : FAIL_EXACT;
+}
+
+/* One stderr line per confirmed regression (those of kinds outside fail_kinds as warnings);
+ * returns the count of those that fail. */
+static size_t report_regressions(const nt_history *h, const nt_verdict *v, size_t nv,
+                                 unsigned fail_kinds)
 {
     size_t cnt = 0;
     for (size_t i = 0; i < nv; i++) {
         if (v[i].state != NT_REGRESSION)
             continue;
         const nt_row *r = &h->rows[v[i].last], *s = &h->rows[v[i].since];
+        bool fails = (kind_bit(r->kind) & fail_kinds) != 0;
         fprintf(stderr,
-                "deltabench nightly: REGRESSION %s: %+.1f %% (%.4g -> %.4g %s, %s is better; "
+                "deltabench nightly: %s %s: %+.1f %% (%.4g -> %.4g %s, %s is better; "
                 "median of %zu runs) since commit %s (run %lld, %s)",
-                r->metric, 100 * v[i].change, v[i].baseline, r->value, r->unit, r->direction,
-                v[i].nbase, s->commit, (long long)s->run, s->date);
+                fails ? "REGRESSION" : "warning: regression (not failing: --fail-on)", r->metric,
+                100 * v[i].change, v[i].baseline, r->value, r->unit, r->direction, v[i].nbase,
+                s->commit, (long long)s->run, s->date);
         if (v[i].good != SIZE_MAX)
             fprintf(stderr, "; last good %s", h->rows[v[i].good].commit);
         fputc('\n', stderr);
-        cnt++;
+        cnt += fails;
     }
     return cnt;
 }
@@ -323,9 +362,10 @@ static void print_table(const nt_history *h, const nt_verdict *v, size_t nv)
 static int judge_and(const char *cmd, int argc, char **argv, bool dashboard)
 {
     static const int allowed_check[] = {O_HISTORY, O_MACHINE, O_WINDOW, O_MINHIST, O_REL, O_K,
-                                        O_CONFIRM, O_TIGHT, 'q', 0};
+                                        O_CONFIRM, O_TIGHT, O_FAILON, 'q', 0};
     static const int allowed_dash[] = {O_HISTORY, O_MACHINE, O_WINDOW, O_MINHIST, O_REL, O_K,
-                                       O_CONFIRM, O_TIGHT, O_OUT, O_RUNS, O_GNUPLOT, O_FAIL, 0};
+                                       O_CONFIRM, O_TIGHT, O_OUT, O_RUNS, O_GNUPLOT, O_FAIL,
+                                       O_FAILON, 0};
     nt_opts o;
     int rc = parse(cmd, argc, argv, dashboard ? allowed_dash : allowed_check,
                    dashboard ? usage_dashboard : usage_check, &o);
@@ -357,14 +397,11 @@ static int judge_and(const char *cmd, int argc, char **argv, bool dashboard)
             nreg += v[i].state == NT_REGRESSION;
         printf("wrote %s/index.html: %zu metrics, %zu confirmed regression%s\n", o.out, nv, nreg,
                nreg == 1 ? "" : "s");
-        if (o.fail_on_regression)
-            report_regressions(&h, v, nv);
-        else
-            nreg = 0;
+        nreg = o.fail_on_regression ? report_regressions(&h, v, nv, o.fail_kinds) : 0;
     } else {
         if (!o.quiet)
             print_table(&h, v, nv);
-        nreg = report_regressions(&h, v, nv);
+        nreg = report_regressions(&h, v, nv, o.fail_kinds);
     }
     db_free(v);
     nt_history_free(&h);

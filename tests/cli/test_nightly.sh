@@ -61,6 +61,10 @@ grep -q "REGRESSION kernel/gemv_s: +[12][0-9]\.[0-9] %.*since commit c11 (run 11
   fail "regression line: $(cat "$T/err")"
 grep -q "wobble" "$T/err" && fail "the 3 % wobble was reported"
 head -n 2 "$T/out" | tail -n 1 | grep -q "^regression *kernel/gemv_s" || fail "regression not first"
+expect_exit 0 "--fail-on tight,exact: perf only warns" -- "$DB" nightly check --history "$H" -q --fail-on tight,exact
+expect_err_contains "warning: regression (not failing: --fail-on) kernel/gemv_s" "--fail-on warning"
+expect_exit 3 "--fail-on perf" -- "$DB" nightly check --history "$H" -q --fail-on perf
+u "--fail-on unknown kind" check --history "$H" --fail-on speed
 expect_exit 0 "--rel 0.5 lets it pass" -- "$DB" nightly check --history "$H" --rel 0.5 -q
 expect_exit 0 "--confirm 3 waits" -- "$DB" nightly check --history "$H" --confirm 3 -q
 expect_exit 1 "unknown machine" -- "$DB" nightly check --history "$H" --machine nowhere
