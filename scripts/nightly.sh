@@ -2,6 +2,7 @@
 # nightly.sh: the nightly benchmark suite (`make nightly`). Runs a fixed suite, appends every
 # metric to the history, renders the dashboard and judges the run (docs/nightly.md):
 #   kernel/    bench-kernel: five delta kernels + dense at 4096 x 4096, batch 1 and 16 (time)
+#   kernel_gpu/  the same on CUDA at 4096x4096 and 11008x4096, where a device answers
 #   compress/  every compressor on a synthetic tiny pair: ratio (exact), error (tight), time
 #   quality/   bitdelta, deltazip and rtn deltas of the micro zoo: bits/byte, gain kept,
 #              exact-match accuracy (tight / exact)
@@ -98,27 +99,37 @@ colagg() {
     END { if (n) printf "%.17g %.17g", s, s / n; else printf "nan nan" }'
 }
 
-# ---- kernels --------------------------------------------------------------------------------
-suite_kernels() {
-  local res=$RUN/kernels.h5 args
-  if [ $QUICK -eq 1 ]; then
-    args="--op dense,bitdelta --m 1024 --k 1024 --batch 1 --deltas 4 --repeat 5"
-  else
-    args="--op dense,bitdelta,sbmm,csr,lowrank --m 4096 --k 4096 --batch 1,16 --deltas 4 --repeat 10"
-  fi
-  log kernels "bench-kernel $args"
+# ---- kernels ----------------------------------------------------------------------------------
+# kernels DEVICE GROUP ARGS: one bench-kernel sweep; a metric per op and batch (the fastest of the
+# repeats) and the copy bandwidth measured in the same run.
+kernels() {
+  local dev=$1 group=$2 args=$3 res=$RUN/$2.h5 copy=
+  log "$group" "bench-kernel --device $dev $args"
   # shellcheck disable=SC2086
-  "$D" bench-kernel $args --out "$res" > "$RUN/kernels.txt"
-  local line
-  while IFS=, read -r op m k b dl reps med mn copy; do
-    # the fastest of the repeats; spread (median - min) / median (bench-kernel keeps no max)
-    emit "kernel/${op}_${m}x${k}_b${b}_d${dl}_s" "$mn" s lower perf "$reps" \
+  "$D" bench-kernel --device "$dev" $args --out "$res" > "$RUN/$group.txt"
+  while IFS=, read -r op m k b dl reps med mn gbs; do
+    # spread: (median - min) / median (bench-kernel keeps no max)
+    emit "$group/${op}_${m}x${k}_b${b}_d${dl}_s" "$mn" s lower perf "$reps" \
       "$(awk -v a="$med" -v b="$mn" 'BEGIN { printf "%.6g", (a - b) / a }')" "$res"
-    line=$copy
+    copy=$gbs
   done < <(csv "$res" kernels | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
       { print $h["op"] "," $h["m"] "," $h["k"] "," $h["batch"] "," $h["deltas"] "," \
               $h["repeats"] "," $h["median_s"] "," $h["min_s"] "," $h["copy_gbs"] }')
-  emit kernel/copy_gbs "$line" GB/s higher perf 1 0 "$res"
+  emit "$group/copy_gbs" "$copy" GB/s higher perf 1 0 "$res"
+}
+
+suite_kernels() {
+  if [ $QUICK -eq 1 ]; then
+    kernels cpu kernel "--op dense,bitdelta --m 1024 --k 1024 --batch 1 --deltas 4 --repeat 5"
+    return
+  fi
+  kernels cpu kernel "--op dense,bitdelta,sbmm,csr,lowrank --m 4096 --k 4096 --batch 1,16 --deltas 4 --repeat 10"
+  # The CUDA kernels where a device answers (not exercised where this was written: no GPU).
+  if "$D" bench-kernel --op dense --device cuda --m 256 --k 256 --repeat 1 --warmup 0 > /dev/null 2>&1; then
+    kernels cuda kernel_gpu "--op dense,bitdelta,sbmm,csr,lowrank --shapes 4096x4096,11008x4096 --batch 1,16 --deltas 8 --repeat 50"
+  else
+    log kernel_gpu "no CUDA device here: skipped (its metrics, if any, show as stale)"
+  fi
 }
 
 # ---- compressors on a synthetic pair ---------------------------------------------------------
