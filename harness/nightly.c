@@ -102,8 +102,8 @@ db_status nt_history_push(nt_history *h, const nt_row *r)
                         (long long)h->rows[h->n - 1].run);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        nt_row *p = db_realloc(h->rows, cap * sizeof *p);
-        if (!p || cap < h->cap)
+        nt_row *p = cap <= SIZE_MAX / sizeof *p ? db_realloc(h->rows, cap * sizeof *p) : NULL;
+        if (!p)
             return db_error(DB_ERR_NOMEM, "history: out of memory at %zu rows", h->n);
         h->rows = p;
         h->cap = cap;

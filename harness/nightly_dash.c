@@ -569,7 +569,6 @@ static db_status write_page(const nt_history *h, const nt_verdict *v, size_t nv,
                 groups[g]);
     }
     fprintf(f, "<script>%s</script>\n</body>\n</html>\n", js);
-    (void)run0;
     return fs_out_commit(&out);
 }
 
