@@ -112,7 +112,7 @@ BENCH_SRC := $(wildcard tests/bench_*.c)
 BENCHES := $(BENCH_SRC:tests/%.c=$(B)/tests/%)
 GPU_TESTS := $(filter $(B)/tests/check_gpu_%,$(TESTS))
 
-.PHONY: all test test-unit test-cli test-interop test-gpu bench clean help reproduce-fig5 models
+.PHONY: all test test-unit test-cli test-interop test-gpu bench clean help models
 all: $(BIN)
 
 # Flag changes rebuild everything (the file changes only when the flags do).
@@ -165,9 +165,14 @@ bench: $(BIN) $(BENCHES)
 models: $(BIN)
 	@scripts/build-models.sh
 
-reproduce-fig5:
-	@echo "deltabench: reproduce-fig5 is not built yet (it needs the compressors and model-zoo issues)." >&2
-	@exit 1
+# ---- reproduction registry (harness/registry.c): make reproduce-<id>, make reproduce-all -----
+REPRO_IDS := $(shell sed -n 's/^ *\.id = "\(.*\)",$$/\1/p' harness/registry.c)
+REPRO_TARGETS := $(REPRO_IDS:%=reproduce-%)
+.PHONY: $(REPRO_TARGETS) reproduce-all
+$(REPRO_TARGETS): reproduce-%: $(BIN)
+	@$(BIN) reproduce $*
+reproduce-fig5: models
+reproduce-all: $(REPRO_TARGETS)
 
 clean:
 	rm -rf build bin

@@ -268,4 +268,9 @@ db_status dc_synth_write(const dc_synth_shape *s, uint64_t seed, double delta_st
                          const char *base_path, const char *target_path, const char *calib_path,
                          int64_t calib_tokens, bool progress);
 
+/* Writes a checkpoint with the tensor names, dtypes and shapes of model_path (a file, a
+ * directory or a sharded index) and every value zero: the base against which a "delta" is the
+ * whole model (DeltaZip's comparison of compressing the model itself, CLAIMS DZ-2). */
+db_status dc_synth_zero_like(const char *model_path, const char *out_path);
+
 #endif

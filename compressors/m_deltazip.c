@@ -14,6 +14,9 @@
  *     W[:, i2:] -= E U[i1:i2, i2:] (cblas_sgemm). Rows are independent within a block, so each
  *     row runs its block in cache (OpenMP over rows).
  *  5. H = NULL means H = I: U = I, no error propagation, i.e. plain RTN + magnitude n:m.
+ *  6. bits = 16 is pruning alone (SparseGPT's OBS n:m with fp16 values, the pipeline's "after
+ *     pruning" stage): each kept weight is stored as its fp16 value, no row scale, and the fp16
+ *     rounding error is propagated like a quantisation error.
  * The lossless stage (zstd/DEFLATE) is the container's, applied to every stored part. */
 #include <cblas.h>
 #include <string.h>
@@ -21,6 +24,9 @@
 #include "compressors/internal.h"
 #include "compressors/lapack.h"
 #include "core/alloc.h"
+
+/* bits = DZ_FP16: pruning only, kept values stored as fp16 (no quantisation, no scale). */
+#define DZ_FP16 16
 
 static void dz_defaults(dc_params *p)
 {
@@ -34,8 +40,9 @@ static void dz_defaults(dc_params *p)
 
 static db_status dz_check(const dc_params *p)
 {
-    if (p->bits < 2 || p->bits > DC_MAX_BITS)
-        return db_error(DB_ERR_ARG, "deltazip: bits %d out of range [2, %d]", p->bits, DC_MAX_BITS);
+    if ((p->bits < 2 || p->bits > DC_MAX_BITS) && p->bits != DZ_FP16)
+        return db_error(DB_ERR_ARG, "deltazip: bits %d out of range [2, %d] (or %d: pruning only)",
+                        p->bits, DC_MAX_BITS, DZ_FP16);
     if (p->nm_n < 1 || p->nm_m < 1 || p->nm_m > DC_MAX_NM_M)
         return db_error(DB_ERR_ARG, "deltazip: n:m %d:%d needs 1 <= n, 1 <= m <= %d", p->nm_n,
                         p->nm_m, DC_MAX_NM_M);
@@ -59,6 +66,8 @@ static int dz_layout(const dc_params *p, int64_t N, int64_t K, dc_part *parts)
     int64_t slots = dz_slots(p, K);
     dc_layout_set(&parts[0], "codes", DT_U32, 2, N, dc_fmt_words(slots, p->bits));
     dc_layout_set(&parts[1], "idx", DT_U32, 2, N, dc_fmt_words(slots, dc_fmt_idx_bits(p->nm_m)));
+    if (p->bits == DZ_FP16)
+        return 2;
     dc_layout_set(&parts[2], "scale", DT_F16, 1, N, 0);
     return 3;
 }
@@ -103,16 +112,17 @@ static db_status dz_encode(const dc_src *src, const dc_params *p, const float *H
 {
     const int64_t N = src->N, K = src->K;
     const int bits = p->bits, maxq = (1 << bits) - 1, z = 1 << (bits - 1);
+    const bool fp16 = bits == DZ_FP16;
     const int m = p->nm_m, nn = p->nm_n, ib = dc_fmt_idx_bits(m);
     const int64_t bs = (int64_t)(p->blocksize / m * m), slots = dz_slots(p, K);
     const int64_t Wc = dc_fmt_words(slots, bits), Wi = dc_fmt_words(slots, ib);
     uint32_t *codes, *idx;
-    uint16_t *scale;
+    uint16_t *scale = NULL;
     float *W = NULL, *U = NULL, *E = NULL, *sc = NULL;
     db_status s = dc_part_add(out, "codes", DT_U32, 2, N, Wc, (void **)&codes);
     if (!s)
         s = dc_part_add(out, "idx", DT_U32, 2, N, Wi, (void **)&idx);
-    if (!s)
+    if (!s && !fp16)
         s = dc_part_add(out, "scale", DT_F16, 1, N, 0, (void **)&scale);
     if (s)
         return s;
@@ -128,8 +138,8 @@ static db_status dz_encode(const dc_src *src, const dc_params *p, const float *H
     s = dc_src_delta(src, W);
     if (s)
         goto done;
-    /* 1. per-row symmetric scales from the full delta */
-    for (int64_t r = 0; r < N; r++) {
+    /* 1. per-row symmetric scales from the full delta (none when pruning only) */
+    for (int64_t r = 0; r < N && !fp16; r++) {
         float amax = 0.0f;
         for (int64_t k = 0; k < K; k++)
             amax = fabsf(W[r * K + k]) > amax ? fabsf(W[r * K + k]) : amax;
@@ -167,7 +177,7 @@ static db_status dz_encode(const dc_src *src, const dc_params *p, const float *H
             float *w = W + r * K + i1, *e = E + r * bs;
             uint32_t *crow = codes + r * Wc, *irow = idx + r * Wi;
             int slot_of[DC_MAX_NM_M] = {0}; /* -1: pruned, else the slot in the group */
-            const float s_r = sc[r];
+            const float s_r = fp16 ? 1.0f : sc[r];
             for (int64_t i = 0; i < cnt; i++) {
                 const int64_t col = i1 + i;
                 if (col % m == 0) {
@@ -190,7 +200,7 @@ static db_status dz_encode(const dc_src *src, const dc_params *p, const float *H
                     int o = 0;
                     for (int c = 0; c < t; c++)
                         slot_of[c] = kept[c] ? o++ : -1;
-                    for (int j = keep; j < nn; j++) /* padding slots: index 0, code zero */
+                    for (int j = keep; j < nn && !fp16; j++) /* padding: index 0, code zero */
                         dc_fmt_put(crow, g * nn + j, bits, (uint32_t)z);
                     for (int c = 0; c < t; c++)
                         if (slot_of[c] >= 0)
@@ -199,9 +209,9 @@ static db_status dz_encode(const dc_src *src, const dc_params *p, const float *H
                 const int c = (int)(col % m);
                 float q = 0.0f; /* pruned columns become exactly 0 */
                 if (slot_of[c] >= 0) {
-                    uint32_t code = dc_quant(w[i], s_r, z, maxq);
+                    uint32_t code = fp16 ? f32_to_f16(w[i]) : dc_quant(w[i], s_r, z, maxq);
                     dc_fmt_put(crow, col / m * nn + slot_of[c], bits, code);
-                    q = s_r * (float)((int)code - z);
+                    q = fp16 ? f16_to_f32((uint16_t)code) : s_r * (float)((int)code - z);
                 }
                 if (U) {
                     const float *urow = U + col * K;
@@ -240,9 +250,17 @@ static db_status dz_view_get(const dc_packed *pk, dz_view *v)
     db_status s = dc_part_need(pk, "codes", DT_U32, (const void **)&v->codes);
     if (!s)
         s = dc_part_need(pk, "idx", DT_U32, (const void **)&v->idx);
-    if (!s)
+    v->scale = NULL;
+    if (!s && p->bits != DZ_FP16)
         s = dc_part_need(pk, "scale", DT_F16, (const void **)&v->scale);
     return s;
+}
+
+/* The value of kept slot j of row r: s_r (q - z), or the stored fp16 value when pruning only. */
+static inline float dz_value(const dz_view *v, int64_t r, int64_t j, int bits, int z)
+{
+    uint32_t q = dc_fmt_get(v->codes + r * v->Wc, j, bits);
+    return bits == DZ_FP16 ? f16_to_f32((uint16_t)q) : f16_to_f32(v->scale[r]) * (float)((int)q - z);
 }
 
 static db_status dz_decode(const dc_packed *pk, float *delta)
@@ -254,14 +272,12 @@ static db_status dz_decode(const dc_packed *pk, float *delta)
     const int64_t K = pk->K;
     const int bits = pk->params.bits, z = 1 << (bits - 1), m = pk->params.nm_m, nn = pk->params.nm_n;
     memset(delta, 0, sizeof *delta * (size_t)pk->N * (size_t)K);
-    for (int64_t r = 0; r < pk->N; r++) {
-        const float sr = f16_to_f32(v.scale[r]);
+    for (int64_t r = 0; r < pk->N; r++)
         for (int64_t j = 0; j < v.slots; j++) {
             int64_t col = j / nn * m + dc_fmt_get(v.idx + r * v.Wi, j, v.ib);
             if (col < K)
-                delta[r * K + col] += sr * (float)((int)dc_fmt_get(v.codes + r * v.Wc, j, bits) - z);
+                delta[r * K + col] += dz_value(&v, r, j, bits, z);
         }
-    }
     return DB_OK;
 }
 
@@ -275,13 +291,13 @@ static db_status dz_apply(const dc_packed *pk, int64_t B, const float *x, float 
     const int bits = pk->params.bits, z = 1 << (bits - 1), m = pk->params.nm_m, nn = pk->params.nm_n;
     for (int64_t r = 0; r < N; r++)
         for (int64_t b = 0; b < B; b++) {
-            double acc = 0.0; /* Σ (q - z) x over the kept slots, one scale multiply after */
+            double acc = 0.0; /* Σ q x over the kept slots */
             for (int64_t j = 0; j < v.slots; j++) {
                 int64_t col = j / nn * m + dc_fmt_get(v.idx + r * v.Wi, j, v.ib);
                 if (col < K)
-                    acc += (double)((int)dc_fmt_get(v.codes + r * v.Wc, j, bits) - z) * x[b * K + col];
+                    acc += (double)dz_value(&v, r, j, bits, z) * x[b * K + col];
             }
-            y[b * N + r] += (float)((double)f16_to_f32(v.scale[r]) * acc);
+            y[b * N + r] += (float)acc;
         }
     return DB_OK;
 }

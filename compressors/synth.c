@@ -296,3 +296,39 @@ done:
     db_free(ts), db_free(lambda), db_free(colf), db_free(ob), db_free(ot);
     return st;
 }
+
+db_status dc_synth_zero_like(const char *model_path, const char *out_path)
+{
+    st_model *m = NULL;
+    st_writer *w = NULL;
+    void *zero = NULL;
+    db_status st = st_model_open(model_path, &m);
+    if (st)
+        return st;
+    size_t n = st_model_count(m), maxb = 1;
+    st = st_writer_open(out_path, &w);
+    if (!st)
+        st = st_writer_meta(w, "format", "pt");
+    if (!st)
+        st = st_writer_meta(w, "deltabench_synth", "zero-like");
+    for (size_t i = 0; i < n && !st; i++) {
+        const st_tensor_info *ti = st_model_get(m, i);
+        st = st_writer_declare(w, ti->name, ti->dtype, ti->ndim, ti->shape);
+        maxb = ti->nbytes > maxb ? ti->nbytes : maxb;
+    }
+    if (!st)
+        st = st_writer_begin(w);
+    if (!st && !(zero = db_calloc(maxb, 1)))
+        st = db_error(DB_ERR_NOMEM, "%s: out of memory", out_path);
+    /* the writer asks for tensors in its own (alignment) order */
+    for (const char *due; !st && (due = st_writer_next(w));)
+        st = st_writer_write(w, zero, st_model_find(m, due)->nbytes);
+    if (!st) {
+        st = st_writer_finish(w);
+        w = NULL;
+    }
+    st_writer_abort(w);
+    db_free(zero);
+    st_model_close(m);
+    return st;
+}

@@ -21,7 +21,7 @@ static void usage(void)
            "  --task T        calibration text (training split), required\n"
            "  --data DIR      corpus directory (default models/zoo/data)\n"
            "  --tokens N      calibration tokens, 2..10000000 (default 8192)\n"
-           "  --seq T         window length (default 128, 2..context)\n"
+           "  --seq T         window length (default min(128, context), 2..context)\n"
            "  --out FILE      output safetensors file, required\n"
            "  --threads N     threads (default 2, 1..256)\n"
            "  -h, --help      this text\n");
@@ -36,7 +36,7 @@ int cmd_calib(int argc, char **argv)
         {"threads", 1, 0, O_THREADS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "calib", *model = NULL, *taskname = NULL, *data = "models/zoo/data";
     const char *out = NULL;
-    int64_t tokens = 8192, seq = 128, threads = 2;
+    int64_t tokens = 8192, seq = 0, threads = 2; /* seq 0: min(128, context) */
     int c;
     optind = 1;
     opterr = 0;
@@ -58,14 +58,14 @@ int cmd_calib(int argc, char **argv)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model || !taskname || !out)
         return cli_usage(cmd, "--model, --task and --out are required");
-    if (tokens < seq)
+    if (seq && tokens < seq)
         return cli_usage(cmd, "--tokens %" PRId64 " is shorter than one window (--seq %" PRId64 ")",
                          tokens, seq);
     tf_set_threads((int)threads);
     db_status s = calib_model_write(model, taskname, data, tokens, (int)seq, out);
     if (s)
         return cli_fail(cmd, s);
-    printf("wrote %s: Hessians of every linear tensor of %s over %" PRId64 " tokens of %s\n", out,
-           model, tokens / seq * seq, taskname);
+    printf("wrote %s: Hessians of every linear tensor of %s over %" PRId64 " tokens of %s "
+           "(whole windows)\n", out, model, tokens, taskname);
     return DB_EXIT_OK;
 }

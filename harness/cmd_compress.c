@@ -31,7 +31,8 @@ static void usage(void)
            "  --target T      fine-tuned checkpoint, same tensors, shapes and dtypes\n"
            "  --method M      one of the methods above\n"
            "  --out OUT       the compressed delta (written atomically)\n"
-           "  --bits N        code width: rtn 1..8 (default 4), deltazip 2..8 (4), deltadq 2..8 (4)\n"
+           "  --bits N        code width: rtn 1..8 (default 4), deltazip 2..8 (4; 16 = prune\n"
+           "                  only, fp16 values), deltadq 2..8 (4)\n"
            "  --nm n:m        keep n of every m columns: magprune (default unstructured),\n"
            "                  deltazip (default 2:4); 1 <= n <= m <= 64\n"
            "  --group G       rtn: columns per scale group, 0 = per row (default 128);\n"
@@ -45,7 +46,7 @@ static void usage(void)
            "  --calib FILE    deltazip: Hessians (<tensor>.hessian F32 [K,K], metadata tokens);\n"
            "                  without it H = I (plain RTN + magnitude n:m)\n"
            "  --lossless L    none, zstd or deflate on every stored array (deltazip: zstd,\n"
-           "                  others: none); deltazip always measures both\n"
+           "                  others: none); with a codec, both zstd and DEFLATE are measured\n"
            "  --report F.h5   write the per-tensor table and a summary to an HDF5 result\n"
            "  --quiet         no per-tensor table (summary lines only)\n"
            "  -h, --help      this text\n");
@@ -299,7 +300,7 @@ int cmd_compress(int argc, char **argv)
         }
     }
     ctx_t ctx = {.quiet = quiet};
-    ctx.lossless_cols = (m->uses & DC_P_CALIB) || p.lossless != DC_LOSSLESS_NONE;
+    ctx.lossless_cols = p.lossless != DC_LOSSLESS_NONE;
     dc_compress_opts o = {.base_path = base,
                           .target_path = target,
                           .out_path = out,

@@ -44,7 +44,7 @@ static void usage(void)
            "  --model DIR      model directory (config.json + safetensors), required\n"
            "  --delta FILE     compressed delta made for --model (base hash checked)\n"
            "  --base DIR       base model: also report its scores and the gain kept\n"
-           "                   (default with --delta: --model)\n"
+           "                   (default with --delta: --model; 'none': not scored)\n"
            "  --finetuned DIR  the uncompressed fine-tune: reference of the gain kept,\n"
            "                   (value - base) / (finetuned - base)\n"
            "  --task T         english, scripture, code, arith, reverse, sort, text:FILE\n"
@@ -159,6 +159,8 @@ int cmd_eval(int argc, char **argv)
         return cli_usage(cmd, "--task is required");
     if (delta && !base)
         base = model;
+    if (base && !strcmp(base, "none"))
+        base = NULL;
     tf_set_threads((int)threads);
 
     db_task *t = NULL;

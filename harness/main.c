@@ -33,6 +33,8 @@ static const cli_command commands[] = {
      cmd_bench_kernel},
     {"nightly", "nightly regression history: record a run, check it, render the dashboard",
      cmd_nightly},
+    {"reproduce", "run an entry of the reproduction registry (figure, paper.md section)",
+     cmd_reproduce},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 

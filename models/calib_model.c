@@ -138,6 +138,8 @@ static db_status ctx_open(const char *target_dir, const char *task, const char *
     db_status s = tf_model_load(&c->m, target_dir);
     if (s)
         goto fail;
+    if (T == 0) /* the default window: 128 tokens, or the whole context when shorter */
+        T = c->m.cfg.maxT < 128 ? c->m.cfg.maxT : 128;
     if (T < 2 || T > c->m.cfg.maxT || ntokens < T) {
         s = db_error(DB_ERR_ARG, "calib: need 2 <= window <= %d and tokens >= window",
                      c->m.cfg.maxT);

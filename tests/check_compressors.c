@@ -84,7 +84,7 @@ static void test_params(const dc_method *m, int variant, int64_t N, int64_t K, d
     } else if (!strcmp(m->name, "lowrank")) {
         p->rank = mn < 4 ? mn : 4;
     } else if (!strcmp(m->name, "deltazip")) {
-        p->bits = variant % 2 ? 2 : 4;
+        p->bits = variant % 4 == 3 ? 16 : variant % 2 ? 2 : 4; /* 16: pruning only */
         if (variant % 3 == 2)
             p->nm_n = 3, p->nm_m = 7, p->blocksize = 128;
         p->lossless = DC_LOSSLESS_NONE;
@@ -218,7 +218,8 @@ static void check_bound(const dc_method *m, const pair *pr, const dc_packed *pk,
         for (int64_t i = 0; i < N * K; i++)
             ck_assert_float_eq(dec[i], d[i] >= 0 ? sc[0] : -sc[0]);
     } else if (!strcmp(m->name, "deltazip")) {
-        /* H = I: exactly symmetric per-row RTN of the n largest |d| of every m (ties: lower) */
+        /* H = I: exactly symmetric per-row RTN of the n largest |d| of every m (ties: lower);
+         * 16 bits: those n kept as their fp16 values */
         int bits = p->bits, z = 1 << (bits - 1), maxq = (1 << bits) - 1;
         for (int64_t n = 0; n < N; n++) {
             float amax = 0;
@@ -235,7 +236,9 @@ static void check_bound(const dc_method *m, const pair *pr, const dc_packed *pk,
                         larger += y > x || (y == x && e < c);
                     }
                     float want = 0;
-                    if (larger < p->nm_n) {
+                    if (larger < p->nm_n && bits == 16) {
+                        want = f16_to_f32(f32_to_f16(d[n * K + g + c]));
+                    } else if (larger < p->nm_n) {
                         float q = nearbyintf(d[n * K + g + c] / s) + (float)z;
                         q = q < 0 ? 0 : q > maxq ? (float)maxq : q;
                         want = s * (q - (float)z);
@@ -497,7 +500,9 @@ START_TEST(test_deltazip_hessian_beats_identity)
     const dc_method *m = dc_method_find("deltazip");
     static const int64_t dims[][2] = {{32, 64}, {24, 200}, {16, 130}};
     for (size_t i = 0; i < 3; i++)
-        for (int bits = 2; bits <= 4; bits += 2) {
+        for (int bits = 2; bits <= 16; bits *= 2) {
+            if (bits == 8)
+                continue;
             const int64_t N = dims[i][0], K = dims[i][1];
             pair pr;
             pair_make(&pr, N, K, 55 + i);

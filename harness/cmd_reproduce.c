@@ -1,0 +1,260 @@
+/* cmd_reproduce.c: `deltabench reproduce`: lists the reproduction registry, or runs one entry:
+ * its experiment script, its gnuplot figure, and the splice of its section into paper.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/fsutil.h"
+#include "core/version.h"
+#include "harness/cli.h"
+#include "harness/registry.h"
+
+#define CMD "reproduce"
+
+static void usage(void)
+{
+    printf("usage: deltabench reproduce --list\n"
+           "       deltabench reproduce ID [--out DIR] [--paper FILE | --no-paper]\n\n"
+           "Runs entry ID of the reproduction registry: its experiment (scripts/reproduce/ID.sh,\n"
+           "which writes HDF5 runs, ID.csv, section.md and a verdict under DIR), its gnuplot\n"
+           "figure (DIR/ID.png and .svg, copied to docs/figures/ beside the report), and replaces the\n"
+           "regenerated part of its paper.md section (between the markers\n"
+           "<!-- regenerated:ID:begin --> and <!-- regenerated:ID:end -->). Run from the\n"
+           "project root; `make reproduce-ID` also builds what the entry needs first.\n\n"
+           "options:\n"
+           "  --list        the entries, their claims and status (verdict of the last run)\n"
+           "  --out DIR     results directory (default results/ID)\n"
+           "  --paper FILE  report to update (default paper.md)\n"
+           "  --no-paper    leave the report alone\n"
+           "  -h, --help    this text\n");
+}
+
+static int list(void)
+{
+    printf("%-8s %-12s %-44s %s\n", "id", "claims", "status", "title");
+    for (size_t i = 0; i < rp_count; i++) {
+        const rp_entry *e = &rp_entries[i];
+        char path[512], status[256] = "not run";
+        snprintf(path, sizeof path, "results/%s/verdict", e->id);
+        char *v = NULL;
+        size_t n = 0;
+        struct stat sb;
+        if (fs_read_all(path, &v, &n) == DB_OK && !stat(path, &sb)) {
+            while (n && (v[n - 1] == '\n' || v[n - 1] == ' '))
+                v[--n] = 0;
+            char day[32];
+            strftime(day, sizeof day, "%Y-%m-%d", gmtime(&sb.st_mtime));
+            snprintf(status, sizeof status, "ran %s: %s", day, v);
+        }
+        db_free(v);
+        printf("%-8s %-12s %-44s %s\n", e->id, e->claims, status, e->title);
+        printf("%-8s %-12s   needs %s; %s\n", "", "", e->needs, e->budget);
+    }
+    return DB_EXIT_OK;
+}
+
+/* Runs argv[0] (searched in PATH) and waits; DB_OK when it exits 0. */
+static db_status spawn(char *const argv[])
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return db_error(DB_ERR_IO, "%s: cannot fork: %s", argv[0], strerror(errno));
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "deltabench " CMD ": %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return db_error(DB_ERR_IO, "%s: wait failed: %s", argv[0], strerror(errno));
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return DB_OK;
+    if (WIFEXITED(st))
+        return db_error(DB_ERR_IO, "%s %s failed (exit %d)", argv[0], argv[1] ? argv[1] : "",
+                        WEXITSTATUS(st));
+    return db_error(DB_ERR_IO, "%s %s was killed (signal %d)", argv[0], argv[1] ? argv[1] : "",
+                    WTERMSIG(st));
+}
+
+static db_status copy_file(const char *from, const char *to)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    db_status s = fs_read_all(from, &buf, &n);
+    fs_out o;
+    if (!s && !(s = fs_out_open(&o, to))) {
+        fwrite(buf, 1, n, o.fp); /* a short write sets the error flag the commit checks */
+        s = fs_out_commit(&o);
+    }
+    db_free(buf);
+    return s;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[1200];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+/* Copies FIG.png and FIG.svg to DIR/ID.png and .svg. */
+static db_status copy_figures(const char *fig, const char *dir, const char *id)
+{
+    char from[1300], to[1300];
+    db_status s = DB_OK;
+    for (int i = 0; i < 2 && !s; i++) {
+        const char *ext = i ? "svg" : "png";
+        snprintf(from, sizeof from, "%s.%s", fig, ext);
+        snprintf(to, sizeof to, "%s/%s.%s", dir, id, ext);
+        s = copy_file(from, to);
+    }
+    return s;
+}
+
+/* Replaces the text between entry id's markers in `paper` by header + the section file. */
+static db_status splice(const char *paper, const rp_entry *e, const char *section,
+                        const char *out_dir)
+{
+    char begin[128], end[128];
+    snprintf(begin, sizeof begin, "<!-- regenerated:%s:begin -->", e->id);
+    snprintf(end, sizeof end, "<!-- regenerated:%s:end -->", e->id);
+    char *doc = NULL, *sec = NULL;
+    size_t ndoc = 0, nsec = 0;
+    db_status s = fs_read_all(paper, &doc, &ndoc);
+    if (!s)
+        s = fs_read_all(section, &sec, &nsec);
+    if (s)
+        goto done;
+    char *b = strstr(doc, begin), *x = b ? strstr(b, end) : NULL;
+    if (!b || !x) {
+        s = db_error(DB_ERR_FORMAT, "%s: no '%s' ... '%s' markers for entry %s", paper, begin, end,
+                     e->id);
+        goto done;
+    }
+    b += strlen(begin);
+    char day[32];
+    time_t now = time(NULL);
+    strftime(day, sizeof day, "%Y-%m-%d", gmtime(&now));
+    fs_out o;
+    if ((s = fs_out_open(&o, paper)))
+        goto done;
+    fwrite(doc, 1, (size_t)(b - doc), o.fp);
+    fprintf(o.fp,
+            "\n*Regenerated by `make reproduce-%s` (deltabench %s, commit %s, %s). Data: "
+            "`%s/` (one HDF5 file per run under `runs/`, read them with `deltabench export`; the "
+            "figure's table `%s.csv` is joined from them by `%s`).*\n\n",
+            e->id, DB_VERSION, db_git_commit(), day, out_dir, e->id, e->script);
+    if (e->plot)
+        fprintf(o.fp, "![%s](docs/figures/%s.png)\n\n", e->id, e->id);
+    fwrite(sec, 1, nsec, o.fp);
+    fputs("\n", o.fp);
+    fputs(x, o.fp);
+    s = fs_out_commit(&o);
+done:
+    db_free(doc);
+    db_free(sec);
+    return s;
+}
+
+static int run(const rp_entry *e, const char *out_dir, const char *paper)
+{
+    char self[4096], dir[1024], csv[1200], fig[1200], arg[2600], path[1300];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return cli_fail(CMD, db_error(DB_ERR_IO, "/proc/self/exe: cannot find this binary"));
+    self[n] = 0;
+    if (access(e->script, R_OK))
+        return cli_fail(CMD, db_error(DB_ERR_IO, "%s: not found (run from the project root)",
+                                      e->script));
+    snprintf(dir, sizeof dir, "%s", out_dir);
+    setenv("DELTABENCH", self, 1);
+    setenv("OUT", dir, 1);
+    printf("reproduce %s: running %s (%s)\n", e->id, e->script, e->budget);
+    db_status s = spawn((char *[]){"bash", (char *)e->script, NULL});
+    if (s) /* the experiment printed its own one-line reason */
+        return DB_EXIT_FAIL;
+    if (e->plot) {
+        snprintf(csv, sizeof csv, "%s/%s.csv", dir, e->id);
+        snprintf(fig, sizeof fig, "%s/%s", dir, e->id);
+        snprintf(arg, sizeof arg, "data='%s'; out='%s'", csv, fig);
+        if ((s = spawn((char *[]){"gnuplot", "-e", arg, (char *)e->plot, NULL})))
+            return cli_fail(CMD, s);
+        /* the report links docs/figures/ID.png next to itself */
+        char figdir[1200];
+        const char *slash = paper ? strrchr(paper, '/') : NULL;
+        snprintf(figdir, sizeof figdir, "%.*sdocs/figures", slash ? (int)(slash - paper + 1) : 0,
+                 paper ? paper : "");
+        if (paper && (mkdir_p(figdir) || (s = copy_figures(fig, figdir, e->id))))
+            return cli_fail(CMD, s ? s : db_error(DB_ERR_IO, "%s: cannot create", figdir));
+    }
+    snprintf(path, sizeof path, "%s/section.md", dir);
+    if (paper && (s = splice(paper, e, path, dir)))
+        return cli_fail(CMD, s);
+    printf("reproduce %s: done\n", e->id);
+    if (e->plot)
+        printf("  figure   %s/%s.png, %s/%s.svg%s\n", dir, e->id, dir, e->id,
+               paper ? " (copied to docs/figures/ beside the report)" : "");
+    printf("  data     %s/runs/*.h5 (deltabench export FILE TABLE), table %s/%s.csv\n", dir, dir,
+           e->id);
+    printf("  section  %s (between the regenerated:%s markers); text also in %s\n",
+           paper ? paper : "(not updated: --no-paper)", e->id, path);
+    snprintf(path, sizeof path, "%s/verdict", dir);
+    char *v = NULL;
+    size_t nv = 0;
+    if (fs_read_all(path, &v, &nv) == DB_OK)
+        printf("  verdict  %s", v);
+    db_free(v);
+    return DB_EXIT_OK;
+}
+
+int cmd_reproduce(int argc, char **argv)
+{
+    enum { O_LIST = 1000, O_OUT, O_PAPER, O_NOPAPER };
+    static const struct option opts[] = {
+        {"list", no_argument, 0, O_LIST},         {"out", required_argument, 0, O_OUT},
+        {"paper", required_argument, 0, O_PAPER}, {"no-paper", no_argument, 0, O_NOPAPER},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    const char *out = NULL, *paper = "paper.md";
+    int c, do_list = 0, no_paper = 0;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(); return DB_EXIT_OK;
+        case O_LIST: do_list = 1; break;
+        case O_OUT: out = optarg; break;
+        case O_PAPER: paper = optarg; break;
+        case O_NOPAPER: no_paper = 1; break;
+        default: return cli_usage(CMD, "unknown option or missing value: '%s'", argv[optind - 1]);
+        }
+    }
+    if (do_list) {
+        if (optind < argc || out || no_paper)
+            return cli_usage(CMD, "--list takes no other argument");
+        return list();
+    }
+    if (argc - optind != 1)
+        return cli_usage(CMD, "expected one entry id (see --list)");
+    const rp_entry *e = rp_find(argv[optind]);
+    if (!e)
+        return cli_usage(CMD, "unknown entry '%s' (see --list)", argv[optind]);
+    char def[256];
+    snprintf(def, sizeof def, "results/%s", e->id);
+    return run(e, out ? out : def, no_paper ? NULL : paper);
+}

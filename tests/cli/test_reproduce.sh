@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# test_reproduce.sh: the pieces of `make reproduce-fig5`: synth --layers/--vocab/--zero-like,
+# deltazip pruning alone (--bits 16), eval --base none, the registry CLI, and the fig5
+# experiment end to end on the micro zoo and a tiny synthetic pair (figure, table, verdict,
+# paper.md splice, cached rerun).
+. "$(dirname "$0")/lib.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+D=$DELTABENCH
+
+# ---- synth: truncated layers, small vocabulary, zero twin -------------------------------------
+expect_exit 0 "synth 1 of 2 layers" -- "$D" synth --shape tiny --layers 1 --vocab 17 \
+  --out-base "$T/b.st" --out-target "$T/t.st"
+expect_out_contains "1 of 2 layers, vocab 17 of 300" "synth says what it truncated"
+"$D" inspect "$T/b.st" > "$T/insp" 2>&1
+grep -q "model.layers.1\." "$T/insp" && fail "layer 1 written despite --layers 1"
+grep -q "model.layers.0.mlp.up_proj.weight" "$T/insp" || fail "layer 0 missing"
+grep -q "model.embed_tokens.weight .*\[17, 70\]" "$T/insp" || fail "embedding not [17, 70]: $(grep embed "$T/insp")"
+# layer 0 does not depend on the layer count or the vocabulary
+"$D" synth --shape tiny --out-base "$T/b2.st" --out-target "$T/t2.st" >/dev/null
+"$D" compress --base "$T/b.st" --target "$T/t.st" --method fp16 --out "$T/d1.st" --report "$T/r1.h5" --quiet >/dev/null
+"$D" compress --base "$T/b2.st" --target "$T/t2.st" --method fp16 --out "$T/d2.st" --report "$T/r2.h5" --quiet >/dev/null
+a=$("$D" export "$T/r1.h5" compression | grep '^model.layers.0.self_attn.q_proj' | cut -d, -f4-10)
+b=$("$D" export "$T/r2.h5" compression | grep '^model.layers.0.self_attn.q_proj' | cut -d, -f4-10)
+[ -n "$a" ] && [ "$a" = "$b" ] || fail "layer 0 differs with --layers/--vocab: '$a' vs '$b'"
+expect_exit 2 "more layers than the shape" -- "$D" synth --shape tiny --layers 3 --out-base "$T/x" --out-target "$T/y"
+[ -e "$T/x" ] && fail "output written on a usage error"
+expect_exit 2 "zero vocabulary" -- "$D" synth --shape tiny --vocab 0 --out-base "$T/x" --out-target "$T/y"
+
+mkdir -p "$T/m"
+cp "$T/b.st" "$T/m/model.safetensors"
+echo '{}' > "$T/m/config.json"
+expect_exit 0 "zero twin" -- "$D" synth --zero-like "$T/m" --out-dir "$T/z"
+cmp -s "$T/m/config.json" "$T/z/config.json" || fail "config.json not copied"
+"$D" inspect "$T/z/model.safetensors" | grep -c "F16" > "$T/n1"
+"$D" inspect "$T/m/model.safetensors" | grep -c "F16" > "$T/n2"
+cmp -s "$T/n1" "$T/n2" || fail "zero twin has other tensors"
+# every byte of the data area is zero: the file is the header plus zeros
+hdr=$(od -An -tu8 -N8 "$T/z/model.safetensors" | tr -d ' ')
+nz=$(tail -c +$((hdr + 9)) "$T/z/model.safetensors" | tr -d '\000' | wc -c)
+[ "$nz" -eq 0 ] || fail "zero twin holds $nz non-zero bytes"
+expect_exit 1 "zero twin refuses to overwrite" -- "$D" synth --zero-like "$T/m" --out-dir "$T/z"
+expect_err_contains "refusing to overwrite" "overwrite message"
+expect_exit 2 "zero-like without out-dir" -- "$D" synth --zero-like "$T/m"
+expect_exit 2 "zero-like with a shape" -- "$D" synth --zero-like "$T/m" --out-dir "$T/z2" --shape tiny
+expect_exit 1 "zero-like of a missing model" -- "$D" synth --zero-like "$T/nope" --out-dir "$T/z3"
+[ -e "$T/z3/model.safetensors" ] && fail "output written for a missing model"
+
+# whole model against the zero twin: the "delta" is the fine-tuned model itself
+expect_exit 0 "compress against the zero twin" -- "$D" compress --base "$T/z/model.safetensors" \
+  --target "$T/m/model.safetensors" --method fp16 --out "$T/whole.st" --quiet
+expect_exit 0 "decompress against the zero twin" -- "$D" decompress --base "$T/z/model.safetensors" \
+  --delta "$T/whole.st" --out "$T/back.st"
+
+# ---- deltazip --bits 16: 2:4 pruning alone ------------------------------------------------------
+expect_exit 0 "deltazip prune only" -- "$D" compress --base "$T/b2.st" --target "$T/t2.st" \
+  --method deltazip --bits 16 --lossless none --out "$T/p.st" --report "$T/p.h5"
+# 2:4 of fp16 values + 2-bit indices = 9 bits per parameter (plus the tails of odd widths)
+bits=$("$D" export "$T/p.h5" compression | awk -F, '$1 == "TOTAL linear layers" { print $10 }')
+awk -v b="$bits" 'BEGIN { exit !(b >= 9 && b < 9.5) }' || fail "prune-only bits/param $bits, expected ~9"
+expect_exit 0 "prune-only decompresses" -- "$D" decompress --base "$T/b2.st" --delta "$T/p.st" --out "$T/pb.st"
+expect_exit 2 "deltazip 9 bits" -- "$D" compress --base "$T/b2.st" --target "$T/t2.st" \
+  --method deltazip --bits 9 --out "$T/bad.st"
+[ -e "$T/bad.st" ] && fail "output written for 9 bits"
+
+# ---- registry CLI -----------------------------------------------------------------------------------
+expect_exit 0 "reproduce --list" -- "$D" reproduce --list
+expect_out_contains "fig5" "list names fig5"
+expect_out_contains "DZ-1, DZ-2" "list names the claims"
+expect_exit 0 "reproduce --help" -- "$D" reproduce --help
+expect_exit 2 "unknown entry" -- "$D" reproduce nosuch
+expect_exit 2 "no entry" -- "$D" reproduce
+expect_exit 2 "list with an id" -- "$D" reproduce --list fig5
+expect_exit 2 "bad flag" -- "$D" reproduce --bogus
+
+# ---- fig5 end to end on the micro zoo ----------------------------------------------------------
+if ! command -v bible >/dev/null || ! command -v gnuplot >/dev/null; then
+  echo "SKIP: corpus packages or gnuplot missing (scripts/install-deps.sh installs them)"
+  exit 77
+fi
+MODELS=micro ZOO=$T/zoo DELTABENCH=$D "$root/scripts/build-models.sh" >/dev/null 2>&1 || fail "micro zoo"
+printf '# r\n<!-- regenerated:fig5:begin -->\nold\n<!-- regenerated:fig5:end -->\ntail\n' > "$T/paper.md"
+cd "$root"
+export ZOO=$T/zoo SIZES=micro SHAPES=tiny EVAL_TOKENS=2048 EVAL_EXAMPLES=20
+expect_exit 0 "reproduce fig5 (micro)" -- "$D" reproduce fig5 --out "$T/f5" --paper "$T/paper.md"
+for f in fig5.csv fig5.png fig5.svg section.md verdict; do
+  [ -s "$T/f5/$f" ] || fail "fig5 output $f missing"
+done
+[ "$(grep -c '^zoo,micro/' "$T/f5/fig5.csv")" -eq 56 ] || fail "fig5.csv: expected 56 zoo rows"
+[ "$(grep -c '^synth,tiny,' "$T/f5/fig5.csv")" -eq 9 ] || fail "fig5.csv: expected 9 synth rows"
+grep -q 'zoo,micro/arith,fp16 delta,1,16.0000,1.000,' "$T/f5/fig5.csv" || fail "fp16 delta row is not 16 bits, 1x"
+grep -q '^old$' "$T/paper.md" && fail "paper.md section not replaced"
+grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
+grep -q 'Verdict DZ-2' "$T/paper.md" || fail "paper.md lacks the DZ-2 verdict"
+grep -q 'DZ-1 quality' "$T/f5/verdict" || fail "verdict lacks DZ-1"
+# cached rerun: same table, no run redone
+cp "$T/f5/fig5.csv" "$T/first.csv"
+expect_exit 0 "cached rerun" -- "$D" reproduce fig5 --out "$T/f5" --no-paper
+cmp -s "$T/first.csv" "$T/f5/fig5.csv" || fail "cached rerun changed the table"
+[ "$(find "$T/f5/runs" -name '*.h5' -newer "$T/first.csv" | wc -l)" -eq 0 ] || fail "cached rerun redid runs"
+# missing zoo: one-line error, non-zero
+expect_exit 1 "missing zoo" -- env ZOO="$T/nozoo" "$D" reproduce fig5 --out "$T/f5b" --no-paper
+[ -e "$T/f5b/fig5.csv" ] && fail "table written without a zoo"
+finish
