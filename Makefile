@@ -7,6 +7,8 @@
 #   make SANITIZE=address,undefined test    the same suite under ASan + UBSan
 #   make DEBUG=1         -O0 -g3 build
 #   make CUDA=no         skip nvcc even when present (CUDA=auto by default, CUDA=yes to insist)
+#   make nightly         nightly suite -> results/nightly/history.h5, results/dashboard/index.html
+#   make reproduce-fig5  (and reproduce-<id>, reproduce-all: `bin/deltabench reproduce --list`)
 #   make clean
 
 CUDA ?= auto
@@ -165,6 +167,10 @@ bench: $(BIN) $(BENCHES)
 models: $(BIN)
 	@scripts/build-models.sh
 
+.PHONY: nightly
+nightly: $(BIN)
+	@DELTABENCH=$(BIN) scripts/nightly.sh
+
 # ---- reproduction registry (harness/registry.c): make reproduce-<id>, make reproduce-all -----
 REPRO_IDS := $(shell sed -n 's/^ *\.id = "\(.*\)",$$/\1/p' harness/registry.c)
 REPRO_TARGETS := $(REPRO_IDS:%=reproduce-%)
@@ -178,6 +184,6 @@ clean:
 	rm -rf build bin
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,14p' Makefile
 
 -include $(LIB_OBJ:.o=.d) $(B)/harness/main.d $(TESTS:%=%.d)

@@ -6,6 +6,27 @@
 #   scripts/install-deps.sh --check  exit 0 when nothing is missing, 1 otherwise (installs nothing)
 set -euo pipefail
 
+# Optional group: the headless browser of tests/cli/test_dashboard.sh. Large, so never a build
+# dependency; `--browser` installs only it (the test calls this when it can).
+BROWSER_DEBS=(chromium)
+if [ "${1:-}" = "--browser" ]; then
+  missing=()
+  for p in "${BROWSER_DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && { echo "install-deps: browser present" >&2; exit 0; }
+  SUDO=
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo -n true 2>/dev/null || { echo "install-deps: not root and no passwordless sudo; install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  echo "install-deps: installing ${missing[*]} (for the dashboard browser test)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+
 DEBS=(build-essential pkg-config libhdf5-dev hdf5-tools check gnuplot-nox libopenblas-dev
       libzstd-dev zlib1g-dev libcjson-dev libopenblas0-openmp bible-kjv fortunes dict-jargon)
 # Python packages used only by the interoperability tests (the ecosystem's reference readers).
