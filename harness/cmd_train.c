@@ -46,6 +46,7 @@ static void usage(void)
            "                   bit-identical for the same seed and thread count\n"
            "  --ckpt-every N   write model + optimizer state to --out every N steps (default 0)\n"
            "  --dtype D        f32, f16 or bf16 weights in the output (default f32)\n"
+           "  --log-every N    print the mean loss of every N steps to stderr (default 0)\n"
            "  --quiet          no progress bar\n"
            "  -h, --help       this text\n");
 }
@@ -75,7 +76,7 @@ int cmd_train(int argc, char **argv)
 {
     enum { O_HIDDEN = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_ISEED, O_TASK, O_DATA, O_INIT,
            O_RESUME, O_STEPS, O_BATCH, O_SEQ, O_LR, O_LRMIN, O_WARM, O_WD, O_CLIP, O_SEED,
-           O_THREADS, O_CKPT, O_DTYPE, O_QUIET, O_OUT };
+           O_THREADS, O_CKPT, O_DTYPE, O_QUIET, O_OUT, O_LOG };
     static const struct option opts[] = {
         {"hidden", 1, 0, O_HIDDEN}, {"layers", 1, 0, O_LAYERS}, {"heads", 1, 0, O_HEADS},
         {"kv-heads", 1, 0, O_KV},   {"ffn", 1, 0, O_FFN},       {"ctx", 1, 0, O_CTX},
@@ -85,7 +86,8 @@ int cmd_train(int argc, char **argv)
         {"lr-min", 1, 0, O_LRMIN},  {"warmup", 1, 0, O_WARM},   {"wd", 1, 0, O_WD},
         {"clip", 1, 0, O_CLIP},     {"seed", 1, 0, O_SEED},     {"threads", 1, 0, O_THREADS},
         {"ckpt-every", 1, 0, O_CKPT}, {"dtype", 1, 0, O_DTYPE}, {"quiet", 0, 0, O_QUIET},
-        {"out", 1, 0, O_OUT},       {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"out", 1, 0, O_OUT},       {"log-every", 1, 0, O_LOG}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *cmd = "train", *out = NULL, *taskname = NULL, *data = "models/zoo/data";
     const char *init = NULL, *resume = NULL;
     int64_t hidden = 128, layers = 4, heads = 4, kvh = 0, ffn = 0, ctx = 256, threads = 2;
@@ -131,6 +133,7 @@ int cmd_train(int argc, char **argv)
             else return cli_usage(cmd, "--dtype: '%s' is not f32, f16 or bf16", optarg);
             break;
         case O_QUIET: quiet = true; break;
+        case O_LOG: if (!cli_i64(cmd, "--log-every", optarg, 0, 10000000, &v)) return DB_EXIT_USAGE; o.log_every = (int)v; break;
         case O_OUT: out = optarg; break;
         default: return cli_usage(cmd, "unknown or incomplete option '%s'", on);
         }

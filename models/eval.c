@@ -2,9 +2,39 @@
 #include "models/eval.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/alloc.h"
+
+/* Row w of the text validation stream: the non-overlapping window [w T, (w + 1) T). */
+static void fill_window(const db_task *t, int T, size_t w, int *tk, int *tg)
+{
+    const task_stream *s = &t->val;
+    size_t st0 = w * (size_t)T;
+    for (int i = 0; i < T; i++) {
+        tk[i] = s->tok[st0 + i];
+        tg[i] = s->score[st0 + i + 1] ? s->tok[st0 + i + 1] : -1;
+    }
+}
+
+/* Row e of an exact-match task: validation example e from its <bos> (the context the model is
+ * trained and decoded in), padded; only its answer and <eos> are scored. */
+static void fill_example(const db_task *t, int T, size_t e, int *tk, int *tg)
+{
+    const task_example *ex = &t->ex[e];
+    for (int i = 0; i < T; i++) {
+        tk[i] = TOK_PAD;
+        tg[i] = -1;
+    }
+    for (int i = 0; i < ex->plen; i++)
+        tk[i] = ex->prompt[i];
+    for (int i = 0; i < ex->alen; i++) {
+        tk[ex->plen + i] = ex->answer[i];
+        tg[ex->plen - 1 + i] = ex->answer[i];
+    }
+    tg[ex->plen + ex->alen - 1] = TOK_EOS;
+}
 
 db_status eval_ppl(tf_model *m, const db_task *t, int B, int T, int64_t max_tokens, eval_result *r)
 {
@@ -12,10 +42,23 @@ db_status eval_ppl(tf_model *m, const db_task *t, int B, int T, int64_t max_toke
     r->accuracy = -1;
     if (B < 1 || T < 2 || T > m->cfg.maxT)
         return db_error(DB_ERR_ARG, "eval: window %d outside 2..%d", T, m->cfg.maxT);
-    const task_stream *s = &t->val;
-    if (s->n < (size_t)T + 1)
-        return db_error(DB_ERR_ARG, "eval: validation of task %s is shorter than %d tokens",
-                        t->name, T + 1);
+    bool per_example = t->kind == TASK_EXACT && t->nex;
+    size_t nrows;
+    if (per_example) {
+        T = 0;
+        for (size_t e = 0; e < t->nex; e++)
+            if (t->ex[e].plen + t->ex[e].alen > T)
+                T = t->ex[e].plen + t->ex[e].alen;
+        if (T > m->cfg.maxT)
+            return db_error(DB_ERR_ARG, "eval: examples of task %s need %d positions, the model "
+                            "has %d", t->name, T, m->cfg.maxT);
+        nrows = t->nex;
+    } else {
+        if (t->val.n < (size_t)T + 1)
+            return db_error(DB_ERR_ARG, "eval: validation of task %s is shorter than %d tokens",
+                            t->name, T + 1);
+        nrows = (t->val.n - 1) / (size_t)T;
+    }
     db_status st;
     if ((st = tf_acts_alloc(m, B, T, false)))
         return st;
@@ -25,18 +68,14 @@ db_status eval_ppl(tf_model *m, const db_task *t, int B, int T, int64_t max_toke
         st = db_error(DB_ERR_NOMEM, "eval: out of memory");
         goto out;
     }
-    size_t nwin = (s->n - 1) / (size_t)T, w = 0;
+    size_t w = 0;
     double sum = 0.0;
     int64_t cnt = 0;
-    while (w < nwin && (max_tokens <= 0 || cnt < max_tokens)) {
+    while (w < nrows && (max_tokens <= 0 || cnt < max_tokens)) {
         int nb = 0;
-        for (; nb < B && w < nwin; nb++, w++) {
-            size_t st0 = w * (size_t)T;
-            for (int i = 0; i < T; i++) {
-                tok[nb * T + i] = s->tok[st0 + i];
-                tgt[nb * T + i] = s->score[st0 + i + 1] ? s->tok[st0 + i + 1] : -1;
-            }
-        }
+        for (; nb < B && w < nrows; nb++, w++)
+            (per_example ? fill_example : fill_window)(t, T, w, tok + (size_t)nb * T,
+                                                       tgt + (size_t)nb * T);
         if ((st = tf_forward(m, tok, tgt, nb, T, NULL)))
             goto out;
         for (int i = 0; i < nb * T; i++)

@@ -25,7 +25,9 @@ typedef struct {
 } eval_result;
 
 /* Perplexity over up to max_tokens scored tokens of t's validation stream, in non-overlapping
- * windows of T tokens (each window starts without earlier context), B windows per forward. */
+ * windows of T tokens (each window starts without earlier context), B windows per forward.
+ * Exact-match tasks are scored one validation example per window instead (T unused): each
+ * example from its <bos>, as it is trained and decoded. */
 db_status eval_ppl(tf_model *m, const db_task *t, int B, int T, int64_t max_tokens, eval_result *r);
 /* Exact-match accuracy over the first n (<= t->nex) validation examples, B at a time: greedy
  * decoding must produce the answer followed by TOK_EOS. */

@@ -282,9 +282,28 @@ void task_batch(const db_task *t, db_rng *r, int B, int T, int *tokens, int *tar
     const task_stream *s = &t->train;
     for (int b = 0; b < B; b++) {
         size_t start = rng_below(r, s->n - (size_t)T); /* streams are far longer than T */
+        int *tk = tokens + (size_t)b * T, *tg = targets + (size_t)b * T;
+        if (t->kind == TASK_EXACT) {
+            /* one example per row, from its <bos>, padded: a row cut inside an example would
+             * score answers whose prompt it cannot see, and earlier examples in the same row
+             * only distract (both kept the old zoo's addition on a plateau for hundreds of
+             * steps) */
+            while (start > 0 && s->tok[start] != TOK_BOS)
+                start--;
+            int i = 0;
+            for (; i < T && (i == 0 || s->tok[start + i] != TOK_BOS); i++) {
+                tk[i] = s->tok[start + i];
+                tg[i] = s->score[start + i + 1] ? s->tok[start + i + 1] : -1;
+            }
+            for (; i < T; i++) {
+                tk[i] = TOK_PAD;
+                tg[i] = -1;
+            }
+            continue;
+        }
         for (int i = 0; i < T; i++) {
-            tokens[b * T + i] = s->tok[start + i];
-            targets[b * T + i] = s->score[start + i + 1] ? s->tok[start + i + 1] : -1;
+            tk[i] = s->tok[start + i];
+            tg[i] = s->score[start + i + 1] ? s->tok[start + i + 1] : -1;
         }
     }
 }

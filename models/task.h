@@ -69,7 +69,9 @@ db_status task_open(const char *name, const char *data_dir, size_t train_tokens,
 void task_free(db_task *t); /* NULL is a no-op */
 
 /* Fills tokens/targets [B, T] with B windows drawn uniformly from the training stream; targets are
- * the next tokens, -1 where not scored. */
+ * the next tokens, -1 where not scored. Exact-match tasks: each row is one example from its
+ * <bos> (the one the drawn position falls in), then TOK_PAD with target -1; an example longer
+ * than T is cut (T = longest example - 1 scores every answer token and <eos>). */
 void task_batch(const db_task *t, db_rng *r, int B, int T, int *tokens, int *targets);
 
 /* Byte string -> tokens (n <= cap; returns the count written). */

@@ -150,6 +150,13 @@ db_status train_run(tf_model *m, const db_task *t, const train_opts *o, const ch
         tf_clip_grad(m, o->clip);
         tf_adamw_step(m, train_lr(o, step), o->beta1, o->beta2, o->eps, o->wd, step);
         losses[step - 1] = loss;
+        if (o->log_every > 0 && (step - start) % o->log_every == 0) {
+            double sum = 0.0;
+            for (int i = step - o->log_every; i < step; i++)
+                sum += losses[i];
+            fprintf(stderr, "step %d loss %.4f lr %.3g\n", step, sum / o->log_every,
+                    (double)train_lr(o, step));
+        }
         if (o->progress)
             progress_add(&pb, 1);
         if (o->ckpt_every > 0 && o->ckpt_dir && (step % o->ckpt_every == 0 || step == last)) {

@@ -29,6 +29,8 @@ typedef struct {
     int stop_after;     /* stop after this step, schedule unchanged (0: run to steps); with a
                          * checkpoint there, this emulates an interrupted run */
     bool progress;      /* progress bar on stderr */
+    int log_every;      /* print "step N loss L lr X" (mean loss of the last N steps) to stderr
+                         * every N steps (0: never) */
 } train_opts;
 
 /* The defaults used by `deltabench train`. */

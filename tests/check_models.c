@@ -471,6 +471,25 @@ START_TEST(test_task_splits)
     /* prompts are not scored, answers and EOS are */
     ck_assert_int_eq(t->train.tok[0], TOK_BOS);
     ck_assert_int_eq(t->train.score[0], 0);
+    /* exact-match training rows: one example from its <bos> ("37+05=042": 11 tokens, the
+     * answer's 3 digits and <eos> scored), then padding that is never scored */
+    db_rng r;
+    rng_seed(&r, 9);
+    enum { TB = 16, TT = 24 };
+    int tok[TB * TT], tgt[TB * TT];
+    task_batch(t, &r, TB, TT, tok, tgt);
+    for (int b = 0; b < TB; b++) {
+        const int *tk = tok + b * TT, *tg = tgt + b * TT;
+        ck_assert_int_eq(tk[0], TOK_BOS);
+        ck_assert_int_eq(tk[10], TOK_EOS);
+        int scored = 0;
+        for (int i = 0; i < TT; i++)
+            scored += tg[i] >= 0;
+        ck_assert_int_eq(scored, 4);
+        ck_assert_int_eq(tg[9], TOK_EOS);
+        for (int i = 11; i < TT; i++)
+            ck_assert(tk[i] == TOK_PAD && tg[i] == -1);
+    }
     task_free(t);
     ck_assert_int_eq(task_open("nonsense", NULL, 0, &t), DB_ERR_ARG);
     ck_assert_int_eq(task_open("scripture", "/nonexistent", 0, &t), DB_ERR_IO);
@@ -487,9 +506,14 @@ START_TEST(test_eval_exact_and_ppl)
     ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
     tf_model_init_random(&m, 7);
     eval_result a, b;
-    ck_assert_int_eq(eval_ppl(&m, t, 4, 32, 2000, &a), DB_OK);
+    ck_assert_int_eq(eval_ppl(&m, t, 4, 32, 0, &a), DB_OK);
     ck_assert(a.ntokens > 0);
     ck_assert(fabs(a.bpb - log2(TASK_VOCAB)) < 0.5); /* untrained: near uniform */
+    /* exact-match tasks: every example scored once, answer and <eos>, from its own <bos> */
+    int64_t want = 0;
+    for (size_t e = 0; e < t->nex; e++)
+        want += t->ex[e].alen + 1;
+    ck_assert_int_eq(a.ntokens, want);
     ck_assert_int_eq(eval_exact(&m, t, 8, 40, &b), DB_OK);
     ck_assert_int_eq(b.nexact, 40);
     ck_assert(b.accuracy >= 0 && b.accuracy <= 1);
