@@ -22,6 +22,8 @@ expect_exit 0 "train base again" -- "$DELTABENCH" train --out "$T/base2" --task 
 cmp -s "$T/base/model.safetensors" "$T/base2/model.safetensors" || fail "same seed, different weights"
 expect_exit 0 "fine-tune" -- "$DELTABENCH" train --out "$T/ft" --task arith --init "$T/base" --batch 4 --seq 32 --steps 6 --seed 4 --quiet --lr 3e-3 --dtype f16
 expect_out_contains "trained $T/ft: 6 steps" "fine-tune summary line"
+expect_exit 0 "fine-tune with loss log" -- "$DELTABENCH" train --out "$T/ftlog" --task reverse --init "$T/base" --batch 4 --seq 16 --steps 6 --seed 4 --quiet --log-every 3
+expect_err_contains "step 6 loss" "--log-every prints the loss"
 expect_exit 0 "base as f16" -- "$DELTABENCH" train --out "$T/base16" --task "text:$T/corpus.txt" "${MICRO[@]}" --steps 8 --seed 3 --dtype f16
 grep -q '"torch_dtype": "float16"' "$T/base16/config.json" || fail "f16 model's config says otherwise"
 
