@@ -2,8 +2,8 @@
  * switch, device memory and timing, copy bandwidth, byte/FLOP accounting.
  *
  * The run-time ISA choice lives here (one __builtin_cpu_supports probe, cached); every fast
- * kernel takes a `simd` level (0 portable, 1 AVX2+FMA+F16C, 2 AVX-512: no AVX-512 kernels yet,
- * so level 2 runs the AVX2 paths). Workspaces are cached in the context and only grow. */
+ * kernel takes a `simd` level (0 portable, 1 AVX2+FMA+F16C, 2 AVX-512F/BW: the 1-bit and 2:4
+ * kernels have AVX-512 paths, the other ops run their AVX2 paths at level 2). Workspaces are cached in the context and only grow. */
 #define _GNU_SOURCE
 #include <omp.h>
 #include <stdio.h>
@@ -30,8 +30,8 @@ struct kn_ctx {
     int32_t *perm, *start, *gdelta, *count, *none;
     size_t cap_perm, cap_none, cap_start, cap_gdelta, cap_count;
     /* CPU scratch */
-    float *rowsum, *tmp, *panel;
-    size_t cap_rowsum, cap_tmp, cap_panel;
+    float *rowsum, *tmp, *panel, *lut;
+    size_t cap_rowsum, cap_tmp, cap_panel, cap_lut;
     uint16_t *dq; /* dequant buffer (device memory of the context) */
     size_t cap_dq;
     double marks[KN_MARKS];
@@ -66,7 +66,7 @@ db_status kn_ctx_init(kn_ctx **out, kn_device dev, kn_impl impl)
     *out = NULL;
     if (dev != KN_CPU && dev != KN_CUDA)
         return db_error(DB_ERR_ARG, "kernels: unknown device %d", (int)dev);
-    if (impl < KN_IMPL_REF || impl > KN_IMPL_PORTABLE)
+    if (impl < KN_IMPL_REF || impl > KN_IMPL_AVX2)
         return db_error(DB_ERR_ARG, "kernels: unknown implementation %d", (int)impl);
 #ifndef DB_HAVE_CUDA
     if (dev == KN_CUDA)
@@ -77,7 +77,9 @@ db_status kn_ctx_init(kn_ctx **out, kn_device dev, kn_impl impl)
         return db_error(DB_ERR_NOMEM, "kernels: out of memory");
     c->dev = dev;
     c->impl = impl;
-    c->simd = impl == KN_IMPL_FAST ? cpu_simd_level() : 0;
+    c->simd = impl == KN_IMPL_FAST   ? cpu_simd_level()
+              : impl == KN_IMPL_AVX2 ? (cpu_simd_level() < 1 ? cpu_simd_level() : 1)
+                                     : 0;
 #ifdef DB_HAVE_CUDA
     if (dev == KN_CUDA) {
         db_status s = cuda_kn_create((cuda_kn **)&c->cuda);
@@ -100,7 +102,7 @@ void kn_ctx_free(kn_ctx *c)
     cuda_kn_destroy(c->cuda);
 #endif
     db_free(c->perm), db_free(c->start), db_free(c->gdelta), db_free(c->count), db_free(c->none);
-    db_free(c->rowsum), db_free(c->tmp), db_free(c->panel);
+    db_free(c->rowsum), db_free(c->tmp), db_free(c->panel), db_free(c->lut);
     db_free(c);
 }
 
@@ -452,8 +454,14 @@ static db_status cpu_scratch(kn_ctx *c, const kn_deltas *dl, int64_t B, kn_cpu_s
     size_t panel = dl->fmt == KN_FMT_DENSE16 ? kn_fast_dense_panel(dl->K, dl->N) : 0;
     if (!s && panel)
         s = grow((void **)&c->panel, &c->cap_panel, panel, sizeof(float));
+    size_t lut = dl->fmt == KN_FMT_BITDELTA && c->impl != KN_IMPL_REF
+                     ? kn_fast_bitdelta_lut(dl->K, c->simd)
+                     : 0;
+    if (!s && lut) /* 16 floats of slack to align the tables to 64 bytes */
+        s = grow((void **)&c->lut, &c->cap_lut, lut + 16, sizeof(float));
     ws->rowsum = c->rowsum;
     ws->tmp = c->tmp;
+    ws->lut = lut ? (float *)(((uintptr_t)c->lut + 63) & ~(uintptr_t)63) : NULL;
     return s;
 }
 

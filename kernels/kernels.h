@@ -35,8 +35,10 @@ typedef enum { KN_CPU = 0, KN_CUDA = 1 } kn_device;
 /* Which CPU implementation a context runs (CUDA contexts ignore it). */
 typedef enum {
     KN_IMPL_REF = 0, /* scalar oracles (kernels/cpu/ *_ref.c): double accumulation */
-    KN_IMPL_FAST,    /* the best variant this CPU runs (AVX-512 > AVX2 > portable C) */
-    KN_IMPL_PORTABLE /* the fast code paths without SIMD (tests the dispatch fallbacks) */
+    KN_IMPL_FAST,     /* the best variant this CPU runs (AVX-512 > AVX2 > portable C) */
+    KN_IMPL_PORTABLE, /* the fast code paths without SIMD (tests the dispatch fallbacks) */
+    KN_IMPL_AVX2      /* the AVX2 paths even where AVX-512 exists (portable without AVX2):
+                         lets tests and benchmarks reach them on an AVX-512 machine */
 } kn_impl;
 
 /* Packed delta formats (part meaning per format; every part is device memory of the context). */

@@ -26,7 +26,14 @@ typedef struct {
 typedef struct {
     float *rowsum; /* [B]: Σ_k x[b, k] (bitdelta) */
     float *tmp;    /* [B * r] (low rank), or [B * N] */
+    float *lut;    /* [KN_LUT_ROWS * 16 ceil(K/4)], 64-byte aligned: the AVX-512 bitdelta's
+                      signed-sum tables (NULL when that path does not run) */
 } kn_cpu_scratch;
+
+/* Activation rows whose bitdelta lookup tables are built per pass (bounds ws->lut). */
+#define KN_LUT_ROWS 16
+/* Floats of ws->lut the bitdelta kernel wants for K at SIMD level simd (0: none). */
+size_t kn_fast_bitdelta_lut(int64_t K, int simd);
 
 /* One CPU op implementation: y rows of the groups get (+)= Δ x. Descriptor already checked. */
 typedef void (*kn_cpu_fn)(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc, kn_cpu_scratch *ws);

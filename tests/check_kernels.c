@@ -3,8 +3,11 @@
  * shapes with tails (not multiples of 32, 16, the group m), batches 1..64, 1..64 distinct deltas
  * (rows without a delta too), misaligned parts, x and y, outputs poisoned with NaN and every
  * element checked written, overwrite and accumulate; the dequantise-then-dense baseline; the
- * `_ref` oracles against the compressors' dc_apply_ref on really encoded deltas; bad arguments. */
+ * `_ref` oracles against the compressors' dc_apply_ref on really encoded deltas; bad arguments.
+ * The 1-bit and 2:4 kernels also run at the AVX2 level on an AVX-512 machine, every batch size
+ * 1..16, and must be bit-identical across thread counts and batch compositions. */
 #include <check.h>
+#include <omp.h>
 #include <stdio.h>
 
 #include "compressors/compressor.h"
@@ -121,6 +124,84 @@ START_TEST(test_csr_fast_vs_ref)
 }
 END_TEST
 START_TEST(test_lowrank_fast_vs_ref) { sweep(KN_FMT_LOWRANK, KN_IMPL_FAST, 0, 0, 0, 3, DT_U32, TOL_LOWRANK, false); }
+END_TEST
+
+/* The AVX2 paths even on an AVX-512 machine (KN_IMPL_AVX2), so both SIMD levels stay tested. */
+START_TEST(test_avx2_vs_ref)
+{
+    sweep(KN_FMT_BITDELTA, KN_IMPL_AVX2, 0, 0, 0, 0, DT_U32, TOL_BITDELTA, false);
+    sweep(KN_FMT_NMQ, KN_IMPL_AVX2, 4, 2, 4, 0, DT_U32, TOL_NMQ, false);
+    sweep(KN_FMT_NMQ, KN_IMPL_AVX2, 2, 2, 4, 0, DT_U32, TOL_NMQ, false);
+    sweep(KN_FMT_NMQ, KN_IMPL_AVX2, 8, 2, 4, 0, DT_U32, TOL_NMQ, false);
+}
+END_TEST
+
+/* Every batch size 1..16 (the 1-bit tables are built for up to KN_LUT_ROWS = 16 rows per pass,
+ * rows go 4 at a time) over shapes with row tails (not multiples of 16 or 32) and column tails
+ * (not multiples of 4, 32, 64, 512), 1-bit and 2:4 at 2/4/8 bits, both SIMD levels. */
+START_TEST(test_batches_1_to_16)
+{
+    static const int64_t sh[][2] = {{16, 512}, {37, 1000}, {33, 4099}, {50, 97}};
+    static const kn_impl impls[] = {KN_IMPL_FAST, KN_IMPL_AVX2};
+    for (int si = 0; si < 4; si++)
+        for (int f = 0; f < 4; f++) {
+            const kn_fmt fmt = f == 0 ? KN_FMT_BITDELTA : KN_FMT_NMQ;
+            const int bits = f == 1 ? 4 : f == 2 ? 2 : 8;
+            const double tol = f == 0 ? TOL_BITDELTA : TOL_NMQ;
+            kt_set s;
+            kt_make(&s, fmt, sh[si][0], sh[si][1], 5, bits, 2, 4, 0, DT_U32, si % 2,
+                    (uint64_t)(7000 + si * 10 + f));
+            for (int64_t B = 1; B <= 16; B++)
+                for (int ii = 0; ii < 2; ii++) {
+                    const int D = (int)(B % 3 == 0 ? 1 : B % 3 == 1 ? 2 : 5);
+                    const bool acc = (B + ii) % 2;
+                    int64_t bad = run_case(&s, impls[ii], B, D, acc, (int)(B % 2), false,
+                                           (uint64_t)(B * 100 + si * 10 + f), tol);
+                    ck_assert_msg(bad < 0, "fmt %d bits %d [%lld, %lld] B %lld impl %d: element %lld",
+                                  fmt, bits, (long long)sh[si][0], (long long)sh[si][1],
+                                  (long long)B, impls[ii], (long long)bad);
+                }
+            kt_free(&s);
+        }
+}
+END_TEST
+
+/* Same inputs, same bits: 1 vs 2 threads, and a row alone vs batched with 7 rows of the same
+ * delta (the 1-bit and 2:4 kernels sum each output in an order that depends only on K). */
+START_TEST(test_bit_identical)
+{
+    const int64_t N = 300, K = 1000, B = 8;
+    for (int f = 0; f < 3; f++)
+        for (int ii = 0; ii < 2; ii++) {
+            const kn_fmt fmt = f == 0 ? KN_FMT_BITDELTA : KN_FMT_NMQ;
+            kt_set s;
+            kt_make(&s, fmt, N, K, 3, f == 2 ? 2 : 4, 2, 4, 0, DT_U32, 0, (uint64_t)(90 + f));
+            kn_ctx *c;
+            ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, ii ? KN_IMPL_AVX2 : KN_IMPL_FAST), DB_OK);
+            float *x = malloc(sizeof(float) * B * K), *y[3];
+            for (int v = 0; v < 3; v++)
+                y[v] = malloc(sizeof(float) * B * N);
+            db_rng r;
+            rng_seed(&r, 5);
+            for (int64_t i = 0; i < B * K; i++)
+                x[i] = (float)rng_normal(&r);
+            int32_t rd[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+            const int nt = omp_get_max_threads();
+            omp_set_num_threads(1);
+            ck_assert_int_eq(kn_delta_gemm(c, &s.dl, B, rd, x, y[0], false), DB_OK);
+            omp_set_num_threads(2);
+            ck_assert_int_eq(kn_delta_gemm(c, &s.dl, B, rd, x, y[1], false), DB_OK);
+            omp_set_num_threads(nt);
+            for (int64_t b = 0; b < B; b++) /* each row alone */
+                ck_assert_int_eq(kn_delta_gemm(c, &s.dl, 1, rd, x + b * K, y[2] + b * N, false),
+                                 DB_OK);
+            ck_assert_msg(!memcmp(y[0], y[1], sizeof(float) * B * N), "fmt %d: 1 vs 2 threads", f);
+            ck_assert_msg(!memcmp(y[0], y[2], sizeof(float) * B * N), "fmt %d: batched vs alone", f);
+            free(x), free(y[0]), free(y[1]), free(y[2]);
+            kn_ctx_free(c);
+            kt_free(&s);
+        }
+}
 END_TEST
 
 START_TEST(test_portable_vs_ref)
@@ -307,6 +388,9 @@ int main(void)
     tcase_add_test(tc, test_nmq_generic_fast_vs_ref);
     tcase_add_test(tc, test_csr_fast_vs_ref);
     tcase_add_test(tc, test_lowrank_fast_vs_ref);
+    tcase_add_test(tc, test_avx2_vs_ref);
+    tcase_add_test(tc, test_batches_1_to_16);
+    tcase_add_test(tc, test_bit_identical);
     tcase_add_test(tc, test_portable_vs_ref);
     tcase_add_test(tc, test_dequant_baseline_vs_ref);
     tcase_add_test(tc, test_dequant16_fast_equals_ref);

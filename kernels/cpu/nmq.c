@@ -110,6 +110,101 @@ __attribute__((target("avx2,fma"))) static inline int64_t nm24_rows_avx2(
     return steps * 8;
 }
 
+/* ---- AVX-512: gather x at the kept columns instead of scattering values into columns --------
+ * 16 slots = 32 columns per step. Slot j of 2:4 sits at column 4 (j / 2) + idx_j, so one
+ * vpermt2ps over the step's two x vectors gathers x at all 16 kept columns (index: the 2-bit
+ * field shifted down, OR the group base, one ternlog); the codes become floats through a
+ * 16-entry vpermps table of q − z (4-bit; for 2-bit the table repeats every 4 entries so the
+ * next field's bits in the index do not matter) or a widen (8-bit). Lane L carries slot s(L):
+ * s(L) = L, except 4-bit codes, broadcast as a u64, where s(L) = L / 2 + 8 (L % 2); the index
+ * shifts follow the same s(L). One FMA per row and 16 kept weights. */
+#define KN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+
+#define NM24_512_STEP(U)                                                                           \
+    do {                                                                                           \
+        __m512 v;                                                                                  \
+        if (BITS == 4) {                                                                           \
+            uint64_t c64;                                                                          \
+            memcpy(&c64, cw + 2 * it, sizeof c64);                                                 \
+            v = _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_set1_epi64((long long)c64), shc),   \
+                                      tab);                                                        \
+        } else if (BITS == 2) {                                                                    \
+            v = _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_set1_epi32((int)cw[it]), shi),      \
+                                      tab);                                                        \
+        } else {                                                                                   \
+            v = _mm512_cvtepi32_ps(_mm512_sub_epi32(                                               \
+                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cw + 4 * it))), z8));       \
+        }                                                                                          \
+        const __m512i col = _mm512_ternarylogic_epi32(                                             \
+            _mm512_srlv_epi32(_mm512_set1_epi32((int)iw[it]), shi), three, base, 0xea);            \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                        \
+        {                                                                                          \
+            const float *p = xr[r] + 32 * it;                                                      \
+            const __m512 xg = _mm512_permutex2var_ps(_mm512_loadu_ps(p), col,                      \
+                                                     _mm512_loadu_ps(p + 16));                     \
+            a[r][U] = _mm512_fmadd_ps(v, xg, a[r][U]);                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Σ (q − z) x over the full 32-column steps of one row for R <= 4 rows (R, BITS literal: 2, 4,
+ * 8); two accumulators per row (even and odd steps); returns the slot where the tail starts. */
+KN_AVX512 static inline __attribute__((always_inline)) int64_t nm24_rows_avx512(
+    const uint32_t *cw, const uint32_t *iw, const float *const *xr, int R, int64_t K, int BITS,
+    float *out)
+{
+    const __m512i shi = BITS == 4 ? _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26,
+                                                      12, 28, 14, 30)
+                                  : _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
+                                                      24, 26, 28, 30);
+    const __m512i base = BITS == 4 ? _mm512_setr_epi32(0, 16, 0, 16, 4, 20, 4, 20, 8, 24, 8, 24,
+                                                       12, 28, 12, 28)
+                                   : _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20,
+                                                       24, 24, 28, 28);
+    const __m512i shc = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+    const __m512 tab = BITS == 4 ? _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4,
+                                                  5, 6, 7)
+                                 : _mm512_setr_ps(-2, -1, 0, 1, -2, -1, 0, 1, -2, -1, 0, 1, -2,
+                                                  -1, 0, 1);
+    const __m512i three = _mm512_set1_epi32(3), z8 = _mm512_set1_epi32(128);
+    __m512 a[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        a[r][0] = a[r][1] = _mm512_setzero_ps();
+    const int64_t steps = K / 32;
+    int64_t it = 0;
+    for (; it + 1 < steps; it += 2) {
+        NM24_512_STEP(0);
+        it++;
+        NM24_512_STEP(1);
+        it--;
+    }
+    if (it < steps)
+        NM24_512_STEP(0);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r][0], a[r][1]));
+    return steps * 16;
+}
+
+KN_AVX512 static int64_t nm24_dispatch512(const uint32_t *cw, const uint32_t *iw,
+                                          const float *const *xr, int R, int64_t K, int bits,
+                                          float *out)
+{
+#define NM24_CASE512(B)                                                                            \
+    switch (R) {                                                                                   \
+    case 1: return nm24_rows_avx512(cw, iw, xr, 1, K, B, out);                                     \
+    case 2: return nm24_rows_avx512(cw, iw, xr, 2, K, B, out);                                     \
+    case 3: return nm24_rows_avx512(cw, iw, xr, 3, K, B, out);                                     \
+    default: return nm24_rows_avx512(cw, iw, xr, 4, K, B, out);                                    \
+    }
+    if (bits == 2)
+        NM24_CASE512(2)
+    if (bits == 4)
+        NM24_CASE512(4)
+    NM24_CASE512(8)
+#undef NM24_CASE512
+}
+
 __attribute__((target("avx2,fma"))) static int64_t nm24_dispatch(const uint32_t *cw,
                                                                  const uint32_t *iw,
                                                                  const float *const *xr, int R,
@@ -158,7 +253,9 @@ void kn_fast_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float 
                 float s[4] = {0, 0, 0, 0};
                 int64_t j0 = 0;
 #ifdef KN_X86
-                if (fast24)
+                if (fast24 && simd >= 2)
+                    j0 = nm24_dispatch512(codes + n * Wc, idx + n * Wi, xr, R, K, dl->bits, s);
+                else if (fast24)
                     j0 = nm24_dispatch(codes + n * Wc, idx + n * Wi, xr, R, K, dl->bits, s);
 #endif
                 nm_rows_portable(dl, codes + n * Wc, idx + n * Wi, xr, R, j0, s);
