@@ -172,9 +172,10 @@ KN_AVX512 static inline __attribute__((always_inline)) void lut_rows16(
                 for (int64_t q = 0; q < G4 - g0; q++) { /* the row's last, partial dword */
                     const __m512i iq = _mm512_srlv_epi32(idx, _mm512_set1_epi32((int)(4 * q)));
 #pragma GCC unroll 4
-                    for (int r = 0; r < R; r++)
-                        a[r][q & 3] = _mm512_add_ps(
-                            a[r][q & 3],
+                    for (int r = 0; r < R; r++) /* a[r][0] only: a run-time index would put
+                                                   the accumulators in memory */
+                        a[r][0] = _mm512_add_ps(
+                            a[r][0],
                             _mm512_permutexvar_ps(iq, _mm512_load_ps(T[r] + 16 * (g0 + q))));
                 }
         }
