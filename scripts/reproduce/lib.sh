@@ -1,0 +1,71 @@
+# lib.sh: helpers shared by the experiments under scripts/reproduce/ (sourced, not run):
+# one-line errors, the input stamp that clears stale runs, cached deltabench runs, and the
+# size and quality readers of compress / eval reports. The sourcing script sets RP (its name
+# in messages), D (the deltabench binary) and R (its runs directory) first.
+#   RP=bd2 D=... R=$OUT/runs; . scripts/reproduce/lib.sh
+: "${RP:?set RP before sourcing lib.sh}"
+export LC_ALL=C
+
+die() { echo "$RP: $*" >&2; exit 1; }
+say() { echo "$RP: $*" >&2; }
+
+# rp_stamp SETTINGS FILE...: the hash of an experiment's inputs: its settings (one line), the
+# script up to its "# ---- the table" line (the runs' definition, not the joins below it), this
+# file and FILE... (the sources of the commands it runs).
+rp_stamp() {
+  local settings=$1; shift
+  {
+    echo "$settings"
+    sed '/^# ---- the table/q' "$0"
+    cat scripts/reproduce/lib.sh "$@"
+  } | sha256sum | cut -d' ' -f1
+}
+
+# rp_stamp_check HASH: the runs directory $R holds the runs of these inputs only: when its
+# stamp differs, it is cleared (so a file present under $R is a current one). rp_stamp_done
+# HASH records the stamp once every run has been made.
+rp_stamp_check() {
+  if [ "$(cat "$R/stamp" 2>/dev/null)" != "$1" ]; then
+    rm -rf "$R"
+  fi
+  mkdir -p "$R"
+}
+rp_stamp_done() { echo "$1" > "$R/stamp"; }
+
+# run NAME CMD...: one deltabench run writing $R/NAME.h5 (skipped when present); its log in
+# $R/NAME.log, shown when it fails.
+run() {
+  local name=$1; shift
+  [ -s "$R/$name.h5" ] && return 0
+  "$D" "$@" </dev/null >"$R/$name.log" 2>&1 || { cat "$R/$name.log" >&2; die "run $name failed: $D $*"; }
+}
+
+# sizes REPORT.h5 [LAYER_SCALE VOCAB_SCALE]: size of a compress report as "lin_numel lin_raw
+# lin_zstd lin_deflate all_numel all_raw all_zstd all_deflate": linear layers (the delta
+# tensors) and the whole checkpoint, the latter with the container header. With scales, the
+# tensors of model.layers.0 count LAYER_SCALE times and embed_tokens / lm_head VOCAB_SCALE
+# times (a synthetic pair of the first layer and a small vocabulary, scaled to the model); the
+# header scales with the layers. Where no lossless codec was measured, zstd = deflate = stored.
+sizes() {
+  "$D" export "$1" compression | awk -F, -v L="${2:-1}" -v V="${3:-1}" '
+    NR == 1 { next }
+    $1 == "TOTAL whole checkpoint" { hdr = $7 - sumst; next }
+    $1 ~ /^TOTAL/ { next }
+    { k = ($1 ~ /^model\.layers\.0\./) ? L : ($1 ~ /embed_tokens|lm_head/) ? V : 1
+      sumst += $7
+      if ($2 == "delta") { ln += k*$4; lr += k*$6; lz += k*($8 ? $8 : $7); ld += k*($9 ? $9 : $7) }
+      an += k*$4; ar += k*$6; az += k*($8 ? $8 : $7); ad += k*($9 ? $9 : $7) }
+    END { h = hdr * (L > 1 ? L : 1)
+          printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", ln, lr, lz, ld, an, ar + h, az + h, ad + h }'
+}
+
+# metric EVAL.h5 NAME: the value of metric NAME (bpb, accuracy, ...) in an eval report.
+metric() {
+  "$D" export "$1" quality | awk -F, -v m="$2" 'NR > 1 && $2 == m { print $5; exit }'
+}
+
+# rp_need CMD...: one-line error before any run when a command the entry needs is missing.
+rp_need() {
+  local c
+  for c in "$@"; do command -v "$c" >/dev/null || die "$c missing (run scripts/install-deps.sh)"; done
+}

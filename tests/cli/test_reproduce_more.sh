@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test_reproduce_more.sh: the registry entries after fig5, each end to end on tiny inputs through
+# `deltabench reproduce` (experiment, figure, table, verdict, paper.md splice) and each with a
+# failure path: bd2 (a tiny synthetic pair), dz3 (a short trace, two rates), bd4 (three tenant
+# counts, one that does not fit), methods (the micro zoo, two fine-tunes).
+. "$(dirname "$0")/lib.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+D=$DELTABENCH
+if ! command -v gnuplot >/dev/null; then
+  echo "SKIP: gnuplot missing (scripts/install-deps.sh installs it)"
+  exit 77
+fi
+cd "$root"
+for id in bd2 dz3 bd4; do
+  printf '<!-- regenerated:%s:begin -->\nold\n<!-- regenerated:%s:end -->\n' "$id" "$id"
+done > "$T/paper.md"
+echo tail >> "$T/paper.md"
+
+# entry ID DIR: the outputs every entry leaves
+outputs() {
+  local f
+  for f in "$1.csv" "$1.png" "$1.svg" section.md verdict; do
+    [ -s "$2/$f" ] || fail "$1 output $f missing"
+  done
+}
+rows() { echo $(($(wc -l < "$1") - 1)); }
+
+# ---- bd2: BitDelta footprint, one tiny pair with the side-by-side methods ----------------------
+expect_exit 0 "reproduce bd2 (tiny)" -- env SHAPES=tiny SIDE_SHAPES=tiny JOBS=1 \
+  "$D" reproduce bd2 --out "$T/bd2" --paper "$T/paper.md"
+outputs bd2 "$T/bd2"
+[ "$(rows "$T/bd2/bd2.csv")" -eq 4 ] || fail "bd2.csv: expected 4 rows (fp16, bitdelta, deltadq, deltazip)"
+# 1 bit per parameter plus one fp32 scale per matrix: just under 16x on the linear layers
+awk -F, '$4 == "bitdelta" { exit !($9 > 12 && $9 < 16) }' "$T/bd2/bd2.csv" ||
+  fail "bd2: bitdelta linear ratio not in (12, 16): $(grep bitdelta "$T/bd2/bd2.csv")"
+grep -q 'Verdict BD-2' "$T/paper.md" || fail "paper.md lacks the BD-2 verdict"
+[ "$(grep -c '^old$' "$T/paper.md")" -eq 2 ] || fail "paper.md: only the bd2 section should be replaced"
+grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
+[ -s "$T/docs/figures/bd2.png" ] || fail "bd2 figure not copied beside the report"
+ls "$T/bd2/runs/"*.st >/dev/null 2>&1 && fail "bd2 left its synthetic pair behind"
+expect_exit 1 "bd2: unknown shape" -- env SHAPES=nosuch "$D" reproduce bd2 --out "$T/bd2x" --no-paper
+expect_err_contains "unknown shape 'nosuch'" "bd2 names the bad shape"
+[ -e "$T/bd2x/bd2.csv" ] && fail "bd2.csv written for an unknown shape"
+
+# ---- dz3: serving grid, one popularity, two rates, 20 s ----------------------------------------
+expect_exit 0 "reproduce dz3 (short)" -- env POPS=uniform RATES="1 2" DURATION=20 \
+  "$D" reproduce dz3 --out "$T/dz3" --paper "$T/paper.md"
+outputs dz3 "$T/dz3"
+# 7 systems under datasheet load rates, the 4 load-bound ones under the artifact's, 2 rates
+[ "$(rows "$T/dz3/dz3.csv")" -eq 22 ] || fail "dz3.csv: expected 22 runs, got $(rows "$T/dz3/dz3.csv")"
+[ "$(find "$T/dz3/runs" -name '*.h5' | wc -l)" -eq 22 ] || fail "dz3: expected 22 HDF5 runs"
+[ -s "$T/dz3/dz3-slo.csv" ] || fail "dz3-slo.csv missing"
+grep -q '^datasheet,uniform,2,swap-6,' "$T/dz3/dz3.csv" || fail "dz3.csv lacks the swap-6 run at 2 req/s"
+grep -q 'DZ-4' "$T/dz3/verdict" || fail "dz3 verdict lacks DZ-4"
+grep -q 'Verdict DZ-3' "$T/paper.md" || fail "paper.md lacks the DZ-3 verdict"
+expect_exit 1 "dz3: unknown load rates" -- env LOADS=bogus "$D" reproduce dz3 --out "$T/dz3x" --no-paper
+expect_err_contains "LOADS: unknown 'bogus'" "dz3 names the bad setting"
+[ -e "$T/dz3x/dz3.csv" ] && fail "dz3.csv written for bad LOADS"
+
+# ---- bd4: memory against tenants, one count that does not fit ----------------------------------
+expect_exit 0 "reproduce bd4 (3 counts)" -- env TENANTS="1 8 64" DURATION=10 \
+  "$D" reproduce bd4 --out "$T/bd4" --paper "$T/paper.md"
+outputs bd4 "$T/bd4"
+[ "$(rows "$T/bd4/bd4.csv")" -eq 3 ] || fail "bd4.csv: expected 3 rows"
+grep -q '^64,0,' "$T/bd4/bd4.csv" || fail "bd4: 64 Llama-2-7B tenants should not fit one A100"
+grep -q '^8,1,.*,0,' "$T/bd4/bd4.csv" || fail "bd4: 8 tenants: bitdelta fits, naive does not"
+grep -q 'Verdict BD-4' "$T/paper.md" || fail "paper.md lacks the BD-4 verdict"
+grep -q '^old$' "$T/paper.md" && fail "paper.md: a section was not replaced"
+# cached rerun: the same table, no run redone
+cp "$T/bd4/bd4.csv" "$T/bd4.first"
+sleep 1
+expect_exit 0 "bd4 cached rerun" -- env TENANTS="1 8 64" DURATION=10 "$D" reproduce bd4 --out "$T/bd4" --no-paper
+cmp -s "$T/bd4.first" "$T/bd4/bd4.csv" || fail "bd4 cached rerun changed the table"
+[ "$(find "$T/bd4/runs" -name '*.h5' -newer "$T/bd4.first" | wc -l)" -eq 0 ] || fail "bd4 cached rerun redid runs"
+expect_exit 1 "bd4: zero tenants" -- env TENANTS="0" "$D" reproduce bd4 --out "$T/bd4x" --no-paper
+expect_err_contains "not a positive integer" "bd4 names the bad count"
+[ -e "$T/bd4x/bd4.csv" ] && fail "bd4.csv written for zero tenants"
+finish
