@@ -152,6 +152,10 @@ KN_AVX512 static inline __attribute__((always_inline)) void lut_rows16(
     __m512i t[16];
     for (int64_t w0 = 0; w0 < W; w0 += 16) {
         const int nd = W - w0 < 16 ? (int)(W - w0) : 16;
+        /* the next 16 rows' same 64 bytes: their 8 KB block (K = 4096) is read in 16
+         * strided streams, which the hardware prefetcher does not follow well */
+        for (int l = 0; l < 16; l++)
+            _mm_prefetch((const char *)(sg + (16 + l) * W + w0), _MM_HINT_T0);
         if (nd == 16 && nr == 16) {
 #pragma GCC unroll 16
             for (int l = 0; l < 16; l++)
