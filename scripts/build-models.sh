@@ -30,6 +30,13 @@ export LC_ALL=C
 
 die() { echo "build-models: $*" >&2; exit 1; }
 [ -x "$BIN" ] || die "$BIN not built (run make)"
+# jobs run a private copy: a rebuild of $BIN during the minutes the zoo takes must not break them
+mkdir -p "$ZOO"
+RUNBIN=$(mktemp "$ZOO/.deltabench.XXXXXX")
+trap 'rm -f "$RUNBIN"' EXIT
+cp "$BIN" "$RUNBIN"
+chmod 755 "$RUNBIN"
+BIN=$RUNBIN
 
 # ---- sizes: architecture; steps (base, text fine-tunes, exact-match fine-tunes), batch, seq, lr --
 # Exact-match tasks get more fine-tuning steps, one example per row: a new domain of text is
