@@ -19,6 +19,7 @@
 #endif
 
 #define ROW_BLOCK 32
+#define KN_NM_KC 2048 /* AVX-512 column block (a multiple of 64: whole code and index words) */
 
 /* ctrl[byte][c]: which of 4 slots (2 groups of 2, 2-bit indices packed in `byte`) holds column
  * c of those 2 groups, or -1. */
@@ -226,6 +227,35 @@ __attribute__((target("avx2,fma"))) static int64_t nm24_dispatch(const uint32_t 
 }
 #endif
 
+#ifdef KN_X86
+/* The AVX-512 sums of rows n0 .. n0 + nr (codes and idx point at row n0) over the full 32-column
+ * steps, part[n][r]: per row, the sum of the KN_NM_KC-column blocks' sums in column order, so the
+ * result is the same whichever loop runs outside. One or two activation rows: row by row (each
+ * delta row one sequential read, what DRAM streaming wants); three or four: block by block over
+ * all nr rows (their x blocks, 4 x 8 KB, stay in L1 instead of 4 x 16 KB+ cycling through L2). */
+KN_AVX512 static void nm24_block512(const kn_deltas *dl, const uint32_t *codes, int64_t Wc,
+                                    const uint32_t *idx, int64_t Wi, const float *const *xr, int R,
+                                    int64_t nr, float (*part)[4])
+{
+    const int64_t Kf = dl->K / 32 * 32, nk = (Kf + KN_NM_KC - 1) / KN_NM_KC;
+    const int by_row = R <= 2;
+    const int64_t outer = by_row ? nr : nk, inner = by_row ? nk : nr;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            const int64_t n = by_row ? o : in, k0 = (by_row ? in : o) * KN_NM_KC;
+            const int64_t kl = Kf - k0 < KN_NM_KC ? Kf - k0 : KN_NM_KC;
+            const float *xk[4];
+            float s[4];
+            for (int r = 0; r < R; r++)
+                xk[r] = xr[r] + k0;
+            nm24_dispatch512(codes + n * Wc + k0 * dl->bits / 64, idx + n * Wi + k0 / 32, xk, R,
+                             kl, dl->bits, s);
+            for (int r = 0; r < R; r++)
+                part[n][r] = k0 ? part[n][r] + s[r] : s[r];
+        }
+}
+#endif
+
 void kn_fast_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
                  int simd)
 {
@@ -249,13 +279,20 @@ void kn_fast_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float 
             const float *xr[4];
             for (int r = 0; r < R; r++)
                 xr[r] = x + (int64_t)g->perm[i + r] * K;
+            float part[ROW_BLOCK][4];
+#ifdef KN_X86
+            if (fast24 && simd >= 2)
+                nm24_block512(dl, codes + n0 * Wc, Wc, idx + n0 * Wi, Wi, xr, R, n1 - n0, part);
+#endif
             for (int64_t n = n0; n < n1; n++) {
                 float s[4] = {0, 0, 0, 0};
                 int64_t j0 = 0;
 #ifdef KN_X86
-                if (fast24 && simd >= 2)
-                    j0 = nm24_dispatch512(codes + n * Wc, idx + n * Wi, xr, R, K, dl->bits, s);
-                else if (fast24)
+                if (fast24 && simd >= 2) {
+                    j0 = K / 32 * 16;
+                    for (int r = 0; r < R && j0; r++)
+                        s[r] = part[n - n0][r];
+                } else if (fast24)
                     j0 = nm24_dispatch(codes + n * Wc, idx + n * Wi, xr, R, K, dl->bits, s);
 #endif
                 nm_rows_portable(dl, codes + n * Wc, idx + n * Wi, xr, R, j0, s);
