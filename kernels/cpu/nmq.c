@@ -88,6 +88,7 @@ __attribute__((target("avx2,fma"))) static inline int64_t nm24_rows_avx2(
     const __m256i zq = _mm256_set1_epi32(1 << (BITS - 1)), four = _mm256_set1_epi32(4);
     const __m256 zero = _mm256_setzero_ps();
     __m256 a0[4], a1[4];
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
         a0[r] = zero, a1[r] = zero;
     const int64_t steps = K / 16;
@@ -101,11 +102,13 @@ __attribute__((target("avx2,fma"))) static inline int64_t nm24_rows_avx2(
                                            _mm256_castsi256_ps(c0));
         const __m256 d1 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(v, c1), zero,
                                            _mm256_castsi256_ps(c1));
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             a0[r] = _mm256_fmadd_ps(d0, _mm256_loadu_ps(xr[r] + 16 * it), a0[r]);
             a1[r] = _mm256_fmadd_ps(d1, _mm256_loadu_ps(xr[r] + 16 * it + 8), a1[r]);
         }
     }
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
         out[r] = hsum8(_mm256_add_ps(a0[r], a1[r]));
     return steps * 8;
