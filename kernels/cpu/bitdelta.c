@@ -291,7 +291,9 @@ size_t kn_fast_bitdelta_lut(int64_t K, int simd)
 void kn_fast_bitdelta(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
                       bool acc, int simd, kn_cpu_scratch *ws)
 {
-#ifdef KN_X86
+#ifndef KN_X86
+    (void)simd;
+#else
     if (simd >= 2 && ws->lut) {
         bitdelta_lut512(dl, g, x, y, acc, ws->lut);
         return;

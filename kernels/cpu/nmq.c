@@ -282,8 +282,8 @@ void kn_fast_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float 
             const float *xr[4];
             for (int r = 0; r < R; r++)
                 xr[r] = x + (int64_t)g->perm[i + r] * K;
-            float part[ROW_BLOCK][4];
 #ifdef KN_X86
+            float part[ROW_BLOCK][4];
             if (fast24 && simd >= 2)
                 nm24_block512(dl, codes + n0 * Wc, Wc, idx + n0 * Wi, Wi, xr, R, n1 - n0, part);
 #endif
