@@ -30,9 +30,8 @@ __attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v)
 }
 
 /* S_set of one sign row for R <= 4 rows (R literal at the call sites). */
-__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void set_sums_avx2(const uint32_t *sg,
-                                                                     const float *const *xr,
-                                                                     int R, int64_t K, float *out)
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
+set_sums_avx2(const uint32_t *sg, const float *const *xr, int R, int64_t K, float *out)
 {
     const __m256i sh0 = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
     const __m256i sh1 = _mm256_sub_epi32(sh0, _mm256_set1_epi32(8));
@@ -126,8 +125,8 @@ KN_AVX512 static inline __attribute__((always_inline)) void transpose16(__m512i 
     }
 }
 
-/* One sign dword of 16 rows (idx lane l = row l) against 8 tables: acc[r][q % 4] += T_r[g0+q][nibble q].
- * NG literal (8, or fewer at the row's last dword). */
+/* One sign dword of 16 rows (idx lane l = row l) against NG = 8 tables:
+ * a[r][q % 4] += T_r[g0 + q][nibble q of idx]. */
 #define LUT_STEP(R, NG)                                                                            \
     do {                                                                                           \
         _Pragma("GCC unroll 8") for (int q = 0; q < (NG); q++)                                     \
