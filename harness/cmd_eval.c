@@ -2,6 +2,7 @@
  * bits per byte / perplexity on the validation split, exact-match accuracy by greedy decoding,
  * and the share of the fine-tuning gain a compressed delta keeps. Writes the `quality` table. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,6 +46,8 @@ static void usage(void)
            "  --delta FILE     compressed delta made for --model (base hash checked)\n"
            "  --base DIR       base model: also report its scores and the gain kept\n"
            "                   (default with --delta: --model; 'none': not scored)\n"
+           "  --fold           with --delta: add the decoded delta into the weights once\n"
+           "                   (W = W_base + delta, dense; fast, equal up to float rounding)\n"
            "  --finetuned DIR  the uncompressed fine-tune: reference of the gain kept,\n"
            "                   (value - base) / (finetuned - base)\n"
            "  --task T         english, scripture, code, arith, reverse, sort, text:FILE\n"
@@ -66,6 +69,7 @@ typedef struct {
 typedef struct {
     const char *data;
     int64_t tokens, examples, seq, batch;
+    bool fold; /* add the decoded delta into the weights once instead of applying it per call */
 } eval_opts;
 
 static db_status score(const char *dir, const char *delta, const db_task *t, const eval_opts *o,
@@ -78,6 +82,11 @@ static db_status score(const char *dir, const char *delta, const db_task *t, con
         return s;
     if (delta && (s = tf_delta_attach(&m, dir, delta, &d)))
         goto out;
+    if (d && o->fold) {
+        if ((s = tf_delta_fold(&m, d)))
+            goto out;
+        d = NULL; /* folded and detached */
+    }
     int T = (int)(o->seq ? o->seq : (m.cfg.maxT < 128 ? m.cfg.maxT : 128));
     if (T > m.cfg.maxT) {
         s = db_error(DB_ERR_ARG, "%s: --seq %d exceeds the model's context %d", dir, T, m.cfg.maxT);
@@ -118,16 +127,16 @@ static double gain(double v, double b, double f)
 int cmd_eval(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_DELTA, O_BASE, O_FT, O_TASK, O_DATA, O_TOK, O_EX, O_SEQ, O_BATCH,
-           O_THREADS, O_OUT };
+           O_THREADS, O_OUT, O_FOLD };
     static const struct option opts[] = {
         {"model", 1, 0, O_MODEL}, {"delta", 1, 0, O_DELTA}, {"base", 1, 0, O_BASE},
         {"finetuned", 1, 0, O_FT}, {"task", 1, 0, O_TASK},  {"data", 1, 0, O_DATA},
         {"tokens", 1, 0, O_TOK},  {"examples", 1, 0, O_EX}, {"seq", 1, 0, O_SEQ},
         {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
-        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+        {"fold", 0, 0, O_FOLD},   {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     const char *cmd = "eval", *model = NULL, *delta = NULL, *base = NULL, *ft = NULL;
     const char *taskname = NULL, *out = NULL;
-    eval_opts o = {"models/zoo/data", 65536, 200, 0, 16};
+    eval_opts o = {"models/zoo/data", 65536, 200, 0, 16, false};
     int64_t threads = 2;
     int c;
     optind = 1;
@@ -138,6 +147,7 @@ int cmd_eval(int argc, char **argv)
         case 'h': usage(); return DB_EXIT_OK;
         case O_MODEL: model = optarg; break;
         case O_DELTA: delta = optarg; break;
+        case O_FOLD: o.fold = true; break;
         case O_BASE: base = optarg; break;
         case O_FT: ft = optarg; break;
         case O_TASK: taskname = optarg; break;
@@ -157,6 +167,8 @@ int cmd_eval(int argc, char **argv)
         return cli_usage(cmd, "--model DIR is required");
     if (!taskname)
         return cli_usage(cmd, "--task is required");
+    if (o.fold && !delta)
+        return cli_usage(cmd, "--fold needs --delta");
     if (delta && !base)
         base = model;
     if (base && !strcmp(base, "none"))

@@ -43,6 +43,43 @@ static db_status observe(void *ctx, int layer, llama_tensor kind, int64_t rows, 
     return DB_OK;
 }
 
+/* The static dump's observer: every linear layer's H in one pass over the windows. */
+typedef struct {
+    float **H;    /* [L * 7] accumulators, [K, K] each */
+    int64_t *K;   /* [L * 7] input widths */
+    int64_t rows; /* rows seen by q_proj of layer 0 (every layer sees the same rows) */
+} observe_all_ctx;
+
+static int lin_index(llama_tensor kind)
+{
+    switch (kind) {
+    case LT_Q: return 0;
+    case LT_K: return 1;
+    case LT_V: return 2;
+    case LT_O: return 3;
+    case LT_GATE: return 4;
+    case LT_UP: return 5;
+    case LT_DOWN: return 6;
+    default: return -1;
+    }
+}
+
+static db_status observe_all(void *ctx, int layer, llama_tensor kind, int64_t rows, const float *x,
+                             float *y)
+{
+    (void)y;
+    observe_all_ctx *o = ctx;
+    int k = lin_index(kind);
+    if (k < 0)
+        return DB_OK;
+    size_t i = (size_t)layer * 7 + (size_t)k;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)o->K[i], (int)o->K[i], (int)rows,
+                1.0f, x, (int)o->K[i], x, (int)o->K[i], 1.0f, o->H[i], (int)o->K[i]);
+    if (i == 0)
+        o->rows += rows;
+    return DB_OK;
+}
+
 /* Runs the calibration windows through c->m with the observer on (layer, kind). */
 static db_status measure(calib_ctx *c, int layer, llama_tensor kind, int64_t K, float *H,
                          int64_t *n)
@@ -235,12 +272,38 @@ db_status calib_model_write(const char *model_dir, const char *task, const char 
             int64_t shape[2] = {cols, cols};
             if ((s = tensor_alloc(&ts[i], DT_F32, 2, shape)))
                 break;
-            s = measure(c, l, kinds[k], cols, ts[i].data, &n);
+            memset(ts[i].data, 0, (size_t)cols * (size_t)cols * sizeof(float));
         }
+    /* one pass: the model is not changed between tensors, so every H sees the same inputs as
+     * a pass per tensor would (this is the static, uncompressed-model measurement) */
+    float **H = s ? NULL : db_calloc(nt, sizeof *H);
+    int64_t *Ks = s ? NULL : db_calloc(nt, sizeof *Ks);
+    if (!s && (!H || !Ks))
+        s = db_error(DB_ERR_NOMEM, "calib: out of memory");
+    if (!s) {
+        for (size_t i = 0; i < nt; i++)
+            H[i] = ts[i].data, Ks[i] = ts[i].shape[0];
+        observe_all_ctx o = {H, Ks, 0};
+        c->m.hook.fn = observe_all;
+        c->m.hook.ctx = &o;
+        int B = c->m.acts.B;
+        for (int w = 0; w < c->nwin && !s; w += B) {
+            int nb = c->nwin - w < B ? c->nwin - w : B;
+            s = tf_forward(&c->m, c->tok + (size_t)w * c->T, NULL, nb, c->T, NULL);
+        }
+        c->m.hook.fn = NULL;
+        n = o.rows;
+        float f = n ? 2.0f / (float)n : 0.0f;
+        for (size_t i = 0; i < nt && !s; i++)
+            for (int64_t j = 0; j < Ks[i] * Ks[i]; j++)
+                H[i][j] *= f;
+    }
+    db_free(H);
+    db_free(Ks);
     if (!s) {
         char ntok[32], win[32];
         snprintf(ntok, sizeof ntok, "%" PRId64, n);
-        snprintf(win, sizeof win, "%d", T);
+        snprintf(win, sizeof win, "%d", c->T);
         const char *keys[] = {"tokens", "task", "window", "model"};
         const char *vals[] = {ntok, task, win, model_dir};
         s = st_save(out_path, nt, np, ts, 4, keys, vals);

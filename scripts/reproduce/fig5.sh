@@ -84,7 +84,7 @@ for s in $SIZES; do
       # shellcheck disable=SC2086
       run "$s-$t-$stage-comp" compress --base "$bdir" --target "$ft" $args --quiet \
           --out "$p-$stage.delta" --report "$p-$stage-comp.h5"
-      run "$s-$t-$stage-eval" eval --model "$bdir" --delta "$p-$stage.delta" --base none --task "$t" \
+      run "$s-$t-$stage-eval" eval --model "$bdir" --delta "$p-$stage.delta" --fold --base none --task "$t" \
           "${EVAL[@]}" --out "$p-$stage-eval.h5"
       rm -f "$p-$stage.delta"
     done <<EOF

@@ -78,6 +78,23 @@ if ! command -v bible >/dev/null || ! command -v gnuplot >/dev/null; then
   exit 77
 fi
 MODELS=micro ZOO=$T/zoo DELTABENCH=$D "$root/scripts/build-models.sh" >/dev/null 2>&1 || fail "micro zoo"
+# eval --fold (the delta added into the weights once) scores what the per-call apply scores
+zm=$T/zoo/micro
+"$D" compress --base "$zm/base" --target "$zm/code" --method deltazip --bits 2 --out "$T/zd.st" --quiet >/dev/null
+expect_exit 0 "eval applying the delta" -- "$D" eval --model "$zm/base" --delta "$T/zd.st" --base none \
+  --task code --data "$T/zoo/data" --tokens 2048
+a1=$(awk '$1 == "bpb" { print $2 }' "$T/out")
+expect_exit 0 "eval folding the delta" -- "$D" eval --model "$zm/base" --delta "$T/zd.st" --fold --base none \
+  --task code --data "$T/zoo/data" --tokens 2048
+a2=$(awk '$1 == "bpb" { print $2 }' "$T/out")
+awk -v a="$a1" -v b="$a2" 'BEGIN { d = a - b; exit !(a > 0 && d < 1e-3 && d > -1e-3) }' ||
+  fail "--fold bpb $a2 differs from the applied delta's $a1"
+expect_exit 2 "--fold without --delta" -- "$D" eval --model "$zm/base" --fold --task code --data "$T/zoo/data"
+# the static calibration dump: one tensor per linear layer, symmetric, positive diagonal
+expect_exit 0 "calib on the micro zoo" -- "$D" calib --model "$zm/code" --task code --data "$T/zoo/data" \
+  --tokens 1024 --out "$T/cal.st"
+[ "$("$D" inspect "$T/cal.st" | grep -c '\.hessian')" -eq 14 ] || fail "calib: expected 14 Hessians"
+
 printf '# r\n<!-- regenerated:fig5:begin -->\nold\n<!-- regenerated:fig5:end -->\ntail\n' > "$T/paper.md"
 cd "$root"
 export ZOO=$T/zoo SIZES=micro SHAPES=tiny EVAL_TOKENS=2048 EVAL_EXAMPLES=20
