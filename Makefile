@@ -177,7 +177,7 @@ REPRO_TARGETS := $(REPRO_IDS:%=reproduce-%)
 .PHONY: $(REPRO_TARGETS) reproduce-all
 $(REPRO_TARGETS): reproduce-%: $(BIN)
 	@$(BIN) reproduce $*
-reproduce-fig5: models
+reproduce-fig5 reproduce-methods: models
 reproduce-all: $(REPRO_TARGETS)
 
 clean:

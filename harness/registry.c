@@ -50,6 +50,18 @@ const rp_entry rp_entries[] = {
         .needs = "nothing (sim executor)",
         .budget = "about 10 s",
     },
+    {
+        .id = "methods",
+        .claims = "BD-1, DQ-1, DQ-2",
+        .title = "Every delta-compression method at equal bytes (16x..512x) on the model zoo",
+        .paper = "BitDelta: 1-bit deltas keep quality (Vicuna-7B TruthfulQA 49.97 vs 50.36), scale "
+                 "distillation helps (47.63 without); DeltaDQ: 16x at or above the baselines, "
+                 "128x (WizardMath-7B) and 512x (70B) keep quality",
+        .script = "scripts/reproduce/methods.sh",
+        .plot = "plots/methods.gp",
+        .needs = "the model zoo (make models)",
+        .budget = "about 8 min after the zoo (SIZES=small); seconds when cached",
+    },
 };
 const size_t rp_count = sizeof rp_entries / sizeof rp_entries[0];
 

@@ -2,7 +2,7 @@
 # test_reproduce_more.sh: the registry entries after fig5, each end to end on tiny inputs through
 # `deltabench reproduce` (experiment, figure, table, verdict, paper.md splice) and each with a
 # failure path: bd2 (a tiny synthetic pair), dz3 (a short trace, two rates), bd4 (three tenant
-# counts, one that does not fit), methods (the micro zoo, two fine-tunes).
+# counts, one that does not fit), methods (the micro zoo, two fine-tunes, two targets).
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 D=$DELTABENCH
@@ -11,7 +11,7 @@ if ! command -v gnuplot >/dev/null; then
   exit 77
 fi
 cd "$root"
-for id in bd2 dz3 bd4; do
+for id in bd2 dz3 bd4 methods; do
   printf '<!-- regenerated:%s:begin -->\nold\n<!-- regenerated:%s:end -->\n' "$id" "$id"
 done > "$T/paper.md"
 echo tail >> "$T/paper.md"
@@ -34,7 +34,7 @@ outputs bd2 "$T/bd2"
 awk -F, '$4 == "bitdelta" { exit !($9 > 12 && $9 < 16) }' "$T/bd2/bd2.csv" ||
   fail "bd2: bitdelta linear ratio not in (12, 16): $(grep bitdelta "$T/bd2/bd2.csv")"
 grep -q 'Verdict BD-2' "$T/paper.md" || fail "paper.md lacks the BD-2 verdict"
-[ "$(grep -c '^old$' "$T/paper.md")" -eq 2 ] || fail "paper.md: only the bd2 section should be replaced"
+[ "$(grep -c '^old$' "$T/paper.md")" -eq 3 ] || fail "paper.md: only the bd2 section should be replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
 [ -s "$T/docs/figures/bd2.png" ] || fail "bd2 figure not copied beside the report"
 ls "$T/bd2/runs/"*.st >/dev/null 2>&1 && fail "bd2 left its synthetic pair behind"
@@ -65,7 +65,7 @@ outputs bd4 "$T/bd4"
 grep -q '^64,0,' "$T/bd4/bd4.csv" || fail "bd4: 64 Llama-2-7B tenants should not fit one A100"
 grep -q '^8,1,.*,0,' "$T/bd4/bd4.csv" || fail "bd4: 8 tenants: bitdelta fits, naive does not"
 grep -q 'Verdict BD-4' "$T/paper.md" || fail "paper.md lacks the BD-4 verdict"
-grep -q '^old$' "$T/paper.md" && fail "paper.md: a section was not replaced"
+[ "$(grep -c '^old$' "$T/paper.md")" -eq 1 ] || fail "paper.md: only the methods section should be left"
 # cached rerun: the same table, no run redone
 cp "$T/bd4/bd4.csv" "$T/bd4.first"
 sleep 1
@@ -75,4 +75,32 @@ cmp -s "$T/bd4.first" "$T/bd4/bd4.csv" || fail "bd4 cached rerun changed the tab
 expect_exit 1 "bd4: zero tenants" -- env TENANTS="0" "$D" reproduce bd4 --out "$T/bd4x" --no-paper
 expect_err_contains "not a positive integer" "bd4 names the bad count"
 [ -e "$T/bd4x/bd4.csv" ] && fail "bd4.csv written for zero tenants"
+
+# ---- methods: equal bytes on the micro zoo, two fine-tunes, two targets ------------------------
+if ! command -v bible >/dev/null; then
+  echo "SKIP (methods): corpus packages missing (scripts/install-deps.sh installs them)"
+  finish; exit
+fi
+MODELS=micro ZOO=$T/zoo "$root/scripts/build-models.sh" >/dev/null 2>&1 || fail "micro zoo"
+small=(ZOO="$T/zoo" SIZES=micro TASKS="scripture arith" TARGETS="16 32" DISTILL_STEPS=5
+       EVAL_TOKENS=1024 EVAL_EXAMPLES=10 CALIB_TOKENS=256)
+expect_exit 0 "reproduce methods (micro)" -- env "${small[@]}" \
+  "$D" reproduce methods --out "$T/me" --paper "$T/paper.md"
+outputs methods "$T/me"
+[ -s "$T/me/methods-mean.csv" ] || fail "methods-mean.csv missing"
+[ -s "$T/me/runs/micro.params" ] || fail "methods: chosen settings not recorded"
+# every chosen setting (reached = 1) has one row per fine-tune
+want=$((2 * $(awk '$5 == 1' "$T/me/runs/micro.params" | wc -l)))
+[ "$want" -gt 0 ] && [ "$(rows "$T/me/methods.csv")" -eq "$want" ] ||
+  fail "methods.csv: expected $want rows, got $(rows "$T/me/methods.csv")"
+grep -q '^micro,scripture,bitdelta-distill,' "$T/me/methods.csv" || fail "methods: no distilled BitDelta row"
+# the achieved ratio of every row is within the stated band of its target
+awk -F, 'NR > 1 && ($7 / $5 < 0.8 || $7 / $5 > 1.25) { bad = 1 } END { exit bad }' "$T/me/methods.csv" ||
+  fail "methods: a row's achieved ratio is outside [0.8, 1.25] x its target"
+grep -q 'BD-1' "$T/me/verdict" || fail "methods verdict lacks BD-1"
+grep -q '^old$' "$T/paper.md" && fail "paper.md: the methods section was not replaced"
+expect_exit 1 "methods: missing zoo size" -- env "${small[@]}" SIZES=nosuch \
+  "$D" reproduce methods --out "$T/mex" --no-paper
+expect_err_contains "zoo size nosuch missing" "methods names the missing size"
+[ -e "$T/mex/methods.csv" ] && fail "methods.csv written without a zoo"
 finish

@@ -1,0 +1,64 @@
+# methods.gp: every delta-compression method at equal bytes on the model zoo (BD-1, DQ-1, DQ-2).
+#   gnuplot -e "data='results/methods/methods.csv'; out='results/methods/methods'" plots/methods.gp
+# Reads the tables scripts/reproduce/methods.sh joins from the compress and eval runs: the
+# sibling DATA-mean.csv (size, method, label, target, reached, ratio_linear, bpb_kept,
+# bpb_kept_min, acc_kept, tasks: means over the fine-tunes) and writes OUT.png and OUT.svg.
+# Panels: (a) share of the fine-tuning gain kept at ~16x and ~32x, per method, on the largest
+# zoo size run; (b) the same against the achieved ratio, every target, every size.
+if (!exists("data")) data = 'results/methods/methods.csv'
+if (!exists("out")) out = 'results/methods/methods'
+mean = data[1:strlen(data) - 4].'-mean.csv'
+set datafile separator ','
+set datafile missing ''
+
+sizes = system("awk -F, 'NR > 1 && !seen[$1]++ { printf \"%s \", $1 }' '".mean."'")
+nz = words(sizes)
+big = word(sizes, nz)
+methods = "bitdelta bitdelta-distill rtn dare magprune lowrank deltazip deltadq"
+labels = "'BitDelta 1-bit' 'BitDelta + distillation' 'RTN 1-bit' 'DARE' 'magnitude pruning' 'low rank (SVD)' 'DeltaZip 1:m 2-bit zstd' 'DeltaDQ (our reading)'"
+colours = "#d35400 #e59866 #7f8c8d #1b6ca8 #5dade2 #9b59b6 #2a9d3a #c0392b"
+pts = "7 5 9 11 13 15 4 6"
+idx(s) = s eq 'bitdelta' ? 1 : s eq 'bitdelta-distill' ? 2 : s eq 'rtn' ? 3 : s eq 'dare' ? 4 : \
+         s eq 'magprune' ? 5 : s eq 'lowrank' ? 6 : s eq 'deltazip' ? 7 : s eq 'deltadq' ? 8 : NaN
+clip(y) = y < -0.45 ? -0.45 : y
+ok(sz, tg) = strcol(1) eq sz && $5 > 0 && $4 == tg
+none(sz, tg) = strcol(1) eq sz && $5 == 0 && $4 == tg
+
+do for [fmt in "pngcairo svg"] {
+  if (fmt eq "pngcairo") { set terminal pngcairo size 1600,640 font 'Sans,11'; set output out.'.png' } \
+  else { set terminal svg size 1600,640 dynamic font 'Sans,11'; set output out.'.svg' }
+  set multiplot layout 1,2 title "Delta compression at equal bytes on the model zoo: share of the fine-tuning gain kept (bits per byte, mean over the fine-tunes)" font ',13'
+  set grid ytics lc rgb '#dddddd'
+  set bmargin 5
+  set ylabel 'share of the fine-tuning gain kept (1 = fine-tune, 0 = base)'
+  set yrange [-0.5:1.2]
+  set ytics -0.4, 0.2, 1.2
+
+  set title sprintf("(a) at ≈16x and ≈32x of the linear layers, zoo %s\n(1-bit BitDelta and RTN have one size, ≈16x; values below -0.45 drawn at the floor)", big)
+  set xrange [0.4:8.6]
+  set xtics ('BitDelta' 1, "BitDelta +\ndistillation" 2, 'RTN 1-bit' 3, 'DARE' 4, "magnitude\npruning" 5, "low rank\n(SVD)" 6, "DeltaZip 1:m\n2-bit + zstd" 7, "DeltaDQ\n(our reading)" 8) font ',10'
+  set style fill solid 0.85 noborder
+  set boxwidth 0.36
+  set key top right font ',10'
+  plot 1 with lines dt 3 lc rgb '#555555' notitle, 0 with lines lc rgb '#555555' notitle, \
+       mean every ::1 using (ok(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(clip($7)) with boxes lc rgb '#1b6ca8' title '≈16x', \
+       '' every ::1 using (ok(big, 16) ? idx(strcol(2)) - 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf('%.2f', $7)) with labels offset 0, 0.7 font ',9' notitle, \
+       '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(clip($7)) with boxes lc rgb '#e59866' title '≈32x', \
+       '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf('%.2f', $7)) with labels offset 0, 0.7 font ',9' notitle, \
+       '' every ::1 using (none(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(0.03):(sprintf('≈16x out of reach (max %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#1b6ca8' notitle, \
+       '' every ::1 using (none(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(0.03):(sprintf('≈32x out of reach (max %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#c0392b' notitle
+
+  set title '(b) against the achieved ratio (targets 16x-512x; a method stops where it cannot go further)'
+  set xlabel 'compression ratio of the linear layers (fp16 bytes / stored bytes, log scale)'
+  set logscale x 2
+  set xrange [8:768]
+  set xtics (8, 16, 32, 64, 128, 256, 512) font ',10'
+  set key bottom right font ',9' Left reverse
+  plot 1 with lines dt 3 lc rgb '#555555' notitle, 0 with lines lc rgb '#555555' notitle, \
+       for [z=1:nz] for [i=1:8] mean every ::1 using (strcol(1) eq word(sizes, z) && strcol(2) eq word(methods, i) && $5 > 0 ? $6 : NaN):(clip($7)) \
+         with linespoints lw 2 dt z lc rgb word(colours, i) pt (word(pts, i) + 0) ps 1.1 \
+         title (z == nz ? word(labels, i) : '').(nz > 1 && z == nz ? sprintf(' (%s solid)', big) : '')
+  unset logscale x
+  unset multiplot
+  unset output
+}
