@@ -11,9 +11,9 @@
 #
 # Every training and evaluation is one single-threaded job, JOBS at a time, all sizes together
 # (the budget is 9 minutes on 2 cores). Cached: models/zoo/<size>/stamp holds the hash of every
-# input (this script with its sizes, steps and seeds; the sources of models/ and of the
-# train/eval commands; the RNG and fp16 code; the corpus files). A size whose stamp matches is
-# skipped. Deterministic: same inputs, same weights whatever JOBS (train.json records each
+# input (this script with its sizes, steps and seeds; the training and evaluation sources of
+# models/ and of the train/eval commands; the RNG, fp16 and safetensors code; the corpus
+# files). A size whose stamp matches is skipped. Deterministic: same inputs, same weights whatever JOBS (train.json records each
 # model's weights hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,8 +89,11 @@ build_corpora() {
 stamp_of() { # size
   {
     echo "size $1 $(size_args "$1") $(size_train "$1") threads $THREADS tasks $FINETUNES"
-    cat scripts/build-models.sh models/*.c models/*.h harness/cmd_train.c harness/cmd_eval.c \
-        core/rng.c core/half.c
+    # what training and the zoo table depend on (not the serving, calibration or distillation
+    # code that also lives in models/)
+    cat scripts/build-models.sh models/tf.c models/tf.h models/tf_io.c models/train.c \
+        models/train.h models/task.c models/task.h models/eval.c models/eval.h \
+        harness/cmd_train.c harness/cmd_eval.c core/rng.c core/half.c core/safetensors.c
     sha256sum "$DATA"/english.txt "$DATA"/scripture.txt "$DATA"/code.txt | cut -d' ' -f1
   } | sha256sum | cut -d' ' -f1
 }
