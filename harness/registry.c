@@ -60,7 +60,7 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/methods.sh",
         .plot = "plots/methods.gp",
         .needs = "the model zoo (make models)",
-        .budget = "about 8 min after the zoo (SIZES=small); seconds when cached",
+        .budget = "about 3-4 min after the zoo (SIZES=small); 25 s when cached",
     },
 };
 const size_t rp_count = sizeof rp_entries / sizeof rp_entries[0];

@@ -170,7 +170,9 @@ awk -F, -v out="$OUT" '
     printf "**Verdict BD-2**: %s: the BitDelta checkpoint is smaller than the fp16 fine-tune by", v
     for (i = 1; i <= ns; i++) { k = sh[i] SUBSEP "bitdelta"; printf "%s %s %.2fx", (i > 1 ? (i == ns ? " and" : ",") : ""), sh[i], rw[k] }
     printf " (one unit). Rule: reproduced when every shape is above 10x and within ±2%% of the paper'"'"'s number restated in one unit; in trend when every shape is above 10x.\n"
-    printf "BD-2: %s\n", v > (out "/verdict.tmp")
+    line = ""
+    for (i = 1; i <= ns; i++) line = line (i > 1 ? ", " : "") sh[i] " " sprintf("%.2fx", rw[sh[i] SUBSEP "bitdelta"])
+    printf "BD-2: %s (%s)\n", v, line > (out "/verdict.tmp")
   }' "$OUT/bd2.csv" > "$sec"
 mv "$OUT/verdict.tmp" "$OUT/verdict"
 mv "$sec" "$OUT/section.md"
