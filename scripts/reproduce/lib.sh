@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: helpers shared by the experiments under scripts/reproduce/ (sourced, not run):
 # one-line errors, the input stamp that clears stale runs, cached deltabench runs, and the
 # size and quality readers of compress / eval reports. The sourcing script sets RP (its name

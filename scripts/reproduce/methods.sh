@@ -33,6 +33,8 @@
 # (means over the tasks), $OUT/section.md, $OUT/verdict. Cached by an input stamp.
 #   env: ZOO, SIZES (default small), TASKS, TARGETS, EVAL_TOKENS, EVAL_EXAMPLES, DISTILL_STEPS,
 #        CALIB_TOKENS, JOBS (fine-tunes at once, default 2)
+# settings are argument lists built by args_of and split on purpose:
+# shellcheck disable=SC2046
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${DELTABENCH:-bin/deltabench}
@@ -110,7 +112,7 @@ consider() {
 }
 # pick SIZE METHOD TARGET CALIB: sets PX (the knob) and PR (its ratio), the best setting found
 pick() {
-  local s=$1 m=$2 c=$4 x x0 x1 r0 r1 i
+  local s=$1 m=$2 c=$4 x x0 x1 r0 r1
   PT=$3 PX="" PR=""
   case $m in
     bitdelta | rtn)
@@ -125,7 +127,7 @@ pick() {
       x0=$PT; [ "$m" = deltadq ] && [ "$PT" -lt 8 ] && x0=8
       ratio "$s" $(args_of "$m" "$x0"); r0=$RATIO; consider "$x0" "$r0"
       x1=$(awk -v x="$x0" -v r="$r0" -v t="$PT" 'BEGIN { y = x * t / r; if (y > 4096) y = 4096; if (y < 1.05) y = 1.05; printf "%.4f\n", y }')
-      for i in 1 2 3; do
+      for _ in 1 2 3; do
         ratio "$s" $(args_of "$m" "$x1"); r1=$RATIO; consider "$x1" "$r1"
         awk -v r="$r1" -v t="$PT" 'BEGIN { exit !((log(r / t))^2 < (log(1.05))^2) }' && break
         x=$(awk -v x0="$x0" -v x1="$x1" -v r0="$r0" -v r1="$r1" -v t="$PT" 'BEGIN {
