@@ -15,16 +15,18 @@ set datafile missing ''
 pos(x, q) = x <= 2 ? x : (q == 4 ? (x == 3 ? 3 : x == 4 ? 4 : NaN) : (x == 6 ? 3 : x == 7 ? 4 : NaN))
 posd(x) = x == 5 || x == 8 ? 4 : NaN
 has(c, s) = strstrt(strcol(c), s) == 1
+ins(i) = has(2, word(names, i)) || (i == 1 && has(2, 'micro/'))
 set xtics ("fp16\nmodel" 0, "fp16\ndelta" 1, "2:4\npruned" 2, "quantised" 3, "+ lossless" 4) font ',10'
 set bmargin 4
 set xrange [-0.3:4.5]
 set grid ytics lc rgb '#dddddd'
 set key top right font ',9' samplen 3 spacing 0.9
 # series: name prefix in column 2, label, colour, point type
-names = "small/ medium/ micro/ llama2-7b llama2-13b"
-labels = "'zoo small' 'zoo medium' 'zoo micro' 'Llama-2-7B shape (synthetic)' 'Llama-2-13B shape (synthetic)'"
-colours = "#1b6ca8 #2a9d3a #9b59b6 #d35400 #c0392b"
-pts = "7 5 9 13 11"
+# (zoo sizes first, then the Llama shapes; the tests' micro zoo is drawn as "small")
+names = "small/ medium/ llama2-7b llama2-13b"
+labels = "'zoo small' 'zoo medium' 'Llama-2-7B shape (synthetic)' 'Llama-2-13B shape (synthetic)'"
+colours = "#1b6ca8 #2a9d3a #d35400 #c0392b"
+pts = "7 5 13 11"
 
 do for [fmt in "pngcairo svg"] {
   if (fmt eq "pngcairo") { set terminal pngcairo size 1650,580 font 'Sans,11'; set output out.'.png' } \
@@ -36,11 +38,11 @@ do for [fmt in "pngcairo svg"] {
   set logscale y 2
   set yrange [0.5:20]
   set ytics (0.5, 1, 2, 4, 8, 16)
-  plot for [i=1:5] data every ::1 using (has(2, word(names, i)) ? pos($4, 4) : NaN):5 \
+  plot for [i=1:4] data every ::1 using (ins(i) ? pos($4, 4) : NaN):5 \
          with linespoints lc rgb word(colours, i) pt (word(pts, i) + 0) ps 0.7 title word(labels, i), \
-       for [i=1:5] '' every ::1 using (has(2, word(names, i)) ? pos($4, 2) : NaN):5 \
+       for [i=1:4] '' every ::1 using (ins(i) ? pos($4, 2) : NaN):5 \
          with linespoints lc rgb word(colours, i) dt 2 pt (word(pts, i) + 0) ps 0.7 notitle, \
-       for [i=1:5] '' every ::1 using (has(2, word(names, i)) ? posd($4) + 0.08 : NaN):5 \
+       for [i=1:4] '' every ::1 using (ins(i) ? posd($4) + 0.08 : NaN):5 \
          with points lc rgb word(colours, i) pt (word(pts, i) - 1) ps 0.7 notitle
   unset logscale y
 
@@ -51,25 +53,29 @@ do for [fmt in "pngcairo svg"] {
   set arrow 1 from -0.3, 9.86 to 4.5, 9.86 nohead dt 2 lw 1.5 lc rgb '#aa0000'
   set label 1 "paper: 9.86x (Vicuna-7B delta, 2-bit 2:4 + GDeflate)" at -0.2, 10.5 tc rgb '#aa0000' font ',9'
   set key top left
-  plot for [i=4:5] data every ::1 using (has(2, word(names, i)) ? pos($4, 4) : NaN):7 \
+  plot for [i=3:4] data every ::1 using (ins(i) ? pos($4, 4) : NaN):7 \
          with linespoints lc rgb word(colours, i) lw 2 pt (word(pts, i) + 0) title word(labels, i).' 4-bit', \
-       for [i=4:5] '' every ::1 using (has(2, word(names, i)) ? pos($4, 2) : NaN):7 \
+       for [i=3:4] '' every ::1 using (ins(i) ? pos($4, 2) : NaN):7 \
          with linespoints lc rgb word(colours, i) lw 2 dt 2 pt (word(pts, i) + 0) title word(labels, i).' 2-bit', \
-       for [i=4:5] '' every ::1 using (has(2, word(names, i)) ? posd($4) + 0.08 : NaN):7 \
+       for [i=3:4] '' every ::1 using (ins(i) ? posd($4) + 0.08 : NaN):7 \
          with points lc rgb word(colours, i) pt (word(pts, i) - 1) notitle
   unset arrow 1
   unset label 1
   set key top right
 
-  set title '(c) quality kept on the zoo (bits per byte)'
-  set key bottom left
+  set title '(c) quality kept on the zoo'
+  set key at graph 0.02, graph 0.03 left bottom Left reverse
   set ylabel 'share of the fine-tuning gain kept'
   set yrange [*:*]
   set arrow 2 from -0.3, 1 to 4.5, 1 nohead dt 3 lc rgb '#888888'
-  plot for [i=1:3] data every ::1 using (has(1, 'zoo') && has(2, word(names, i)) ? pos($4, 4) : NaN):9 \
-         with linespoints lc rgb word(colours, i) pt (word(pts, i) + 0) ps 0.7 title word(labels, i), \
-       for [i=1:3] '' every ::1 using (has(1, 'zoo') && has(2, word(names, i)) ? pos($4, 2) : NaN):9 \
-         with linespoints lc rgb word(colours, i) dt 2 pt (word(pts, i) + 0) ps 0.7 notitle
+  plot for [i=1:2] data every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 4) : NaN):9 \
+         with linespoints lc rgb word(colours, i) pt (word(pts, i) + 0) ps 0.7 title word(labels, i).': bits per byte', \
+       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 2) : NaN):9 \
+         with linespoints lc rgb word(colours, i) dt 2 pt (word(pts, i) + 0) ps 0.7 notitle, \
+       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 4) - 0.06 : NaN):11 \
+         with points lc rgb word(colours, i) pt 2 ps 1.1 title word(labels, i).': exact match (arith, reverse), 4-bit', \
+       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 2) + 0.06 : NaN):11 \
+         with points lc rgb word(colours, i) pt 1 ps 1.1 title word(labels, i).': exact match, 2-bit'
   unset arrow 2
   unset multiplot
   unset output
