@@ -38,10 +38,10 @@ static void usage(void)
 
 static int list(void)
 {
-    printf("%-8s %-12s %-44s %s\n", "id", "claims", "status", "title");
+    printf("%-8s %-18s %s\n", "id", "claims", "title / status of the last run / needs");
     for (size_t i = 0; i < rp_count; i++) {
         const rp_entry *e = &rp_entries[i];
-        char path[512], status[256] = "not run";
+        char path[512], status[1024] = "not run";
         snprintf(path, sizeof path, "results/%s/verdict", e->id);
         char *v = NULL;
         size_t n = 0;
@@ -51,11 +51,12 @@ static int list(void)
                 v[--n] = 0;
             char day[32];
             strftime(day, sizeof day, "%Y-%m-%d", gmtime(&sb.st_mtime));
-            snprintf(status, sizeof status, "ran %s: %s", day, v);
+            snprintf(status, sizeof status, "ran %s: %.900s", day, v);
         }
         db_free(v);
-        printf("%-8s %-12s %-44s %s\n", e->id, e->claims, status, e->title);
-        printf("%-8s %-12s   needs %s; %s\n", "", "", e->needs, e->budget);
+        printf("%-8s %-18s %s\n", e->id, e->claims, e->title);
+        printf("%-27s %s\n", "", status);
+        printf("%-27s needs %s; %s\n", "", e->needs, e->budget);
     }
     return DB_EXIT_OK;
 }
