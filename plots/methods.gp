@@ -20,6 +20,7 @@ colours = "#d35400 #e59866 #7f8c8d #1b6ca8 #5dade2 #9b59b6 #2a9d3a #c0392b"
 pts = "7 5 9 11 13 15 4 6"
 idx(s) = s eq 'bitdelta' ? 1 : s eq 'bitdelta-distill' ? 2 : s eq 'rtn' ? 3 : s eq 'dare' ? 4 : \
          s eq 'magprune' ? 5 : s eq 'lowrank' ? 6 : s eq 'deltazip' ? 7 : s eq 'deltadq' ? 8 : NaN
+dtz(z) = z == nz ? 1 : z + 1
 clip(y) = y < -0.45 ? -0.45 : y
 ok(sz, tg) = strcol(1) eq sz && $5 > 0 && $4 == tg
 none(sz, tg) = strcol(1) eq sz && $5 == 0 && $4 == tg
@@ -45,19 +46,21 @@ do for [fmt in "pngcairo svg"] {
        '' every ::1 using (ok(big, 16) ? idx(strcol(2)) - 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf('%.2f', $7)) with labels offset 0, 0.7 font ',9' notitle, \
        '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(clip($7)) with boxes lc rgb '#e59866' title '≈32x', \
        '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf('%.2f', $7)) with labels offset 0, 0.7 font ',9' notitle, \
-       '' every ::1 using (none(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(0.03):(sprintf('≈16x out of reach (max %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#1b6ca8' notitle, \
-       '' every ::1 using (none(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(0.03):(sprintf('≈32x out of reach (max %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#c0392b' notitle
+       '' every ::1 using (none(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(0.03):(sprintf('≈16x out of reach (nearest %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#1b6ca8' notitle, \
+       '' every ::1 using (none(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(0.03):(sprintf('≈32x out of reach (nearest %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#c0392b' notitle
 
   set title '(b) against the achieved ratio (targets 16x-512x; a method stops where it cannot go further)'
   set xlabel 'compression ratio of the linear layers (fp16 bytes / stored bytes, log scale)'
   set logscale x 2
   set xrange [8:768]
   set xtics (8, 16, 32, 64, 128, 256, 512) font ',10'
-  set key bottom right font ',9' Left reverse
+  set key top right font ',9' Left reverse
   plot 1 with lines dt 3 lc rgb '#555555' notitle, 0 with lines lc rgb '#555555' notitle, \
        for [z=1:nz] for [i=1:8] mean every ::1 using (strcol(1) eq word(sizes, z) && strcol(2) eq word(methods, i) && $5 > 0 ? $6 : NaN):(clip($7)) \
-         with linespoints lw 2 dt z lc rgb word(colours, i) pt (word(pts, i) + 0) ps 1.1 \
-         title (z == nz ? word(labels, i) : '').(nz > 1 && z == nz ? sprintf(' (%s solid)', big) : '')
+         with linespoints lw 2 dt dtz(z) lc rgb word(colours, i) pt (word(pts, i) + 0) ps 1.1 \
+         title (z == nz ? word(labels, i) : ''), \
+       NaN with lines lw 2 dt 2 lc rgb '#555555' \
+         title (nz > 1 ? sprintf('solid: zoo %s; dashed: smaller sizes (%s)', big, word(sizes, 1)) : '')
   unset logscale x
   unset multiplot
   unset output

@@ -283,15 +283,16 @@ awk -F, -v out="$OUT" -v sizes="$SIZES" -v targets="$TARGETS" '
     if (!seenT[$2]++) task[++ntask] = $2
     k = $1 SUBSEP $3 SUBSEP $5 SUBSEP $2; tq[k] = $12; ta[k] = $16; next }
   { k = $1 SUBSEP $2 SUBSEP $4; reach[k] = $5; rl[k] = $6; q[k] = $7; qmin[k] = $8; acc[k] = $9; lab[$2] = $3 }
-  function cell(k) { return !(k in reach) ? "–" : (reach[k] == 1 ? sprintf("%.3f (%.1fx)", q[k], rl[k]) : sprintf("max %.1fx", rl[k])) }
+  function cell(k) { return !(k in reach) ? "–" : (reach[k] == 1 ? sprintf("%.3f (%.1fx)", q[k], rl[k]) : sprintf("n/a (%.1fx)", rl[k])) }
   END {
     nsz = split(sizes, S, " "); nt = split(targets, T, " ")
     nm = split("bitdelta bitdelta-distill rtn dare magprune lowrank deltazip deltadq", M, " ")
     big = S[nsz]
     print "**Equal bytes.** Share of the fine-tuning gain kept in bits per byte, mean over the fine-tunes,"
-    print "with the achieved ratio of the linear layers in brackets; *max Nx*: the method cannot reach"
-    print "the target at this size (the largest ratio it reached). Achieved ratios may differ from the"
-    print "target by up to 0.8–1.25x; compare rows at the bytes in brackets."
+    print "with the achieved ratio of the linear layers in brackets; *n/a (Nx)*: no setting found within"
+    print "0.8–1.25x of the target at this size (N: the nearest ratio found, mostly the largest the format"
+    print "reaches on rows this short). Achieved ratios differ from the target by up to 0.8–1.25x;"
+    print "compare rows at the bytes in brackets."
     print ""
     for (z = 1; z <= nsz; z++) {
       line = "| zoo " S[z] " |"; sep = "|---|"
