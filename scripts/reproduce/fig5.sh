@@ -33,38 +33,18 @@ SYNTH_LAYERS=${SYNTH_LAYERS:-1}
 TASKS="scripture code arith reverse"
 EVAL=(--tokens "${EVAL_TOKENS:-32768}" --examples "${EVAL_EXAMPLES:-200}" --data "$ZOO/data")
 R=$OUT/runs
-export LC_ALL=C
-
-die() { echo "fig5: $*" >&2; exit 1; }
-say() { echo "fig5: $*" >&2; }
+RP=fig5
+# shellcheck source=scripts/reproduce/lib.sh
+. scripts/reproduce/lib.sh
 [ -x "$D" ] || die "$D not built (run make)"
 for s in $SIZES; do
   [ -f "$ZOO/$s/stamp" ] || die "zoo size $s missing under $ZOO (run make models)"
 done
-mkdir -p "$R"
-
-stamp() {
-  {
-    echo "sizes $SIZES shapes $SHAPES layers $SYNTH_LAYERS eval ${EVAL[*]}"
-    sed '/^# ---- the figure.s tables/q' "$0"  # the runs' definition, not the join below
-    cat compressors/*.c compressors/*.h models/*.c models/*.h core/safetensors.c \
-        harness/cmd_compress.c harness/cmd_eval.c harness/cmd_calib.c harness/cmd_synth.c
-    for s in $SIZES; do cat "$ZOO/$s/stamp"; done
-  } | sha256sum | cut -d' ' -f1
-}
-
-# run NAME CMD...: one deltabench run writing $R/NAME.h5 (skipped when present: the whole run
-# directory is cleared when the stamp changes, so a present file is a current one).
-run() {
-  local name=$1; shift
-  [ -s "$R/$name.h5" ] && return 0
-  "$D" "$@" >"$R/$name.log" 2>&1 || { cat "$R/$name.log" >&2; die "run $name failed: $D $*"; }
-}
-
-st=$(stamp)
-if [ "$(cat "$R/stamp" 2>/dev/null)" != "$st" ]; then
-  rm -rf "$R"; mkdir -p "$R"
-fi
+# shellcheck disable=SC2046
+st=$(rp_stamp "sizes $SIZES shapes $SHAPES layers $SYNTH_LAYERS eval ${EVAL[*]} zoo $(cat $(for s in $SIZES; do echo "$ZOO/$s/stamp"; done))" \
+  compressors/*.c compressors/*.h models/*.c models/*.h core/safetensors.c \
+  harness/cmd_compress.c harness/cmd_eval.c harness/cmd_calib.c harness/cmd_synth.c)
+rp_stamp_check "$st"
 
 # ---- the zoo: stages with quality --------------------------------------------------------------
 for s in $SIZES; do
@@ -122,29 +102,9 @@ q2    --method deltazip --bits 2
 EOF
   rm -f "$p.base.st" "$p.target.st"
 done
-echo "$st" > "$R/stamp"
+rp_stamp_done "$st"
 
-# ---- the figure's tables, joined from the runs ------------------------------------------------
-# linear/whole sizes of one compress report: "numel_lin raw zstd deflate stored | numel_all ...
-# header" where whole-checkpoint bytes include the container header once.
-sizes() { # report.h5 [layer_scale vocab_scale] -> "lin_numel lin_raw lin_zstd lin_deflate
-          #                                    all_numel all_raw all_zstd all_deflate"
-  "$D" export "$1" compression | awk -F, -v L="${2:-1}" -v V="${3:-1}" '
-    NR == 1 { next }
-    $1 == "TOTAL whole checkpoint" { hdr = $7 - sumst; next }
-    $1 ~ /^TOTAL/ { next }
-    { k = ($1 ~ /^model\.layers\.0\./) ? L : ($1 ~ /embed_tokens|lm_head/) ? V : 1
-      sumst += $7
-      if ($2 == "delta") { ln += k*$4; lr += k*$6; lz += k*($8 ? $8 : $7); ld += k*($9 ? $9 : $7) }
-      an += k*$4; ar += k*$6; az += k*($8 ? $8 : $7); ad += k*($9 ? $9 : $7) }
-    END { h = hdr * (L > 1 ? L : 1)
-          printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", ln, lr, lz, ld, an, ar + h, az + h, ad + h }'
-}
-# "value base finetuned" of metric M from an eval of the variant and the two reference evals
-metric() { # eval.h5 metric
-  "$D" export "$1" quality | awk -F, -v m="$2" 'NR > 1 && $2 == m { print $5; exit }'
-}
-
+# ---- the table: the figure's rows, joined from the runs ------------------------------------------------
 csv=$OUT/fig5.csv.tmp
 echo "group,model,stage,x,bits_linear,ratio_linear,ratio_whole,bpb,bpb_kept,acc,acc_kept" > "$csv"
 row() { # group model stage numel bytes_lin all_numel bytes_all bpb bpb_b bpb_f acc acc_b acc_f
