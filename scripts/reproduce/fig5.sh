@@ -20,6 +20,8 @@
 #
 # Output: $OUT/runs/*.h5 (one HDF5 per compress or eval run), $OUT/fig5.csv (the figure's
 # table, one row per model and stage, joined from those files by this script), $OUT/dz2.csv.
+# Settings (environment): SIZES, SHAPES, SYNTH_LAYERS, EVAL_TOKENS (16384), EVAL_EXAMPLES (200),
+# JOBS (parallel single-threaded fine-tune jobs, default the core count), ZOO, OUT, DELTABENCH.
 # Cached: runs are redone only when the stamp (this script, the zoo's stamps, the sources of
 # the compressors, models and commands used) changes.
 set -euo pipefail
@@ -31,7 +33,8 @@ SIZES=${SIZES:-small medium}
 SHAPES=${SHAPES:-llama2-7b llama2-13b}
 SYNTH_LAYERS=${SYNTH_LAYERS:-1}
 TASKS="scripture code arith reverse"
-EVAL=(--tokens "${EVAL_TOKENS:-32768}" --examples "${EVAL_EXAMPLES:-200}" --data "$ZOO/data")
+EVAL=(--tokens "${EVAL_TOKENS:-16384}" --examples "${EVAL_EXAMPLES:-200}" --data "$ZOO/data" --threads 1)
+JOBS=${JOBS:-$(nproc)}
 R=$OUT/runs
 RP=fig5
 # shellcheck source=scripts/reproduce/lib.sh
@@ -47,27 +50,25 @@ st=$(rp_stamp "sizes $SIZES shapes $SHAPES layers $SYNTH_LAYERS eval ${EVAL[*]} 
 rp_stamp_check "$st"
 
 # ---- the zoo: stages with quality --------------------------------------------------------------
-for s in $SIZES; do
-  z=$ZOO/$s
-  [ -s "$R/$s-zero/model.safetensors" ] || "$D" synth --zero-like "$z/base" --out-dir "$R/$s-zero" >/dev/null
-  for t in $TASKS; do
-    say "$s/$t"
-    p=$R/$s-$t
-    ft=$z/$t
-    [ -s "$p.calib.st" ] || "$D" calib --model "$ft" --task "$t" --data "$ZOO/data" --out "$p.calib.st" >/dev/null
-    run "$s-$t-eval-base" eval --model "$z/base" --task "$t" "${EVAL[@]}" --out "$p-eval-base.h5"
-    run "$s-$t-eval-finetuned" eval --model "$ft" --task "$t" "${EVAL[@]}" --out "$p-eval-finetuned.h5"
-    while read -r stage base args; do
-      [ -n "$stage" ] || continue
-      bdir=$z/base
-      [ "$base" = zero ] && bdir=$R/$s-zero
-      # shellcheck disable=SC2086
-      run "$s-$t-$stage-comp" compress --base "$bdir" --target "$ft" $args --quiet \
-          --out "$p-$stage.delta" --report "$p-$stage-comp.h5"
-      run "$s-$t-$stage-eval" eval --model "$bdir" --delta "$p-$stage.delta" --fold --base none --task "$t" \
-          "${EVAL[@]}" --out "$p-$stage-eval.h5"
-      rm -f "$p-$stage.delta"
-    done <<EOF
+# One fine-tune's stages; fine-tunes run as JOBS parallel single-threaded jobs (on a busy 2-core
+# machine two 2-thread processes cost far more wall time than two 1-thread ones).
+zoo_one() { # size task
+  local s=$1 t=$2 z=$ZOO/$1 p=$R/$1-$2 ft=$ZOO/$1/$2 stage base args bdir
+  [ -s "$p.calib.st" ] || "$D" calib --model "$ft" --task "$t" --data "$ZOO/data" --threads 1 \
+      --out "$p.calib.st" >/dev/null || die "calib $s/$t failed"
+  run "$s-$t-eval-base" eval --model "$z/base" --task "$t" "${EVAL[@]}" --out "$p-eval-base.h5"
+  run "$s-$t-eval-finetuned" eval --model "$ft" --task "$t" "${EVAL[@]}" --out "$p-eval-finetuned.h5"
+  while read -r stage base args; do
+    [ -n "$stage" ] || continue
+    bdir=$z/base
+    [ "$base" = zero ] && bdir=$R/$s-zero
+    # shellcheck disable=SC2086
+    run "$s-$t-$stage-comp" compress --base "$bdir" --target "$ft" $args --quiet \
+        --out "$p-$stage.delta" --report "$p-$stage-comp.h5"
+    run "$s-$t-$stage-eval" eval --model "$bdir" --delta "$p-$stage.delta" --fold --base none \
+        --task "$t" "${EVAL[@]}" --out "$p-$stage-eval.h5"
+    rm -f "$p-$stage.delta"
+  done <<EOF
 fp16      base --method fp16
 prune     base --method deltazip --bits 16 --lossless none --calib $p.calib.st
 q4        base --method deltazip --bits 4 --calib $p.calib.st
@@ -76,8 +77,24 @@ full-q4   zero --method deltazip --bits 4 --calib $p.calib.st
 rtn4      base --method rtn --bits 4 --group 128
 full-rtn4 zero --method rtn --bits 4 --group 128
 EOF
+}
+for s in $SIZES; do
+  [ -s "$R/$s-zero/model.safetensors" ] ||
+    "$D" synth --zero-like "$ZOO/$s/base" --out-dir "$R/$s-zero" >/dev/null
+done
+pids=()
+for s in $SIZES; do
+  for t in $TASKS; do
+    say "$s/$t"
+    OMP_NUM_THREADS=1 zoo_one "$s" "$t" &
+    pids+=($!)
+    if [ ${#pids[@]} -ge "$JOBS" ]; then
+      wait "${pids[0]}" || die "a zoo job failed"
+      pids=("${pids[@]:1}")
+    fi
   done
 done
+for pid in "${pids[@]}"; do wait "$pid" || die "a zoo job failed"; done
 
 # ---- Llama-shaped synthetic pairs: sizes only ------------------------------------------------
 for shape in $SHAPES; do
