@@ -179,10 +179,19 @@ int cmd_eval(int argc, char **argv)
     db_status s = task_open(taskname, o.data, 1, &t);
     if (s)
         return cli_fail(cmd, s);
+    /* the result file is opened (under its temporary name) before the work, so its duration_s
+     * covers the evaluation */
+    res_file *f = NULL;
+    res_run_info info = {argc, argv, 0};
+    if (out && (s = res_create(out, &info, &f))) {
+        task_free(t);
+        return cli_fail(cmd, s);
+    }
     scores sv, sb = {NAN, NAN, NAN, 0, 0}, sf = {NAN, NAN, NAN, 0, 0};
     if ((s = score(model, delta, t, &o, &sv)) || (base && (s = score(base, NULL, t, &o, &sb))) ||
         (ft && (s = score(ft, NULL, t, &o, &sf)))) {
         task_free(t);
+        res_abort(f);
         return cli_fail(cmd, s);
     }
     quality_row rows[3];
@@ -220,10 +229,8 @@ int cmd_eval(int argc, char **argv)
         printf("   (n=%" PRId64 ")\n", r->n);
     }
     task_free(t);
-    if (out) {
-        res_run_info info = {argc, argv, 0};
-        res_file *f = NULL;
-        if ((s = res_create(out, &info, &f)) || (s = res_attr_str(f, "task", taskname)) ||
+    if (f) {
+        if ((s = res_attr_str(f, "task", taskname)) ||
             (s = res_table_write(f, &quality_schema, nrows, rows))) {
             res_abort(f);
             return cli_fail(cmd, s);
