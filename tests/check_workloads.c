@@ -876,7 +876,7 @@ END_TEST
 START_TEST(test_azure_llm_facts)
 {
     /* The real traces: counts, span, mean rate, inter-arrival CV, median lengths
-     * (/work/shared/traces/README.md). */
+     * (../shared/traces/README.md). */
     static const struct {
         const char *path;
         size_t n;

@@ -82,8 +82,8 @@ expect_exit 0 "serve swap" -- "$D" "${S[@]}" --system swap --max-resident 2 -q -
 check_requests "$T/sw.h5"
 expect_exit 0 "serve bitdelta" -- "$D" "${S[@]}" --system bitdelta -q --out "$T/bd.h5"
 check_requests "$T/bd.h5"
-expect_exit 0 "serve deltadq" -- "$D" "${S[@]}" --system deltadq --work-dir "$T/work" -q --out "$T/dq.h5"
-[ -f "$T/work/model5.dz.safetensors" ] || fail "--work-dir keeps one file per model"
+expect_exit 0 "serve deltadq" -- "$D" "${S[@]}" --system deltadq --work-dir "$T/workdir" -q --out "$T/dq.h5"
+[ -f "$T/workdir/model5.dz.safetensors" ] || fail "--work-dir keeps one file per model"
 
 # Bad input: exit non-zero, one line, no output file.
 expect_exit 1 "models not present" -- "$D" "${S[@]}" --system deltazip --models 3 --out "$T/x.h5" &&
