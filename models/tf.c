@@ -384,6 +384,26 @@ static void rope_apply(float *x, const int *pos, int N, int T, int nh, int HS, c
     }
 }
 
+/* The vector loops of attention over one head (n = HS). `omp simd` lets the compiler reorder a
+ * dot product's sum into vector lanes: still one fixed order for a given HS and build, so results
+ * stay bit-identical across runs and thread counts. */
+static inline float head_dot(const float *a, const float *b, int n)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < n; j++)
+        s += a[j] * b[j];
+    return s;
+}
+
+/* y += w x */
+static inline void head_axpy(float *y, float w, const float *x, int n)
+{
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        y[j] += w * x[j];
+}
+
 /* Causal attention. q [B, T, NH*HS], k, v [B, T, NKV*HS] -> out [B, T, NH*HS], att [B, NH, T, T] */
 static void attention_forward(float *out, float *att, const float *q, const float *k,
                               const float *v, int B, int T, int NH, int NKV, int HS)
@@ -400,10 +420,7 @@ static void attention_forward(float *out, float *att, const float *q, const floa
                 float mx = -INFINITY;
                 for (int u = 0; u <= t; u++) {
                     const float *ku = k + ((size_t)b * T + u) * KD + (size_t)kh * HS;
-                    float s = 0.0f;
-                    for (int j = 0; j < HS; j++)
-                        s += qt[j] * ku[j];
-                    s *= scale;
+                    float s = head_dot(qt, ku, HS) * scale;
                     a[u] = s;
                     if (s > mx)
                         mx = s;
@@ -417,14 +434,9 @@ static void attention_forward(float *out, float *att, const float *q, const floa
                 for (int u = 0; u <= t; u++)
                     a[u] *= inv;
                 float *o = out + ((size_t)b * T + t) * QD + (size_t)h * HS;
-                for (int j = 0; j < HS; j++)
-                    o[j] = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    const float *vu = v + ((size_t)b * T + u) * KD + (size_t)kh * HS;
-                    float w = a[u];
-                    for (int j = 0; j < HS; j++)
-                        o[j] += w * vu[j];
-                }
+                memset(o, 0, (size_t)HS * sizeof(float));
+                for (int u = 0; u <= t; u++)
+                    head_axpy(o, a[u], v + ((size_t)b * T + u) * KD + (size_t)kh * HS, HS);
             }
         }
 }
@@ -454,27 +466,19 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                     /* d att[u] = go · v[u]; dv[u] += att[u] * go */
                     float dsum = 0.0f;
                     for (int u = 0; u <= t; u++) {
-                        const float *vu = v + ((size_t)b * T + u) * KD + (size_t)kh * HS;
-                        float *dvu = dv + ((size_t)b * T + u) * KD + (size_t)kh * HS;
-                        float s = 0.0f;
-                        for (int j = 0; j < HS; j++) {
-                            s += go[j] * vu[j];
-                            dvu[j] += a[u] * go[j];
-                        }
+                        const size_t off = ((size_t)b * T + u) * KD + (size_t)kh * HS;
+                        const float s = head_dot(go, v + off, HS);
+                        head_axpy(dv + off, a[u], go, HS);
                         da[u] = s;
                         dsum += a[u] * s;
                     }
                     /* softmax backward, then the scaled dot products */
-                    for (int j = 0; j < HS; j++)
-                        dqt[j] = 0.0f;
+                    memset(dqt, 0, (size_t)HS * sizeof(float));
                     for (int u = 0; u <= t; u++) {
-                        float ds = a[u] * (da[u] - dsum) * scale;
-                        const float *ku = k + ((size_t)b * T + u) * KD + (size_t)kh * HS;
-                        float *dku = dk + ((size_t)b * T + u) * KD + (size_t)kh * HS;
-                        for (int j = 0; j < HS; j++) {
-                            dqt[j] += ds * ku[j];
-                            dku[j] += ds * qt[j];
-                        }
+                        const float ds = a[u] * (da[u] - dsum) * scale;
+                        const size_t off = ((size_t)b * T + u) * KD + (size_t)kh * HS;
+                        head_axpy(dqt, ds, k + off, HS);
+                        head_axpy(dk + off, ds, qt, HS);
                     }
                 }
         }
