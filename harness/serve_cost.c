@@ -136,6 +136,8 @@ db_status cost_init(cost_ctx *c, const cost_model *m, const cost_format *f, cons
     c->link_bw = hw->link_bw;
     c->link_lat = hw->link_lat_s;
     c->step_overhead = hw->step_overhead_s;
+    c->step_token = hw->step_token_s;
+    c->step_model = hw->step_model_s;
     c->pcie_bw = hw->pcie_bw;
     c->disk_bw = hw->disk_bw;
     c->load_overhead = hw->load_overhead_s;
@@ -154,7 +156,7 @@ double cost_step(const cost_ctx *c, const cost_batch *b)
     const double T = (double)(b->prefill_tokens + b->n_decode);
     const double NLg = (double)(b->n_prefill + b->n_decode);
     const double wbytes = 2 * (c->w_lin + c->w_head);
-    double t = c->step_overhead;
+    double t = c->step_overhead + c->step_token * T + c->step_model * (double)b->n_models;
     if (b->mode == COST_SHARED_BASE) {
         /* One base GEMM over every token of the batch, then one batched delta kernel that
          * reads each distinct delta once (SBMM / BitDelta's batched kernel). */

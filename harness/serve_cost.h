@@ -65,7 +65,7 @@ typedef struct {
     double kv_token_bytes;  /* fp16 K and V of one token, all layers */
     /* Achievable per-GPU rates: datasheet (or measured) x efficiency. */
     double bw_gemm, fl_gemm, bw_attn, fl_attn, bw_delta, fl_delta;
-    double link_bw, link_lat, step_overhead, pcie_bw, disk_bw, load_overhead;
+    double link_bw, link_lat, step_overhead, step_token, step_model, pcie_bw, disk_bw, load_overhead;
 } cost_ctx;
 
 /* Resolves ctx for model m, delta format f (NULL: none), profile hw and TP degree tp. */

@@ -66,15 +66,24 @@ typedef struct {
  * the model's file; "PCIe": opening the container and copying its parts into the served form)
  * and real iterations (models/tf_batch.h). Setup is not timed. */
 db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts);
-/* Fits the cost model to what the cpu executor measured so far and writes a calibration
- * overlay for `--calib` (hw: the profile of the run, whose rates the fit scales): per iteration,
- * t = step_overhead + c_gemm·base + c_delta·delta + c_attn·attention, where each term is the
- * cost model's roofline of that kernel at the profile's rates (least squares, non-negative);
- * eff.<kernel>.mem = .compute = 1 / c (hbm_gbps and peak_tflops raised when a kernel beats the
- * probe, e.g. a model that lives in cache). Loads: disk_gbps = bytes / seconds over the disk
- * reads; load_overhead_ms = mean PCIe-stage time - bytes / pcie_gbps. One line per fitted value
- * in the file, with the sample count and the fit's mean relative error. */
+/* Fits the cost model to what the cpu executor measured so far (exe_calib_fit below) and writes
+ * a calibration overlay for `--calib` (hw: the profile of the run): step_overhead_us,
+ * step_token_us, step_model_us, and eff.<kernel>.mem = .compute = eff / c for the base GEMM, the
+ * delta kernel and attention. Loads: disk_gbps = bytes / seconds over the disk reads;
+ * load_overhead_ms = mean PCIe-stage time - bytes / pcie_gbps. The file's first lines give the
+ * sample count, the fit's mean relative error and every coefficient. */
 db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw, const char *path);
+
+/* One calibration sample per measured iteration: [0] the seconds, then its features: tokens,
+ * distinct models, and the cost model's roofline terms (base GEMM, delta kernel, attention,
+ * each alone at the profile's rates). */
+enum { EXE_CAL_TOKENS = 1, EXE_CAL_MODELS, EXE_CAL_GEMM, EXE_CAL_DELTA, EXE_CAL_ATTN, EXE_CAL_COLS };
+/* The fit behind the calibration: t = overhead + a·tokens + b·models + Σ_k c_k·roofline_k with
+ * every coefficient >= 0 and c_k >= 1 (the probe's rates are the best a kernel does). coef[0] =
+ * overhead, coef[EXE_CAL_TOKENS], coef[EXE_CAL_MODELS], and c_k - 1 for the roofline columns;
+ * *mean_err the mean |relative error| per sample. DB_ERR_ARG when nothing can be fitted. */
+db_status exe_calib_fit(const double (*cal)[EXE_CAL_COLS], int64_t n, double coef[EXE_CAL_COLS],
+                        double *mean_err);
 /* The cpu executor's greedy outputs so far: FNV-1a of each request's tokens, summed over the
  * requests (so the interleaving of iterations does not matter); 0 for other executors. Same
  * zoo, trace and seed without preemption: the same hash, unless batches of another size round

@@ -67,7 +67,7 @@ typedef struct {
     uint64_t *tok_hash;      /* [n_requests] FNV-1a of each request's generated tokens */
     int64_t step;
     /* calibration samples: per iteration the measured seconds and the cost model's terms */
-    double (*cal)[4];        /* [n_cal] t, base, delta, attention */
+    double (*cal)[EXE_CAL_COLS]; /* [n_cal] t, then the EXE_CAL_COLS - 1 features of cost_features */
     int64_t n_cal, cap_cal;
     double disk_s, disk_bytes, pcie_s, pcie_bytes;
     int64_t n_disk, n_pcie;
@@ -343,20 +343,23 @@ static db_status cpu_load(void *ctx, int32_t m, exe_stage stage, double bytes, d
 
 /* ---- iterations ------------------------------------------------------------------------------ */
 
-/* The cost model's terms of iteration b, each alone: the model with every other kernel's rates
- * infinite (so no formula is written twice). */
-static void cost_terms(const cost_ctx *c, const cost_batch *b, double out[3])
+/* The features of iteration b (row[1..]): its tokens and distinct models, and the cost model's
+ * roofline terms each alone: the model with every other kernel's rates infinite and no fixed
+ * costs (so no formula is written twice). */
+static void cost_features(const cost_ctx *c, const cost_batch *b, double *row)
 {
-    for (int k = 0; k < 3; k++) {
+    row[EXE_CAL_TOKENS] = (double)(b->prefill_tokens + b->n_decode);
+    row[EXE_CAL_MODELS] = (double)b->n_models;
+    for (int k = EXE_CAL_GEMM; k <= EXE_CAL_ATTN; k++) {
         cost_ctx t = *c;
-        t.step_overhead = 0;
-        if (k != 0)
+        t.step_overhead = t.step_token = t.step_model = 0;
+        if (k != EXE_CAL_GEMM)
             t.bw_gemm = t.fl_gemm = INFINITY;
-        if (k != 1)
+        if (k != EXE_CAL_DELTA)
             t.bw_delta = t.fl_delta = INFINITY;
-        if (k != 2)
+        if (k != EXE_CAL_ATTN)
             t.bw_attn = t.fl_attn = INFINITY;
-        out[k] = cost_step(&t, b);
+        row[k] = cost_step(&t, b);
     }
 }
 
@@ -366,14 +369,14 @@ static db_status cal_add(cpu_exec *x, const cost_batch *b, double seconds)
         return DB_OK;
     if (x->n_cal == x->cap_cal) { /* doubling: amortised, not an allocation per iteration */
         int64_t cap = x->cap_cal ? 2 * x->cap_cal : 1024;
-        double(*p)[4] = db_realloc(x->cal, (size_t)cap * sizeof *p);
+        double(*p)[EXE_CAL_COLS] = db_realloc(x->cal, (size_t)cap * sizeof *p);
         if (!p)
             return db_error(DB_ERR_NOMEM, "executor cpu: calibration samples");
         x->cal = p, x->cap_cal = cap;
     }
     double *row = x->cal[x->n_cal++];
     row[0] = seconds;
-    cost_terms(x->o.cost, b, row + 1);
+    cost_features(x->o.cost, b, row);
     return DB_OK;
 }
 
@@ -509,23 +512,44 @@ db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts)
 
 /* ---- calibration ----------------------------------------------------------------------------- */
 
-/* Least squares of t on the columns in `use` (0: intercept, 1..3: the terms), unweighted: a
- * latency is a sum of iteration times, so absolute errors are what must be small (relative
- * weights fit the many short decodes and underpredicted every sum by 3x). Normal equations,
- * at most 4 unknowns; coef[j] = 0 for unused columns. False when singular. */
-static bool lsq(const double (*cal)[4], int64_t n, const bool use[4], double coef[4])
+/* What the fit explains of a sample: its seconds less the roofline terms at the profile's rates.
+ * The probe measured those rates on this machine, so a kernel is taken to be at best that fast:
+ * a roofline column's coefficient is c - 1 >= 0 (eff = 1 / c), and a column the fit drops costs
+ * exactly what the simulator charges for it (c = 1), so the fit and `simulate` are one model. */
+static double cal_target(const double *row)
 {
-    double A[4][5] = {{0}};
-    int idx[4], k = 0;
-    for (int j = 0; j < 4; j++)
-        if (use[j])
-            idx[k++] = j;
+    return row[0] - row[EXE_CAL_GEMM] - row[EXE_CAL_DELTA] - row[EXE_CAL_ATTN];
+}
+
+/* Least squares of cal_target on the columns in `use` (0: intercept, then the features),
+ * unweighted: a latency is a sum of iteration times, so absolute errors are what must be small
+ * (relative weights fit the many short decodes and underpredicted every sum by 3x). Normal equations of
+ * the columns scaled to unit RMS (tokens and seconds differ by 1e6); coef[j] = 0 for unused
+ * columns. Eliminates the roofline terms first, so when a column is a combination of earlier
+ * ones (a compute-bound GEMM term is proportional to the tokens) the returned column is the ad
+ * hoc one; -1 when solved. */
+static int lsq(const double (*cal)[EXE_CAL_COLS], int64_t n, const bool use[EXE_CAL_COLS],
+                double coef[EXE_CAL_COLS])
+{
+    double A[EXE_CAL_COLS][EXE_CAL_COLS + 1] = {{0}}, scale[EXE_CAL_COLS] = {0};
+    static const int order[EXE_CAL_COLS] = {EXE_CAL_GEMM, EXE_CAL_DELTA, EXE_CAL_ATTN, 0, EXE_CAL_TOKENS, EXE_CAL_MODELS};
+    int idx[EXE_CAL_COLS], k = 0;
+    for (int j = 0; j < EXE_CAL_COLS; j++)
+        if (use[order[j]])
+            idx[k++] = order[j];
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < EXE_CAL_COLS; j++)
+            scale[j] += j ? cal[i][j] * cal[i][j] : 1;
+    for (int j = 0; j < EXE_CAL_COLS; j++)
+        scale[j] = scale[j] > 0 ? sqrt(scale[j] / (double)n) : 1;
     for (int64_t i = 0; i < n; i++) {
-        double f[4] = {1, cal[i][1], cal[i][2], cal[i][3]};
+        double f[EXE_CAL_COLS];
+        for (int j = 0; j < EXE_CAL_COLS; j++)
+            f[j] = (j ? cal[i][j] : 1) / scale[j];
         for (int a = 0; a < k; a++) {
             for (int b = 0; b < k; b++)
                 A[a][b] += f[idx[a]] * f[idx[b]];
-            A[a][k] += f[idx[a]] * cal[i][0];
+            A[a][k] += f[idx[a]] * cal_target(cal[i]);
         }
     }
     for (int c = 0; c < k; c++) { /* Gauss-Jordan with partial pivoting */
@@ -533,8 +557,8 @@ static bool lsq(const double (*cal)[4], int64_t n, const bool use[4], double coe
         for (int r = c + 1; r < k; r++)
             if (fabs(A[r][c]) > fabs(A[p][c]))
                 p = r;
-        if (fabs(A[p][c]) < 1e-300)
-            return false;
+        if (fabs(A[p][c]) < 1e-9 * (double)n)
+            return idx[c];
         for (int j = 0; j <= k; j++) {
             double t = A[c][j];
             A[c][j] = A[p][j], A[p][j] = t;
@@ -547,11 +571,53 @@ static bool lsq(const double (*cal)[4], int64_t n, const bool use[4], double coe
                 A[r][j] -= f * A[c][j];
         }
     }
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < EXE_CAL_COLS; j++)
         coef[j] = 0;
     for (int a = 0; a < k; a++)
-        coef[idx[a]] = A[a][k] / A[a][a];
-    return true;
+        coef[idx[a]] = A[a][k] / A[a][a] / scale[idx[a]];
+    return -1;
+}
+
+db_status exe_calib_fit(const double (*cal)[EXE_CAL_COLS], int64_t n, double coef[EXE_CAL_COLS],
+                        double *mean_err)
+{
+    /* Non-negative fit: drop a column whose coefficient comes out <= 0 (or that is all zero,
+     * e.g. the delta term of a full-model policy, or that the others explain) and fit again. */
+    bool use[EXE_CAL_COLS] = {true};
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 1; j < EXE_CAL_COLS; j++)
+            use[j] = use[j] || cal[i][j] > 0;
+    for (int j = 0; j < EXE_CAL_COLS; j++)
+        coef[j] = 0;
+    for (int round = 0; round < 2 * EXE_CAL_COLS; round++) {
+        int dep = lsq((const double(*)[EXE_CAL_COLS])cal, n, use, coef);
+        if (dep >= 0) { /* a column the others already explain */
+            use[dep] = false;
+            continue;
+        }
+        bool again = false;
+        for (int j = 0; j < EXE_CAL_COLS; j++)
+            if (use[j] && coef[j] <= 0)
+                use[j] = false, again = true;
+        if (!again)
+            break;
+    }
+    bool any = false;
+    for (int j = 0; j < EXE_CAL_COLS; j++)
+        any = any || use[j];
+    if (!any)
+        return db_error(DB_ERR_ARG, "calibration: nothing to fit (the iterations took no longer "
+                        "than the roofline at the profile's rates)");
+    double err = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *r = cal[i];
+        double p = r[0] - cal_target(r) + coef[0];
+        for (int j = 1; j < EXE_CAL_COLS; j++)
+            p += coef[j] * r[j];
+        err += fabs(p - r[0]) / r[0];
+    }
+    *mean_err = err / (double)n;
+    return DB_OK;
 }
 
 db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw, const char *path)
@@ -562,58 +628,35 @@ db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw,
     if (x->n_cal < 8)
         return db_error(DB_ERR_ARG, "calibration: %lld iterations measured; need at least 8 (a "
                         "longer trace)", (long long)x->n_cal);
-    /* Non-negative fit: drop a column whose coefficient comes out <= 0 (or that is all zero,
-     * e.g. the delta term of a full-model policy) and fit again. */
-    bool use[4] = {true, false, false, false};
-    for (int64_t i = 0; i < x->n_cal; i++)
-        for (int j = 1; j < 4; j++)
-            use[j] = use[j] || x->cal[i][j] > 0;
-    double coef[4] = {0};
-    for (int round = 0; round < 4; round++) {
-        if (!lsq((const double(*)[4])x->cal, x->n_cal, use, coef))
-            return db_error(DB_ERR_ARG, "calibration: the iterations do not vary enough to fit");
-        bool again = false;
-        for (int j = 0; j < 4; j++)
-            if (use[j] && coef[j] <= 0)
-                use[j] = false, again = true;
-        if (!again)
-            break;
-    }
-    double err = 0;
-    for (int64_t i = 0; i < x->n_cal; i++) {
-        const double *r = x->cal[i];
-        double p = coef[0] + coef[1] * r[1] + coef[2] * r[2] + coef[3] * r[3];
-        err += fabs(p - r[0]) / r[0];
-    }
-    err /= (double)x->n_cal;
-    /* eff = 1 / c relative to the profile's rates; raise the rates when some c < 1. */
-    double k = 1;
-    for (int j = 1; j < 4; j++)
-        if (use[j] && 1 / coef[j] > k)
-            k = 1 / coef[j];
-    const cost_ctx *c = x->o.cost;
-    double base_eff[4] = {0, c->fl_gemm / hw->peak_flops, c->format ? c->fl_delta / hw->peak_flops : 1,
-                          c->fl_attn / hw->peak_flops};
-    fs_out o;
-    db_status s = fs_out_open(&o, path);
+    double coef[EXE_CAL_COLS], err;
+    db_status s = exe_calib_fit((const double(*)[EXE_CAL_COLS])x->cal, x->n_cal, coef, &err);
     if (s)
+        return s;
+    const cost_ctx *c = x->o.cost;
+    double base_eff[EXE_CAL_COLS] = {0};
+    base_eff[EXE_CAL_GEMM] = c->fl_gemm / hw->peak_flops;
+    base_eff[EXE_CAL_DELTA] = c->format ? c->fl_delta / hw->peak_flops : 1;
+    base_eff[EXE_CAL_ATTN] = c->fl_attn / hw->peak_flops;
+    fs_out o;
+    if ((s = fs_out_open(&o, path)))
         return s;
     fprintf(o.fp, "# calibration of the cost model against the cpu executor (deltabench serve "
                   "--calib-out): %lld iterations, fit mean |error| %.1f %%; %lld disk reads, %lld "
-                  "PCIe-stage builds\n# fitted: overhead %g s, c_gemm %g, c_delta %g, c_attn %g\n",
+                  "PCIe-stage builds\n# fitted: overhead %g s, per token %g s, per model %g s, "
+                  "c_gemm %g, c_delta %g, c_attn %g (time over the probe's roofline)\n",
             (long long)x->n_cal, 100 * err, (long long)x->n_disk, (long long)x->n_pcie, coef[0],
-            coef[1], coef[2], coef[3]);
-    fprintf(o.fp, "hbm_gbps = %.6g\npeak_tflops = %.6g\nstep_overhead_us = %.6g\n",
-            hw->hbm_bw * k / 1e9, hw->peak_flops * k / 1e12, coef[0] * 1e6);
-    static const char *const key[4] = {NULL, "gemm", NULL, "attn"};
-    for (int j = 1; j < 4; j++) {
-        const char *kk = j == 2 ? (c->format ? c->format->eff_key : NULL) : key[j];
+            coef[EXE_CAL_TOKENS], coef[EXE_CAL_MODELS], 1 + coef[EXE_CAL_GEMM], 1 + coef[EXE_CAL_DELTA],
+            1 + coef[EXE_CAL_ATTN]);
+    fprintf(o.fp, "step_overhead_us = %.6g\nstep_token_us = %.6g\nstep_model_us = %.6g\n",
+            coef[0] * 1e6, coef[EXE_CAL_TOKENS] * 1e6, coef[EXE_CAL_MODELS] * 1e6);
+    for (int j = EXE_CAL_GEMM; j <= EXE_CAL_ATTN; j++) {
+        const char *kk = j == EXE_CAL_GEMM    ? "gemm"
+                         : j == EXE_CAL_ATTN  ? "attn"
+                         : c->format      ? c->format->eff_key
+                                          : NULL;
         if (!kk)
             continue;
-        /* a term the fit dropped costs nothing measurable: the largest efficiency */
-        double eff = use[j] ? base_eff[j] / (coef[j] * k) : 1.0;
-        if (eff > 1)
-            eff = 1;
+        const double eff = base_eff[j] / (1 + coef[j]);
         fprintf(o.fp, "eff.%s.mem = %.6g\neff.%s.compute = %.6g\n", kk, eff, kk, eff);
     }
     if (x->n_disk > 0 && x->disk_s > 0)

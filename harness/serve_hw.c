@@ -149,6 +149,8 @@ static const struct {
     {"link_gbps", offsetof(hw_profile, link_bw), 1e9},
     {"link_lat_us", offsetof(hw_profile, link_lat_s), 1e-6},
     {"step_overhead_us", offsetof(hw_profile, step_overhead_s), 1e-6},
+    {"step_token_us", offsetof(hw_profile, step_token_s), 1e-6},
+    {"step_model_us", offsetof(hw_profile, step_model_s), 1e-6},
     {"load_overhead_ms", offsetof(hw_profile, load_overhead_s), 1e-3},
 };
 
@@ -270,6 +272,7 @@ db_status hw_profile_check(const hw_profile *p)
         {"disk_gbps", p->disk_bw, 0},        {"host_gb", p->host_bytes, 1},
         {"link_gbps", p->link_bw, 0},        {"link_lat_us", p->link_lat_s, 1},
         {"step_overhead_us", p->step_overhead_s, 1}, {"load_overhead_ms", p->load_overhead_s, 1},
+        {"step_token_us", p->step_token_s, 1},       {"step_model_us", p->step_model_s, 1},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (!isfinite(f[i].v) || f[i].v < 0 || (!f[i].may_be_zero && f[i].v == 0))

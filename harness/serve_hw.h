@@ -11,7 +11,8 @@
  *   key = value      # source of the number
  * Units are human ones: GB = 1e9 bytes, GB/s, TFLOP/s, microseconds. Keys: name, hbm_gb,
  * hbm_gbps, peak_tflops, pcie_gbps, disk_gbps, host_gb, link_gbps, link_lat_us,
- * step_overhead_us, load_overhead_ms, max_gpus, and eff.<op>.<mem|compute> (a share in (0, 1]).
+ * step_overhead_us, step_token_us, step_model_us (0 unless given), load_overhead_ms, max_gpus,
+ * and eff.<op>.<mem|compute> (a share in (0, 1]).
  *
  * Profiles: a100-80gb, h100-sxm, h200, rtx3090 (compiled in, datasheet numbers) and cpu (this
  * machine, measured by hw_probe_cpu, cached in a file so later runs reuse it). */
@@ -40,6 +41,9 @@ typedef struct {
     double link_bw;         /* GPU <-> GPU, one direction, one GPU (bytes/s) for all-reduce */
     double link_lat_s;      /* fixed cost of one all-reduce (s) */
     double step_overhead_s; /* fixed cost of one iteration: scheduling, launches (s) */
+    double step_token_s;    /* per token of an iteration: work no roofline term counts (norms,
+                               rotary, per-row loops); 0 on the datasheet profiles, fitted (s) */
+    double step_model_s;    /* per distinct model of an iteration: its kernel calls (s) */
     double load_overhead_s; /* fixed cost of one load (s) */
     int max_gpus;           /* GPUs per node: the largest tensor-parallel degree */
     int neff;

@@ -13,6 +13,7 @@
 
 #include "core/rng.h"
 #include "harness/serve_engine.h"
+#include "harness/serve_exec.h"
 
 static const cost_model tiny = {"tiny", 8, 4, 8, 1, 1, 1};
 /* w_lin = 2·16 + 2·16 + 3·32 = 160, w_head = 32: an iteration reads 384 weight bytes;
@@ -192,6 +193,57 @@ START_TEST(test_cost_formulas)
     EQ(cost_step(&c, &b), 1 + 2 * delta_t + 0.75);
     b.n_models = 0;
     EQ(cost_step(&c, &b), 1 + 0.75);
+    /* The fitted fixed costs: per iteration, per token (T = 5) and per distinct model (2). */
+    hw.step_overhead_s = 0.5, hw.step_token_s = 0.125, hw.step_model_s = 0.0625;
+    ck_assert_int_eq(cost_init(&c, &tiny, f, &hw, 1), DB_OK);
+    b.n_models = 2;
+    EQ(cost_step(&c, &b), 0.5 + 5 * 0.125 + 2 * 0.0625 + 1 + 2 * delta_t + 0.75);
+}
+END_TEST
+
+/* The calibration fit recovers known coefficients, keeps the roofline terms at c >= 1, drops
+ * what it cannot see (an all-zero column, a column another explains) and refuses times below the
+ * roofline. */
+START_TEST(test_calib_fit)
+{
+    enum { N = 400 };
+    static double cal[N][EXE_CAL_COLS];
+    db_rng r;
+    rng_seed(&r, 3);
+    /* truth: 20 us + 3 us/token + 40 us/model + 1.0 gemm + 2.5 delta + 1.25 attention */
+    for (int i = 0; i < N; i++) {
+        double *row = cal[i];
+        row[EXE_CAL_TOKENS] = 1 + (double)rng_below(&r, 64);
+        row[EXE_CAL_MODELS] = 1 + (double)rng_below(&r, 4);
+        row[EXE_CAL_GEMM] = 1e-4 + 2e-6 * (double)rng_below(&r, 50); /* not ∝ tokens */
+        row[EXE_CAL_DELTA] = 1e-5 * row[EXE_CAL_MODELS] * (1 + rng_f32(&r));
+        row[EXE_CAL_ATTN] = 1e-6 * row[EXE_CAL_TOKENS] * (1 + rng_f32(&r));
+        row[0] = 20e-6 + 3e-6 * row[EXE_CAL_TOKENS] + 40e-6 * row[EXE_CAL_MODELS] +
+                 row[EXE_CAL_GEMM] + 2.5 * row[EXE_CAL_DELTA] + 1.25 * row[EXE_CAL_ATTN];
+    }
+    double coef[EXE_CAL_COLS], err;
+    ck_assert_int_eq(exe_calib_fit(cal, N, coef, &err), DB_OK);
+    const double want[EXE_CAL_COLS] = {20e-6, 3e-6, 40e-6, 0, 1.5, 0.25};
+    for (int j = 0; j < EXE_CAL_COLS; j++)
+        ck_assert_msg(fabs(coef[j] - want[j]) <= 1e-9 + 1e-6 * fabs(want[j]),
+                      "coef %d: %g, want %g", j, coef[j], want[j]);
+    ck_assert(err < 1e-9);
+    /* No delta kernel (a full-model policy) and a GEMM term proportional to the tokens: the
+     * delta column is dropped, the GEMM term kept and the tokens column dropped. */
+    for (int i = 0; i < N; i++) {
+        double *row = cal[i];
+        row[EXE_CAL_DELTA] = 0;
+        row[EXE_CAL_GEMM] = 5e-6 * row[EXE_CAL_TOKENS];
+        row[0] = 20e-6 + 40e-6 * row[EXE_CAL_MODELS] + 2 * row[EXE_CAL_GEMM] + row[EXE_CAL_ATTN];
+    }
+    ck_assert_int_eq(exe_calib_fit(cal, N, coef, &err), DB_OK);
+    ck_assert(fabs(coef[EXE_CAL_GEMM] - 1) < 1e-6);
+    ck_assert(coef[EXE_CAL_TOKENS] == 0 && coef[EXE_CAL_DELTA] == 0);
+    ck_assert(fabs(coef[EXE_CAL_MODELS] - 40e-6) < 1e-12);
+    /* Times below the roofline at the profile's rates: nothing to fit, an error. */
+    for (int i = 0; i < N; i++)
+        cal[i][0] = 0.5 * (cal[i][EXE_CAL_GEMM] + cal[i][EXE_CAL_ATTN]);
+    ck_assert_int_eq(exe_calib_fit(cal, N, coef, &err), DB_ERR_ARG);
 }
 END_TEST
 
@@ -653,6 +705,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_loop_order_and_ties);
     tcase_add_test(t, test_loop_random_and_full);
     tcase_add_test(t, test_cost_formulas);
+    tcase_add_test(t, test_calib_fit);
     tcase_add_test(t, test_formats_bytes);
     tcase_add_test(t, test_hw_profiles);
     tcase_add_test(t, test_dedicated_exact);
