@@ -30,8 +30,12 @@ static void usage(const char *cmd)
                "and load. Executors:\n"
                "  cpu   works here: the model zoo (--zoo) with real compressed deltas read from\n"
                "        disk, the batched multi-delta forward of models/tf_batch.h on this CPU\n"
-               "  cuda  the real kernels at Llama shapes on a GPU: not built yet (exits 1 with\n"
-               "        a one-line reason, also on machines without a GPU)\n"
+               "  cuda  the real kernels of kernels/ at the --model shapes on a GPU (random\n"
+               "        weights): base GEMMs, the batched delta kernel, each model's lm_head;\n"
+               "        attention and disk reads costed by the --hw profile (exits 1 with a\n"
+               "        one-line reason on machines without a GPU)\n"
+               "  cpu-kernels  the cuda executor's loop on this CPU's kernels (Llama shapes\n"
+               "        without a GPU; slow, and the weights must fit in RAM)\n"
                "Options are those of `deltabench simulate`, plus the cpu executor's.\n\n");
     else
         printf("Simulates serving a request trace (deltabench CSV or HDF5) with policy S: an\n"
@@ -78,8 +82,8 @@ static void usage(const char *cmd)
            "  -q, --quiet         no summary table on stdout\n"
            "  -h, --help          this text\n\n"
            "exit status: 0 success, 1 failure (one line on stderr), 2 usage error\n",
-           serve ? "a100-80gb; serve cpu: cpu" : "a100-80gb",
-           serve ? "cpu (works here) or cuda (not built yet) [cpu]"
+           serve ? "a100-80gb; serve cpu, cpu-kernels: cpu" : "a100-80gb",
+           serve ? "cpu, cuda or cpu-kernels [cpu]"
                  : "sim (the only executor of simulate) [sim]",
            serve ? "cpu executor:\n"
                    "  --zoo DIR           zoo size directory: base/ + fine-tunes [" DEFAULT_ZOO "];\n"
@@ -88,8 +92,10 @@ static void usage(const char *cmd)
                    "  --zoo-map MAP       mod, or exact (model ids >= F are an error) [mod]\n"
                    "  --work-dir DIR      keep the per-model delta files here [a temporary\n"
                    "                      directory under $TMPDIR, removed at exit]\n"
-                   "  --threads N         threads of the forward, in [1, 256] [1]\n"
-                   "  --seed N            seed of the random prompt tokens [1]\n"
+                   "  --threads N         threads of the forward (cpu-kernels: of the kernels),\n"
+                   "                      in [1, 256] [1]\n"
+                   "  --seed N            seed of the random prompt tokens (kernel executors: of\n"
+                   "                      the random weights) [1]\n"
                    "  --calib-out FILE    fit the cost model to the measured iterations and loads\n"
                    "                      and write a --calib overlay for `simulate --hw cpu`\n"
                  : "");
@@ -307,11 +313,15 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
         return DB_EXIT_OK;
     if (rc != DB_EXIT_OK)
         return rc;
-    if (serve ? (strcmp(o.executor, "cpu") && strcmp(o.executor, "cuda"))
+    if (serve ? (strcmp(o.executor, "cpu") && strcmp(o.executor, "cuda") &&
+                 strcmp(o.executor, "cpu-kernels"))
               : strcmp(o.executor, "sim"))
         return cli_usage(cmd, "--executor: '%s' is not one of %s", o.executor,
-                         serve ? "cpu, cuda" : "sim (use `deltabench serve` for cpu, cuda)");
+                         serve ? "cpu, cuda, cpu-kernels"
+                               : "sim (use `deltabench serve` for cpu, cuda, cpu-kernels)");
     bool cpu = serve && !strcmp(o.executor, "cpu");
+    if (serve && !cpu && !o.hw_set && !strcmp(o.executor, "cpu-kernels"))
+        o.hw = "cpu";
     if (!cpu && (o.zoo || o.zoo_map || o.work_dir || o.calib_out))
         return cli_usage(cmd, "--zoo, --zoo-map, --work-dir and --calib-out apply to `serve "
                               "--executor cpu` only");
@@ -404,8 +414,14 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
                            o.cfg.max_batch, o.cfg.token_budget + o.cfg.max_batch, max_len,
                            (uint64_t)o.seed, (int)o.threads, &cost};
         s = exe_cpu_init(&exe, &co);
-    } else
-        s = exe_cuda_init(&exe, &cost);
+    } else {
+        const bool gpu = !strcmp(o.executor, "cuda");
+        exe_kn_opts ko = {o.executor, gpu ? KN_CUDA : KN_CPU, &cost, o.cfg.n_models,
+                          sim_gpu_slots(&o.cfg), o.cfg.policy->kind == POL_DEDICATED,
+                          o.cfg.max_batch, o.cfg.token_budget + o.cfg.max_batch, (int)o.threads,
+                          (uint64_t)o.seed};
+        s = exe_kn_init(&exe, &ko);
+    }
     if (s != DB_OK)
         goto fail;
     double t0 = db_now();

@@ -187,6 +187,19 @@ double cost_step(const cost_ctx *c, const cost_batch *b)
     return t;
 }
 
+double cost_term(const cost_ctx *c, const cost_batch *b, cost_term_kind k)
+{
+    cost_ctx t = *c;
+    t.step_overhead = t.step_token = t.step_model = 0;
+    if (k != COST_TERM_GEMM)
+        t.bw_gemm = t.fl_gemm = INFINITY;
+    if (k != COST_TERM_DELTA)
+        t.bw_delta = t.fl_delta = INFINITY;
+    if (k != COST_TERM_ATTN)
+        t.bw_attn = t.fl_attn = INFINITY;
+    return cost_step(&t, b);
+}
+
 double cost_load_disk(const cost_ctx *c, double bytes) { return bytes / c->disk_bw; }
 
 double cost_load_pcie(const cost_ctx *c, double bytes)

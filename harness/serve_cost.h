@@ -95,6 +95,10 @@ typedef struct {
 
 /* Seconds one iteration takes. */
 double cost_step(const cost_ctx *ctx, const cost_batch *b);
+/* One kernel's roofline term of iteration b alone: cost_step with every other kernel's rates
+ * infinite and no fixed costs (the calibration's features; the kernel executor's attention). */
+typedef enum { COST_TERM_GEMM, COST_TERM_DELTA, COST_TERM_ATTN } cost_term_kind;
+double cost_term(const cost_ctx *ctx, const cost_batch *b, cost_term_kind k);
 /* Seconds to read `bytes` from disk into host memory. */
 double cost_load_disk(const cost_ctx *ctx, double bytes);
 /* Seconds to copy `bytes` (a whole model or delta; each of the TP GPUs gets 1/TP over its own

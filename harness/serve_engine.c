@@ -760,6 +760,12 @@ typedef struct {
     int64_t kv_cap;
 } sim_layout;
 
+int sim_gpu_slots(const sim_config *cfg)
+{
+    int slots = cfg->gpu_slots ? cfg->gpu_slots : cfg->policy->default_slots;
+    return slots == 0 || slots > cfg->n_models ? cfg->n_models : slots;
+}
+
 static db_status layout(const sim_config *cfg, const cost_ctx *c, const hw_profile *hw,
                         sim_layout *lo)
 {
@@ -782,9 +788,7 @@ static db_status layout(const sim_config *cfg, const cost_ctx *c, const hw_profi
     lo->usable = (double)c->tp * hw->hbm_bytes * cfg->gpu_util;
     lo->G = p->kind == POL_DEDICATED ? cfg->n_models : 1;
     lo->mode = p->kind == POL_DELTA ? COST_SHARED_BASE : COST_FULL_MODELS;
-    int slots = cfg->gpu_slots ? cfg->gpu_slots : p->default_slots;
-    if (slots == 0 || slots > cfg->n_models)
-        slots = cfg->n_models;
+    const int slots = sim_gpu_slots(cfg);
     lo->slots = slots;
     double gb = 1e9;
     switch (p->kind) {

@@ -85,6 +85,9 @@ typedef struct {
 
 /* The defaults above. */
 void sim_config_default(sim_config *c);
+/* GPU slots of the run: swap's resident full models, a delta policy's deltas (gpu_slots, else
+ * the policy's default, at most n_models; 0 means every model). */
+int sim_gpu_slots(const sim_config *cfg);
 
 typedef struct {
     met_request_row *requests; /* [n_requests], in trace order */

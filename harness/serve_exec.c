@@ -1,12 +1,12 @@
-/* serve_exec.c: the `sim` executor (cost model) and the entry point of the `cuda` executor.
+/* serve_exec.c: the `sim` executor (cost model).
  *
- * The real executors plug in as further exe_ops rows: `cpu` lives in serve_exec_cpu.c; `cuda`
- * answers DB_ERR_NO_DEVICE / DB_ERR_UNSUPPORTED until kernels/cuda gets the batched forward. */
+ * The real executors plug in as further exe_ops rows: `cpu` (the zoo's forward) lives in
+ * serve_exec_cpu.c, `cuda` and `cpu-kernels` (the kernels at the model's shapes) in
+ * serve_exec_kn.c. */
 #include "harness/serve_exec.h"
 
 #include <stddef.h>
 
-#include "kernels/device.h"
 
 static db_status sim_step(void *ctx, const cost_batch *b, const exe_detail *d, double *seconds)
 {
@@ -31,18 +31,6 @@ db_status exe_sim_init(exe_executor *e, const cost_ctx *cost)
     e->ops = &sim_ops;
     e->ctx = (void *)cost; /* read only: the ops never write through it */
     return DB_OK;
-}
-
-db_status exe_cuda_init(exe_executor *e, const cost_ctx *cost)
-{
-    (void)cost;
-    e->ops = NULL;
-    e->ctx = NULL;
-    if (!device_cuda_built())
-        return db_error(DB_ERR_NO_DEVICE, "executor cuda: this binary was built without CUDA");
-    return db_error(DB_ERR_UNSUPPORTED,
-                    "executor cuda: not built yet (needs the batched delta kernels of "
-                    "kernels/cuda); use --executor sim");
 }
 
 void exe_free(exe_executor *e)

@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "harness/serve_cost.h"
+#include "kernels/kernels.h"
 
 typedef enum { EXE_LOAD_DISK, EXE_LOAD_PCIE } exe_stage;
 
@@ -89,8 +90,24 @@ db_status exe_calib_fit(const double (*cal)[EXE_CAL_COLS], int64_t n, double coe
  * zoo, trace and seed without preemption: the same hash, unless batches of another size round
  * a near-tie of two logits differently (not seen on the micro zoo). */
 uint64_t exe_cpu_token_hash(const exe_executor *e);
-/* The `cuda` executor (real kernels at Llama shapes); DB_ERR_UNSUPPORTED / DB_ERR_NO_DEVICE. */
-db_status exe_cuda_init(exe_executor *e, const cost_ctx *cost);
+/* What the kernel executor runs (harness/serve_exec_kn.c): the real kernels of kernels/ at the
+ * cost model's shapes with random weights; `cuda` on a GPU, `cpu-kernels` on this CPU. */
+typedef struct {
+    const char *name;      /* "cuda" / "cpu-kernels": messages */
+    kn_device device;
+    const cost_ctx *cost;  /* shapes, delta format, costed attention and disk reads (borrowed) */
+    int n_models;
+    int slots;             /* device sets: sim_gpu_slots (deltas, or resident full models) */
+    bool dedicated;        /* one model per iteration, each on its own device: one set */
+    int max_batch;         /* requests of an iteration at most */
+    int64_t max_rows;      /* token rows of an iteration at most */
+    int threads;           /* CPU threads (KN_CPU) */
+    uint64_t seed;         /* random weights */
+} exe_kn_opts;
+/* The kernel executor; DB_ERR_NO_DEVICE without the device, DB_ERR_UNSUPPORTED for a delta
+ * format without a kernel, DB_ERR_ARG when the weights do not fit (checked before allocating on
+ * the CPU; a failed device allocation on the GPU). */
+db_status exe_kn_init(exe_executor *e, const exe_kn_opts *opts);
 /* Frees an executor's context (NULL ops is a no-op). */
 void exe_free(exe_executor *e);
 

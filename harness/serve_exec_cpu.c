@@ -344,23 +344,14 @@ static db_status cpu_load(void *ctx, int32_t m, exe_stage stage, double bytes, d
 /* ---- iterations ------------------------------------------------------------------------------ */
 
 /* The features of iteration b (row[1..]): its tokens and distinct models, and the cost model's
- * roofline terms each alone: the model with every other kernel's rates infinite and no fixed
- * costs (so no formula is written twice). */
+ * roofline terms each alone (cost_term, so no formula is written twice). */
 static void cost_features(const cost_ctx *c, const cost_batch *b, double *row)
 {
     row[EXE_CAL_TOKENS] = (double)(b->prefill_tokens + b->n_decode);
     row[EXE_CAL_MODELS] = (double)b->n_models;
-    for (int k = EXE_CAL_GEMM; k <= EXE_CAL_ATTN; k++) {
-        cost_ctx t = *c;
-        t.step_overhead = t.step_token = t.step_model = 0;
-        if (k != EXE_CAL_GEMM)
-            t.bw_gemm = t.fl_gemm = INFINITY;
-        if (k != EXE_CAL_DELTA)
-            t.bw_delta = t.fl_delta = INFINITY;
-        if (k != EXE_CAL_ATTN)
-            t.bw_attn = t.fl_attn = INFINITY;
-        row[k] = cost_step(&t, b);
-    }
+    row[EXE_CAL_GEMM] = cost_term(c, b, COST_TERM_GEMM);
+    row[EXE_CAL_DELTA] = cost_term(c, b, COST_TERM_DELTA);
+    row[EXE_CAL_ATTN] = cost_term(c, b, COST_TERM_ATTN);
 }
 
 static db_status cal_add(cpu_exec *x, const cost_batch *b, double seconds)

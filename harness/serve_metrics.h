@@ -52,7 +52,7 @@ extern const res_schema met_slo_schema;
 #define MET_SLO_COUNT 59 /* 1.0 .. 30.0 s */
 
 typedef struct {
-    char system[16], executor[8], hw[32], model[24], delta_format[16];
+    char system[16], executor[16], hw[32], model[24], delta_format[16];
     int64_t tp, n_models, n_requests, gpus, gpu_slots, max_batch, token_budget;
     int64_t prefetch, preempt, iterations, gpu_loads, disk_loads, gpu_evictions, preemptions;
     double makespan_s, throughput_rps, output_tokens_per_s, total_tokens_per_s;

@@ -684,8 +684,7 @@ START_TEST(test_bad_input)
     sim_request longr[] = {{0, 0.0, 0, 4000, 100000}};
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, longr, 1), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "KV blocks"));
-    /* The cpu executor refuses a missing zoo (tests/cli/test_serve.sh runs it on a real one);
-     * the cuda executor is not built. */
+    /* The cpu executor refuses a missing zoo (tests/cli/test_serve.sh runs it on a real one). */
     exe_executor e;
     cost_ctx c;
     cost_init(&c, &tiny, NULL, &hw, 1);
@@ -693,7 +692,22 @@ START_TEST(test_bad_input)
     ck_assert_int_eq(exe_cpu_init(&e, &co), DB_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "executor cpu: /nonexistent/zoo"));
     ck_assert_ptr_null(e.ops);
-    ck_assert_int_ne(exe_cuda_init(&e, &c), DB_OK);
+    /* The kernel executor refuses a format without a kernel and more than one device; on the
+     * CPU it builds (tests/cli/test_serve.sh serves traces with it); cuda needs a device. */
+    ck_assert_int_eq(cost_init(&c, &tiny, cost_format_find("int4"), &hw, 1), DB_OK);
+    exe_kn_opts ko = {"cpu-kernels", KN_CPU, &c, 2, 2, false, 4, 16, 1, 1};
+    ck_assert_int_eq(exe_kn_init(&e, &ko), DB_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "int4 has no kernel"));
+    ck_assert_int_eq(cost_init(&c, &tiny, cost_format_find("bitdelta"), &hw, 2), DB_OK);
+    ck_assert_int_eq(exe_kn_init(&e, &ko), DB_ERR_ARG);
+    ck_assert_int_eq(cost_init(&c, &tiny, cost_format_find("bitdelta"), &hw, 1), DB_OK);
+    ck_assert_int_eq(exe_kn_init(&e, &ko), DB_OK);
+    ck_assert_str_eq(e.ops->name, "cpu-kernels");
+    exe_free(&e);
+    ko.device = KN_CUDA;
+    db_status cs = exe_kn_init(&e, &ko);
+    ck_assert(cs == DB_OK || cs == DB_ERR_NO_DEVICE);
+    exe_free(&e);
 }
 END_TEST
 

@@ -13,7 +13,7 @@ fi
 D="$DELTABENCH"
 expect_exit 0 "serve --help" -- "$D" serve --help
 expect_out_contains "cpu   works here" "help says the cpu executor works"
-expect_out_contains "not built yet" "help says cuda is not built"
+expect_out_contains "cpu-kernels" "help names the cpu-kernels executor"
 for opt in --zoo --zoo-map --work-dir --threads --seed --calib-out; do
   expect_out_contains "$opt" "serve --help lists $opt"
 done
@@ -84,6 +84,31 @@ expect_exit 0 "serve bitdelta" -- "$D" "${S[@]}" --system bitdelta -q --out "$T/
 check_requests "$T/bd.h5"
 expect_exit 0 "serve deltadq" -- "$D" "${S[@]}" --system deltadq --work-dir "$T/workdir" -q --out "$T/dq.h5"
 [ -f "$T/workdir/model5.dz.safetensors" ] || fail "--work-dir keeps one file per model"
+
+# The kernel executor (cuda's loop) on this CPU at the micro zoo's shape: every policy serves the
+# whole trace; a model without a set takes the least recently used one (6 models, 2 slots).
+K=("$D" serve --executor cpu-kernels --trace "$T/t.csv" --model "$Z/base")
+for sys in "deltazip --max-deltas 2" "deltazip --max-deltas 3 --delta-format 2bit-2:4" \
+           "deltazip --max-deltas 2 --delta-format fp16" "bitdelta" "deltadq" \
+           "deltadq --delta-format deltadq-32x" "swap --max-resident 2" "dedicated"; do
+  # shellcheck disable=SC2086
+  expect_exit 0 "cpu-kernels $sys" -- "${K[@]}" --system $sys -q --out "$T/k.h5" && check_requests "$T/k.h5"
+done
+"$D" inspect "$T/k.h5" | grep -q 'executor = cpu-kernels' || fail "cpu-kernels: executor attribute"
+expect_exit 1 "cpu-kernels: a format without a kernel" -- "${K[@]}" --system deltazip \
+  --delta-format int4 --out "$T/x.h5" && expect_err_contains "has no kernel" "int4 message"
+[ ! -e "$T/x.h5" ] || fail "a failed cpu-kernels run left $T/x.h5"
+# cuda: runs where a GPU is (make test-gpu machines); here one line naming the executor, exit 1
+"$D" serve --executor cuda --trace "$T/t.csv" --model "$Z/base" --system bitdelta -q \
+  --out "$T/cu.h5" 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 0 ]; then
+  check_requests "$T/cu.h5"
+else
+  [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "executor cuda: " "$T/err" ||
+    fail "cuda without a device: exit $rc, $(cat "$T/err")"
+  [ ! -e "$T/cu.h5" ] || fail "a failed cuda run left its output"
+fi
 
 # Bad input: exit non-zero, one line, no output file.
 expect_exit 1 "models not present" -- "$D" "${S[@]}" --system deltazip --models 3 --out "$T/x.h5" &&
