@@ -41,11 +41,15 @@ typedef struct {
     kn_fmt fmt;
     int bits, dequant, loop;
     const char *what;
+    int rows; /* 1-bit signs kept row-major even where the kernel prefers them tiled */
 } kb_op;
 
 static const kb_op ops[] = {
     {"dense", KN_FMT_DENSE16, 0, 0, 0, "base fp16 GEMM/GEMV, one weight for every row"},
-    {"bitdelta", KN_FMT_BITDELTA, 0, 0, 0, "1-bit delta batched across tenants"},
+    {"bitdelta", KN_FMT_BITDELTA, 0, 0, 0,
+     "1-bit delta batched across tenants (signs tiled where the kernel prefers it)"},
+    {"bitdelta-rows", KN_FMT_BITDELTA, 0, 0, 0, "the same with row-major signs (the container's)",
+     1},
     {"sbmm", KN_FMT_NMQ, 4, 0, 0, "2:4 + 4-bit delta batched across deltas (SBMM)"},
     {"sbmm2", KN_FMT_NMQ, 2, 0, 0, "2:4 + 2-bit delta batched across deltas (SBMM)"},
     {"csr", KN_FMT_CSR, 0, 0, 0, "CSR fp16 delta SpMM (DARE-like, --density)"},
@@ -140,6 +144,18 @@ static db_status cfg_build(kb_cfg *g)
                                   bytes, &nnz);
     if (s)
         goto done;
+    const bool tiled = g->op->fmt == KN_FMT_BITDELTA && !g->op->rows && kn_bitdelta_prefers_tiled(g->c);
+    if (tiled) { /* what a loader does once per delta */
+        uint32_t *t = db_malloc(kn_bitdelta_tiled_bytes(g->N, g->K));
+        if (!t) {
+            s = db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
+            goto done;
+        }
+        kn_bitdelta_tile(host[0], g->N, g->K, t);
+        db_free(host[0]);
+        host[0] = t;
+        bytes[0] = kn_bitdelta_tiled_bytes(g->N, g->K);
+    }
     double set_bytes = 0;
     for (int j = 0; j < KN_MAX_PARTS; j++)
         set_bytes += (double)bytes[j] * g->D;
@@ -174,7 +190,7 @@ static db_status cfg_build(kb_cfg *g)
             }
     g->dl = (kn_deltas){.fmt = g->op->fmt, .N = g->N, .K = g->K, .bits = g->op->bits, .nm_n = 2,
                         .nm_m = 4, .rank = g->rank, .D = g->D, .nnz = g->nnz,
-                        .dtype = g->op->fmt == KN_FMT_DENSE16 ? DT_F16 : DT_U32};
+                        .dtype = g->op->fmt == KN_FMT_DENSE16 ? DT_F16 : DT_U32, .tiled = tiled};
 done:
     for (int j = 0; j < KN_MAX_PARTS; j++)
         db_free(host[j]);

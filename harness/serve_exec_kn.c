@@ -270,6 +270,19 @@ static db_status build_deltas(kn_exec *x, db_rng *r)
         size_t bytes[KN_MAX_PARTS];
         int64_t nnz = 0;
         s = kn_random_delta(x->fmt, x->N[p], x->K[p], f->bits, f->density, 0, r, img, bytes, &nnz);
+        const bool tiled = x->fmt == KN_FMT_BITDELTA && kn_bitdelta_prefers_tiled(x->kn);
+        if (!s && tiled) { /* the layout this device's 1-bit kernel reads fastest */
+            uint32_t *t = db_malloc(kn_bitdelta_tiled_bytes(x->N[p], x->K[p]));
+            if (!t)
+                s = db_error(DB_ERR_NOMEM, "1-bit signs of [%lld, %lld]", (long long)x->N[p],
+                             (long long)x->K[p]);
+            else {
+                kn_bitdelta_tile(img[0], x->N[p], x->K[p], t);
+                db_free(img[0]);
+                img[0] = t;
+                bytes[0] = kn_bitdelta_tiled_bytes(x->N[p], x->K[p]);
+            }
+        }
         for (int l = 0; l < x->L && !s; l++) {
             const int mi = l * NPROJ + p;
             for (int g = 0; g < x->sets && !s; g++) {
@@ -285,7 +298,7 @@ static db_status build_deltas(kn_exec *x, db_rng *r)
             x->dl[mi] = (kn_deltas){x->fmt, x->N[p], x->K[p], f->bits, 2, 4, 0,
                                     x->fmt == KN_FMT_CSR ? DT_U32 : DT_F16, x->sets,
                                     {t, t + x->sets, t + 2 * x->sets},
-                                    x->nnz + (size_t)mi * x->sets};
+                                    x->nnz + (size_t)mi * x->sets, tiled};
             if (!s)
                 s = kn_deltas_check(&x->dl[mi]);
         }

@@ -32,6 +32,8 @@ struct kn_ctx {
     /* CPU scratch */
     float *rowsum, *tmp, *panel, *lut;
     size_t cap_rowsum, cap_tmp, cap_panel, cap_lut;
+    uint32_t *tiles;
+    size_t cap_tiles;
     uint16_t *dq; /* dequant buffer (device memory of the context) */
     size_t cap_dq;
     double marks[KN_MARKS];
@@ -102,7 +104,7 @@ void kn_ctx_free(kn_ctx *c)
     cuda_kn_destroy(c->cuda);
 #endif
     db_free(c->perm), db_free(c->start), db_free(c->gdelta), db_free(c->count), db_free(c->none);
-    db_free(c->rowsum), db_free(c->tmp), db_free(c->panel), db_free(c->lut);
+    db_free(c->rowsum), db_free(c->tmp), db_free(c->panel), db_free(c->lut), db_free(c->tiles);
     db_free(c);
 }
 
@@ -321,6 +323,8 @@ db_status kn_deltas_check(const kn_deltas *dl)
                         (long long)dl->N, (long long)dl->K);
     if (dl->D < 1)
         return db_error(DB_ERR_ARG, "kernels: %d deltas (need at least 1)", dl->D);
+    if (dl->tiled && dl->fmt != KN_FMT_BITDELTA)
+        return db_error(DB_ERR_ARG, "kernels: only 1-bit deltas have a tiled layout");
     static const int nparts[KN_FMT_COUNT] = {1, 2, 3, 3, 2};
     switch (dl->fmt) {
     case KN_FMT_DENSE16:
@@ -434,7 +438,28 @@ static db_status check_call(const kn_ctx *c, const kn_deltas *dl, int64_t B, con
         return db_error(DB_ERR_ARG, "kernels: NULL row ids, x or y");
     if (c->dev == KN_CUDA && dl->fmt == KN_FMT_CSR && (dl->dtype != DT_U32 || !dl->nnz))
         return db_error(DB_ERR_UNSUPPORTED, "kernels: cuSPARSE needs U32 CSR columns and nnz[]");
+    if (c->dev == KN_CUDA && dl->tiled)
+        return db_error(DB_ERR_UNSUPPORTED, "kernels: tiled 1-bit signs are a CPU layout");
     return DB_OK;
+}
+
+size_t kn_bitdelta_tiled_bytes(int64_t N, int64_t K)
+{
+    return (size_t)((N + KN_TILE - 1) / KN_TILE * KN_TILE * dc_fmt_words(K, 1)) * 4 + 64;
+}
+
+void kn_bitdelta_tile(const uint32_t *signs, int64_t N, int64_t K, uint32_t *out)
+{
+    const int64_t W = dc_fmt_words(K, 1);
+    memset(out, 0, kn_bitdelta_tiled_bytes(N, K));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t w = 0; w < W; w++)
+            out[((n / KN_TILE) * W + w) * KN_TILE + n % KN_TILE] = signs[n * W + w];
+}
+
+bool kn_bitdelta_prefers_tiled(const kn_ctx *c)
+{
+    return c && c->dev == KN_CPU && c->impl == KN_IMPL_FAST && c->simd >= 2;
 }
 
 static void cpu_zero_none(const kn_deltas *dl, const kn_groups *g, float *y, bool acc)
@@ -459,9 +484,17 @@ static db_status cpu_scratch(kn_ctx *c, const kn_deltas *dl, int64_t B, kn_cpu_s
                      : 0;
     if (!s && lut) /* 16 floats of slack to align the tables to 64 bytes */
         s = grow((void **)&c->lut, &c->cap_lut, lut + 16, sizeof(float));
+    const size_t tw = dl->fmt == KN_FMT_BITDELTA && c->impl != KN_IMPL_REF && !dl->tiled
+                          ? kn_fast_bitdelta_tiles(dl->K, c->simd)
+                          : 0;
+    const size_t nt = (size_t)omp_get_max_threads();
+    if (!s && tw) /* 16 words of slack to align to 64 bytes */
+        s = grow((void **)&c->tiles, &c->cap_tiles, tw * nt + 16, sizeof(uint32_t));
     ws->rowsum = c->rowsum;
     ws->tmp = c->tmp;
     ws->lut = lut ? (float *)(((uintptr_t)c->lut + 63) & ~(uintptr_t)63) : NULL;
+    ws->tiles = tw ? (uint32_t *)(((uintptr_t)c->tiles + 63) & ~(uintptr_t)63) : NULL;
+    ws->tiles_words = tw;
     return s;
 }
 
@@ -529,6 +562,8 @@ db_status kn_dequant16(kn_ctx *c, const kn_deltas *dl, int d, uint16_t *out)
         return s;
     if (d < 0 || d >= dl->D)
         return db_error(DB_ERR_ARG, "kernels: delta %d not in [0, %d)", d, dl->D);
+    if (c->dev == KN_CUDA && dl->tiled)
+        return db_error(DB_ERR_UNSUPPORTED, "kernels: tiled 1-bit signs are a CPU layout");
 #ifdef DB_HAVE_CUDA
     if (c->dev == KN_CUDA)
         return cuda_kn_dequant16(c->cuda, dl, d, out);

@@ -67,6 +67,8 @@ typedef struct {
     const void *const *part[KN_MAX_PARTS];
     const int64_t *nnz;   /* KN_FMT_CSR: [D] host copy of each delta's rowptr[N] (cuSPARSE needs
                              it on the host; CPU kernels ignore it) */
+    bool tiled;           /* KN_FMT_BITDELTA: part0 in the tiled layout of kn_bitdelta_tile
+                             (CPU contexts only) */
 } kn_deltas;
 
 typedef struct kn_ctx kn_ctx;
@@ -106,6 +108,19 @@ db_status kn_elapsed(kn_ctx *c, int i, int j, double *seconds);
 db_status kn_copy_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bytes_per_s);
 
 /* ---- ops ------------------------------------------------------------------------------------ */
+
+/* The tiled layout of 1-bit signs, the AVX-512 kernel's: rows in tiles of KN_TILE, the tile's
+ * word w of its KN_TILE rows contiguous (word w of row n at ((n / KN_TILE) W + w) KN_TILE +
+ * n % KN_TILE, W = ceil(K / 32)), N padded to a multiple of KN_TILE with zero rows, then 64 bytes
+ * of zeros (vector loads read past the last word). Same bytes as the row-major signs but the
+ * padding; a loader converts each delta once (as DeltaZip's and Marlin's kernels repack theirs).
+ * Every CPU implementation reads both layouts and gives bit-identical results for either. */
+#define KN_TILE 16
+size_t kn_bitdelta_tiled_bytes(int64_t N, int64_t K);
+/* signs U32 [N, W] row-major -> out (kn_bitdelta_tiled_bytes, host memory). */
+void kn_bitdelta_tile(const uint32_t *signs, int64_t N, int64_t K, uint32_t *out);
+/* Whether context c reads 1-bit deltas faster tiled (a CPU context on the AVX-512 path). */
+bool kn_bitdelta_prefers_tiled(const kn_ctx *c);
 
 /* Checks a descriptor: format, shape, parameters, no NULL part pointer (one-line DB_ERR_ARG). */
 db_status kn_deltas_check(const kn_deltas *dl);

@@ -28,12 +28,26 @@ typedef struct {
     float *tmp;    /* [B * r] (low rank), or [B * N] */
     float *lut;    /* [KN_LUT_ROWS * 16 ceil(K/4)], 64-byte aligned: the AVX-512 bitdelta's
                       signed-sum tables (NULL when that path does not run) */
+    uint32_t *tiles;     /* [threads][tiles_words], 64-byte aligned: each thread's row-major 1-bit
+                            rows transposed into the tiled layout (AVX-512 path) */
+    size_t tiles_words;  /* per thread, a multiple of 16 */
 } kn_cpu_scratch;
+
+/* Row n of delta `signs` (part 0 of a 1-bit descriptor): word w at row[w * *stride]. */
+static inline const uint32_t *kn_sign_row(const kn_deltas *dl, const uint32_t *signs, int64_t n,
+                                          int64_t *stride)
+{
+    const int64_t W = (dl->K + 31) / 32;
+    *stride = dl->tiled ? KN_TILE : 1;
+    return dl->tiled ? signs + (n / KN_TILE * W * KN_TILE + n % KN_TILE) : signs + n * W;
+}
 
 /* Activation rows whose bitdelta lookup tables are built per pass (bounds ws->lut). */
 #define KN_LUT_ROWS 16
 /* Floats of ws->lut the bitdelta kernel wants for K at SIMD level simd (0: none). */
 size_t kn_fast_bitdelta_lut(int64_t K, int simd);
+/* Words of ws->tiles per thread the bitdelta kernel wants for K at SIMD level simd (0: none). */
+size_t kn_fast_bitdelta_tiles(int64_t K, int simd);
 
 /* One CPU op implementation: y rows of the groups get (+)= Δ x. Descriptor already checked. */
 typedef void (*kn_cpu_fn)(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc, kn_cpu_scratch *ws);

@@ -30,6 +30,7 @@ struct tfb_weights {
     tfb_path path;
     int bits, nm_n, nm_m;  /* PATH_SBMM */
     db_dtype cols;         /* PATH_CSR column dtype */
+    bool tiled;            /* PATH_BITDELTA: signs in the kernels' tiled layout */
     int L;
     tfb_lin *lin;          /* [L, NLIN] */
     float *embed;          /* [V, C] */
@@ -216,6 +217,16 @@ static db_status lin_from_delta(tfb_weights *w, const dc_tensor *t, tfb_lin *ln)
         const dc_part *p = dc_packed_part(&t->packed, parts[w->path][j]);
         if (!p)
             return db_error(DB_ERR_FORMAT, "%s: part '%s' missing", t->name, parts[w->path][j]);
+        if (w->tiled && j == 0) { /* the 1-bit signs, repacked once for the AVX-512 kernel */
+            const int64_t N = t->packed.N, K = t->packed.K;
+            if (p->nbytes != (size_t)(N * dc_fmt_words(K, 1)) * 4)
+                return db_error(DB_ERR_FORMAT, "%s: signs of %zu bytes for [%lld, %lld]", t->name,
+                                p->nbytes, (long long)N, (long long)K);
+            if (!(ln->part[0] = alloc_copy(NULL, kn_bitdelta_tiled_bytes(N, K), &w->bytes)))
+                return db_error(DB_ERR_NOMEM, "%s: out of memory", t->name);
+            kn_bitdelta_tile(p->data, N, K, ln->part[0]);
+            continue;
+        }
         if (!(ln->part[j] = alloc_copy(p->data, p->nbytes, &w->bytes)))
             return db_error(DB_ERR_NOMEM, "%s: out of memory", t->name);
     }
@@ -233,6 +244,8 @@ db_status tfb_weights_from_delta(const tf_config *c, dc_delta *dc, const char *o
     const dc_params *p = dc_delta_params(dc);
     w->bits = p->bits, w->nm_n = p->nm_n, w->nm_m = p->nm_m;
     w->cols = c->C <= 65536 && c->F <= 65536 ? DT_U16 : DT_U32;
+    /* the layout this CPU's 1-bit kernel reads fastest (every CPU kernel reads both) */
+    w->tiled = w->path == PATH_BITDELTA && !strcmp(kn_cpu_isa(), "avx512");
     llama_shape shp = tf_config_shape(c);
     size_t nlin = 0, nwhole = 0;
     float *tmp = NULL;
@@ -543,7 +556,7 @@ static db_status linear(tfb_ctx *b, int G, int R, int l, int li, const float *x,
                                  [PATH_SBMM] = KN_FMT_NMQ, [PATH_CSR] = KN_FMT_CSR};
     kn_deltas dl = {fmt[w0->path], N, K, w0->bits, w0->nm_n, w0->nm_m, 0,
                     w0->path == PATH_CSR ? w0->cols : DT_F16, D,
-                    {b->tab, b->tab + M, b->tab + 2 * M}, b->nnz};
+                    {b->tab, b->tab + M, b->tab + 2 * M}, b->nnz, w0->tiled};
     return kn_delta_gemm(b->kn, &dl, R, b->row_delta, x, y, true);
 }
 

@@ -168,6 +168,70 @@ END_TEST
 
 /* Same inputs, same bits: 1 vs 2 threads, and a row alone vs batched with 7 rows of the same
  * delta (the 1-bit and 2:4 kernels sum each output in an order that depends only on K). */
+/* The tiled layout of 1-bit signs (kernels.h): every CPU implementation gives the same bits as
+ * with the row-major signs, over row tails (not multiples of 16 or 32), column tails and
+ * batches; dequantisation too; other formats refuse the flag. */
+START_TEST(test_bitdelta_tiled)
+{
+    static const int64_t sh[][2] = {{1, 1}, {3, 31}, {17, 100}, {33, 257}, {40, 1000},
+                                    {5, 4099}, {50, 97}, {37, 4096}, {64, 33}};
+    static const kn_impl impls[] = {KN_IMPL_REF, KN_IMPL_FAST, KN_IMPL_AVX2, KN_IMPL_PORTABLE};
+    for (int si = 0; si < (int)(sizeof sh / sizeof sh[0]); si++) {
+        const int64_t N = sh[si][0], K = sh[si][1], B = 1 + si % 4 * 5, D = 3;
+        kt_set s;
+        kt_make(&s, KN_FMT_BITDELTA, N, K, D, 0, 0, 0, 0, DT_U32, si % 2, (uint64_t)(300 + si));
+        const size_t tb = kn_bitdelta_tiled_bytes(N, K);
+        ck_assert_uint_eq(tb, (size_t)((N + 15) / 16 * 16 * ((K + 31) / 32)) * 4 + 64);
+        uint32_t *tiled[3];
+        const void *tab[3];
+        for (int d = 0; d < D; d++) {
+            tiled[d] = malloc(tb);
+            kn_bitdelta_tile(s.ptr[0][d], N, K, tiled[d]);
+            tab[d] = tiled[d];
+        }
+        kn_deltas dt = s.dl;
+        dt.part[0] = tab;
+        dt.tiled = true;
+        db_rng r;
+        rng_seed(&r, (uint64_t)si);
+        float *x = malloc(sizeof(float) * (size_t)(B * K));
+        float *y0 = malloc(sizeof(float) * (size_t)(B * N)), *y1 = malloc(sizeof(float) * (size_t)(B * N));
+        int32_t rd[16];
+        for (int64_t i = 0; i < B * K; i++)
+            x[i] = (float)rng_normal(&r);
+        for (int64_t b = 0; b < B; b++)
+            rd[b] = (int32_t)(b % (D + 1)) - 1; /* -1 (no delta), 0, 1, 2 */
+        uint16_t *q0 = malloc(sizeof(uint16_t) * (size_t)(N * K)), *q1 = malloc(sizeof(uint16_t) * (size_t)(N * K));
+        for (int ii = 0; ii < 4; ii++) {
+            kn_ctx *c;
+            ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, impls[ii]), DB_OK);
+            for (int acc = 0; acc < 2; acc++) {
+                for (int64_t i = 0; i < B * N; i++)
+                    y0[i] = y1[i] = acc ? (float)i : NAN;
+                ck_assert_int_eq(kn_delta_gemm(c, &s.dl, B, rd, x, y0, acc), DB_OK);
+                ck_assert_int_eq(kn_delta_gemm(c, &dt, B, rd, x, y1, acc), DB_OK);
+                ck_assert_msg(!memcmp(y0, y1, sizeof(float) * (size_t)(B * N)),
+                              "[%lld, %lld] B %lld impl %d acc %d: tiled differs from row-major",
+                              (long long)N, (long long)K, (long long)B, impls[ii], acc);
+            }
+            ck_assert_int_eq(kn_dequant16(c, &s.dl, 2, q0), DB_OK);
+            ck_assert_int_eq(kn_dequant16(c, &dt, 2, q1), DB_OK);
+            ck_assert_msg(!memcmp(q0, q1, sizeof(uint16_t) * (size_t)(N * K)), "dequant16 tiled");
+            kn_ctx_free(c);
+        }
+        kt_free(&s);
+        for (int d = 0; d < D; d++)
+            free(tiled[d]);
+        free(x), free(y0), free(y1), free(q0), free(q1);
+    }
+    kt_set s;
+    kt_make(&s, KN_FMT_NMQ, 8, 64, 1, 4, 2, 4, 0, DT_U32, 0, 1);
+    s.dl.tiled = true;
+    ck_assert_int_eq(kn_deltas_check(&s.dl), DB_ERR_ARG);
+    kt_free(&s);
+}
+END_TEST
+
 START_TEST(test_bit_identical)
 {
     const int64_t N = 300, K = 1000, B = 8;
@@ -391,6 +455,7 @@ int main(void)
     tcase_add_test(tc, test_avx2_vs_ref);
     tcase_add_test(tc, test_batches_1_to_16);
     tcase_add_test(tc, test_bit_identical);
+    tcase_add_test(tc, test_bitdelta_tiled);
     tcase_add_test(tc, test_portable_vs_ref);
     tcase_add_test(tc, test_dequant_baseline_vs_ref);
     tcase_add_test(tc, test_dequant16_fast_equals_ref);

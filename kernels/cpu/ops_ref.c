@@ -44,16 +44,18 @@ void kn_ref_bitdelta(const kn_deltas *dl, const kn_groups *g, const float *x, fl
                      kn_cpu_scratch *ws)
 {
     (void)ws;
-    const int64_t N = dl->N, K = dl->K, W = dc_fmt_words(K, 1);
+    const int64_t N = dl->N, K = dl->K;
     for (int64_t gi = 0; gi < g->G; gi++) {
         const uint32_t *signs = dl->part[0][g->gdelta[gi]];
         const float a = *(const float *)dl->part[1][g->gdelta[gi]];
         for (int32_t i = g->start[gi]; i < g->start[gi + 1]; i++) {
             const int64_t b = g->perm[i];
             for (int64_t n = 0; n < N; n++) {
+                int64_t st;
+                const uint32_t *row = kn_sign_row(dl, signs, n, &st);
                 double s = 0.0; /* Σ ±x, then one scale multiply (as BitDelta's kernel) */
                 for (int64_t k = 0; k < K; k++)
-                    s += dc_fmt_get(signs + n * W, k, 1) ? x[b * K + k] : -x[b * K + k];
+                    s += row[(k >> 5) * st] >> (k & 31) & 1u ? x[b * K + k] : -x[b * K + k];
                 put(&y[b * N + n], (float)((double)a * s), acc);
             }
         }
@@ -148,10 +150,12 @@ void kn_ref_dequant16(const kn_deltas *dl, int d, uint16_t *out)
         const uint32_t *signs = dl->part[0][d];
         const float a = *(const float *)dl->part[1][d];
         const uint16_t pos = f32_to_f16(a), neg = f32_to_f16(-a);
-        const int64_t W = dc_fmt_words(K, 1);
-        for (int64_t n = 0; n < N; n++)
+        for (int64_t n = 0; n < N; n++) {
+            int64_t st;
+            const uint32_t *row = kn_sign_row(dl, signs, n, &st);
             for (int64_t k = 0; k < K; k++)
-                out[n * K + k] = dc_fmt_get(signs + n * W, k, 1) ? pos : neg;
+                out[n * K + k] = row[(k >> 5) * st] >> (k & 31) & 1u ? pos : neg;
+        }
         break;
     }
     case KN_FMT_NMQ: {

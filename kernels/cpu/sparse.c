@@ -90,11 +90,13 @@ void kn_fast_dequant16(const kn_deltas *dl, int d, uint16_t *out)
         const uint32_t *signs = dl->part[0][d];
         const float a = *(const float *)dl->part[1][d];
         const uint16_t pm[2] = {f32_to_f16(-a), f32_to_f16(a)};
-        const int64_t W = dc_fmt_words(K, 1);
 #pragma omp parallel for schedule(static)
-        for (int64_t n = 0; n < N; n++)
+        for (int64_t n = 0; n < N; n++) {
+            int64_t st;
+            const uint32_t *row = kn_sign_row(dl, signs, n, &st);
             for (int64_t k = 0; k < K; k++)
-                out[n * K + k] = pm[signs[n * W + (k >> 5)] >> (k & 31) & 1u];
+                out[n * K + k] = pm[row[(k >> 5) * st] >> (k & 31) & 1u];
+        }
         return;
     }
     case KN_FMT_NMQ: {
