@@ -69,13 +69,19 @@ static int bench_size(const char *name, int C, int L, int NH, int NKV, int F, do
     train_result r;
     if (train_run(&m, t, &o, NULL, &r) != DB_OK)
         return 1;
+    /* best of 3 windows of 12 steps, as the SGEMM rate is a best of 5: both are then what the
+     * code does, not what the other tenants of a shared machine left it */
     o.steps = 12;
-    if (train_run(&m, t, &o, NULL, &r) != DB_OK)
-        return 1;
-    double g = r.flops / r.seconds / 1e9;
+    double g = 0, tps = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        if (train_run(&m, t, &o, NULL, &r) != DB_OK)
+            return 1;
+        if (r.flops / r.seconds / 1e9 > g)
+            g = r.flops / r.seconds / 1e9, tps = (double)r.tokens / r.seconds;
+    }
     printf("train %-6s %8zu params  B=%d T=%d: %7.0f tokens/s  %6.2f GFLOP/s  = %5.1f %% of SGEMM "
-           "(target >= 30 %%)\n",
-           name, m.nparams, o.B, o.T, (double)r.tokens / r.seconds, g, 100.0 * g / peak);
+           "(target >= 30 %%; best of 3 x 12 steps)\n",
+           name, m.nparams, o.B, o.T, tps, g, 100.0 * g / peak);
     /* decoding: 16 slots, 128 positions */
     tf_kv kv;
     if (tf_kv_alloc(&kv, &cfg, 16, 128) != DB_OK)
