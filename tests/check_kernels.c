@@ -126,6 +126,46 @@ END_TEST
 START_TEST(test_lowrank_fast_vs_ref) { sweep(KN_FMT_LOWRANK, KN_IMPL_FAST, 0, 0, 0, 3, DT_U32, TOL_LOWRANK, false); }
 END_TEST
 
+/* Many rows of one weight, contiguous: the panel + OpenBLAS SGEMM path of the dense kernel
+ * (from 16 rows on AVX2, 256 on AVX-512), f16 and bf16, overwrite and accumulate. */
+START_TEST(test_dense_sgemm_path)
+{
+    const int64_t N = 40, K = 100, B = 300;
+    static const kn_impl impls[] = {KN_IMPL_FAST, KN_IMPL_AVX2};
+    for (int f = 0; f < 2; f++) {
+        kt_set s;
+        kt_make(&s, KN_FMT_DENSE16, N, K, 1, 0, 0, 0, 0, f ? DT_BF16 : DT_F16, 0, (uint64_t)(40 + f));
+        int32_t *rd = calloc((size_t)B, sizeof *rd); /* every row: delta 0 */
+        float *x = malloc(sizeof(float) * (size_t)(B * K)), *want = malloc(sizeof(float) * (size_t)(B * N));
+        float *y = malloc(sizeof(float) * (size_t)(B * N)), *y0 = malloc(sizeof(float) * (size_t)(B * N));
+        double *bound = malloc(sizeof(double) * (size_t)(B * N));
+        db_rng r;
+        rng_seed(&r, 8);
+        for (int64_t i = 0; i < B * K; i++)
+            x[i] = (float)rng_normal(&r);
+        for (int64_t i = 0; i < B * N; i++)
+            y0[i] = (float)rng_normal(&r);
+        kt_bound(&s, B, rd, x, bound);
+        for (int ii = 0; ii < 2; ii++)
+            for (int acc = 0; acc < 2; acc++) {
+                kn_ctx *cr, *cf;
+                ck_assert_int_eq(kn_ctx_init(&cr, KN_CPU, KN_IMPL_REF), DB_OK);
+                ck_assert_int_eq(kn_ctx_init(&cf, KN_CPU, impls[ii]), DB_OK);
+                memcpy(want, y0, sizeof(float) * (size_t)(B * N));
+                memcpy(y, y0, sizeof(float) * (size_t)(B * N));
+                ck_assert_int_eq(kn_delta_gemm(cr, &s.dl, B, rd, x, want, acc), DB_OK);
+                ck_assert_int_eq(kn_delta_gemm(cf, &s.dl, B, rd, x, y, acc), DB_OK);
+                int64_t bad = kt_compare(y, want, bound, acc ? y0 : NULL, B * N, TOL_DENSE);
+                ck_assert_msg(bad < 0, "dtype %d impl %d acc %d: element %lld", f, impls[ii], acc,
+                              (long long)bad);
+                kn_ctx_free(cr), kn_ctx_free(cf);
+            }
+        kt_free(&s);
+        free(rd), free(x), free(want), free(y), free(y0), free(bound);
+    }
+}
+END_TEST
+
 /* The AVX2 paths even on an AVX-512 machine (KN_IMPL_AVX2), so both SIMD levels stay tested. */
 START_TEST(test_avx2_vs_ref)
 {
@@ -456,6 +496,7 @@ int main(void)
     tcase_add_test(tc, test_batches_1_to_16);
     tcase_add_test(tc, test_bit_identical);
     tcase_add_test(tc, test_bitdelta_tiled);
+    tcase_add_test(tc, test_dense_sgemm_path);
     tcase_add_test(tc, test_portable_vs_ref);
     tcase_add_test(tc, test_dequant_baseline_vs_ref);
     tcase_add_test(tc, test_dequant16_fast_equals_ref);

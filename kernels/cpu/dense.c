@@ -2,10 +2,11 @@
  * model's GEMM, an fp16 delta, and the second half of every "dequantise then dense" baseline).
  *
  * Decode is memory-bound, so small batches run a fused kernel that converts each weight once
- * (F16C / a bf16 shift) and multiplies it into up to 4 rows at a time straight from the packed
- * row, with the rows split across threads. Large batches of one contiguous row range convert a
- * panel of weight rows to f32 (L3-sized) and hand it to OpenBLAS SGEMM, which is compute-bound
- * there. */
+ * (F16C / a bf16 shift) and multiplies it into several rows straight from the packed row, with
+ * the weight rows split across threads: AVX2 one weight row into up to 4 activation rows,
+ * AVX-512 4 weight rows into 4 activation rows per pass (compute-bound from ~4 rows, then
+ * ~150 GFLOP/s on 2 cores). Large batches of one contiguous row range convert a panel of weight
+ * rows to f32 (L3-sized) and hand it to OpenBLAS SGEMM. */
 #include <cblas.h>
 #include <string.h>
 
@@ -17,7 +18,10 @@
 #define KN_X86 1
 #endif
 
-#define SGEMM_MIN_ROWS 16           /* group rows from which the panel + SGEMM path wins */
+/* Group rows from which the panel + SGEMM path wins: 16 against the 1-weight-row AVX2 kernel,
+ * 256 against the AVX-512 4 x 4 one (~150 GFLOP/s on 2 cores up to there; SGEMM with its f32
+ * panel ~100-150 at 128-256 rows). */
+#define SGEMM_MIN_ROWS(simd) ((simd) >= 2 ? 256 : 16)
 #define PANEL_BYTES ((size_t)4 << 20) /* f32 panel: a few MiB, well inside the L3 */
 #define ROW_BLOCK 16                /* output rows per OpenMP work item */
 
@@ -73,6 +77,79 @@ __attribute__((target("avx2,fma,f16c"))) static void row_avx2(const uint16_t *w,
     case 3: dot_rows_avx2(w, xr, 3, K, bf16, out); break;
     default: dot_rows_avx2(w, xr, 4, K, bf16, out); break;
     }
+}
+
+/* ---- AVX-512: 4 weight rows x 4 activation rows per pass -----------------------------------
+ * 16 zmm accumulators: each converted weight vector meets 4 activation rows and each x vector
+ * 4 weight rows, so 16 columns cost 4 conversions, 4 x loads and 16 FMAs (the FMA ports are the
+ * limit, not the loads as in the 1-weight-row kernel above). Column tails are masked loads. */
+#define KN_AVX512D __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+KN_AVX512D static inline __m512 ld16z(const uint16_t *p, __mmask16 m, int bf16)
+{
+    const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    if (bf16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* out[j][r] = W row j · x_r for NW <= 4 weight rows (w, row stride K) and R <= 4 x rows. */
+KN_AVX512D static inline __attribute__((always_inline)) void dot_block512(
+    const uint16_t *w, const float *const *xr, int NW, int R, int64_t K, int bf16,
+    float out[4][4])
+{
+    __m512 a[4][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[j][r] = _mm512_setzero_ps();
+    const float *x0 = xr[0], *x1 = xr[R > 1 ? 1 : 0], *x2 = xr[R > 2 ? 2 : 0], *x3 = xr[R > 3 ? 3 : 0];
+    for (int64_t k = 0; k < K; k += 16) {
+        const __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        __m512 wv[4], xv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NW; j++)
+            wv[j] = ld16z(w + j * K + k, m, bf16);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            xv[r] = _mm512_maskz_loadu_ps(m, (r == 0 ? x0 : r == 1 ? x1 : r == 2 ? x2 : x3) + k);
+#pragma GCC unroll 4
+        for (int j = 0; j < NW; j++)
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                a[j][r] = _mm512_fmadd_ps(wv[j], xv[r], a[j][r]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NW; j++)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            out[j][r] = _mm512_reduce_add_ps(a[j][r]);
+}
+
+KN_AVX512D static void block512(const uint16_t *w, const float *const *xr, int NW, int R,
+                                int64_t K, int bf16, float out[4][4])
+{
+#define DB(nw, r) dot_block512(w, xr, nw, r, K, bf16, out)
+    switch ((NW - 1) * 4 + R - 1) { /* literal shapes: each case its own unrolled kernel */
+    case 0: DB(1, 1); break;
+    case 1: DB(1, 2); break;
+    case 2: DB(1, 3); break;
+    case 3: DB(1, 4); break;
+    case 4: DB(2, 1); break;
+    case 5: DB(2, 2); break;
+    case 6: DB(2, 3); break;
+    case 7: DB(2, 4); break;
+    case 8: DB(3, 1); break;
+    case 9: DB(3, 2); break;
+    case 10: DB(3, 3); break;
+    case 11: DB(3, 4); break;
+    case 12: DB(4, 1); break;
+    case 13: DB(4, 2); break;
+    case 14: DB(4, 3); break;
+    default: DB(4, 4); break;
+    }
+#undef DB
 }
 #endif
 
@@ -148,7 +225,7 @@ void kn_fast_dense(const kn_deltas *dl, const kn_groups *g, const float *x, floa
     int64_t small = 0; /* groups left to the fused kernel */
     for (int64_t gi = 0; gi < g->G; gi++) {
         int64_t rows = g->start[gi + 1] - g->start[gi];
-        if (rows >= SGEMM_MIN_ROWS && panel && panel_floats >= (size_t)K && contiguous(g, gi)) {
+        if (rows >= SGEMM_MIN_ROWS(simd) && panel && panel_floats >= (size_t)K && contiguous(g, gi)) {
             int64_t b0 = g->perm[g->start[gi]];
             dense_sgemm(dl->part[0][g->gdelta[gi]], bf16, N, K, x + b0 * K, y + b0 * N, rows, acc,
                         panel, panel_floats);
@@ -164,10 +241,31 @@ void kn_fast_dense(const kn_deltas *dl, const kn_groups *g, const float *x, floa
     for (int64_t it = 0; it < items; it++) {
         const int64_t gi = it / nb, n0 = it % nb * ROW_BLOCK;
         const int32_t r0 = g->start[gi], r1 = g->start[gi + 1];
-        if (r1 - r0 >= SGEMM_MIN_ROWS && panel && panel_floats >= (size_t)K && contiguous(g, gi))
+        if (r1 - r0 >= SGEMM_MIN_ROWS(simd) && panel && panel_floats >= (size_t)K && contiguous(g, gi))
             continue; /* done by SGEMM above */
         const uint16_t *W = dl->part[0][g->gdelta[gi]];
         const int64_t n1 = n0 + ROW_BLOCK < N ? n0 + ROW_BLOCK : N;
+#ifdef KN_X86
+        if (simd >= 2) { /* 4 weight rows, kept hot, against every 4 activation rows */
+            for (int64_t n = n0; n < n1; n += 4) {
+                const int NW = n1 - n < 4 ? (int)(n1 - n) : 4;
+                for (int32_t i = r0; i < r1; i += 4) {
+                    const int R = r1 - i < 4 ? r1 - i : 4;
+                    const float *xr[4];
+                    for (int r = 0; r < R; r++)
+                        xr[r] = x + (int64_t)g->perm[i + r] * K;
+                    float out[4][4];
+                    block512(W + n * K, xr, NW, R, K, bf16, out);
+                    for (int j = 0; j < NW; j++)
+                        for (int r = 0; r < R; r++) {
+                            float *yo = y + (int64_t)g->perm[i + r] * N + n + j;
+                            *yo = acc ? *yo + out[j][r] : out[j][r];
+                        }
+                }
+            }
+            continue;
+        }
+#endif
         for (int32_t i = r0; i < r1; i += 4) {
             const int R = r1 - i < 4 ? r1 - i : 4;
             const float *xr[4];
