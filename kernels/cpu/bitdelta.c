@@ -8,7 +8,8 @@
  * weights per permute + add instead of 8 per blend + add. Rows are grouped by delta so every
  * tenant's sign bits are read once per call; (group, row block) pairs are split across threads.
  * Every output element is summed by one thread in a fixed order that depends only on K (not on
- * the thread count, nor on how many rows share the delta), so results are bit-identical. */
+ * the thread count, nor on how many rows share the delta, nor on the signs' layout: row-major or
+ * the tiled layout of kernels.h), so results are bit-identical. */
 #include <omp.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@
 #define KN_X86 1
 #endif
 
-#define ROW_BLOCK 32
+#define ROW_BLOCK 32 /* output rows per work item: two KN_TILE tiles on the AVX-512 path */
 
 #ifdef KN_X86
 __attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v)
