@@ -5,7 +5,7 @@
 # the scheduler (docs/kernels.md).
 #
 #   scripts/kernel-ab.sh OPS SHAPES BATCHES DELTAS THREADS ROUNDS LABEL=BINARY [LABEL=BINARY...]
-#   e.g. scripts/kernel-ab.sh bitdelta 4096x4096,4096x11008 1,8 1,8 2 3 old=/tmp/old/bin/deltabench new=bin/deltabench
+#   e.g. scripts/kernel-ab.sh bitdelta 4096x4096,4096x11008 1,8 1,8 2 3 old=../old/bin/deltabench new=bin/deltabench
 #
 # Prints: label op m k batch deltas best_us median_us_of_that_run, sorted by row then label.
 set -euo pipefail

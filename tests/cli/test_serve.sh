@@ -128,6 +128,7 @@ expect_exit 2 "Llama shape on cpu" -- "$D" "${S[@]}" --system deltazip --model l
 expect_exit 2 "zoo on simulate" -- "$D" simulate --trace "$T/t.csv" --system deltazip --zoo "$Z"
 [ -e "$T/x.h5" ] && fail "a failed run left its output file"
 ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
-ls "${TMPDIR:-/tmp}"/deltabench-serve.* >/dev/null 2>&1 && fail "a run left its work directory"
+sysdir=$(dirname "$(mktemp -u)") # where the executor makes its work directory: $TMPDIR or the default
+ls "$sysdir"/deltabench-serve.* >/dev/null 2>&1 && fail "a run left its work directory"
 
 finish
