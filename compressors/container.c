@@ -450,11 +450,8 @@ static db_status open_delta_tensor(dc_delta *d, const char *path, dc_tensor *t, 
     pk->N = N;
     pk->K = K;
     pk->tid = hash_str(t->name);
-    if (dc_params_check(m, &d->params, N, K) != DB_OK) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", db_errmsg());
-        return db_error(DB_ERR_FORMAT, "%s: %s: %s", path, t->name, msg);
-    }
+    if (dc_params_check(m, &d->params, N, K) != DB_OK)
+        return db_error(DB_ERR_FORMAT, "%s: %s: %s", path, t->name, db_errmsg());
     dc_part want[DC_MAX_PARTS];
     int np = m->layout(&d->params, N, K, want);
     t->stored_bytes = 0;

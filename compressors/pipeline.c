@@ -187,9 +187,8 @@ db_status dc_compress_model(const dc_compress_opts *o, dc_summary *sum)
             /* shape-dependent parameter checks up front: fail before any work */
             s = dc_params_check(m, &o->params, items[i].b->shape[0], items[i].b->shape[1]);
             if (s) {
-                char msg[256]; /* db_error overwrites the message it would read */
-                snprintf(msg, sizeof msg, "%s", db_errmsg());
-                s = db_error(DB_ERR_ARG, "%s: %s: %s", o->target_path, items[i].b->name, msg);
+                s = db_error(DB_ERR_ARG, "%s: %s: %s", o->target_path, items[i].b->name,
+                             db_errmsg());
                 goto done;
             }
             size_t el = (size_t)items[i].b->shape[0] * (size_t)items[i].b->shape[1];

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_msg[1024];
 
@@ -31,10 +32,13 @@ const char *db_status_str(db_status s)
 
 db_status db_error(db_status s, const char *fmt, ...)
 {
+    /* formatted aside first: an argument may be db_errmsg() itself (prefixing a message) */
+    char buf[sizeof last_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(last_msg, buf, sizeof buf);
     return s;
 }
 

@@ -34,6 +34,8 @@ const char *db_status_str(db_status s);
 /* Records a printf-style one-line message for status s and returns s, so a failing path reads
  * `return db_error(DB_ERR_FORMAT, "%s: header length beyond end of file", path);`. */
 db_status db_error(db_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* (db_errmsg() may be one of the arguments: `db_error(s, "%s: %s", path, db_errmsg())` prefixes
+ * the current message.) */
 
 /* The last message recorded on this thread, or db_status_str() of the last status when none. */
 const char *db_errmsg(void);

@@ -396,8 +396,7 @@ static int run(const char *cmd, int argc, char **argv, bool serve)
         goto fail;
     /* Every bad input is reported here, before an executor is built or anything runs. */
     if ((s = sim_check(&o.cfg, &cost, &hw, reqs, (int64_t)tr.n)) != DB_OK) {
-        char msg[512]; /* db_errmsg() points into the buffer db_error rewrites */
-        snprintf(msg, sizeof msg, "%s", db_errmsg());
+        const char *msg = db_errmsg();
         if (!strncmp(msg, "request ", 8) || strstr(msg, "trace"))
             db_error(s, "%s: %s", o.trace, msg); /* name the file when the trace is at fault */
         goto fail;

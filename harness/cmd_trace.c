@@ -403,9 +403,7 @@ static int stats_main(int argc, char **argv)
         return cli_fail("trace", s);
     if ((s = trace_stats_compute(&t, (int32_t)models, &st)) != DB_OK) {
         trace_table_free(&t);
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", db_errmsg());
-        return cli_fail("trace", db_error(s, "%s: %s", path, msg));
+        return cli_fail("trace", db_error(s, "%s: %s", path, db_errmsg()));
     }
     print_stats(path, &t, &st, top);
     trace_stats_free(&st);

@@ -491,10 +491,9 @@ db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts)
         s = setup(x);
     }
     if (s) {
-        char msg[512]; /* db_errmsg() points into the buffer db_error rewrites */
-        snprintf(msg, sizeof msg, "%s", db_errmsg());
+        s = db_error(s, "executor cpu: %s", db_errmsg()); /* before freeing, which may report */
         cpu_free(x);
-        return db_error(s, "executor cpu: %s", msg);
+        return s;
     }
     e->ops = &cpu_ops;
     e->ctx = x;

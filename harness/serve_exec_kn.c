@@ -77,15 +77,6 @@ static void kn_exec_free(void *ctx)
     db_free(x);
 }
 
-/* Status s with its message prefixed by "executor NAME: " (db_errmsg() points into the buffer
- * db_error rewrites, so it is copied first). */
-static db_status prefixed(db_status s, const char *name)
-{
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", db_errmsg());
-    return db_error(s, "executor %s: %s", name, msg);
-}
-
 /* A device buffer of `bytes` filled from the host image src (whose first bytes are used). */
 static db_status dev_fill(kn_exec *x, void **p, const void *src, size_t bytes)
 {
@@ -343,13 +334,13 @@ db_status exe_kn_init(exe_executor *e, const exe_kn_opts *opts)
     if (!s && opts->device == KN_CPU)
         tf_set_threads(opts->threads);
     if (!s && (s = kn_ctx_init(&x->kn, opts->device, KN_IMPL_FAST)))
-        s = prefixed(s, opts->name);
+        s = db_error(s, "executor %s: %s", opts->name, db_errmsg());
     db_rng r;
     rng_seed(&r, opts->seed);
     if (!s && (s = build_weights(x, &r)))
-        s = prefixed(s, opts->name);
+        s = db_error(s, "executor %s: %s", opts->name, db_errmsg());
     if (!s && x->shared && (s = build_deltas(x, &r)))
-        s = prefixed(s, opts->name);
+        s = db_error(s, "executor %s: %s", opts->name, db_errmsg());
     int64_t wide = x->C > cm->F ? x->C : cm->F;
     x->row_delta = db_calloc((size_t)opts->max_rows, sizeof *x->row_delta);
     x->set_of = db_malloc_array((size_t)opts->n_models, sizeof *x->set_of);
@@ -375,7 +366,7 @@ db_status exe_kn_init(exe_executor *e, const exe_kn_opts *opts)
             (s = kn_alloc(x->kn, (size_t)(opts->max_batch * x->V) * sizeof(float),
                           (void **)&x->logits)) ||
             (s = kn_alloc(x->kn, STAGE_BYTES, &x->stage_dev)) || (s = kn_sync(x->kn)))
-            s = prefixed(s, opts->name);
+            s = db_error(s, "executor %s: %s", opts->name, db_errmsg());
     }
     db_free(xin);
     if (s) {

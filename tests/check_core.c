@@ -42,6 +42,8 @@ START_TEST(test_status_str)
     ck_assert_str_eq(db_status_str((db_status)999), "unknown status");
     ck_assert_int_eq(db_error(DB_ERR_FORMAT, "%s: bad %d", "f.bin", 7), DB_ERR_FORMAT);
     ck_assert_str_eq(db_errmsg(), "f.bin: bad 7");
+    db_error(DB_ERR_IO, "outer: %s (%s)", db_errmsg(), db_errmsg()); /* its own message */
+    ck_assert_str_eq(db_errmsg(), "outer: f.bin: bad 7 (f.bin: bad 7)");
     db_error_clear();
     ck_assert_str_eq(db_errmsg(), "unknown error");
 }
