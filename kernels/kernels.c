@@ -485,7 +485,7 @@ static db_status cpu_scratch(kn_ctx *c, const kn_deltas *dl, int64_t B, kn_cpu_s
     if (!s && lut) /* 16 floats of slack to align the tables to 64 bytes */
         s = grow((void **)&c->lut, &c->cap_lut, lut + 16, sizeof(float));
     const size_t tw = dl->fmt == KN_FMT_BITDELTA && c->impl != KN_IMPL_REF && !dl->tiled
-                          ? kn_fast_bitdelta_tiles(dl->K, c->simd)
+                          ? kn_fast_bitdelta_tiles(c->simd)
                           : 0;
     const size_t nt = (size_t)omp_get_max_threads();
     if (!s && tw) /* 16 words of slack to align to 64 bytes */

@@ -46,8 +46,8 @@ static inline const uint32_t *kn_sign_row(const kn_deltas *dl, const uint32_t *s
 #define KN_LUT_ROWS 16
 /* Floats of ws->lut the bitdelta kernel wants for K at SIMD level simd (0: none). */
 size_t kn_fast_bitdelta_lut(int64_t K, int simd);
-/* Words of ws->tiles per thread the bitdelta kernel wants for K at SIMD level simd (0: none). */
-size_t kn_fast_bitdelta_tiles(int64_t K, int simd);
+/* Words of ws->tiles per thread the bitdelta kernel wants at SIMD level simd (0: none). */
+size_t kn_fast_bitdelta_tiles(int simd);
 
 /* One CPU op implementation: y rows of the groups get (+)= Δ x. Descriptor already checked. */
 typedef void (*kn_cpu_fn)(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc, kn_cpu_scratch *ws);

@@ -371,13 +371,12 @@ size_t kn_fast_bitdelta_lut(int64_t K, int simd)
 #endif
 }
 
-size_t kn_fast_bitdelta_tiles(int64_t K, int simd)
+size_t kn_fast_bitdelta_tiles(int simd)
 {
 #ifdef KN_X86 /* two tiles of 16 words x KN_TILE rows, one vector for the offset loads' tail */
-    (void)K;
     return simd >= 2 ? (size_t)(2 * 16 * KN_TILE + 16) : 0;
 #else
-    (void)K, (void)simd;
+    (void)simd;
     return 0;
 #endif
 }
