@@ -141,49 +141,64 @@ db_status cost_init(cost_ctx *c, const cost_model *m, const cost_format *f, cons
     c->pcie_bw = hw->pcie_bw;
     c->disk_bw = hw->disk_bw;
     c->load_overhead = hw->load_overhead_s;
+    /* roof(FLOPs, bytes, x) = max(FLOPs / (TP·fl_x), bytes / (TP·bw_x)), per unit. */
+    const double tpd = (double)tp;
+    const double s_fl = 1 / (tpd * c->fl_gemm), s_by = 1 / (tpd * c->bw_gemm);
+    c->k.gemm_token = 2 * c->w_lin * s_fl;
+    c->k.gemm_logit = 2 * c->w_head * s_fl;
+    c->k.gemm_read = 2 * (c->w_lin + c->w_head) * s_by;
+    if (f) {
+        const double d_fl = 1 / (tpd * c->fl_delta), d_by = 1 / (tpd * c->bw_delta);
+        c->k.delta_token = 2 * c->w_lin * f->density * d_fl;
+        c->k.delta_logit = 2 * c->w_head * d_fl;
+        c->k.delta_read = (c->delta_lin_bytes + 2 * c->w_head) * d_by; /* + fp16 lm_head */
+    }
+    const double a_fl = 1 / (tpd * c->fl_attn), a_by = 1 / (tpd * c->bw_attn);
+    c->k.attn_prefill_sq = 2 * L * C * a_fl;
+    c->k.attn_ctx = 4 * L * C * a_fl;
+    c->k.attn_kv = c->kv_token_bytes * a_by;
+    /* Two ring all-reduces of the activations [T, C] fp16 per layer: each moves 2·(TP-1)/TP of
+     * a token's 2·C bytes over one link, plus the link latency. */
+    if (tp > 1) {
+        c->k.ar_token = 2 * L * (2 * (tpd - 1) / tpd * C * 2 / c->link_bw);
+        c->k.ar_fixed = 2 * L * c->link_lat;
+    }
     return DB_OK;
 }
 
-static inline double roof(double flops, double bytes, double fl_rate, double bw_rate)
-{
-    double tc = flops / fl_rate, tm = bytes / bw_rate;
-    return tc > tm ? tc : tm;
-}
+static inline double max2(double a, double b) { return a > b ? a : b; }
 
+/* The formulas of docs/serving.md, with cost_init's coefficients (ctx->k). */
 double cost_step(const cost_ctx *c, const cost_batch *b)
 {
-    const double tp = (double)c->tp;
     const double T = (double)(b->prefill_tokens + b->n_decode);
     const double NLg = (double)(b->n_prefill + b->n_decode);
-    const double wbytes = 2 * (c->w_lin + c->w_head);
     double t = c->step_overhead + c->step_token * T + c->step_model * (double)b->n_models;
     if (b->mode == COST_SHARED_BASE) {
         /* One base GEMM over every token of the batch, then one batched delta kernel that
          * reads each distinct delta once (SBMM / BitDelta's batched kernel). */
-        t += roof(2 * c->w_lin * T + 2 * c->w_head * NLg, wbytes, tp * c->fl_gemm, tp * c->bw_gemm);
-        double fl = 0, by = 0;
-        double dens = c->format ? c->format->density : 1.0;
-        for (int i = 0; i < b->n_models; i++) {
-            fl += 2 * c->w_lin * dens * (double)b->tokens[i] + 2 * c->w_head * (double)b->logits[i];
-            by += c->delta_lin_bytes + 2 * c->w_head; /* fp16 lm_head of the fine-tune */
+        t += max2(c->k.gemm_token * T + c->k.gemm_logit * NLg, c->k.gemm_read);
+        if (b->n_models) {
+            int64_t tok = 0, lg = 0;
+            for (int i = 0; i < b->n_models; i++)
+                tok += b->tokens[i], lg += b->logits[i];
+            t += max2(c->k.delta_token * (double)tok + c->k.delta_logit * (double)lg,
+                      c->k.delta_read * b->n_models);
         }
-        if (b->n_models)
-            t += roof(fl, by, tp * c->fl_delta, tp * c->bw_delta);
     } else {
         /* Each distinct full model runs its own GEMMs over its own weights. */
         for (int i = 0; i < b->n_models; i++)
-            t += roof(2 * c->w_lin * (double)b->tokens[i] + 2 * c->w_head * (double)b->logits[i],
-                      wbytes, tp * c->fl_gemm, tp * c->bw_gemm);
+            t += max2(c->k.gemm_token * (double)b->tokens[i] +
+                          c->k.gemm_logit * (double)b->logits[i],
+                      c->k.gemm_read);
     }
     /* Attention: causal prefill 2·L·C·p² FLOPs per request; decode reads every KV token. */
-    const double L = (double)c->model->L, C = (double)c->model->C;
-    double afl = 2 * L * C * b->prefill_sq + 4 * L * C * (double)b->decode_ctx;
-    double aby = c->kv_token_bytes * (double)(b->decode_ctx + b->prefill_tokens);
-    if (T > 0)
-        t += roof(afl, aby, tp * c->fl_attn, tp * c->bw_attn);
-    /* Two ring all-reduces of the activations [T, C] fp16 per layer under tensor parallelism. */
-    if (c->tp > 1 && T > 0)
-        t += 2 * L * (2 * (tp - 1) / tp * T * C * 2 / c->link_bw + c->link_lat);
+    if (T > 0) {
+        const double ctx = (double)b->decode_ctx;
+        t += max2(c->k.attn_prefill_sq * b->prefill_sq + c->k.attn_ctx * ctx,
+                  c->k.attn_kv * (ctx + (double)b->prefill_tokens));
+        t += c->k.ar_token * T + c->k.ar_fixed;
+    }
     return t;
 }
 
@@ -191,12 +206,13 @@ double cost_term(const cost_ctx *c, const cost_batch *b, cost_term_kind k)
 {
     cost_ctx t = *c;
     t.step_overhead = t.step_token = t.step_model = 0;
+    t.k.ar_token = t.k.ar_fixed = 0;
     if (k != COST_TERM_GEMM)
-        t.bw_gemm = t.fl_gemm = INFINITY;
+        t.k.gemm_token = t.k.gemm_logit = t.k.gemm_read = 0;
     if (k != COST_TERM_DELTA)
-        t.bw_delta = t.fl_delta = INFINITY;
+        t.k.delta_token = t.k.delta_logit = t.k.delta_read = 0;
     if (k != COST_TERM_ATTN)
-        t.bw_attn = t.fl_attn = INFINITY;
+        t.k.attn_prefill_sq = t.k.attn_ctx = t.k.attn_kv = 0;
     return cost_step(&t, b);
 }
 

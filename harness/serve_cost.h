@@ -66,6 +66,14 @@ typedef struct {
     /* Achievable per-GPU rates: datasheet (or measured) x efficiency. */
     double bw_gemm, fl_gemm, bw_attn, fl_attn, bw_delta, fl_delta;
     double link_bw, link_lat, step_overhead, step_token, step_model, pcie_bw, disk_bw, load_overhead;
+    /* Derived by cost_init, so an iteration is a few multiply-adds: seconds per unit of each
+     * roofline term over all TP GPUs (a term whose coefficients are 0 costs nothing). */
+    struct {
+        double gemm_token, gemm_logit, gemm_read;    /* base or full-model GEMMs (one model) */
+        double delta_token, delta_logit, delta_read; /* batched delta kernel (one delta) */
+        double attn_prefill_sq, attn_ctx, attn_kv;   /* compute per p², per KV token; KV read */
+        double ar_token, ar_fixed;                   /* TP all-reduces */
+    } k;
 } cost_ctx;
 
 /* Resolves ctx for model m, delta format f (NULL: none), profile hw and TP degree tp. */
@@ -96,7 +104,8 @@ typedef struct {
 /* Seconds one iteration takes. */
 double cost_step(const cost_ctx *ctx, const cost_batch *b);
 /* One kernel's roofline term of iteration b alone: cost_step with every other kernel's rates
- * infinite and no fixed costs (the calibration's features; the kernel executor's attention). */
+ * infinite, no fixed costs and no all-reduces (the calibration's features; the kernel
+ * executor's attention). */
 typedef enum { COST_TERM_GEMM, COST_TERM_DELTA, COST_TERM_ATTN } cost_term_kind;
 double cost_term(const cost_ctx *ctx, const cost_batch *b, cost_term_kind k);
 /* Seconds to read `bytes` from disk into host memory. */

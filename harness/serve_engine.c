@@ -117,7 +117,8 @@ typedef struct {
 } rq_state;
 
 typedef struct {
-    int64_t iter; /* iterations started */
+    int64_t iter;     /* iterations started */
+    int32_t grow_cls; /* (-iter) mod B: the growth class whose requests need a block next */
     bool busy;
     int32_t n_running;
     int64_t kv_cap, kv_used, kv_reserved; /* blocks */
@@ -539,7 +540,7 @@ static db_status start_iteration(sim_engine *e, int gi, double now)
     /* Decoders append one KV token each: some cross into a new block. */
     if (g->n_running > 0) {
         g->s_ctx += g->n_running;
-        int64_t grow = g->cls_count[pmod(-s, e->B)];
+        int64_t grow = g->cls_count[g->grow_cls];
         g->kv_used += grow;
         e->tot_kv_used += grow;
     }
@@ -592,6 +593,7 @@ static db_status start_iteration(sim_engine *e, int gi, double now)
         return st;
     CHECK(dt > 0 && isfinite(dt), "executor %s: iteration time %g", e->exe->ops->name, dt);
     g->iter++;
+    g->grow_cls = g->grow_cls == 0 ? e->B - 1 : g->grow_cls - 1;
     g->busy = true;
     e->iterations++;
     note_peak(e);

@@ -5,7 +5,9 @@
  * The trace is generated in memory by workloads/ (Poisson arrivals at --rate req/s for 3600 s,
  * Zipf 1.5 popularity over 32 models, lognormal lengths with medians 512 prompt / 128 output
  * tokens, prompts clamped to 4096), the hardware is a100-80gb with TP 4: the DeltaZip serving setting. Each policy runs
- * three times; the best time counts (the machine is shared). */
+ * three times; the best time counts (the machine is shared).
+ *
+ * Usage: bench_serving [RATE [POLICY]]: POLICY runs that policy alone (for profiling). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +56,10 @@ int main(int argc, char **argv)
     printf("%-10s %10s %12s %10s %12s %9s\n", "system", "events", "iterations", "wall_s",
            "sim_req/s", "vs_target");
     int rc = 0;
+    const char *only = argc > 2 ? argv[2] : NULL;
     for (int p = 0; p < pol_count; p++) {
+        if (only && strcmp(only, pol_table[p].name))
+            continue;
         sim_config cfg;
         sim_config_default(&cfg);
         cfg.policy = &pol_table[p];
