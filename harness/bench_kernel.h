@@ -1,5 +1,5 @@
 /* bench_kernel.h: the `kernels` HDF5 table that `deltabench bench-kernel` writes, one row per
- * (op, device, shape, batch, deltas). The serving cost model's calibration reads gbs / gflops
+ * (op, device, shape, batch, deltas, assignment). The serving cost model's calibration reads gbs / gflops
  * per op and shape from it; share_of_copy is the kernel's achieved bytes/s over the copy
  * bandwidth measured on the same device in the same run. */
 #ifndef DB_BENCH_KERNEL_H
@@ -10,11 +10,13 @@
 #include "harness/results.h"
 
 typedef struct {
-    char op[24];       /* bitdelta, sbmm, sbmm2, csr, lowrank, dense, dense-loop, *-dq */
+    char op[24];       /* bitdelta, sbmm, sbmm2, csr, lowrank, dense, *-loop, *-dq */
     char device[8];    /* cpu / cuda */
     char impl[12];     /* avx2, portable, ref, cuda */
+    char assign[24];   /* rows to deltas: round-robin or a popularity law ("zipf:2") */
     int64_t m, k;      /* output rows N, input columns K of the weight */
     int64_t batch, deltas;
+    int64_t deltas_used; /* distinct deltas with at least one row (what a call reads) */
     int64_t repeats;
     double median_s;   /* median wall time of one call (CUDA events on GPU) */
     double min_s;

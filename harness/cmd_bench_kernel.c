@@ -6,7 +6,11 @@
  * reads its deltas from memory, not from a cache the previous call warmed); warm-up calls; the
  * median of --repeat timed calls (CUDA events on GPU, a monotonic clock on CPU); bytes and FLOPs
  * from the format (kn_call_cost); achieved GB/s and GFLOP/s; and the share of the copy
- * bandwidth measured on the same device in the same run. Rows go to the `kernels` table. */
+ * bandwidth measured on the same device in the same run. Rows go to the `kernels` table.
+ *
+ * Request rows go to deltas round-robin, or drawn from a popularity law of workloads/ (--assign
+ * zipf:2: DeltaZip's SBMM benchmark); only the deltas that got a row are read and counted. The
+ * *-loop ops are the per-model baseline: one call of the op's kernel per delta that has rows. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +24,8 @@
 #include "harness/cli.h"
 #include "kernels/kernels.h"
 #include "kernels/random.h"
+#include "workloads/gen.h"
+#include "workloads/popularity.h"
 
 #define CMD "bench-kernel"
 #define MAX_LIST 16
@@ -27,8 +33,9 @@
 
 static const res_field kb_fields[] = {
     RES_STR(kb_row, op),       RES_STR(kb_row, device),   RES_STR(kb_row, impl),
-    RES_I64(kb_row, m),        RES_I64(kb_row, k),        RES_I64(kb_row, batch),
-    RES_I64(kb_row, deltas),   RES_I64(kb_row, repeats),  RES_F64(kb_row, median_s),
+    RES_STR(kb_row, assign),   RES_I64(kb_row, m),        RES_I64(kb_row, k),
+    RES_I64(kb_row, batch),    RES_I64(kb_row, deltas),   RES_I64(kb_row, deltas_used),
+    RES_I64(kb_row, repeats),  RES_F64(kb_row, median_s),
     RES_F64(kb_row, min_s),    RES_F64(kb_row, bytes),    RES_F64(kb_row, flops),
     RES_F64(kb_row, gbs),      RES_F64(kb_row, gflops),   RES_F64(kb_row, copy_gbs),
     RES_F64(kb_row, share_of_copy),
@@ -55,6 +62,8 @@ static const kb_op ops[] = {
     {"csr", KN_FMT_CSR, 0, 0, 0, "CSR fp16 delta SpMM (DARE-like, --density)"},
     {"lowrank", KN_FMT_LOWRANK, 0, 0, 0, "low-rank delta, two skinny GEMMs (--rank)"},
     {"dense-loop", KN_FMT_DENSE16, 0, 0, 1, "baseline: one dense fp16 GEMV per delta, a loop"},
+    {"bitdelta-loop", KN_FMT_BITDELTA, 0, 0, 1, "baseline: the 1-bit kernel once per delta, a loop"},
+    {"sbmm-loop", KN_FMT_NMQ, 4, 0, 1, "baseline: the 2:4 4-bit kernel once per delta, a loop"},
     {"bitdelta-dq", KN_FMT_BITDELTA, 0, 1, 0, "baseline: dequantise 1-bit to fp16, then dense"},
     {"sbmm-dq", KN_FMT_NMQ, 4, 1, 0, "baseline: dequantise 2:4 4-bit to fp16, then dense"},
     {"csr-dq", KN_FMT_CSR, 0, 1, 0, "baseline: dequantise CSR to fp16, then dense"},
@@ -71,14 +80,17 @@ static void usage(void)
            "are replicated so each pass reads >= 4x the last-level cache. Lists (comma-\n"
            "separated) sweep every combination.\n\nops:\n");
     for (size_t i = 0; i < NOPS; i++)
-        printf("  %-12s %s\n", ops[i].name, ops[i].what);
+        printf("  %-13s %s\n", ops[i].name, ops[i].what);
     printf("\noptions:\n"
            "  --op LIST          ops above (required)\n"
            "  --device D         cpu or cuda (default cpu)\n"
            "  --m M, --k K       weight shape N x K, 1..65536 (default 4096 x 4096)\n"
            "  --shapes LIST      instead of --m/--k: MxK[,MxK...], e.g. 4096x4096,4096x11008\n"
            "  --batch LIST       request rows, 1..4096 (default 1)\n"
-           "  --deltas LIST      distinct deltas, rows assigned round-robin, 1..256 (default 1)\n"
+           "  --deltas LIST      distinct deltas, 1..256 (default 1)\n"
+           "  --assign A         rows to deltas: round-robin (default) or a popularity law of\n"
+           "                     `trace gen` (uniform, zipf:A, ...), drawn with --seed; deltas\n"
+           "                     without rows are not read\n"
            "  --repeat N         timed calls, 1..10000 (default 20)\n"
            "  --warmup N         untimed calls first, 0..1000 (default 3)\n"
            "  --impl I           CPU implementation: fast, avx2 (the AVX2 paths on an AVX-512\n"
@@ -118,6 +130,7 @@ typedef struct {
     int D, P; /* deltas per call, copies of the delta set */
     double density;
     uint64_t seed;
+    const wl_pop_spec *assign; /* NULL: round-robin */
     void **mem;        /* [P * D * KN_MAX_PARTS] device buffers */
     const void **tab;  /* [P][KN_MAX_PARTS][D] part tables */
     int64_t *nnz;      /* [D] */
@@ -214,17 +227,55 @@ static db_status call_op(kb_cfg *g, const int32_t *rd, int32_t *rd1, const float
         return kn_delta_gemm_dequant(g->c, &g->dl, g->B, rd, x, y, false);
     if (!g->op->loop)
         return kn_delta_gemm(g->c, &g->dl, g->B, rd, x, y, false);
-    /* the per-model loop: one dense call per delta over that delta's rows */
+    /* the per-model loop: one call per delta that has rows, over that delta's rows */
     db_status s = DB_OK;
     for (int d = 0; d < g->D && !s; d++) {
         kn_deltas one = g->dl;
         one.D = 1;
-        one.part[0] = &g->dl.part[0][d];
-        for (int64_t b = 0; b < g->B; b++)
+        for (int j = 0; j < KN_MAX_PARTS; j++)
+            one.part[j] = g->dl.part[j] ? &g->dl.part[j][d] : NULL;
+        one.nnz = &g->dl.nnz[d];
+        bool any = false;
+        for (int64_t b = 0; b < g->B; b++) {
             rd1[b] = rd[b] == d ? 0 : -1;
-        s = kn_delta_gemm(g->c, &one, g->B, rd1, x, y, true);
+            any |= rd[b] == d;
+        }
+        if (any)
+            s = kn_delta_gemm(g->c, &one, g->B, rd1, x, y, true);
     }
     return s;
+}
+
+/* rd[b]: the delta of request row b, round-robin or drawn from the --assign law (its own
+ * stream of the seed); *used: how many distinct deltas got a row. */
+static db_status assign_rows(const kb_cfg *g, int32_t *rd, int64_t *used)
+{
+    if (!g->assign) {
+        for (int64_t b = 0; b < g->B; b++)
+            rd[b] = (int32_t)(b % g->D);
+        *used = g->B < g->D ? g->B : g->D;
+        return DB_OK;
+    }
+    wl_pop *p = NULL;
+    db_status s = wl_pop_init(g->assign, g->D, &p);
+    if (s)
+        return s;
+    db_rng r;
+    rng_stream(&r, g->seed, 11);
+    bool *seen = db_calloc((size_t)g->D, sizeof *seen);
+    if (!seen) {
+        wl_pop_free(p);
+        return db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
+    }
+    *used = 0;
+    for (int64_t b = 0; b < g->B; b++) {
+        rd[b] = wl_pop_sample(p, &r);
+        *used += !seen[rd[b]];
+        seen[rd[b]] = true;
+    }
+    db_free(seen);
+    wl_pop_free(p);
+    return DB_OK;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -250,9 +301,9 @@ static db_status run_cfg(kb_cfg *g, int warmup, int repeat, double copy_bps, kb_
         rng_stream(&r, g->seed, 7);
         for (int64_t i = 0; i < B * K; i++)
             hx[i] = (float)(rng_f64(&r) - 0.5);
-        for (int64_t b = 0; b < B; b++)
-            rd[b] = (int32_t)(b % g->D);
-        s = kn_upload(g->c, x, hx, sizeof(float) * (size_t)(B * K));
+        s = assign_rows(g, rd, &row->deltas_used);
+        if (!s)
+            s = kn_upload(g->c, x, hx, sizeof(float) * (size_t)(B * K));
     }
     for (int i = 0; i < warmup && !s; i++) {
         cfg_use(g, i % g->P);
@@ -268,11 +319,10 @@ static db_status run_cfg(kb_cfg *g, int warmup, int repeat, double copy_bps, kb_
     if (!s) {
         qsort(t, (size_t)repeat, sizeof *t, cmp_d);
         const double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
-        const int64_t G = !strcmp(g->op->name, "dense") ? 1 : (B < g->D ? B : g->D);
-        kn_deltas acct = g->dl;
-        if (g->op->dequant || g->op->loop) /* count what the op must read: the packed delta */
-            acct.fmt = g->op->loop ? KN_FMT_DENSE16 : g->op->fmt;
-        kn_call_cost(&acct, g->nnz[0], B, G, false, &row->bytes, &row->flops);
+        /* what the op must read: each used delta once, packed (the loops and the dequantising
+         * baselines read the same bytes as the batched kernel of their format) */
+        const int64_t G = !strcmp(g->op->name, "dense") ? 1 : row->deltas_used;
+        kn_call_cost(&g->dl, g->nnz[0], B, G, false, &row->bytes, &row->flops);
         row->median_s = med;
         row->min_s = t[0];
         row->repeats = repeat;
@@ -292,7 +342,7 @@ static db_status run_cfg(kb_cfg *g, int warmup, int repeat, double copy_bps, kb_
 int cmd_bench_kernel(int argc, char **argv)
 {
     enum { O_OP = 1000, O_DEV, O_M, O_K, O_SHAPES, O_BATCH, O_DELTAS, O_REP, O_WARM, O_IMPL,
-           O_RANK, O_DENS, O_SEED, O_OUT };
+           O_RANK, O_DENS, O_SEED, O_OUT, O_ASSIGN };
     static const struct option opts[] = {
         {"op", required_argument, 0, O_OP},         {"device", required_argument, 0, O_DEV},
         {"m", required_argument, 0, O_M},           {"k", required_argument, 0, O_K},
@@ -301,6 +351,7 @@ int cmd_bench_kernel(int argc, char **argv)
         {"warmup", required_argument, 0, O_WARM},   {"impl", required_argument, 0, O_IMPL},
         {"rank", required_argument, 0, O_RANK},     {"density", required_argument, 0, O_DENS},
         {"seed", required_argument, 0, O_SEED},     {"out", required_argument, 0, O_OUT},
+        {"assign", required_argument, 0, O_ASSIGN},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *oplist = NULL, *out = NULL, *shapes = NULL;
     kn_device dev = KN_CPU;
@@ -309,6 +360,8 @@ int cmd_bench_kernel(int argc, char **argv)
     int64_t batch[MAX_LIST] = {1}, deltas[MAX_LIST] = {1};
     int nb = 1, nd = 1;
     double density = 0.1;
+    const char *assign = "round-robin";
+    wl_pop_spec pop;
     int c;
     optind = 1;
     opterr = 0;
@@ -318,6 +371,15 @@ int cmd_bench_kernel(int argc, char **argv)
         case O_OP: oplist = optarg; break;
         case O_OUT: out = optarg; break;
         case O_SHAPES: shapes = optarg; break;
+        case O_ASSIGN:
+            assign = optarg;
+            if (strcmp(optarg, "round-robin") &&
+                (wl_pop_parse(optarg, &pop) != DB_OK || wl_pop_check(&pop) != DB_OK))
+                return cli_usage(CMD, "--assign: %s", db_errmsg());
+            if (strlen(optarg) >= sizeof ((kb_row *)0)->assign)
+                return cli_usage(CMD, "--assign: '%s' is longer than %zu characters", optarg,
+                                 sizeof ((kb_row *)0)->assign - 1);
+            break;
         case O_DEV:
             if (!strcmp(optarg, "cpu"))
                 dev = KN_CPU;
@@ -400,8 +462,9 @@ int cmd_bench_kernel(int argc, char **argv)
     }
     printf("# device %s, impl %s; copy bandwidth %.2f GB/s (%zu MiB buffer, read + write)\n",
            devname, kn_ctx_impl_name(ctx), copy_bps / 1e9, cbytes >> 20);
-    printf("%-12s %-5s %6s %6s %5s %6s %11s %9s %9s %7s %11s %7s\n", "op", "dev", "m", "k",
-           "batch", "deltas", "median_us", "GB/s", "GFLOP/s", "share", "min_us", "share@min");
+    printf("%-13s %-5s %6s %6s %5s %6s %4s %11s %9s %9s %7s %11s %7s\n", "op", "dev", "m", "k",
+           "batch", "deltas", "used", "median_us", "GB/s", "GFLOP/s", "share", "min_us",
+           "share@min");
     const size_t maxrows = (size_t)nops * (size_t)ns * (size_t)nb * (size_t)nd;
     kb_row *rows = db_calloc(maxrows, sizeof *rows);
     size_t nrows = 0;
@@ -416,21 +479,24 @@ int cmd_bench_kernel(int argc, char **argv)
                     if (!strcmp(o->name, "dense") && di > 0)
                         continue; /* the base GEMM has no deltas: once per shape and batch */
                     kb_cfg g = {.c = ctx, .op = o, .N = sm[si], .K = sk[si], .B = batch[bi],
-                                .rank = rank, .D = D, .density = density, .seed = (uint64_t)seed};
+                                .rank = rank, .D = D, .density = density, .seed = (uint64_t)seed,
+                                .assign = strcmp(assign, "round-robin") ? &pop : NULL};
                     if (o->fmt == KN_FMT_LOWRANK && (rank > g.N || rank > g.K))
                         continue;
                     kb_row *r = &rows[nrows];
                     snprintf(r->op, sizeof r->op, "%s", o->name);
                     snprintf(r->device, sizeof r->device, "%s", dev == KN_CUDA ? "cuda" : "cpu");
                     snprintf(r->impl, sizeof r->impl, "%s", kn_ctx_impl_name(ctx));
+                    snprintf(r->assign, sizeof r->assign, "%s", assign);
                     r->m = g.N, r->k = g.K, r->batch = g.B, r->deltas = D;
                     s = run_cfg(&g, (int)warmup, (int)repeat, copy_bps, r);
                     if (s)
                         break;
-                    printf("%-12s %-5s %6lld %6lld %5lld %6d %11.1f %9.2f %9.2f %6.1f%% %11.1f "
-                           "%6.1f%%\n",
+                    printf("%-13s %-5s %6lld %6lld %5lld %6d %4lld %11.1f %9.2f %9.2f %6.1f%% "
+                           "%11.1f %6.1f%%\n",
                            r->op, r->device, (long long)r->m, (long long)r->k,
-                           (long long)r->batch, D, r->median_s * 1e6, r->gbs, r->gflops,
+                           (long long)r->batch, D, (long long)r->deltas_used, r->median_s * 1e6,
+                           r->gbs, r->gflops,
                            100.0 * r->share_of_copy, r->min_s * 1e6,
                            100.0 * r->share_of_copy * r->median_s / r->min_s);
                     fflush(stdout);

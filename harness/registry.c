@@ -40,6 +40,18 @@ const rp_entry rp_entries[] = {
         .budget = "about 1 min; 30 s when cached",
     },
     {
+        .id = "dz6",
+        .claims = "DZ-6, BD-3",
+        .title = "Batched multi-delta kernels (SBMM, 1-bit) against per-model loops",
+        .paper = "DeltaZip: SBMM beats a per-model loop (100 requests over 2..100 deltas, m = k = "
+                 "2048, Zipf 2.0); BitDelta: the batched 1-bit kernel ~2x faster than separate "
+                 "models at 64 tenants (N = M = 8192, 7.1 vs 2.8 ms figure-read)",
+        .script = "scripts/reproduce/dz6.sh",
+        .plot = "plots/dz6.gp",
+        .needs = "nothing (random weights; 9 GB of memory for 64 fp16 8192 x 8192 deltas)",
+        .budget = "about 3 min; 1 s when cached",
+    },
+    {
         .id = "bd4",
         .claims = "BD-4",
         .title = "BitDelta serving: GPU memory against the number of tenants",

@@ -2,7 +2,8 @@
 # test_reproduce_more.sh: the registry entries after fig5, each end to end on tiny inputs through
 # `deltabench reproduce` (experiment, figure, table, verdict, paper.md splice) and each with a
 # failure path: bd2 (a tiny synthetic pair), dz3 (a short trace, two rates), bd4 (three tenant
-# counts, one that does not fit), methods (the micro zoo, two fine-tunes, two targets).
+# counts, one that does not fit), dz6 (small kernel sweeps), methods (the micro zoo, two
+# fine-tunes, two targets).
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 D=$DELTABENCH
@@ -11,7 +12,7 @@ if ! command -v gnuplot >/dev/null; then
   exit 77
 fi
 cd "$root"
-for id in bd2 dz3 bd4 methods; do
+for id in bd2 dz3 bd4 dz6 methods; do
   printf '<!-- regenerated:%s:begin -->\nold\n<!-- regenerated:%s:end -->\n' "$id" "$id"
 done > "$T/paper.md"
 echo tail >> "$T/paper.md"
@@ -34,7 +35,7 @@ outputs bd2 "$T/bd2"
 awk -F, '$4 == "bitdelta" { exit !($9 > 12 && $9 < 16) }' "$T/bd2/bd2.csv" ||
   fail "bd2: bitdelta linear ratio not in (12, 16): $(grep bitdelta "$T/bd2/bd2.csv")"
 grep -q 'Verdict BD-2' "$T/paper.md" || fail "paper.md lacks the BD-2 verdict"
-[ "$(grep -c '^old$' "$T/paper.md")" -eq 3 ] || fail "paper.md: only the bd2 section should be replaced"
+[ "$(grep -c '^old$' "$T/paper.md")" -eq 4 ] || fail "paper.md: only the bd2 section should be replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
 [ -s "$T/docs/figures/bd2.png" ] || fail "bd2 figure not copied beside the report"
 ls "$T/bd2/runs/"*.st >/dev/null 2>&1 && fail "bd2 left its synthetic pair behind"
@@ -65,7 +66,7 @@ outputs bd4 "$T/bd4"
 grep -q '^64,0,' "$T/bd4/bd4.csv" || fail "bd4: 64 Llama-2-7B tenants should not fit one A100"
 grep -q '^8,1,.*,0,' "$T/bd4/bd4.csv" || fail "bd4: 8 tenants: bitdelta fits, naive does not"
 grep -q 'Verdict BD-4' "$T/paper.md" || fail "paper.md lacks the BD-4 verdict"
-[ "$(grep -c '^old$' "$T/paper.md")" -eq 1 ] || fail "paper.md: only the methods section should be left"
+[ "$(grep -c '^old$' "$T/paper.md")" -eq 2 ] || fail "paper.md: only the dz6 and methods sections should be left"
 # cached rerun: the same table, no run redone
 cp "$T/bd4/bd4.csv" "$T/bd4.first"
 sleep 1
@@ -75,6 +76,20 @@ cmp -s "$T/bd4.first" "$T/bd4/bd4.csv" || fail "bd4 cached rerun changed the tab
 expect_exit 1 "bd4: zero tenants" -- env TENANTS="0" "$D" reproduce bd4 --out "$T/bd4x" --no-paper
 expect_err_contains "not a positive integer" "bd4 names the bad count"
 [ -e "$T/bd4x/bd4.csv" ] && fail "bd4.csv written for zero tenants"
+
+# ---- dz6: batched kernels against loops, small shapes --------------------------------------------
+small6=(REPEAT=2 DZ_SHAPE=256 DZ_BATCH=20 DZ_DELTAS="2 20" BD_SHAPE=512 BD_TENANTS="1 4")
+expect_exit 0 "reproduce dz6 (small)" -- env "${small6[@]}" "$D" reproduce dz6 --out "$T/dz6" --paper "$T/paper.md"
+outputs dz6 "$T/dz6"
+[ "$(rows "$T/dz6/dz6.csv")" -eq 4 ] || fail "dz6.csv: expected 4 rows (2 delta counts, 2 tenant counts)"
+grep -q '^bd3,4,4,' "$T/dz6/dz6.csv" || fail "dz6: BD-3 row of 4 tenants missing or not 4 deltas used"
+# 20 requests over 20 deltas from Zipf 2 touch fewer than 20 of them; the fp16 loop reads > 3x
+awk -F, '$1 == "dz6" && $2 == 20 { found = 1; if ($3 >= 20 || $3 < 2 || $9 < 3) bad = 1 } END { exit !found || bad }'   "$T/dz6/dz6.csv" || fail "dz6: Zipf assignment or byte ratio wrong: $(grep '^dz6,20,' "$T/dz6/dz6.csv")"
+grep -q 'BD-3' "$T/dz6/verdict" || fail "dz6 verdict lacks BD-3"
+grep -q 'Verdict DZ-6' "$T/paper.md" || fail "paper.md lacks the DZ-6 verdict"
+expect_exit 1 "dz6: bad repeat" -- env REPEAT=x "$D" reproduce dz6 --out "$T/dz6x" --no-paper
+expect_err_contains "'x' is not a positive integer" "dz6 names the bad setting"
+[ -e "$T/dz6x/dz6.csv" ] && fail "dz6.csv written for a bad setting"
 
 # ---- methods: equal bytes on the micro zoo, two fine-tunes, two targets ------------------------
 if ! command -v bible >/dev/null; then
