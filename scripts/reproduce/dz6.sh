@@ -42,8 +42,8 @@ case $DEVICE in cpu | cuda) ;; *) die "DEVICE must be cpu or cuda, not '$DEVICE'
 for v in "$REPEAT" "$DZ_SHAPE" "$DZ_BATCH" "$BD_SHAPE" $DZ_DELTAS $BD_TENANTS; do
   case $v in '' | *[!0-9]* | 0) die "'$v' is not a positive integer (REPEAT, DZ_*, BD_*)" ;; esac
 done
-[ -n "$DZ_DELTAS" ] && [ -n "$BD_TENANTS" ] || die "DZ_DELTAS and BD_TENANTS must not be empty"
-list() { echo "$*" | tr ' ' ','; }
+if [ -z "$DZ_DELTAS" ] || [ -z "$BD_TENANTS" ]; then die "DZ_DELTAS and BD_TENANTS must not be empty"; fi
+list() { echo "$1" | tr ' ' ','; }
 
 st=$(rp_stamp "device $DEVICE repeat $REPEAT dz $DZ_SHAPE $DZ_BATCH $DZ_DELTAS $DZ_ZIPF bd $BD_SHAPE $BD_TENANTS" \
   harness/cmd_bench_kernel.c kernels/*.c kernels/cpu/*.c kernels/cuda/*.cu workloads/popularity.c)
@@ -51,7 +51,7 @@ rp_stamp_check "$st"
 
 say "DZ-6: sbmm against per-model loops, $DZ_BATCH requests over $DZ_DELTAS deltas, ${DZ_SHAPE}², zipf:$DZ_ZIPF"
 run dz6 bench-kernel --device "$DEVICE" --op sbmm,sbmm-loop,dense-loop --m "$DZ_SHAPE" --k "$DZ_SHAPE" \
-  --batch "$DZ_BATCH" --deltas "$(list $DZ_DELTAS)" --assign "zipf:$DZ_ZIPF" --repeat "$REPEAT" --out "$R/dz6.h5"
+  --batch "$DZ_BATCH" --deltas "$(list "$DZ_DELTAS")" --assign "zipf:$DZ_ZIPF" --repeat "$REPEAT" --out "$R/dz6.h5"
 say "BD-3: 1-bit batched against separate models, $BD_TENANTS tenants, ${BD_SHAPE}²"
 for b in $BD_TENANTS; do
   run "bd3-$b" bench-kernel --device "$DEVICE" --op bitdelta,bitdelta-loop,dense-loop --m "$BD_SHAPE" \

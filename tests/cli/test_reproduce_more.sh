@@ -2,7 +2,7 @@
 # test_reproduce_more.sh: the registry entries after fig5, each end to end on tiny inputs through
 # `deltabench reproduce` (experiment, figure, table, verdict, paper.md splice) and each with a
 # failure path: bd2 (a tiny synthetic pair), dz3 (a short trace, two rates), bd4 (three tenant
-# counts, one that does not fit), dz6 (small kernel sweeps), methods (the micro zoo, two
+# counts, one that does not fit), dz5 (a 7B layer, one format), dz6 (small kernel sweeps), methods (the micro zoo, two
 # fine-tunes, two targets).
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,7 +12,7 @@ if ! command -v gnuplot >/dev/null; then
   exit 77
 fi
 cd "$root"
-for id in bd2 dz3 bd4 dz6 methods; do
+for id in bd2 dz3 bd4 dz5 dz6 methods; do
   printf '<!-- regenerated:%s:begin -->\nold\n<!-- regenerated:%s:end -->\n' "$id" "$id"
 done > "$T/paper.md"
 echo tail >> "$T/paper.md"
@@ -35,7 +35,7 @@ outputs bd2 "$T/bd2"
 awk -F, '$4 == "bitdelta" { exit !($9 > 12 && $9 < 16) }' "$T/bd2/bd2.csv" ||
   fail "bd2: bitdelta linear ratio not in (12, 16): $(grep bitdelta "$T/bd2/bd2.csv")"
 grep -q 'Verdict BD-2' "$T/paper.md" || fail "paper.md lacks the BD-2 verdict"
-[ "$(grep -c '^old$' "$T/paper.md")" -eq 4 ] || fail "paper.md: only the bd2 section should be replaced"
+[ "$(grep -c '^old$' "$T/paper.md")" -eq 5 ] || fail "paper.md: only the bd2 section should be replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
 [ -s "$T/docs/figures/bd2.png" ] || fail "bd2 figure not copied beside the report"
 ls "$T/bd2/runs/"*.st >/dev/null 2>&1 && fail "bd2 left its synthetic pair behind"
@@ -66,7 +66,7 @@ outputs bd4 "$T/bd4"
 grep -q '^64,0,' "$T/bd4/bd4.csv" || fail "bd4: 64 Llama-2-7B tenants should not fit one A100"
 grep -q '^8,1,.*,0,' "$T/bd4/bd4.csv" || fail "bd4: 8 tenants: bitdelta fits, naive does not"
 grep -q 'Verdict BD-4' "$T/paper.md" || fail "paper.md lacks the BD-4 verdict"
-[ "$(grep -c '^old$' "$T/paper.md")" -eq 2 ] || fail "paper.md: only the dz6 and methods sections should be left"
+[ "$(grep -c '^old$' "$T/paper.md")" -eq 3 ] || fail "paper.md: only the dz5, dz6 and methods sections should be left"
 # cached rerun: the same table, no run redone
 cp "$T/bd4/bd4.csv" "$T/bd4.first"
 sleep 1
@@ -76,6 +76,22 @@ cmp -s "$T/bd4.first" "$T/bd4/bd4.csv" || fail "bd4 cached rerun changed the tab
 expect_exit 1 "bd4: zero tenants" -- env TENANTS="0" "$D" reproduce bd4 --out "$T/bd4x" --no-paper
 expect_err_contains "not a positive integer" "bd4 names the bad count"
 [ -e "$T/bd4x/bd4.csv" ] && fail "bd4.csv written for zero tenants"
+
+# ---- dz5: cold loads of a 7B layer and its 1-bit delta ------------------------------------------
+expect_exit 0 "reproduce dz5 (7B layer, bitdelta)" -- env SHAPE=llama2-7b FORMATS=bitdelta REPEAT=2 \
+  "$D" reproduce dz5 --out "$T/dz5" --paper "$T/paper.md"
+outputs dz5 "$T/dz5"
+[ "$(rows "$T/dz5/dz5.csv")" -eq 2 ] || fail "dz5.csv: expected 2 rows (fp16, bitdelta)"
+# the fp16 model is BitDelta's 13.48 GB; the delta is > 8x smaller and loads > 2x faster
+awk -F, '$1 == "fp16" { fb = $8; fs = $9 } $1 == "bitdelta" { db = $8; ds = $9 }
+  END { exit !(fb > 13.4e9 && fb < 13.6e9 && fb / db > 8 && fs / ds > 2) }' "$T/dz5/dz5.csv" ||
+  fail "dz5: sizes or load times wrong: $(cat "$T/dz5/dz5.csv")"
+[ "$(wc -l < "$T/dz5/runs/reads-fp16.txt")" -eq 2 ] || fail "dz5: expected 2 reads of the fp16 file"
+ls "$T/dz5/runs/"*.st "$T/dz5/runs/"*.delta >/dev/null 2>&1 && fail "dz5 left its files behind"
+grep -q 'Verdict DZ-5' "$T/paper.md" || fail "paper.md lacks the DZ-5 verdict"
+expect_exit 1 "dz5: unknown format" -- env FORMATS=nosuch "$D" reproduce dz5 --out "$T/dz5x" --no-paper
+expect_err_contains "FORMATS: unknown 'nosuch'" "dz5 names the bad format"
+[ -e "$T/dz5x/dz5.csv" ] && fail "dz5.csv written for an unknown format"
 
 # ---- dz6: batched kernels against loops, small shapes --------------------------------------------
 small6=(REPEAT=2 DZ_SHAPE=256 DZ_BATCH=20 DZ_DELTAS="2 20" BD_SHAPE=512 BD_TENANTS="1 4")
