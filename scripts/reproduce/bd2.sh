@@ -57,13 +57,7 @@ shape_runs() {
   side "$shape" && methods="bitdelta deltadq deltazip"
   for m in $methods; do [ -s "$R/$shape-$m.h5" ] || need=1; done
   [ $need -eq 1 ] || return 0
-  say "$shape: first layer, vocab 256"
-  "$D" synth --shape "$shape" --layers 1 --vocab 256 --seed 0 \
-      --out-base "$p.base.st" --out-target "$p.target.st" >"$p.synth.log" 2>&1 ||
-    { cat "$p.synth.log" >&2; die "synth $shape failed"; }
-  sed -n 's/.* of \([0-9]*\) layers, vocab \([0-9]*\) of \([0-9]*\).*/\1 \2 \3/p' "$p.synth.log" > "$p.dims.tmp"
-  [ -s "$p.dims.tmp" ] || die "synth $shape: no 'N of L layers, vocab v of V' line in its output"
-  mv "$p.dims.tmp" "$p.dims"
+  synth_layer "$shape" "$p"
   for m in $methods; do
     case $m in
       bitdelta) args="--method bitdelta" ;;

@@ -74,13 +74,7 @@ complete() {
 }
 if ! complete; then
   rm -rf "$R" && mkdir -p "$R"
-  say "$SHAPE: first layer, vocab 256"
-  "$D" synth --shape "$SHAPE" --layers 1 --vocab 256 --seed 0 \
-      --out-base "$p.base.st" --out-target "$p.target.st" >"$p.synth.log" 2>&1 ||
-    { cat "$p.synth.log" >&2; die "synth $SHAPE failed"; }
-  sed -n 's/.* of \([0-9]*\) layers, vocab \([0-9]*\) of \([0-9]*\).*/\1 \2 \3/p' "$p.synth.log" > "$p.dims.tmp"
-  [ -s "$p.dims.tmp" ] || die "synth $SHAPE: no 'N of L layers, vocab v of V' line in its output"
-  mv "$p.dims.tmp" "$p.dims"
+  synth_layer "$SHAPE" "$p"
   say "fp16 fine-tuned checkpoint: $REPEAT cold reads"
   cold_reads fp16 "$p.target.st"
   stat -c %s "$p.target.st" > "$R/bytes-fp16.txt"

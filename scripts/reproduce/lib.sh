@@ -41,6 +41,20 @@ run() {
   "$D" "$@" </dev/null >"$R/$name.log" 2>&1 || { cat "$R/$name.log" >&2; die "run $name failed: $D $*"; }
 }
 
+# synth_layer SHAPE P: the first decoder layer of a SHAPE-shaped synthetic pair with a 256-token
+# vocabulary, P.base.st and P.target.st (seed 0), and "L v V" (the model's layers, the vocabulary
+# used, the real one) in P.dims: what `sizes` scales by.
+synth_layer() {
+  local shape=$1 p=$2
+  say "$shape: first layer, vocab 256"
+  "$D" synth --shape "$shape" --layers 1 --vocab 256 --seed 0 \
+      --out-base "$p.base.st" --out-target "$p.target.st" >"$p.synth.log" 2>&1 ||
+    { cat "$p.synth.log" >&2; die "synth $shape failed"; }
+  sed -n 's/.* of \([0-9]*\) layers, vocab \([0-9]*\) of \([0-9]*\).*/\1 \2 \3/p' "$p.synth.log" > "$p.dims.tmp"
+  [ -s "$p.dims.tmp" ] || die "synth $shape: no 'N of L layers, vocab v of V' line in its output"
+  mv "$p.dims.tmp" "$p.dims"
+}
+
 # sizes REPORT.h5 [LAYER_SCALE VOCAB_SCALE]: size of a compress report as "lin_numel lin_raw
 # lin_zstd lin_deflate all_numel all_raw all_zstd all_deflate": linear layers (the delta
 # tensors) and the whole checkpoint, the latter with the container header. With scales, the
