@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "harness/cli.h"
 #include "harness/results.h"
+#include "models/calib_model.h"
 
 #define CMD "compress"
 
@@ -43,13 +44,29 @@ static void usage(void)
            "  --sym 0|1       rtn: symmetric (1) or asymmetric (0, default)\n"
            "  --parts P       deltadq: planes the code is split into, 1..4, divides bits (2)\n"
            "  --seed S        dare/deltadq: position seed (default 0)\n"
-           "  --calib FILE    deltazip: Hessians (<tensor>.hessian F32 [K,K], metadata tokens);\n"
-           "                  without it H = I (plain RTN + magnitude n:m)\n"
+           "  --calib FILE    deltazip: Hessians (<tensor>.hessian F32 [K,K], metadata tokens),\n"
+           "                  measured once on the uncompressed model (`deltabench calib`);\n"
+           "                  without calibration H = I (plain RTN + magnitude n:m)\n"
+           "  --calib-task T  deltazip, sequential calibration instead: runs the fine-tuned\n"
+           "                  model T (a model directory, as is B) on task T's training text\n"
+           "                  and measures each layer's Hessian with every layer compressed\n"
+           "                  before it applied (GPTQ / SparseGPT / DeltaZip order)\n"
+           "  --calib-tokens N  tokens for --calib-task, 2..10000000 (default 8192)\n"
+           "  --calib-data DIR  corpus directory for --calib-task (default models/zoo/data)\n"
            "  --lossless L    none, zstd or deflate on every stored array (deltazip: zstd,\n"
            "                  others: none); with a codec, both zstd and DEFLATE are measured\n"
            "  --report F.h5   write the per-tensor table and a summary to an HDF5 result\n"
            "  --quiet         no per-tensor table (summary lines only)\n"
            "  -h, --help      this text\n");
+}
+
+/* The provider of --calib FILE (static) or --calib-task (the model's, sequential). */
+static void close_calib(dc_calib *c, const char *ctask)
+{
+    if (ctask)
+        calib_model_close(c);
+    else
+        dc_calib_file_close(c);
 }
 
 typedef struct {
@@ -163,7 +180,8 @@ static db_status write_report(res_file *rf, const dc_method *m, const char *para
 int cmd_compress(int argc, char **argv)
 {
     enum { O_BASE = 1000, O_TARGET, O_METHOD, O_OUT, O_BITS, O_NM, O_GROUP, O_RANK, O_DROP, O_SYM,
-           O_PARTS, O_SEED, O_CALIB, O_LOSSLESS, O_REPORT, O_QUIET };
+           O_PARTS, O_SEED, O_CALIB, O_LOSSLESS, O_REPORT, O_QUIET, O_CTASK, O_CTOKENS,
+           O_CDATA };
     static const struct option opts[] = {
         {"base", required_argument, 0, O_BASE},     {"target", required_argument, 0, O_TARGET},
         {"method", required_argument, 0, O_METHOD}, {"out", required_argument, 0, O_OUT},
@@ -173,9 +191,12 @@ int cmd_compress(int argc, char **argv)
         {"parts", required_argument, 0, O_PARTS},   {"seed", required_argument, 0, O_SEED},
         {"calib", required_argument, 0, O_CALIB},   {"lossless", required_argument, 0, O_LOSSLESS},
         {"report", required_argument, 0, O_REPORT}, {"quiet", no_argument, 0, O_QUIET},
+        {"calib-task", required_argument, 0, O_CTASK},
+        {"calib-tokens", required_argument, 0, O_CTOKENS},
+        {"calib-data", required_argument, 0, O_CDATA},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *base = NULL, *target = NULL, *method = NULL, *out = NULL, *calib = NULL,
-               *report = NULL;
+               *report = NULL, *ctask = NULL, *cdata = NULL, *ctokens = NULL;
     const char *val[O_QUIET + 1 - O_BITS] = {0}; /* raw values, applied once the method is known */
     bool quiet = false;
     int c;
@@ -191,6 +212,9 @@ int cmd_compress(int argc, char **argv)
         case O_METHOD: method = optarg; break;
         case O_OUT: out = optarg; break;
         case O_CALIB: calib = optarg; break;
+        case O_CTASK: ctask = optarg; break;
+        case O_CTOKENS: ctokens = optarg; break;
+        case O_CDATA: cdata = optarg; break;
         case O_REPORT: report = optarg; break;
         case O_QUIET: quiet = true; break;
         default:
@@ -226,8 +250,16 @@ int cmd_compress(int argc, char **argv)
     for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
         if (val[uses[i].opt - O_BITS] && !(m->uses & uses[i].use))
             return cli_usage(CMD, "%s does not apply to method %s", uses[i].flag, m->name);
-    if (calib && !(m->uses & DC_P_CALIB))
-        return cli_usage(CMD, "--calib does not apply to method %s", m->name);
+    if ((calib || ctask) && !(m->uses & DC_P_CALIB))
+        return cli_usage(CMD, "%s does not apply to method %s", calib ? "--calib" : "--calib-task",
+                         m->name);
+    if (calib && ctask)
+        return cli_usage(CMD, "--calib and --calib-task exclude each other");
+    if ((ctokens || cdata) && !ctask)
+        return cli_usage(CMD, "%s needs --calib-task", ctokens ? "--calib-tokens" : "--calib-data");
+    int64_t calib_tokens = 8192;
+    if (ctokens && !cli_i64(CMD, "--calib-tokens", ctokens, 2, 10000000, &calib_tokens))
+        return DB_EXIT_USAGE;
     int64_t v;
     double d;
     const char *s_;
@@ -289,13 +321,20 @@ int cmd_compress(int argc, char **argv)
             return cli_fail(CMD, s);
         snprintf(calib_desc, sizeof calib_desc, "file:%s tokens=%lld", calib,
                  (long long)dc_calib_file_tokens(cal));
+    } else if (ctask) {
+        s = calib_model_open(base, target, ctask, cdata ? cdata : "models/zoo/data",
+                             calib_tokens, 0, &cal);
+        if (s)
+            return cli_fail(CMD, s);
+        snprintf(calib_desc, sizeof calib_desc, "sequential:task=%s tokens=%lld", ctask,
+                 (long long)calib_tokens);
     }
     res_file *rf = NULL;
     if (report) {
         res_run_info info = {argc, argv, p.seed};
         s = res_create(report, &info, &rf);
         if (s) {
-            dc_calib_file_close(cal);
+            close_calib(cal, ctask);
             return cli_fail(CMD, s);
         }
     }
@@ -337,7 +376,7 @@ int cmd_compress(int argc, char **argv)
             remove(out);
     }
     res_abort(rf);
-    dc_calib_file_close(cal);
+    close_calib(cal, ctask);
     db_free(ctx.rows);
     if (s) {
         if (s == DB_ERR_ARG) { /* a parameter impossible for one of the tensors' shapes */

@@ -14,7 +14,7 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/fig5.sh",
         .plot = "plots/fig5.gp",
         .needs = "the model zoo (make models)",
-        .budget = "about 3 min after the zoo (idle 2-core machine); 40 s when cached",
+        .budget = "about 6 min after the zoo (idle 2-core machine; sequential calibration); 40 s when cached",
     },
     {
         .id = "bd2",

@@ -3,7 +3,12 @@
  * The forward's linear hook sees every projection's input x [rows, K]; the provider accumulates
  * XᵀX for the tensor asked about (one forward over the calibration windows per hessian() call:
  * the zoo's models make that cheap, and it is the only way the statistics reflect every earlier
- * update()). Accumulation is in float through sgemm, summed window by window in a fixed order. */
+ * update()). Accumulation is in float through sgemm, summed window by window in a fixed order.
+ *
+ * Projections that read the same input share one measurement: q, k and v read the attention's
+ * normed input, gate and up the MLP's, so one layer costs 4 forwards, not 7. The last
+ * measurement is kept with its input group (layer, which input) and reused while no update()
+ * has touched a tensor that runs before that input in the forward. */
 #include "models/calib_model.h"
 
 #include <cblas.h>
@@ -26,8 +31,22 @@ typedef struct {
     llama_tensor want_kind;
     float *H;         /* [K, K] accumulator */
     int64_t K, rows;
+    /* the last measurement: input group key (input_key) or -1, its H [K, K] and rows */
+    int64_t cache_key, cache_K, cache_rows;
+    float *cache_H;
     dc_calib iface;
 } calib_ctx;
+
+/* Position of the input a projection reads in the forward: layer l's attention input (q, k, v),
+ * its attention output (o), its MLP input (gate, up), its MLP hidden state (down). A projection
+ * changes only inputs with a larger key. */
+static int64_t input_key(int layer, llama_tensor kind)
+{
+    int g = kind == LT_Q || kind == LT_K || kind == LT_V ? 0 : kind == LT_O ? 1
+          : kind == LT_GATE || kind == LT_UP             ? 2
+                                                         : 3;
+    return 4 * (int64_t)layer + g;
+}
 
 static db_status observe(void *ctx, int layer, llama_tensor kind, int64_t rows, const float *x,
                          float *y)
@@ -130,7 +149,29 @@ static db_status calib_hessian(void *ctx, const char *name, int64_t K, float *H,
     llama_tensor kind;
     int layer;
     db_status s = locate(c, name, NULL, K, &kind, &layer);
-    return s ? s : measure(c, layer, kind, K, H, ntokens);
+    if (s)
+        return s;
+    const int64_t key = input_key(layer, kind);
+    const size_t bytes = (size_t)K * (size_t)K * sizeof(float);
+    if (c->cache_key == key && c->cache_K == K) {
+        memcpy(H, c->cache_H, bytes);
+        *ntokens = c->cache_rows;
+        return DB_OK;
+    }
+    if ((s = measure(c, layer, kind, K, H, ntokens)))
+        return s;
+    c->cache_key = -1;
+    if (c->cache_K != K) {
+        db_free(c->cache_H);
+        c->cache_K = 0;
+        if (!(c->cache_H = db_malloc(bytes)))
+            return DB_OK; /* no cache: every hessian() measures */
+        c->cache_K = K;
+    }
+    memcpy(c->cache_H, H, bytes);
+    c->cache_rows = *ntokens;
+    c->cache_key = key;
+    return DB_OK;
 }
 
 static db_status calib_update(void *ctx, const char *name, int64_t N, int64_t K, const float *delta)
@@ -145,6 +186,8 @@ static db_status calib_update(void *ctx, const char *name, int64_t N, int64_t K,
     if (rows != N)
         return db_error(DB_ERR_SHAPE, "calib: %s has %" PRId64 " rows, the update %" PRId64, name,
                         rows, N);
+    if (input_key(layer, kind) < c->cache_key) /* it runs before the cached input */
+        c->cache_key = -1;
     float *w = tf_weight(&c->m, kind, layer, NULL, NULL);
     const float *wb = c->base + (w - c->m.params);
     for (size_t i = 0; i < (size_t)N * (size_t)K; i++)
@@ -158,6 +201,7 @@ void calib_model_close(dc_calib *ci)
         return;
     calib_ctx *c = ci->ctx;
     tf_model_free(&c->m);
+    db_free(c->cache_H);
     db_free(c->base);
     db_free(c->tok);
     db_free(c);
@@ -171,6 +215,7 @@ static db_status ctx_open(const char *target_dir, const char *task, const char *
     calib_ctx *c = db_calloc(1, sizeof *c);
     if (!c)
         return db_error(DB_ERR_NOMEM, "calib: out of memory");
+    c->cache_key = -1;
     db_task *t = NULL;
     db_status s = tf_model_load(&c->m, target_dir);
     if (s)

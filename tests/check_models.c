@@ -656,6 +656,40 @@ START_TEST(test_calib_provider)
     for (int64_t i = 0; i < K * K; i++)
         diff += fabs(H[i] - H2[i]);
     ck_assert_msg(diff > 1e-3, "update did not reach later layers");
+    /* q, k, v share an input: k comes from the kept measurement, bit-equal to a fresh
+     * provider's after the same updates, and an update of q (same input) keeps it valid */
+    const char *k1 = "model.layers.1.self_attn.k_proj.weight";
+    float *zq = db_calloc((size_t)(K * K), sizeof(float));
+    ck_assert_int_eq(c->update(c->ctx, q1, K, K, zq), DB_OK);
+    ck_assert_int_eq(c->hessian(c->ctx, k1, K, H, &n), DB_OK);
+    dc_calib *c2;
+    ck_assert_int_eq(calib_model_open(base, ft, "arith", NULL, 512, 32, &c2), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, "model.layers.0.mlp.down_proj.weight", micro.C, F, zero), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, q1, K, K, zq), DB_OK);
+    float *H3 = db_malloc_array((size_t)(K * K), sizeof(float));
+    ck_assert_int_eq(c2->hessian(c2->ctx, k1, K, H3, &n), DB_OK);
+    ck_assert_mem_eq(H, H3, (size_t)(K * K) * sizeof(float));
+    ck_assert_mem_eq(H, H2, (size_t)(K * K) * sizeof(float));
+    /* an update before that input (layer 0's gate) invalidates it: a new measurement, again
+     * equal to a fresh provider's */
+    float *zg = db_calloc((size_t)(F * K), sizeof(float));
+    ck_assert_int_eq(c->update(c->ctx, "model.layers.0.mlp.gate_proj.weight", F, K, zg), DB_OK);
+    ck_assert_int_eq(c->hessian(c->ctx, k1, K, H, &n), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, "model.layers.0.mlp.gate_proj.weight", F, K, zg), DB_OK);
+    calib_model_close(c2);
+    ck_assert_int_eq(calib_model_open(base, ft, "arith", NULL, 512, 32, &c2), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, "model.layers.0.mlp.down_proj.weight", micro.C, F, zero), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, "model.layers.0.mlp.gate_proj.weight", F, K, zg), DB_OK);
+    ck_assert_int_eq(c2->hessian(c2->ctx, k1, K, H3, &n), DB_OK);
+    ck_assert_mem_eq(H, H3, (size_t)(K * K) * sizeof(float));
+    diff = 0;
+    for (int64_t i = 0; i < K * K; i++)
+        diff += fabs(H[i] - H2[i]);
+    ck_assert_msg(diff > 1e-3, "an update of layer 0's gate left layer 1's input unchanged");
+    calib_model_close(c2);
+    db_free(zq);
+    db_free(zg);
+    db_free(H3);
     /* asking for something that is not a linear tensor */
     ck_assert_int_eq(c->hessian(c->ctx, "model.norm.weight", K, H, &n), DB_ERR_NOT_FOUND);
     ck_assert_int_ne(c->hessian(c->ctx, q1, K + 1, H, &n), DB_OK);

@@ -4,7 +4,9 @@
 # which then draws plots/fig5.gp and splices paper.md; runnable alone for the data.
 #
 # For every fine-tune of the model zoo (sizes $SIZES, tasks scripture code arith reverse):
-#   calib       Hessians H = 2/n XᵀX of every linear layer's input, measured on the fine-tune
+#   (calibration) Hessians H = 2/n XᵀX of every linear layer's input, measured while compressing
+#               by running the fine-tune on 8,192 tokens of its task with every layer compressed so
+#               far applied (compress --calib-task: the paper's sequential order)
 #   fp16        the fp16 delta                      (compress --method fp16)
 #   prune       + 2:4 OBS pruning, fp16 values      (deltazip --bits 16 --lossless none)
 #   q4, q2      + GPTQ 4 / 2-bit codes              (deltazip --bits 4|2; raw, zstd, DEFLATE sizes)
@@ -54,8 +56,7 @@ rp_stamp_check "$st"
 # machine two 2-thread processes cost far more wall time than two 1-thread ones).
 zoo_one() { # size task
   local s=$1 t=$2 z=$ZOO/$1 p=$R/$1-$2 ft=$ZOO/$1/$2 stage base args bdir
-  [ -s "$p.calib.st" ] || "$D" calib --model "$ft" --task "$t" --data "$ZOO/data" --threads 1 \
-      --out "$p.calib.st" >/dev/null || die "calib $s/$t failed"
+  local cal="--calib-task $t --calib-data $ZOO/data"
   run "$s-$t-eval-base" eval --model "$z/base" --task "$t" "${EVAL[@]}" --out "$p-eval-base.h5"
   run "$s-$t-eval-finetuned" eval --model "$ft" --task "$t" "${EVAL[@]}" --out "$p-eval-finetuned.h5"
   while read -r stage base args; do
@@ -70,10 +71,10 @@ zoo_one() { # size task
     rm -f "$p-$stage.delta"
   done <<EOF
 fp16      base --method fp16
-prune     base --method deltazip --bits 16 --lossless none --calib $p.calib.st
-q4        base --method deltazip --bits 4 --calib $p.calib.st
-q2        base --method deltazip --bits 2 --calib $p.calib.st
-full-q4   zero --method deltazip --bits 4 --calib $p.calib.st
+prune     base --method deltazip --bits 16 --lossless none $cal
+q4        base --method deltazip --bits 4 $cal
+q2        base --method deltazip --bits 2 $cal
+full-q4   zero --method deltazip --bits 4 $cal
 rtn4      base --method rtn --bits 4 --group 128
 full-rtn4 zero --method rtn --bits 4 --group 128
 EOF
