@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "harness/cli.h"
 #include "models/distill.h"
@@ -13,8 +14,8 @@ static void usage(void)
     printf("usage: deltabench distill --base DIR --target DIR --delta D --task T --out D2 [options]\n\n"
            "Trains the per-matrix scales of the bitdelta container D (made from --base and\n"
            "--target by `deltabench compress --method bitdelta`) so that base + delta matches the\n"
-           "fine-tuned model's logits (mean squared error), sign bits frozen; writes D2, the same\n"
-           "container with the distilled scales.\n\n"
+           "fine-tuned model's logits (mean squared error, or --loss kl), sign bits frozen; writes\n"
+           "D2, the same container with the distilled scales.\n\n"
            "options:\n"
            "  --base DIR      base model (the delta's base hash is checked), required\n"
            "  --target DIR    the fine-tuned model (the teacher), required\n"
@@ -27,6 +28,9 @@ static void usage(void)
            "  --batch B       sequences per step, 1..1024 (default 8)\n"
            "  --seq T         tokens per sequence (default 128, 2..context)\n"
            "  --seed S        batch sampling seed (default 1)\n"
+           "  --loss L        mse: mean squared error of the logits (default, BitDelta's); kl:\n"
+           "                  KL divergence of the student's next-token distribution from the\n"
+           "                  teacher's (the MSE also weighs logits of tokens nobody predicts)\n"
            "  --threads N     threads (default 2, 1..256)\n"
            "  -h, --help      this text\n");
 }
@@ -34,16 +38,17 @@ static void usage(void)
 int cmd_distill(int argc, char **argv)
 {
     enum { O_BASE = 256, O_TARGET, O_DELTA, O_TASK, O_DATA, O_OUT, O_STEPS, O_LR, O_BATCH, O_SEQ,
-           O_SEED, O_THREADS };
+           O_SEED, O_THREADS, O_LOSS };
     static const struct option opts[] = {
         {"base", 1, 0, O_BASE},   {"target", 1, 0, O_TARGET}, {"delta", 1, 0, O_DELTA},
         {"task", 1, 0, O_TASK},   {"data", 1, 0, O_DATA},     {"out", 1, 0, O_OUT},
         {"steps", 1, 0, O_STEPS}, {"lr", 1, 0, O_LR},         {"batch", 1, 0, O_BATCH},
         {"seq", 1, 0, O_SEQ},     {"seed", 1, 0, O_SEED},     {"threads", 1, 0, O_THREADS},
+        {"loss", 1, 0, O_LOSS},
         {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     const char *cmd = "distill", *base = NULL, *target = NULL, *delta = NULL, *taskname = NULL;
     const char *data = "models/zoo/data", *out = NULL;
-    distill_opts o = {200, 1e-4f, 8, 128, 1};
+    distill_opts o = {200, 1e-4f, 8, 128, 1, DISTILL_MSE};
     int64_t v, threads = 2;
     double d;
     int c;
@@ -65,6 +70,14 @@ int cmd_distill(int argc, char **argv)
         case O_SEQ: if (!cli_i64(cmd, "--seq", optarg, 2, 65536, &v)) return DB_EXIT_USAGE; o.T = (int)v; break;
         case O_SEED: if (!cli_i64(cmd, "--seed", optarg, 0, INT64_MAX, &v)) return DB_EXIT_USAGE; o.seed = (uint64_t)v; break;
         case O_THREADS: if (!cli_i64(cmd, "--threads", optarg, 1, 256, &threads)) return DB_EXIT_USAGE; break;
+        case O_LOSS:
+            if (!strcmp(optarg, "mse"))
+                o.loss = DISTILL_MSE;
+            else if (!strcmp(optarg, "kl"))
+                o.loss = DISTILL_KL;
+            else
+                return cli_usage(cmd, "--loss must be mse or kl, not '%s'", optarg);
+            break;
         default: return cli_usage(cmd, "unknown or incomplete option '%s'", on);
         }
     }
@@ -82,7 +95,8 @@ int cmd_distill(int argc, char **argv)
     task_free(t);
     if (s)
         return cli_fail(cmd, s);
-    printf("distilled %d scales in %d steps (%.1f s): logit MSE %.6g -> %.6g; wrote %s\n",
-           r.nscales, o.steps, r.seconds, r.mse_first, r.mse_last, out);
+    printf("distilled %d scales in %d steps (%.1f s): %s %.6g -> %.6g; wrote %s\n", r.nscales,
+           o.steps, r.seconds, o.loss == DISTILL_KL ? "KL divergence" : "logit MSE",
+           r.loss_first, r.loss_last, out);
     return DB_EXIT_OK;
 }

@@ -2,9 +2,11 @@
  *
  * The student is the base model with W = W_base + α·S for every linear tensor (S = sign bits as
  * ±1, decoded once) and the container's whole tensors; the teacher is the fine-tuned model. Per
- * step: teacher logits z*, student logits z, L = mean((z − z*)²), dL/dz = 2(z − z*)/n, the full
- * backward, g_α = Σ_ij G_ij S_ij, Adam on α, then W is rebuilt. The output container is a copy of
- * the input with each "<name>.scale" tensor replaced. */
+ * step: teacher logits z*, student logits z, the loss and dL/dz (MSE: L = mean((z − z*)²),
+ * dL/dz = 2(z − z*)/n; KL: L = mean over positions of Σ_v p*_v (log p*_v − log p_v) with p =
+ * softmax(z), dL/dz = (p − p*)/positions), the full backward, g_α = Σ_ij G_ij S_ij, Adam on α,
+ * then W is rebuilt. The output container is a copy of the input with each "<name>.scale" tensor
+ * replaced. */
 #include "models/distill.h"
 
 #include <math.h>
@@ -27,6 +29,38 @@ typedef struct {
     float alpha, m, v;
     float *gw;       /* the weight gradient in the student's gradient block */
 } scale_var;
+
+double distill_loss_grad(distill_loss kind, const float *z, const float *zt, size_t rows, size_t V,
+                        float *g)
+{
+    const size_t n = rows * V;
+    double loss = 0.0;
+    if (kind == DISTILL_MSE) {
+        const float k = 2.0f / (float)n;
+        for (size_t i = 0; i < n; i++) {
+            float e = z[i] - zt[i];
+            loss += (double)e * e;
+            g[i] = k * e;
+        }
+        return loss / (double)n;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *a = z + r * V, *b = zt + r * V;
+        float ma = a[0], mb = b[0];
+        for (size_t v = 1; v < V; v++)
+            ma = a[v] > ma ? a[v] : ma, mb = b[v] > mb ? b[v] : mb;
+        double sa = 0, sb = 0;
+        for (size_t v = 0; v < V; v++)
+            sa += exp((double)a[v] - ma), sb += exp((double)b[v] - mb);
+        const double la = log(sa) + ma, lb = log(sb) + mb; /* log-partition functions */
+        for (size_t v = 0; v < V; v++) {
+            const double lp = a[v] - la, lq = b[v] - lb, q = exp(lq);
+            loss += q * (lq - lp);
+            g[r * V + v] = (float)((exp(lp) - q) / (double)rows);
+        }
+    }
+    return loss / (double)rows;
+}
 
 static void rebuild(scale_var *s)
 {
@@ -185,17 +219,10 @@ db_status distill_bitdelta(const char *base_dir, const char *target_dir, const c
         memcpy(tlogits, tea.acts.logits, BTV * sizeof(float));
         if ((s = tf_forward(&stu, tok, NULL, o->B, o->T, NULL)))
             goto out;
-        double mse = 0.0;
-        float k = 2.0f / (float)BTV;
-        for (size_t i = 0; i < BTV; i++) {
-            float e = stu.acts.logits[i] - tlogits[i];
-            mse += (double)e * e;
-            dlog[i] = k * e;
-        }
-        mse /= (double)BTV;
+        const double loss = distill_loss_grad(o->loss, stu.acts.logits, tlogits, BT, (size_t)stu.cfg.V, dlog);
         if (step == 1)
-            r->mse_first = mse;
-        r->mse_last = mse;
+            r->loss_first = loss;
+        r->loss_last = loss;
         tf_zero_grad(&stu);
         if ((s = tf_backward_from(&stu, dlog)))
             goto out;
@@ -213,9 +240,9 @@ db_status distill_bitdelta(const char *base_dir, const char *target_dir, const c
     }
     r->seconds = db_now() - t0;
     char note[160];
-    snprintf(note, sizeof note, "steps=%d lr=%g batch=%d seq=%d seed=%llu task=%s mse=%.6g->%.6g",
-             o->steps, (double)o->lr, o->B, o->T, (unsigned long long)o->seed, t->name,
-             r->mse_first, r->mse_last);
+    snprintf(note, sizeof note, "loss=%s steps=%d lr=%g batch=%d seq=%d seed=%llu task=%s %.6g->%.6g",
+             o->loss == DISTILL_KL ? "kl" : "mse", o->steps, (double)o->lr, o->B, o->T,
+             (unsigned long long)o->seed, t->name, r->loss_first, r->loss_last);
     s = write_container(delta_path, out_path, vars, nv, note);
 out:
     for (int i = 0; i < nv; i++)

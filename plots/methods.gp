@@ -14,12 +14,14 @@ set datafile missing ''
 sizes = system("awk -F, 'NR > 1 && !seen[$1]++ { printf \"%s \", $1 }' '".mean."'")
 nz = words(sizes)
 big = word(sizes, nz)
-methods = "bitdelta bitdelta-distill rtn dare magprune lowrank deltazip deltadq"
-labels = "'BitDelta 1-bit' 'BitDelta + distillation' 'RTN 1-bit' 'DARE' 'magnitude pruning' 'low rank (SVD)' 'DeltaZip 1:m 2-bit zstd' 'DeltaDQ (our reading)'"
-colours = "#d35400 #e59866 #7f8c8d #1b6ca8 #5dade2 #9b59b6 #2a9d3a #c0392b"
-pts = "7 5 9 11 13 15 4 6"
-idx(s) = s eq 'bitdelta' ? 1 : s eq 'bitdelta-distill' ? 2 : s eq 'rtn' ? 3 : s eq 'dare' ? 4 : \
-         s eq 'magprune' ? 5 : s eq 'lowrank' ? 6 : s eq 'deltazip' ? 7 : s eq 'deltadq' ? 8 : NaN
+methods = "bitdelta bitdelta-distill bitdelta-distill-kl rtn dare magprune lowrank deltazip deltadq"
+labels = "'BitDelta 1-bit' 'BitDelta + distillation' 'BitDelta + distillation (KL)' 'RTN 1-bit' 'DARE' 'magnitude pruning' 'low rank (SVD)' 'DeltaZip 1:m 2-bit zstd' 'DeltaDQ (our reading)'"
+colours = "#d35400 #e59866 #f5b041 #7f8c8d #1b6ca8 #5dade2 #9b59b6 #2a9d3a #c0392b"
+pts = "7 5 3 9 11 13 15 4 6"
+nmeth = words(methods)
+idx(s) = s eq 'bitdelta' ? 1 : s eq 'bitdelta-distill' ? 2 : s eq 'bitdelta-distill-kl' ? 3 : \
+         s eq 'rtn' ? 4 : s eq 'dare' ? 5 : s eq 'magprune' ? 6 : s eq 'lowrank' ? 7 : \
+         s eq 'deltazip' ? 8 : s eq 'deltadq' ? 9 : NaN
 dtz(z) = z == nz ? 1 : z + 1
 clip(y) = y < -0.45 ? -0.45 : y
 ok(sz, tg) = strcol(1) eq sz && $5 > 0 && $4 == tg
@@ -36,8 +38,8 @@ do for [fmt in "pngcairo svg"] {
   set ytics -0.4, 0.2, 1.2
 
   set title sprintf("(a) at ≈16x and ≈32x of the linear layers, zoo %s\n(1-bit BitDelta and RTN have one size, ≈16x; values below -0.45 drawn at the floor)", big)
-  set xrange [0.4:8.6]
-  set xtics ('BitDelta' 1, "BitDelta +\ndistillation" 2, 'RTN 1-bit' 3, 'DARE' 4, "magnitude\npruning" 5, "low rank\n(SVD)" 6, "DeltaZip 1:m\n2-bit + zstd" 7, "DeltaDQ\n(our reading)" 8) font ',10'
+  set xrange [0.4:9.6]
+  set xtics ('BitDelta' 1, "BitDelta +\ndistillation" 2, "BitDelta +\ndistill. (KL)" 3, 'RTN 1-bit' 4, 'DARE' 5, "magnitude\npruning" 6, "low rank\n(SVD)" 7, "DeltaZip 1:m\n2-bit + zstd" 8, "DeltaDQ\n(our reading)" 9) font ',10'
   set style fill solid 0.85 noborder
   set boxwidth 0.36
   set key top right font ',10'
@@ -56,7 +58,7 @@ do for [fmt in "pngcairo svg"] {
   set xtics (8, 16, 32, 64, 128, 256, 512) font ',10'
   set key top right font ',9' Left reverse
   plot 1 with lines dt 3 lc rgb '#555555' notitle, 0 with lines lc rgb '#555555' notitle, \
-       for [z=1:nz] for [i=1:8] mean every ::1 using (strcol(1) eq word(sizes, z) && strcol(2) eq word(methods, i) && $5 > 0 ? $6 : NaN):(clip($7)) \
+       for [z=1:nz] for [i=1:nmeth] mean every ::1 using (strcol(1) eq word(sizes, z) && strcol(2) eq word(methods, i) && $5 > 0 ? $6 : NaN):(clip($7)) \
          with linespoints lw 2 dt dtz(z) lc rgb word(colours, i) pt (word(pts, i) + 0) ps 1.1 \
          title (z == nz ? word(labels, i) : ''), \
        NaN with lines lw 2 dt 2 lc rgb '#555555' \

@@ -714,11 +714,17 @@ START_TEST(test_distill_lowers_logit_mse)
     compress(base, ft, "bitdelta", dz);
     db_task *t;
     ck_assert_int_eq(task_open("arith", NULL, 100000, &t), DB_OK);
-    distill_opts o = {12, 1e-3f, 4, 32, 1};
+    distill_opts o = {12, 1e-3f, 4, 32, 1, DISTILL_MSE};
     distill_result r;
     ck_assert_msg(distill_bitdelta(base, ft, dz, t, &o, dz2, &r) == DB_OK, "%s", db_errmsg());
     ck_assert_int_eq(r.nscales, micro.L * 7);
-    ck_assert_msg(r.mse_last < r.mse_first, "mse %.4g -> %.4g", r.mse_first, r.mse_last);
+    ck_assert_msg(r.loss_last < r.loss_first, "mse %.4g -> %.4g", r.loss_first, r.loss_last);
+    distill_opts ok = o;
+    ok.loss = DISTILL_KL;
+    distill_result rk;
+    ck_assert_msg(distill_bitdelta(base, ft, dz, t, &ok, dz2, &rk) == DB_OK, "%s", db_errmsg());
+    ck_assert_msg(rk.loss_first >= 0 && rk.loss_last < rk.loss_first, "kl %.4g -> %.4g",
+                  rk.loss_first, rk.loss_last);
     /* the output is a valid container on the same base, with other scales */
     dc_delta *a, *b;
     ck_assert_int_eq(dc_delta_open(dz, base, &a), DB_OK);
@@ -741,12 +747,46 @@ START_TEST(test_distill_lowers_logit_mse)
 }
 END_TEST
 
+/* Both distillation losses: gradients against central differences, KL >= 0 and 0 (with a zero
+ * gradient) when the student's logits are the teacher's up to a shift. */
+START_TEST(test_distill_loss_grad)
+{
+    enum { R = 3, V = 7 };
+    float z[R * V], zt[R * V], g[R * V], g2[R * V];
+    db_rng r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < R * V; i++)
+        z[i] = (float)(4 * rng_f64(&r) - 2), zt[i] = (float)(4 * rng_f64(&r) - 2);
+    for (int kind = DISTILL_MSE; kind <= DISTILL_KL; kind++) {
+        double L = distill_loss_grad(kind, z, zt, R, V, g);
+        ck_assert(L > 0);
+        for (int i = 0; i < R * V; i++) {
+            const float h = 1e-2f, z0 = z[i];
+            z[i] = z0 + h;
+            double up = distill_loss_grad(kind, z, zt, R, V, g2);
+            z[i] = z0 - h;
+            double dn = distill_loss_grad(kind, z, zt, R, V, g2);
+            z[i] = z0;
+            ck_assert_msg(fabs((up - dn) / (2 * h) - g[i]) < 1e-3 + 1e-2 * fabs(g[i]),
+                          "loss %d element %d: %g vs %g", kind, i, (up - dn) / (2 * h), g[i]);
+        }
+    }
+    for (int i = 0; i < R * V; i++)
+        z[i] = zt[i] + 3.0f; /* the same distribution */
+    ck_assert(fabs(distill_loss_grad(DISTILL_KL, z, zt, R, V, g)) < 1e-6);
+    for (int i = 0; i < R * V; i++)
+        ck_assert(fabsf(g[i]) < 1e-6f);
+    ck_assert(distill_loss_grad(DISTILL_MSE, z, zt, R, V, g) > 8.9); /* MSE sees the shift */
+}
+END_TEST
+
 static Suite *models_suite(void)
 {
     Suite *s = suite_create("models");
     TCase *tc = tcase_create("models");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_gradcheck_gqa);
+    tcase_add_test(tc, test_distill_loss_grad);
     tcase_add_test(tc, test_gradcheck_mha);
     tcase_add_test(tc, test_loss_falls);
     tcase_add_test(tc, test_determinism_same_seed);

@@ -75,6 +75,21 @@ expect_exit 2 "--calib-task with rtn" -- "$DELTABENCH" compress --base "$T/base1
 expect_exit 1 "--calib-task on a file" -- "$DELTABENCH" compress --base "$T/base16/model.safetensors" --target "$T/ft/model.safetensors" --method deltazip --calib-task arith --out "$T/x.dz"
 [ -e "$T/x.dz" ] && fail "a refused compress left $T/x.dz"
 
+# BitDelta scale distillation, both losses: the loss falls, the note records it, a bad loss is a
+# usage error with nothing written
+expect_exit 0 "compress bitdelta" -- "$DELTABENCH" compress --base "$T/base16" --target "$T/ft" --method bitdelta --out "$T/bd.dz"
+for loss in mse kl; do
+  expect_exit 0 "distill --loss $loss" -- "$DELTABENCH" distill --base "$T/base16" --target "$T/ft" --delta "$T/bd.dz" \
+    --task arith --steps 4 --batch 2 --seq 16 --lr 1e-3 --loss "$loss" --out "$T/bd-$loss.dz"
+  awk '/^distilled/ { for (i = 1; i <= NF; i++) if ($i == "->") { a = $(i - 1); b = $(i + 1) + 0 } }
+       END { exit !(b < a) }' "$T/out" || fail "distill --loss $loss: the loss did not fall: $(cat "$T/out")"
+  "$DELTABENCH" inspect "$T/bd-$loss.dz" | grep -q "bitdelta_distill = loss=$loss " || fail "distill --loss $loss: no note"
+done
+grep -q "KL divergence" "$T/out" || fail "distill --loss kl does not name its loss"
+expect_exit 2 "distill --loss bogus" -- "$DELTABENCH" distill --base "$T/base16" --target "$T/ft" --delta "$T/bd.dz" \
+  --task arith --loss bogus --out "$T/bd-x.dz"
+[ -e "$T/bd-x.dz" ] && fail "distill with a bad loss wrote its output"
+
 # bad input: one line, exit 1
 expect_exit 1 "missing model" -- "$DELTABENCH" eval --model "$T/nothing" --task arith
 expect_err_contains "config" "missing model names the config"
