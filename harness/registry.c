@@ -48,7 +48,7 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/dz5.sh",
         .plot = "plots/dz5.gp",
         .needs = "nothing (a synthetic 13B-shaped layer; 1.4 GB of scratch disk)",
-        .budget = "about 2 min; 1 s when cached",
+        .budget = "about 1 min; 1 s when cached",
     },
     {
         .id = "dz6",
@@ -60,7 +60,7 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/dz6.sh",
         .plot = "plots/dz6.gp",
         .needs = "nothing (random weights; 9 GB of memory for 64 fp16 8192 x 8192 deltas)",
-        .budget = "about 3 min; 1 s when cached",
+        .budget = "about 1 min; 1 s when cached",
     },
     {
         .id = "bd4",
@@ -83,7 +83,7 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/methods.sh",
         .plot = "plots/methods.gp",
         .needs = "the model zoo (make models)",
-        .budget = "about 3-4 min after the zoo (SIZES=small); 25 s when cached",
+        .budget = "about 2 min after the zoo (SIZES=small); 25 s when cached",
     },
 };
 const size_t rp_count = sizeof rp_entries / sizeof rp_entries[0];
