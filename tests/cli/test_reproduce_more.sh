@@ -12,9 +12,12 @@ if ! command -v gnuplot >/dev/null; then
   exit 77
 fi
 cd "$root"
-for id in bd2 dz3 bd4 dz5 dz6 methods; do
-  printf '<!-- regenerated:%s:begin -->\nold\n<!-- regenerated:%s:end -->\n' "$id" "$id"
-done > "$T/paper.md"
+{
+  printf '<!-- regenerated:status:begin -->\nstale\n<!-- regenerated:status:end -->\n'
+  for id in bd2 dz3 bd4 dz5 dz6 methods; do
+    printf '<!-- regenerated:%s:begin -->\nold\n<!-- regenerated:%s:end -->\n' "$id" "$id"
+  done
+} > "$T/paper.md"
 echo tail >> "$T/paper.md"
 
 # entry ID DIR: the outputs every entry leaves
@@ -38,6 +41,10 @@ grep -q 'Verdict BD-2' "$T/paper.md" || fail "paper.md lacks the BD-2 verdict"
 [ "$(grep -c '^old$' "$T/paper.md")" -eq 5 ] || fail "paper.md: only the bd2 section should be replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
 [ -s "$T/docs/figures/bd2.png" ] || fail "bd2 figure not copied beside the report"
+# the status table is rebuilt from the sections' verdict lines: one row so far
+grep -q '^stale$' "$T/paper.md" && fail "status table not rebuilt"
+grep -q '^| BD-2 | [a-z ]* | `make reproduce-bd2` | 20[0-9-]* |$' "$T/paper.md" ||
+  fail "status table lacks the BD-2 row: $(sed -n '/status:begin/,/status:end/p' "$T/paper.md")"
 ls "$T/bd2/runs/"*.st >/dev/null 2>&1 && fail "bd2 left its synthetic pair behind"
 expect_exit 1 "bd2: unknown shape" -- env SHAPES=nosuch "$D" reproduce bd2 --out "$T/bd2x" --no-paper
 expect_err_contains "unknown shape 'nosuch'" "bd2 names the bad shape"
@@ -103,6 +110,10 @@ grep -q '^bd3,4,4,' "$T/dz6/dz6.csv" || fail "dz6: BD-3 row of 4 tenants missing
 awk -F, '$1 == "dz6" && $2 == 20 { found = 1; if ($3 >= 20 || $3 < 2 || $9 < 3) bad = 1 } END { exit !found || bad }'   "$T/dz6/dz6.csv" || fail "dz6: Zipf assignment or byte ratio wrong: $(grep '^dz6,20,' "$T/dz6/dz6.csv")"
 grep -q 'BD-3' "$T/dz6/verdict" || fail "dz6 verdict lacks BD-3"
 grep -q 'Verdict DZ-6' "$T/paper.md" || fail "paper.md lacks the DZ-6 verdict"
+# every verdict of the sections so far has its status row, in section order
+want=$(grep -o '^\*\*Verdict [^*]*' "$T/paper.md" | sed 's/^\*\*Verdict //' | tr '\n' ';')
+have=$(sed -n '/status:begin/,/status:end/p' "$T/paper.md" | awk -F' [|] ' '/^[|] [A-Z]/ { sub(/^[|] /, "", $1); printf "%s;", $1 }')
+[ -n "$want" ] && [ "$want" = "$have" ] || fail "status rows ($have) differ from the verdicts ($want)"
 expect_exit 1 "dz6: bad repeat" -- env REPEAT=x "$D" reproduce dz6 --out "$T/dz6x" --no-paper
 expect_err_contains "'x' is not a positive integer" "dz6 names the bad setting"
 [ -e "$T/dz6x/dz6.csv" ] && fail "dz6.csv written for a bad setting"
