@@ -191,7 +191,9 @@ static db_status splice_status(const char *paper)
     FILE *m = b && x ? open_memstream(&tbl, &ntbl) : NULL;
     if (!b || !x || !m) {
         db_free(doc);
-        return b && x ? db_error(DB_ERR_NOMEM, "%s: status table: out of memory", paper) : DB_OK;
+        if (b && !x)
+            return db_error(DB_ERR_FORMAT, "%s: '%s' without '%s'", paper, B, E);
+        return b ? db_error(DB_ERR_NOMEM, "%s: status table: out of memory", paper) : DB_OK;
     }
     fputs("\n| claim | verdict | entry | section regenerated |\n|---|---|---|---|\n", m);
     char id[64] = "", day[16] = "";

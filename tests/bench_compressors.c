@@ -11,7 +11,9 @@
  *      the files are deleted afterwards. DELTABENCH_BENCH_7B=0 skips it too.
  * Exit status 1 when a measured line misses its target. */
 #include <cblas.h>
+#include <errno.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,8 +197,11 @@ static int bench_rss(void)
     pid_t pid = fork();
     if (pid == 0) {
         close(go[1]);
-        char c;
-        if (read(go[0], &c, 1) != 1 || c != 'y')
+        char c = 0;
+        ssize_t r;
+        while ((r = read(go[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (r != 1 || c != 'y')
             _exit(2); /* the parent gave up */
         dc_compress_opts opt = {.base_path = b, .target_path = t, .out_path = o,
                                 .method = dc_method_find("deltazip")};
@@ -213,6 +218,7 @@ static int bench_rss(void)
         _exit(0);
     }
     close(go[0]);
+    signal(SIGPIPE, SIG_IGN); /* a dead child must not kill us before the files are removed */
     if (pid < 0) {
         perror("fork");
         close(go[1]);
@@ -233,10 +239,12 @@ static int bench_rss(void)
     t0 = db_now();
     int st = 0;
     struct rusage ru;
-    wait4(pid, &st, 0, &ru);
+    pid_t w;
+    while ((w = wait4(pid, &st, 0, &ru)) < 0 && errno == EINTR)
+        ;
     double tc = db_now() - t0;
     remove(b), remove(t), remove(o);
-    if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+    if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
         printf("llama2-7b streaming RSS: compress failed\n");
         return 1;
     }

@@ -22,6 +22,12 @@
 int main(int argc, char **argv)
 {
     double rate = argc > 1 ? atof(argv[1]) : 5.0;
+    const char *only = argc > 2 ? argv[2] : NULL;
+    if (!(rate > 0) || (only && !pol_find(only))) {
+        fprintf(stderr, "usage: bench_serving [RATE > 0 [POLICY]]; got '%s'%s%s\n",
+                argc > 1 ? argv[1] : "", only ? " and policy " : "", only ? only : "");
+        return 2;
+    }
     wl_gen_spec spec;
     wl_gen_defaults(&spec);
     spec.arrival.kind = WL_ARR_POISSON;
@@ -56,7 +62,6 @@ int main(int argc, char **argv)
     printf("%-10s %10s %12s %10s %12s %9s\n", "system", "events", "iterations", "wall_s",
            "sim_req/s", "vs_target");
     int rc = 0;
-    const char *only = argc > 2 ? argv[2] : NULL;
     for (int p = 0; p < pol_count; p++) {
         if (only && strcmp(only, pol_table[p].name))
             continue;

@@ -687,6 +687,17 @@ START_TEST(test_calib_provider)
         diff += fabs(H[i] - H2[i]);
     ck_assert_msg(diff > 1e-3, "an update of layer 0's gate left layer 1's input unchanged");
     calib_model_close(c2);
+    /* o reads another input than q, k, v (same width): right after k, it is measured, not the
+     * kept H; equal to a fresh provider's (same updates, nothing kept) */
+    const char *o1 = "model.layers.1.self_attn.o_proj.weight";
+    ck_assert_int_eq(c->hessian(c->ctx, o1, K, H, &n), DB_OK);
+    ck_assert_int_eq(calib_model_open(base, ft, "arith", NULL, 512, 32, &c2), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, "model.layers.0.mlp.down_proj.weight", micro.C, F, zero), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, q1, K, K, zq), DB_OK);
+    ck_assert_int_eq(c2->update(c2->ctx, "model.layers.0.mlp.gate_proj.weight", F, K, zg), DB_OK);
+    ck_assert_int_eq(c2->hessian(c2->ctx, o1, K, H3, &n), DB_OK);
+    ck_assert_mem_eq(H, H3, (size_t)(K * K) * sizeof(float));
+    calib_model_close(c2);
     db_free(zq);
     db_free(zg);
     db_free(H3);

@@ -33,7 +33,9 @@ RP=dz5
 
 [ -x "$D" ] || die "$D not built (run make)"
 rp_need dd
-case $REPEAT in '' | *[!0-9]* | 0) die "REPEAT: '$REPEAT' is not a positive integer" ;; esac
+case $REPEAT in '' | *[!0-9]*) die "REPEAT: '$REPEAT' is not a positive integer" ;; esac
+REPEAT=$((10#$REPEAT))
+[ "$REPEAT" -ge 1 ] || die "REPEAT: '$REPEAT' is not a positive integer"
 "$D" synth --help | grep -q "^shapes:.* $SHAPE\( \|$\)" || die "unknown shape '$SHAPE' (see deltabench synth --help)"
 [ -n "$FORMATS" ] || die "FORMATS is empty"
 fmt_args() {
@@ -55,9 +57,9 @@ cold_reads() {
   [ -s "$out" ] && return 0
   dd if="$file" of=/dev/null bs=16M iflag=direct 2>/dev/null || mode=nocache
   for ((i = 0; i < REPEAT; i++)); do
-    if [ $mode = nocache ]; then dd if="$file" iflag=nocache count=0 2>/dev/null; fi
+    if [ $mode = nocache ]; then sync "$file"; dd if="$file" iflag=nocache count=0 2>/dev/null || true; fi
     s=$(LC_ALL=C dd if="$file" of=/dev/null bs=16M iflag=$mode 2>&1 |
-        sed -n 's/.* copied, \([0-9.e+-]*\) s,.*/\1/p')
+        sed -n 's/.* copied, \([0-9.e+-]*\) s,.*/\1/p') || true
     [ -n "$s" ] || die "dd could not read $file"
     echo "$s"
   done > "$out.tmp"
@@ -96,9 +98,10 @@ read -r L v V < "$p.dims"
 med() { sort -g "$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 csv=$OUT/dz5.csv.tmp
 echo "name,label,file_bytes,read_s_median,read_s_min,read_s_max,read_gbs,full_bytes,full_s,read_mode" > "$csv"
-first=${FORMATS%% *}
+read -r first _ <<<"$FORMATS"
 # shellcheck disable=SC2046
 read -r _ _ _ _ an _ _ _ <<<"$(sizes "$R/$first.h5" $(awk -v L="$L" -v V="$V" -v v="$v" 'BEGIN { print L, V / v }'))"
+if [ -z "$an" ] || [ "$an" = 0 ]; then die "$R/$first.h5: no compression table to size the model from"; fi
 row() { # NAME LABEL FULL_BYTES
   local b; b=$(cat "$R/bytes-$1.txt")
   awk -v n="$1" -v l="$2" -v b="$b" -v m="$(med "$R/reads-$1.txt")" -v fb="$3" -v mode="$(cat "$R/reads-$1.mode")" \
@@ -109,6 +112,7 @@ row fp16 "fp16 fine-tuned model" "$(awk -v a="$an" 'BEGIN { printf "%.0f", 2 * a
 for f in $FORMATS; do
   # shellcheck disable=SC2046
   read -r _ _ _ _ _ _ az _ <<<"$(sizes "$R/$f.h5" $(awk -v L="$L" -v V="$V" -v v="$v" 'BEGIN { print L, V / v }'))"
+  if [ -z "$az" ] || [ "$az" = 0 ]; then die "$R/$f.h5: no compression table to size the $f delta from"; fi
   case $f in
     deltazip-4bit) label="DeltaZip 2:4 + 4-bit + zstd delta" ;;
     deltazip-2bit) label="DeltaZip 2:4 + 2-bit + zstd delta" ;;

@@ -40,13 +40,20 @@ RP=dz6
 [ -x "$D" ] || die "$D not built (run make)"
 case $DEVICE in cpu | cuda) ;; *) die "DEVICE must be cpu or cuda, not '$DEVICE'" ;; esac
 for v in "$REPEAT" "$DZ_SHAPE" "$DZ_BATCH" "$BD_SHAPE" $DZ_DELTAS $BD_TENANTS; do
-  case $v in '' | *[!0-9]* | 0) die "'$v' is not a positive integer (REPEAT, DZ_*, BD_*)" ;; esac
+  case $v in '' | *[!0-9]* | 0 | 0*) die "'$v' is not a positive integer (REPEAT, DZ_*, BD_*)" ;; esac
 done
+awk -v a="$DZ_ZIPF" 'BEGIN { exit !(a ~ /^[0-9]+(\.[0-9]+)?$/) }' || die "DZ_ZIPF: '$DZ_ZIPF' is not a non-negative number"
+# ascending, so the last count is the largest (the verdicts read it)
+# shellcheck disable=SC2086 # the lists are split on purpose
+DZ_DELTAS=$(printf '%s\n' $DZ_DELTAS | sort -n | tr '\n' ' ')
+# shellcheck disable=SC2086
+BD_TENANTS=$(printf '%s\n' $BD_TENANTS | sort -n | tr '\n' ' ')
 if [ -z "$DZ_DELTAS" ] || [ -z "$BD_TENANTS" ]; then die "DZ_DELTAS and BD_TENANTS must not be empty"; fi
-list() { echo "$1" | tr ' ' ','; }
+# shellcheck disable=SC2086 # word-split on purpose: one comma between counts
+list() { printf '%s\n' $1 | paste -sd, -; }
 
 st=$(rp_stamp "device $DEVICE repeat $REPEAT dz $DZ_SHAPE $DZ_BATCH $DZ_DELTAS $DZ_ZIPF bd $BD_SHAPE $BD_TENANTS" \
-  harness/cmd_bench_kernel.c kernels/*.c kernels/cpu/*.c kernels/cuda/*.cu workloads/popularity.c)
+  harness/cmd_bench_kernel.c kernels/*.[ch] kernels/cpu/*.c kernels/cuda/* workloads/popularity.c)
 rp_stamp_check "$st"
 
 say "DZ-6: sbmm against per-model loops, $DZ_BATCH requests over $DZ_DELTAS deltas, ${DZ_SHAPE}², zipf:$DZ_ZIPF"
