@@ -787,6 +787,9 @@ static db_status layout(const sim_config *cfg, const cost_ctx *c, const hw_profi
     if ((cfg->prefetch && !p->has_prefetch) || (cfg->preempt && !p->has_preempt))
         return db_error(DB_ERR_ARG, "policy %s has no %s", p->name,
                         cfg->prefetch && !p->has_prefetch ? "prefetch" : "preemption");
+    if (p->kind == POL_DELTA && !c->format)
+        return db_error(DB_ERR_ARG, "policy %s serves deltas: the cost model needs a delta format",
+                        p->name);
     lo->usable = (double)c->tp * hw->hbm_bytes * cfg->gpu_util;
     lo->G = p->kind == POL_DEDICATED ? cfg->n_models : 1;
     lo->mode = p->kind == POL_DELTA ? COST_SHARED_BASE : COST_FULL_MODELS;

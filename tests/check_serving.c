@@ -656,6 +656,9 @@ START_TEST(test_bad_input)
     cfg = tiny_cfg("deltazip", 2);
     ck_assert_int_eq(try_run(&cfg, &small, f, 1, ok, 2), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "does not fit"));
+    /* A delta policy without a delta format has no delta kernel to cost. */
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 2), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "needs a delta format"));
     /* Resident full models do not fit. */
     small.hbm_bytes = 1000; /* 900 usable: one model + KV, not two */
     cfg = tiny_cfg("swap", 2);
