@@ -198,6 +198,26 @@ START_TEST(test_cost_formulas)
     ck_assert_int_eq(cost_init(&c, &tiny, f, &hw, 1), DB_OK);
     b.n_models = 2;
     EQ(cost_step(&c, &b), 0.5 + 5 * 0.125 + 2 * 0.0625 + 1 + 2 * delta_t + 0.75);
+    /* Compute-bound (64 FLOP/s): every term on its FLOPs side. Full models: model 0
+     * 2·160·4 + 2·32·1 = 1344 FLOPs (21 s), model 1 2·160 + 2·32 = 384 (6 s); attention
+     * 2·L·C·Σp² + 4·L·C·ctx = 2·4·16 + 4·4·5 = 208 (3.25 s). Shared base: 2·160·5 + 2·32·2 =
+     * 1728 (27 s); deltas 2·160·0.5·(4 + 1) + 2·32·2 = 928 (14.5 s, above their 2·delta_t
+     * bytes); each term alone through cost_term. */
+    hw.step_overhead_s = hw.step_token_s = hw.step_model_s = 0;
+    hw.peak_flops = 64;
+    ck_assert_int_eq(cost_init(&c, &tiny, NULL, &hw, 1), DB_OK);
+    b.mode = COST_FULL_MODELS;
+    EQ(cost_step(&c, &b), 21 + 6 + 3.25);
+    ck_assert_int_eq(cost_init(&c, &tiny, f, &hw, 1), DB_OK);
+    ck_assert(2 * delta_t < 14.5);
+    b.mode = COST_SHARED_BASE;
+    EQ(cost_step(&c, &b), 27 + 14.5 + 3.25);
+    EQ(cost_term(&c, &b, COST_TERM_GEMM), 27);
+    EQ(cost_term(&c, &b, COST_TERM_DELTA), 14.5);
+    EQ(cost_term(&c, &b, COST_TERM_ATTN), 3.25);
+    /* cost_term drops the all-reduces (TP 2 adds them to the step only) */
+    ck_assert_int_eq(cost_init(&c, &tiny, f, &hw, 2), DB_OK);
+    EQ(cost_term(&c, &b, COST_TERM_ATTN), 3.25 / 2);
 }
 END_TEST
 
