@@ -8,6 +8,8 @@
 #   MODELS=micro scripts/build-models.sh    the micro zoo the tests use (well under a minute)
 #   ZOO=DIR DELTABENCH=BIN ...              other output directory / binary
 #   JOBS=N ...                              single-threaded jobs at once (default: cores)
+#   scripts/build-models.sh --check-corpora are the corpus packages installed? (exit 0, or one
+#                                           line and exit 1; the tests skip on it)
 #
 # Every training and evaluation is one single-threaded job, JOBS at a time, all sizes together
 # (the budget is 9 minutes on 2 cores). Cached: models/zoo/<size>/stamp holds the hash of every
@@ -29,6 +31,13 @@ DOC=docs/models.md
 export LC_ALL=C
 
 die() { echo "build-models: $*" >&2; exit 1; }
+FORTUNES=/usr/share/games/fortunes JARGON=/usr/share/dictd/jargon.dict.dz # package files
+check_corpora() {
+  command -v bible >/dev/null || die "bible (package bible-kjv) missing: run scripts/install-deps.sh"
+  [ -d "$FORTUNES" ] || die "fortunes missing: run scripts/install-deps.sh"
+  [ -f "$JARGON" ] || die "dict-jargon missing: run scripts/install-deps.sh"
+}
+if [ "${1:-}" = --check-corpora ]; then check_corpora; exit 0; fi
 [ -x "$BIN" ] || die "$BIN not built (run make)"
 # jobs run a private copy: a rebuild of $BIN during the minutes the zoo takes must not break them
 mkdir -p "$ZOO"
@@ -66,16 +75,14 @@ FINETUNES="scripture code arith reverse"
 # ---- corpora ----------------------------------------------------------------------------------
 build_corpora() {
   mkdir -p "$DATA"
-  command -v bible >/dev/null || die "bible (package bible-kjv) missing: run scripts/install-deps.sh"
-  [ -d /usr/share/games/fortunes ] || die "fortunes missing: run scripts/install-deps.sh"
-  [ -f /usr/share/dictd/jargon.dict.dz ] || die "dict-jargon missing: run scripts/install-deps.sh"
+  check_corpora
   local tmp
   tmp=$(mktemp -d)
   # mixed English: every fortune file (ASCII-art collections left out), then the Jargon File
-  for f in $(ls /usr/share/games/fortunes | grep -v -e '\.' -e '^art$' -e '^ascii-art$' | sort); do
-    cat "/usr/share/games/fortunes/$f"
+  for f in $(ls "$FORTUNES" | grep -v -e '\.' -e '^art$' -e '^ascii-art$' | sort); do
+    cat "$FORTUNES/$f"
   done > "$tmp/english.txt"
-  zcat /usr/share/dictd/jargon.dict.dz >> "$tmp/english.txt"
+  zcat "$JARGON" >> "$tmp/english.txt"
   bible gen1:1-rev22:21 < /dev/null > "$tmp/scripture.txt"
   # C: the top-level system headers, in name order
   for f in $(ls /usr/include/*.h | sort); do cat "$f"; done > "$tmp/code.txt"

@@ -73,7 +73,7 @@ expect_exit 2 "list with an id" -- "$D" reproduce --list fig5
 expect_exit 2 "bad flag" -- "$D" reproduce --bogus
 
 # ---- fig5 end to end on the micro zoo ----------------------------------------------------------
-if ! command -v bible >/dev/null || ! command -v gnuplot >/dev/null; then
+if ! "$root/scripts/build-models.sh" --check-corpora 2>/dev/null || ! command -v gnuplot >/dev/null; then
   echo "SKIP: corpus packages or gnuplot missing (scripts/install-deps.sh installs them)"
   exit 77
 fi

@@ -119,7 +119,7 @@ expect_err_contains "'x' is not a positive integer" "dz6 names the bad setting"
 [ -e "$T/dz6x/dz6.csv" ] && fail "dz6.csv written for a bad setting"
 
 # ---- methods: equal bytes on the micro zoo, two fine-tunes, two targets ------------------------
-if ! command -v bible >/dev/null; then
+if ! "$root/scripts/build-models.sh" --check-corpora 2>/dev/null; then
   echo "SKIP (methods): corpus packages missing (scripts/install-deps.sh installs them)"
   finish; exit
 fi

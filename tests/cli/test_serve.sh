@@ -6,7 +6,7 @@
 # anything runs with one line and no output file.
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
-if ! command -v bible >/dev/null || [ ! -d /usr/share/games/fortunes ]; then
+if ! "$root/scripts/build-models.sh" --check-corpora 2>/dev/null; then
   echo "SKIP: corpus packages missing (scripts/install-deps.sh installs them)"
   exit 77
 fi
