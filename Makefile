@@ -106,7 +106,7 @@ endif
 
 # ---- sources ----------------------------------------------------------------------------------
 LIB_SRC := $(filter-out harness/main.c,$(wildcard core/*.c compressors/*.c kernels/*.c kernels/cpu/*.c \
-             models/*.c workloads/*.c harness/*.c))
+             models/*.c workloads/*.c serve/*.c harness/*.c))
 CU_SRC := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(CU_SRC:%.cu=$(B)/%.cu.o)
 LIB := $(B)/libdeltabench.a

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "compressors/calib.h"
+#include "core/llama_names.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "kernels/formats.h"
@@ -250,21 +251,13 @@ int64_t dc_calib_file_tokens(const dc_calib *c);
 
 /* ---- synthetic checkpoints ------------------------------------------------------------------- */
 
-typedef struct {
-    const char *name; /* "tiny", "llama2-7b", ... */
-    int64_t vocab, hidden, inter, layers, heads, kv_heads;
-} dc_synth_shape;
-
-extern const dc_synth_shape dc_synth_shapes[];
-extern const size_t dc_synth_nshapes;
-const dc_synth_shape *dc_synth_shape_find(const char *name);
-
-/* Writes a base/fine-tuned pair with HF Llama names and shapes (F16), streaming (a few rows in
+/* Writes a base/fine-tuned pair with HF Llama names and shapes (F16) of model s (a row of
+ * llama_models, or one truncated by `synth --layers/--vocab`), streaming (a few rows in
  * memory at a time). Base ~ N(0, 0.02²) per element (norms ≈ 1); Δ is a heavy-tailed scale
  * mixture of Gaussians with std `delta_std` times smooth per-row and per-column factors.
  * With calib_path, also writes "<name>.hessian" for every linear tensor from n = calib_tokens
  * correlated synthetic activations (only sensible for small shapes). */
-db_status dc_synth_write(const dc_synth_shape *s, uint64_t seed, double delta_std,
+db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
                          const char *base_path, const char *target_path, const char *calib_path,
                          int64_t calib_tokens, bool progress);
 

@@ -24,24 +24,6 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 
-const dc_synth_shape dc_synth_shapes[] = {
-    /* tiny: dimensions deliberately not multiples of 32, 128 or 4, for tails */
-    {"tiny", 300, 70, 190, 2, 10, 2},
-    {"llama2-7b", 32000, 4096, 11008, 32, 32, 32},
-    {"llama2-13b", 32000, 5120, 13824, 40, 40, 40},
-    {"llama2-70b", 32000, 8192, 28672, 80, 64, 8},
-    {"mistral-7b", 32000, 4096, 14336, 32, 32, 8},
-};
-const size_t dc_synth_nshapes = sizeof dc_synth_shapes / sizeof dc_synth_shapes[0];
-
-const dc_synth_shape *dc_synth_shape_find(const char *name)
-{
-    for (size_t i = 0; i < dc_synth_nshapes; i++)
-        if (!strcmp(dc_synth_shapes[i].name, name))
-            return &dc_synth_shapes[i];
-    return NULL;
-}
-
 #define LAMBDA_N 256
 #define ROWS_PER_CHUNK 32
 
@@ -83,11 +65,11 @@ typedef struct {
 } synth_tensor;
 
 /* The tensors of shape s in HF order. */
-static size_t synth_list(const dc_synth_shape *s, synth_tensor *out)
+static size_t synth_list(const llama_model *s, synth_tensor *out)
 {
     static const llama_tensor layer_kinds[] = {LT_ATTN_NORM, LT_Q, LT_K,  LT_V,  LT_O,
                                                LT_MLP_NORM,  LT_GATE, LT_UP, LT_DOWN};
-    llama_shape ls = {s->vocab, s->hidden, s->inter, s->layers, s->heads, s->kv_heads};
+    llama_shape ls = llama_model_shape(s);
     size_t n = 0;
 #define ADD(k, l)                                                                                  \
     do {                                                                                           \
@@ -99,7 +81,7 @@ static size_t synth_list(const dc_synth_shape *s, synth_tensor *out)
         n++;                                                                                       \
     } while (0)
     ADD(LT_EMBED, -1);
-    for (int l = 0; l < s->layers; l++)
+    for (int l = 0; l < s->L; l++)
         for (size_t j = 0; j < sizeof layer_kinds / sizeof layer_kinds[0]; j++)
             ADD(layer_kinds[j], l);
     ADD(LT_FINAL_NORM, -1);
@@ -114,7 +96,7 @@ static bool is_norm(llama_tensor k) { return k == LT_ATTN_NORM || k == LT_MLP_NO
  * by q,k,v; o's input; the MLP input shared by gate,up; down's input) n correlated activations
  * x_k = ρ x_{k-1} + √(1-ρ²) z_k (ρ = 0.9) times per-feature lognormal scales (σ = 0.5, a few
  * outlier channels), H = 2/n XᵀX (cblas_ssyrk). */
-static db_status write_calib(const dc_synth_shape *s, synth_tensor *ts, size_t nt, uint64_t seed,
+static db_status write_calib(const llama_model *s, synth_tensor *ts, size_t nt, uint64_t seed,
                              const char *path, int64_t ntok)
 {
     st_writer *w = NULL;
@@ -123,7 +105,7 @@ static db_status write_calib(const dc_synth_shape *s, synth_tensor *ts, size_t n
     snprintf(tokbuf, sizeof tokbuf, "%lld", (long long)ntok);
     if (!st)
         st = st_writer_meta(w, "tokens", tokbuf);
-    int64_t maxK = s->hidden > s->inter ? s->hidden : s->inter;
+    int64_t maxK = s->C > s->F ? s->C : s->F;
     for (size_t i = 0; i < nt && !st; i++)
         if (llama_is_linear(ts[i].kind)) {
             char name[128];
@@ -176,7 +158,7 @@ static db_status write_calib(const dc_synth_shape *s, synth_tensor *ts, size_t n
     return st_writer_finish(w);
 }
 
-db_status dc_synth_write(const dc_synth_shape *s, uint64_t seed, double delta_std,
+db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
                          const char *base_path, const char *target_path, const char *calib_path,
                          int64_t calib_tokens, bool progress)
 {
@@ -184,8 +166,8 @@ db_status dc_synth_write(const dc_synth_shape *s, uint64_t seed, double delta_st
     synth_tensor *ts = db_calloc(nt, sizeof *ts);
     st_writer *wb = NULL, *wt = NULL;
     float *lambda = db_malloc_array(LAMBDA_N, sizeof *lambda);
-    int64_t maxK = s->vocab > s->inter ? s->vocab : s->inter;
-    maxK = maxK > s->hidden ? maxK : s->hidden;
+    int64_t maxK = s->V > s->F ? s->V : s->F;
+    maxK = maxK > s->C ? maxK : s->C;
     float *colf = db_malloc_array((size_t)maxK, sizeof *colf);
     size_t chunk = (size_t)ROWS_PER_CHUNK * (size_t)maxK;
     uint16_t *ob = db_malloc_array(chunk, sizeof *ob), *ot = db_malloc_array(chunk, sizeof *ot);

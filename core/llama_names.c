@@ -8,6 +8,45 @@
 #include <stdio.h>
 #include <string.h>
 
+const llama_model llama_models[] = {
+    /*  name          V       C     F      L   NH  NKV */
+    {"llama2-7b", 32000, 4096, 11008, 32, 32, 32},
+    {"llama2-13b", 32000, 5120, 13824, 40, 40, 40},
+    {"llama2-70b", 32000, 8192, 28672, 80, 64, 8},
+    {"llama3-8b", 128256, 4096, 14336, 32, 32, 8},
+    {"mistral-7b", 32000, 4096, 14336, 32, 32, 8},
+    {"tiny", 300, 70, 190, 2, 10, 2}, /* tails: no dimension a multiple of 4, 32 or 128 */
+};
+const size_t llama_nmodels = sizeof llama_models / sizeof llama_models[0];
+
+const llama_model *llama_model_find(const char *name)
+{
+    for (size_t i = 0; name && i < llama_nmodels; i++)
+        if (!strcmp(llama_models[i].name, name))
+            return &llama_models[i];
+    return NULL;
+}
+
+const char *llama_model_names(char *buf, size_t n, const char *sep)
+{
+    if (!buf || n == 0)
+        return buf;
+    buf[0] = '\0';
+    size_t len = 0;
+    for (size_t i = 0; i < llama_nmodels && len < n - 1; i++) {
+        int k = snprintf(buf + len, n - len, "%s%s", i ? sep : "", llama_models[i].name);
+        if (k < 0)
+            break;
+        len += (size_t)k;
+    }
+    return buf;
+}
+
+llama_shape llama_model_shape(const llama_model *m)
+{
+    return (llama_shape){m->V, m->C, m->F, m->L, m->NH, m->NKV};
+}
+
 #define LAYER_PREFIX "model.layers."
 
 static const struct {

@@ -35,6 +35,25 @@ typedef struct {
     int64_t num_key_value_heads; /* NKV (= NH without grouped-query attention) */
 } llama_shape;
 
+/* A named Llama-architecture model: a row of the one table of model shapes that synth, the cost
+ * model and every --help text read (llama_models below). */
+typedef struct {
+    const char *name;            /* "llama2-7b", ... */
+    int64_t V, C, F, L, NH, NKV; /* vocab, hidden, intermediate, layers, heads, kv heads */
+} llama_model;
+
+/* The public checkpoints' config.json values (llama2-7b/13b/70b, llama3-8b, mistral-7b) and
+ * `tiny`, a small shape whose dimensions are deliberately not multiples of 4, 32 or 128. */
+extern const llama_model llama_models[];
+extern const size_t llama_nmodels;
+/* The row named `name`, or NULL. */
+const llama_model *llama_model_find(const char *name);
+/* Writes every name, separated by `sep` ("llama2-7b, llama2-13b, ..."), into buf (truncated to
+ * n - 1 characters); returns buf, for help texts and error messages. */
+const char *llama_model_names(char *buf, size_t n, const char *sep);
+/* The model's shape in HF config names (for llama_tensor_shape). */
+llama_shape llama_model_shape(const llama_model *m);
+
 /* Writes the name of tensor `kind` of layer `layer` (ignored for global tensors). Returns false
  * when buf is too small. */
 bool llama_name(char *buf, size_t n, llama_tensor kind, int layer);

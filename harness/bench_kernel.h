@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "harness/results.h"
+#include "core/results.h"
 
 typedef struct {
     char op[24];       /* bitdelta, sbmm, sbmm2, csr, lowrank, dense, *-loop, *-dq */

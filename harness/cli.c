@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "kernels/device.h"
+
 int cli_fail(const char *cmd, db_status s)
 {
     (void)s;
@@ -50,4 +52,20 @@ bool cli_f64(const char *cmd, const char *opt, const char *s, double lo, double 
     }
     *out = v;
     return true;
+}
+
+const char *cli_gpu_name(void)
+{
+    static char name[sizeof ((device_info *)0)->name];
+    static bool asked;
+    if (!asked) {
+        device_info dev;
+        if (device_query(&dev) == DB_OK && dev.name[0])
+            snprintf(name, sizeof name, "%s", dev.name);
+        else
+            snprintf(name, sizeof name, "none");
+        db_error_clear(); /* no GPU is a fact to record, not an error */
+        asked = true;
+    }
+    return name;
 }

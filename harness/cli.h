@@ -45,6 +45,10 @@ int cli_fail(const char *cmd, db_status s);
 /* Prints "deltabench CMD: <message>" and "Try 'deltabench CMD --help'."; returns DB_EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The name of CUDA device 0 for a result file's gpu_name ("none" without a device or a CUDA
+ * build); asked once per process, never an error. */
+const char *cli_gpu_name(void);
+
 /* Strict number parsing for option values: the whole string must be a number within [lo, hi].
  * On failure prints a usage error naming the option and returns false. */
 bool cli_i64(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);

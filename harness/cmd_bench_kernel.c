@@ -503,7 +503,7 @@ int cmd_bench_kernel(int argc, char **argv)
                     nrows++;
                 }
     if (!s && out) {
-        res_run_info info = {argc, argv, (uint64_t)seed};
+        res_run_info info = {argc, argv, (uint64_t)seed, cli_gpu_name()};
         res_file *f = NULL;
         s = res_create(out, &info, &f);
         if (!s)

@@ -12,7 +12,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "harness/cli.h"
-#include "harness/results.h"
+#include "core/results.h"
 #include "models/calib_model.h"
 
 #define CMD "compress"
@@ -331,7 +331,7 @@ int cmd_compress(int argc, char **argv)
     }
     res_file *rf = NULL;
     if (report) {
-        res_run_info info = {argc, argv, p.seed};
+        res_run_info info = {argc, argv, p.seed, cli_gpu_name()};
         s = res_create(report, &info, &rf);
         if (s) {
             close_calib(cal, ctask);

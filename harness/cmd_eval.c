@@ -10,7 +10,7 @@
 
 #include "core/log.h"
 #include "harness/cli.h"
-#include "harness/results.h"
+#include "core/results.h"
 #include "models/eval.h"
 #include "models/tf_delta.h"
 
@@ -182,7 +182,7 @@ int cmd_eval(int argc, char **argv)
     /* the result file is opened (under its temporary name) before the work, so its duration_s
      * covers the evaluation */
     res_file *f = NULL;
-    res_run_info info = {argc, argv, 0};
+    res_run_info info = {argc, argv, 0, cli_gpu_name()};
     if (out && (s = res_create(out, &info, &f))) {
         task_free(t);
         return cli_fail(cmd, s);

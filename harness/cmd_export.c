@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "harness/cli.h"
-#include "harness/results.h"
+#include "core/results.h"
 
 static void usage(void)
 {

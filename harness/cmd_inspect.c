@@ -7,7 +7,7 @@
 
 #include "core/safetensors.h"
 #include "harness/cli.h"
-#include "harness/results.h"
+#include "core/results.h"
 
 static void usage(void)
 {

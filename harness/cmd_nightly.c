@@ -298,7 +298,7 @@ static int nightly_record(int argc, char **argv)
         st = nt_history_push(&h, &rows[i]);
     }
     if (st == DB_OK) {
-        res_run_info info = {.argc = argc, .argv = argv, .seed = 0};
+        res_run_info info = {.argc = argc, .argv = argv, .seed = 0, .gpu_name = cli_gpu_name()};
         st = nt_history_save(o.history, &h, &info);
     }
     nt_history_free(&h);

@@ -21,9 +21,9 @@ static void usage(void)
            "Writes a base and a fine-tuned checkpoint (F16, HF Llama names and shapes). Base\n"
            "weights ~ N(0, 0.02^2), norms ~ 1 + N(0, 0.1^2); the delta is a heavy-tailed scale\n"
            "mixture with per-row and per-column factors (docs/compressors.md).\n\n"
-           "shapes:");
-    for (size_t i = 0; i < dc_synth_nshapes; i++)
-        printf(" %s", dc_synth_shapes[i].name);
+           "shapes (core/llama_names.c): ");
+    char names[256];
+    printf("%s", llama_model_names(names, sizeof names, ", "));
     printf("\n\noptions:\n"
            "  --shape S          one of the shapes above (required)\n"
            "  --seed S           generator seed, 0..2^63-1 (default 0)\n"
@@ -144,26 +144,28 @@ int cmd_synth(int argc, char **argv)
     }
     if (!shape || !base || !target)
         return cli_usage(CMD, "--shape, --out-base and --out-target are required");
-    const dc_synth_shape *found = dc_synth_shape_find(shape);
+    const llama_model *found = llama_model_find(shape);
+    char names[256];
     if (!found)
-        return cli_usage(CMD, "unknown shape '%s'", shape);
-    dc_synth_shape trunc = *found;
-    if (layers > found->layers)
+        return cli_usage(CMD, "--shape: unknown model '%s' (one of: %s)", shape,
+                         llama_model_names(names, sizeof names, ", "));
+    llama_model trunc = *found;
+    if (layers > found->L)
         return cli_usage(CMD, "--layers %lld: %s has %lld layers", (long long)layers, shape,
-                         (long long)found->layers);
+                         (long long)found->L);
     if (layers)
-        trunc.layers = layers;
+        trunc.L = layers;
     if (vocab)
-        trunc.vocab = vocab;
-    const dc_synth_shape *s = &trunc;
+        trunc.V = vocab;
+    const llama_model *s = &trunc;
     if (!strcmp(base, target))
         return cli_usage(CMD, "--out-base and --out-target are the same file");
     db_status st = dc_synth_write(s, (uint64_t)seed, std, base, target, calib, tokens, true);
     if (st)
         return cli_fail(CMD, st);
     printf("wrote %s and %s (%s, %lld of %lld layers, vocab %lld of %lld, seed %lld)%s%s\n", base,
-           target, s->name, (long long)s->layers, (long long)found->layers, (long long)s->vocab,
-           (long long)found->vocab, (long long)seed,
+           target, s->name, (long long)s->L, (long long)found->L, (long long)s->V,
+           (long long)found->V, (long long)seed,
            calib ? ", calibration " : "", calib ? calib : "");
     return DB_EXIT_OK;
 }

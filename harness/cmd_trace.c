@@ -264,7 +264,7 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
         s = db_error(DB_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    res_run_info info = {full_argc, full_argv, spec.seed};
+    res_run_info info = {full_argc, full_argv, spec.seed, cli_gpu_name()};
     if ((s = trace_writer_open(out, &info, &w)) != DB_OK)
         goto fail;
     char desc[3][1200], models[32];

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "harness/results.h"
+#include "core/results.h"
 
 /* One history row. Strings are NUL-terminated within their arrays. */
 typedef struct {

@@ -225,7 +225,7 @@ static int bench_rss(void)
         return 1;
     }
     double t0 = db_now();
-    db_status s = dc_synth_write(dc_synth_shape_find("llama2-7b"), 0, 1e-3, b, t, NULL, 0, false);
+    db_status s = dc_synth_write(llama_model_find("llama2-7b"), 0, 1e-3, b, t, NULL, 0, false);
     double tsynth = db_now() - t0;
     if (write(go[1], s ? "n" : "y", 1) != 1)
         perror("pipe write");

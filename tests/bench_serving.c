@@ -14,7 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "harness/serve_engine.h"
+#include "serve/engine.h"
 #include "workloads/gen.h"
 
 #define TARGET_RPS 200000.0
@@ -45,11 +45,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_serving: %s\n", db_errmsg());
         return 1;
     }
-    sim_request *rq = db_malloc_array(tr.n, sizeof *rq);
+    eng_request *rq = db_malloc_array(tr.n, sizeof *rq);
     if (!rq)
         return 1;
     for (size_t i = 0; i < tr.n; i++)
-        rq[i] = (sim_request){tr.req[i].request_id, tr.req[i].arrival_s, tr.req[i].model,
+        rq[i] = (eng_request){tr.req[i].request_id, tr.req[i].arrival_s, tr.req[i].model,
                               /* clamped to the default token budget; at least one token */
                               tr.req[i].prompt_tokens > 4096 ? 4096 : tr.req[i].prompt_tokens,
                               tr.req[i].output_tokens};
@@ -65,26 +65,26 @@ int main(int argc, char **argv)
     for (int p = 0; p < pol_count; p++) {
         if (only && strcmp(only, pol_table[p].name))
             continue;
-        sim_config cfg;
-        sim_config_default(&cfg);
+        eng_config cfg;
+        eng_config_default(&cfg);
         cfg.policy = &pol_table[p];
         cfg.n_models = 32;
         const cost_format *f =
             cfg.policy->default_format ? cost_format_find(cfg.policy->default_format) : NULL;
         cost_ctx cost;
         exe_executor exe;
-        if (cost_init(&cost, cost_model_find("llama2-13b"), f, &hw, 4) != DB_OK ||
+        if (cost_init(&cost, llama_model_find("llama2-13b"), f, &hw, 4) != DB_OK ||
             exe_sim_init(&exe, &cost) != DB_OK) {
             fprintf(stderr, "bench_serving: %s\n", db_errmsg());
             return 1;
         }
         double best = 1e30;
-        sim_result r;
+        eng_result r;
         memset(&r, 0, sizeof r);
         for (int rep = 0; rep < 3; rep++) {
-            sim_result_free(&r);
+            eng_result_free(&r);
             double t0 = db_now();
-            if (sim_run(&cfg, &cost, &hw, &exe, rq, (int64_t)tr.n, &r) != DB_OK) {
+            if (eng_run(&cfg, &cost, &hw, &exe, rq, (int64_t)tr.n, &r) != DB_OK) {
                 fprintf(stderr, "bench_serving: %s: %s\n", cfg.policy->name, db_errmsg());
                 return 1;
             }
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         double rps = (double)tr.n / best;
         printf("%-10s %10lld %12lld %10.4f %12.0f %8.2fx\n", cfg.policy->name,
                (long long)r.events, (long long)r.summary.iterations, best, rps, rps / TARGET_RPS);
-        sim_result_free(&r);
+        eng_result_free(&r);
         exe_free(&exe);
     }
     db_free(rq);

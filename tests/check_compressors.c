@@ -711,7 +711,7 @@ START_TEST(test_container_roundtrip)
     path_in(tgt2, sizeof tgt2, "tgt2.safetensors");
     path_in(out, sizeof out, "delta.safetensors");
     path_in(calib, sizeof calib, "calib.safetensors");
-    const dc_synth_shape *sh = dc_synth_shape_find("tiny");
+    const llama_model *sh = llama_model_find("tiny");
     ck_assert_int_eq(dc_synth_write(sh, 1, 1e-3, base, tgt, calib, 64, false), DB_OK);
     ck_assert_int_eq(dc_synth_write(sh, 2, 1e-3, other, tgt2, NULL, 0, false), DB_OK);
     st_model *bm, *tm;

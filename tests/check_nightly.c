@@ -24,7 +24,7 @@
 #include "core/fsutil.h"
 #include "core/status.h"
 #include "harness/nightly.h"
-#include "harness/results.h"
+#include "core/results.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 

@@ -19,7 +19,7 @@
 #include "core/alloc.h"
 #include "core/status.h"
 #include "core/version.h"
-#include "harness/results.h"
+#include "core/results.h"
 
 /* ---- scratch directories and small readers ------------------------------------------------- */
 

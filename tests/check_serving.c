@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "harness/serve_engine.h"
-#include "harness/serve_exec.h"
+#include "serve/engine.h"
+#include "serve/exec.h"
 
-static const cost_model tiny = {"tiny", 8, 4, 8, 1, 1, 1};
+static const llama_model tiny = {"tiny", 8, 4, 8, 1, 1, 1};
 /* w_lin = 2·16 + 2·16 + 3·32 = 160, w_head = 32: an iteration reads 384 weight bytes;
  * the fp16 checkpoint is 2·(160 + 2·32 + 2·4 + 4) = 472 bytes; a KV token is 16 bytes. */
 
@@ -40,10 +40,10 @@ static hw_profile tiny_hw(void)
     return h;
 }
 
-static sim_config tiny_cfg(const char *policy, int M)
+static eng_config tiny_cfg(const char *policy, int M)
 {
-    sim_config c;
-    sim_config_default(&c);
+    eng_config c;
+    eng_config_default(&c);
     c.policy = pol_find(policy);
     c.n_models = M;
     c.mem_interval_s = 0;
@@ -51,15 +51,15 @@ static sim_config tiny_cfg(const char *policy, int M)
 }
 
 /* Runs reqs through `policy` on the tiny model and profile; ck_asserts success. */
-static void run_tiny(sim_config *cfg, const hw_profile *hw, const cost_format *fmt, int tp,
-                     const sim_request *reqs, int64_t n, sim_result *res, cost_ctx *cost)
+static void run_tiny(eng_config *cfg, const hw_profile *hw, const cost_format *fmt, int tp,
+                     const eng_request *reqs, int64_t n, eng_result *res, cost_ctx *cost)
 {
     ck_assert_int_eq(cost_init(cost, &tiny, fmt, hw, tp), DB_OK);
     exe_executor exe;
     ck_assert_int_eq(exe_sim_init(&exe, cost), DB_OK);
-    db_status s = sim_run(cfg, cost, hw, &exe, reqs, n, res);
+    db_status s = eng_run(cfg, cost, hw, &exe, reqs, n, res);
     if (s != DB_OK)
-        ck_abort_msg("sim_run: %s", db_errmsg());
+        ck_abort_msg("eng_run: %s", db_errmsg());
     exe_free(&exe);
 }
 
@@ -72,7 +72,7 @@ typedef struct {
     int n;
 } trail;
 
-static db_status record(sim_loop *l, void *data, int64_t arg)
+static db_status record(eng_loop *l, void *data, int64_t arg)
 {
     (void)l;
     trail *t = data;
@@ -80,49 +80,49 @@ static db_status record(sim_loop *l, void *data, int64_t arg)
     return DB_OK;
 }
 
-static db_status push_later(sim_loop *l, void *data, int64_t arg)
+static db_status push_later(eng_loop *l, void *data, int64_t arg)
 {
     trail *t = data;
     t->order[t->n++] = arg;
     if (arg < 3) /* a handler scheduling at the current time runs after its earlier peers */
-        return sim_loop_push(l, l->now, push_later, data, arg + 10);
+        return eng_loop_push(l, l->now, push_later, data, arg + 10);
     return DB_OK;
 }
 
 START_TEST(test_loop_order_and_ties)
 {
-    sim_loop l;
-    ck_assert_int_eq(sim_loop_init(&l, 16), DB_OK);
+    eng_loop l;
+    ck_assert_int_eq(eng_loop_init(&l, 16), DB_OK);
     trail t = {{0}, 0};
     double times[] = {3, 1, 2, 1, 3, 1};
     for (int i = 0; i < 6; i++)
-        ck_assert_int_eq(sim_loop_push(&l, times[i], record, &t, i), DB_OK);
-    ck_assert_int_eq(sim_loop_run(&l), DB_OK);
+        ck_assert_int_eq(eng_loop_push(&l, times[i], record, &t, i), DB_OK);
+    ck_assert_int_eq(eng_loop_run(&l), DB_OK);
     int64_t want[] = {1, 3, 5, 2, 0, 4}; /* by time, ties in push order */
     ck_assert_int_eq(t.n, 6);
     for (int i = 0; i < 6; i++)
         ck_assert_int_eq(t.order[i], want[i]);
     EQ(l.now, 3);
     /* Time never goes back. */
-    ck_assert_int_eq(sim_loop_push(&l, 2.5, record, &t, 9), DB_ERR_INTERNAL);
-    ck_assert_int_eq(sim_loop_push(&l, NAN, record, &t, 9), DB_ERR_INTERNAL);
-    sim_loop_free(&l);
+    ck_assert_int_eq(eng_loop_push(&l, 2.5, record, &t, 9), DB_ERR_INTERNAL);
+    ck_assert_int_eq(eng_loop_push(&l, NAN, record, &t, 9), DB_ERR_INTERNAL);
+    eng_loop_free(&l);
 
-    ck_assert_int_eq(sim_loop_init(&l, 8), DB_OK);
+    ck_assert_int_eq(eng_loop_init(&l, 8), DB_OK);
     t.n = 0;
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(sim_loop_push(&l, 5, push_later, &t, i), DB_OK);
-    ck_assert_int_eq(sim_loop_run(&l), DB_OK);
+        ck_assert_int_eq(eng_loop_push(&l, 5, push_later, &t, i), DB_OK);
+    ck_assert_int_eq(eng_loop_run(&l), DB_OK);
     int64_t want2[] = {0, 1, 2, 10, 11, 12};
     ck_assert_int_eq(t.n, 6);
     for (int i = 0; i < 6; i++)
         ck_assert_int_eq(t.order[i], want2[i]);
-    sim_loop_free(&l);
-    sim_loop_free(NULL);
+    eng_loop_free(&l);
+    eng_loop_free(NULL);
 }
 END_TEST
 
-static db_status check_sorted(sim_loop *l, void *data, int64_t arg)
+static db_status check_sorted(eng_loop *l, void *data, int64_t arg)
 {
     double *last = data;
     (void)arg;
@@ -134,25 +134,25 @@ static db_status check_sorted(sim_loop *l, void *data, int64_t arg)
 
 START_TEST(test_loop_random_and_full)
 {
-    sim_loop l;
-    ck_assert_int_eq(sim_loop_init(&l, 1000), DB_OK);
+    eng_loop l;
+    ck_assert_int_eq(eng_loop_init(&l, 1000), DB_OK);
     db_rng r;
     rng_seed(&r, 42);
     double last = 0;
     for (int i = 0; i < 1000; i++)
-        ck_assert_int_eq(sim_loop_push(&l, (double)rng_below(&r, 50), check_sorted, &last, i), DB_OK);
-    ck_assert_int_eq(sim_loop_push(&l, 1, check_sorted, &last, 0), DB_ERR_INTERNAL); /* full */
+        ck_assert_int_eq(eng_loop_push(&l, (double)rng_below(&r, 50), check_sorted, &last, i), DB_OK);
+    ck_assert_int_eq(eng_loop_push(&l, 1, check_sorted, &last, 0), DB_ERR_INTERNAL); /* full */
     /* Pops come out in (time, sequence) order. */
-    sim_event prev, ev;
-    ck_assert(sim_loop_pop(&l, &prev));
+    eng_event prev, ev;
+    ck_assert(eng_loop_pop(&l, &prev));
     int n = 1;
-    while (sim_loop_pop(&l, &ev)) {
+    while (eng_loop_pop(&l, &ev)) {
         ck_assert(prev.t < ev.t || (prev.t == ev.t && prev.seq < ev.seq));
         prev = ev;
         n++;
     }
     ck_assert_int_eq(n, 1000);
-    sim_loop_free(&l);
+    eng_loop_free(&l);
 }
 END_TEST
 
@@ -274,18 +274,20 @@ START_TEST(test_formats_bytes)
     hw_profile hw;
     ck_assert_int_eq(hw_profile_builtin(&hw, "a100-80gb"), DB_OK);
     cost_ctx c;
-    ck_assert_int_eq(cost_init(&c, cost_model_find("llama2-7b"), cost_format_find("bitdelta"), &hw, 1),
+    ck_assert_int_eq(cost_init(&c, llama_model_find("llama2-7b"), cost_format_find("bitdelta"), &hw, 1),
                      DB_OK);
     ck_assert_double_eq_tol(c.full_bytes / 1e9, 13.48, 0.01);
     ck_assert_double_eq_tol(c.delta_bytes / 1e9, 1.33, 0.02);
     /* 4-bit 2:4: half the weights kept, 4-bit codes + 2-bit indices = 3 bits per weight. */
-    ck_assert_int_eq(cost_init(&c, cost_model_find("llama2-13b"), cost_format_find("4bit-2:4"), &hw, 4),
+    ck_assert_int_eq(cost_init(&c, llama_model_find("llama2-13b"), cost_format_find("4bit-2:4"), &hw, 4),
                      DB_OK);
     ck_assert_double_eq_tol(c.delta_lin_bytes * 8 / c.w_lin, 3.0, 0.01);
     for (int i = 0; cost_format_names[i]; i++)
         ck_assert_ptr_nonnull(cost_format_find(cost_format_names[i]));
-    for (int i = 0; cost_model_names[i]; i++)
-        ck_assert_ptr_nonnull(cost_model_find(cost_model_names[i]));
+    for (size_t i = 0; i < llama_nmodels; i++)
+        ck_assert_ptr_eq(llama_model_find(llama_models[i].name), &llama_models[i]);
+    ck_assert_ptr_null(llama_model_find("llama2-8b"));
+    ck_assert_ptr_null(llama_model_find(NULL));
     for (int i = 0; i < pol_count; i++)
         if (pol_table[i].default_format)
             ck_assert_ptr_nonnull(cost_format_find(pol_table[i].default_format));
@@ -330,9 +332,9 @@ END_TEST
 START_TEST(test_dedicated_exact)
 {
     hw_profile hw = tiny_hw();
-    sim_config cfg = tiny_cfg("dedicated", 2);
-    sim_request rq[] = {{7, 0.0, 0, 4, 3}, {8, 0.5, 1, 4, 3}, {9, 0.5, 0, 4, 1}};
-    sim_result r;
+    eng_config cfg = tiny_cfg("dedicated", 2);
+    eng_request rq[] = {{7, 0.0, 0, 4, 3}, {8, 0.5, 1, 4, 3}, {9, 0.5, 0, 4, 1}};
+    eng_result r;
     cost_ctx c;
     run_tiny(&cfg, &hw, NULL, 1, rq, 3, &r, &c);
     /* Request 7 alone on replica 0 until 9 arrives at 0.5 (mid iteration 0). */
@@ -351,17 +353,17 @@ START_TEST(test_dedicated_exact)
     ck_assert_int_eq(r.summary.gpu_loads, 0);
     ck_assert_int_eq(r.summary.gpus, 2);
     ck_assert_int_eq(r.summary.iterations, 3 + 3);
-    sim_result_free(&r);
+    eng_result_free(&r);
 }
 END_TEST
 
 START_TEST(test_swap_exact_and_lru)
 {
     hw_profile hw = tiny_hw();
-    sim_config cfg = tiny_cfg("swap", 2);
+    eng_config cfg = tiny_cfg("swap", 2);
     cfg.gpu_slots = 1;
-    sim_request rq[] = {{0, 0.0, 0, 4, 3}, {1, 0.1, 1, 4, 3}};
-    sim_result r;
+    eng_request rq[] = {{0, 0.0, 0, 4, 3}, {1, 0.1, 1, 4, 3}};
+    eng_result r;
     cost_ctx c;
     run_tiny(&cfg, &hw, NULL, 1, rq, 2, &r, &c);
     /* GPU starts empty: model 0 loads 0 -> 1 s (472 B at 472 B/s); model 1 cannot get the
@@ -379,7 +381,7 @@ START_TEST(test_swap_exact_and_lru)
     ck_assert_int_eq(r.loads[1].gpu_evictions, 0);
     ck_assert_int_eq(r.loads[0].disk_loads, 0); /* the host holds both */
     EQ(r.loads[0].load_bytes, 472);
-    sim_result_free(&r);
+    eng_result_free(&r);
 }
 END_TEST
 
@@ -438,12 +440,12 @@ END_TEST
 START_TEST(test_deltazip_skip_and_batch)
 {
     hw_profile hw = tiny_hw();
-    sim_config cfg = tiny_cfg("deltazip", 3);
+    eng_config cfg = tiny_cfg("deltazip", 3);
     cfg.gpu_slots = 1;
     /* r0 (model 0) arrives first and its delta loads; r1 (model 1) cannot get the only slot;
      * r2 (model 0, later than r1) overtakes it: admission skips r1. */
-    sim_request rq[] = {{0, 0.0, 0, 4, 2}, {1, 0.01, 1, 4, 2}, {2, 0.02, 0, 4, 2}};
-    sim_result r;
+    eng_request rq[] = {{0, 0.0, 0, 4, 2}, {1, 0.01, 1, 4, 2}, {2, 0.02, 0, 4, 2}};
+    eng_result r;
     cost_ctx c;
     run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 3, &r, &c);
     double L = c.delta_bytes / 472; /* pcie: a delta at 472 B/s */
@@ -460,16 +462,16 @@ START_TEST(test_deltazip_skip_and_batch)
     EQ(r.requests[1].finish_s, L + t0 + t1 + L + (1 + dt + 4.0 / 12) + (1 + dt + 5.0 / 12));
     ck_assert_int_eq(r.summary.gpu_loads, 2);
     ck_assert_str_eq(r.summary.delta_format, "4bit-2:4");
-    sim_result_free(&r);
+    eng_result_free(&r);
 }
 END_TEST
 
 START_TEST(test_bitdelta_all_resident)
 {
     hw_profile hw = tiny_hw();
-    sim_config cfg = tiny_cfg("bitdelta", 3);
-    sim_request rq[] = {{0, 0.0, 0, 4, 1}, {1, 0.0, 1, 4, 1}, {2, 0.0, 2, 4, 1}};
-    sim_result r;
+    eng_config cfg = tiny_cfg("bitdelta", 3);
+    eng_request rq[] = {{0, 0.0, 0, 4, 1}, {1, 0.0, 1, 4, 1}, {2, 0.0, 2, 4, 1}};
+    eng_result r;
     cost_ctx c;
     run_tiny(&cfg, &hw, cost_format_find("bitdelta"), 1, rq, 3, &r, &c);
     /* Every delta is resident from the start: no loads. Request 0 starts an iteration alone
@@ -481,19 +483,19 @@ START_TEST(test_bitdelta_all_resident)
     EQ(r.requests[2].finish_s, r.requests[1].finish_s);
     ck_assert_int_eq(r.summary.gpu_loads, 0);
     EQ(r.summary.peak_gpu_bytes, 472 + 3 * c.delta_bytes + 2 * 16 * 16.0);
-    sim_result_free(&r);
+    eng_result_free(&r);
 }
 END_TEST
 
 START_TEST(test_kv_accounting)
 {
     hw_profile hw = tiny_hw();
-    sim_config cfg = tiny_cfg("dedicated", 1);
+    eng_config cfg = tiny_cfg("dedicated", 1);
     cfg.mem_interval_s = 1.2;
     /* Prompt 16 = one block; iteration 1 appends token 17: a second block. Iteration 0 runs
      * 0 -> 1 + 16/12 = 2.33, iteration 1 -> 2.33 + 1 + 17/12. Samples at 1.2 and 2.4. */
-    sim_request rq[] = {{0, 0.0, 0, 16, 3}};
-    sim_result r;
+    eng_request rq[] = {{0, 0.0, 0, 16, 3}};
+    eng_result r;
     cost_ctx c;
     run_tiny(&cfg, &hw, NULL, 1, rq, 1, &r, &c);
     ck_assert_int_ge(r.n_memory, 4);
@@ -510,19 +512,19 @@ START_TEST(test_kv_accounting)
         ck_assert(r.memory[i].gpu_weights_bytes + r.memory[i].gpu_kv_reserved_bytes <=
                   r.memory[i].gpu_capacity_bytes);
     }
-    sim_result_free(&r);
+    eng_result_free(&r);
 }
 END_TEST
 
 START_TEST(test_preempt)
 {
     hw_profile hw = tiny_hw();
-    sim_config cfg = tiny_cfg("deltazip", 2);
+    eng_config cfg = tiny_cfg("deltazip", 2);
     cfg.gpu_slots = 1;
     cfg.preempt = true;
     cfg.preempt_after_s = 3;
-    sim_request rq[] = {{0, 0.0, 0, 4, 40}, {1, 0.5, 1, 4, 2}};
-    sim_result r;
+    eng_request rq[] = {{0, 0.0, 0, 4, 40}, {1, 0.5, 1, 4, 2}};
+    eng_result r;
     cost_ctx c;
     run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &r, &c);
     ck_assert_int_eq(r.requests[0].preemptions, 1);
@@ -531,26 +533,26 @@ START_TEST(test_preempt)
     ck_assert(r.requests[1].queue_s >= 3);
     ck_assert_int_eq(r.summary.preemptions, 1);
     ck_assert_int_eq(r.loads[0].gpu_loads, 2); /* reloaded after the preemption */
-    sim_result_free(&r);
+    eng_result_free(&r);
 
     /* Without preemption request 1 waits for all 40 tokens of request 0. */
     cfg.preempt = false;
     run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &r, &c);
     ck_assert(r.requests[1].finish_s > r.requests[0].finish_s);
-    sim_result_free(&r);
+    eng_result_free(&r);
 }
 END_TEST
 
 START_TEST(test_prefetch)
 {
     hw_profile hw = tiny_hw();
-    sim_config cfg = tiny_cfg("deltazip", 2);
+    eng_config cfg = tiny_cfg("deltazip", 2);
     cfg.gpu_slots = 1;
     cost_ctx c;
     ck_assert_int_eq(cost_init(&c, &tiny, cost_format_find("4bit-2:4"), &hw, 1), DB_OK);
     hw.host_bytes = 1.5 * c.delta_bytes / cfg.host_util; /* the host holds one delta */
-    sim_request rq[] = {{0, 0.0, 0, 4, 20}, {1, 6.0, 1, 4, 2}}; /* 1 comes once 0 is on the GPU */
-    sim_result a, b;
+    eng_request rq[] = {{0, 0.0, 0, 4, 20}, {1, 6.0, 1, 4, 2}}; /* 1 comes once 0 is on the GPU */
+    eng_result a, b;
     run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &a, &c);
     cfg.prefetch = true;
     run_tiny(&cfg, &hw, cost_format_find("4bit-2:4"), 1, rq, 2, &b, &c);
@@ -560,22 +562,22 @@ START_TEST(test_prefetch)
     /* Without prefetch the disk read starts when the slot frees; with it, at arrival. */
     EQ(a.requests[1].load_s, disk + c.delta_bytes / 472);
     ck_assert(b.requests[1].finish_s < a.requests[1].finish_s - disk * 0.9);
-    sim_result_free(&a);
-    sim_result_free(&b);
+    eng_result_free(&a);
+    eng_result_free(&b);
 }
 END_TEST
 
 /* ---- conservation, determinism, errors ----------------------------------------------------- */
 
-static sim_request *random_trace(int64_t n, int M, uint64_t seed)
+static eng_request *random_trace(int64_t n, int M, uint64_t seed)
 {
-    static sim_request buf[4000];
+    static eng_request buf[4000];
     db_rng r;
     rng_seed(&r, seed);
     double t = 0;
     for (int64_t i = 0; i < n; i++) {
         t += rng_exponential(&r, 0.2);
-        buf[i] = (sim_request){i, t, (int32_t)rng_below(&r, (uint64_t)M),
+        buf[i] = (eng_request){i, t, (int32_t)rng_below(&r, (uint64_t)M),
                                1 + (int32_t)rng_below(&r, 30), 1 + (int32_t)rng_below(&r, 20)};
     }
     return buf;
@@ -586,9 +588,9 @@ START_TEST(test_conservation_all_policies)
     hw_profile hw = tiny_hw();
     hw.hbm_bytes = 2e4; /* tight KV: admission must respect it */
     const int64_t n = 4000;
-    sim_request *rq = random_trace(n, 8, 5);
+    eng_request *rq = random_trace(n, 8, 5);
     for (int p = 0; p < pol_count; p++) {
-        sim_config cfg = tiny_cfg(pol_table[p].name, 8);
+        eng_config cfg = tiny_cfg(pol_table[p].name, 8);
         cfg.mem_interval_s = 5;
         cfg.max_batch = 8;
         if (pol_table[p].kind != POL_DEDICATED)
@@ -596,7 +598,7 @@ START_TEST(test_conservation_all_policies)
         cfg.preempt = pol_table[p].has_preempt;
         cfg.prefetch = pol_table[p].has_prefetch;
         const cost_format *f = pol_table[p].default_format ? cost_format_find(pol_table[p].default_format) : NULL;
-        sim_result r;
+        eng_result r;
         cost_ctx c;
         run_tiny(&cfg, &hw, f, 1, rq, n, &r, &c);
         int64_t per_model = 0, out_tokens = 0;
@@ -619,7 +621,7 @@ START_TEST(test_conservation_all_policies)
         EQ(r.summary.output_tokens_per_s * r.summary.makespan_s, (double)out_tokens);
         for (int k = 1; k < MET_SLO_COUNT; k++)
             ck_assert(r.slo[k].e2e_attainment >= r.slo[k - 1].e2e_attainment);
-        sim_result_free(&r);
+        eng_result_free(&r);
     }
 }
 END_TEST
@@ -627,27 +629,27 @@ END_TEST
 START_TEST(test_determinism_hash)
 {
     hw_profile hw = tiny_hw();
-    sim_request *rq = random_trace(2000, 6, 9);
+    eng_request *rq = random_trace(2000, 6, 9);
     uint64_t h[3];
     const char *pols[3] = {"deltazip", "deltazip", "swap"};
     for (int k = 0; k < 3; k++) {
-        sim_config cfg = tiny_cfg(pols[k], 6);
+        eng_config cfg = tiny_cfg(pols[k], 6);
         cfg.gpu_slots = 2;
         cfg.mem_interval_s = 3;
         cfg.preempt = k < 2;
-        sim_result r;
+        eng_result r;
         cost_ctx c;
         run_tiny(&cfg, &hw, k < 2 ? cost_format_find("4bit-2:4") : NULL, 2, rq, 2000, &r, &c);
-        h[k] = sim_result_hash(&r);
-        sim_result_free(&r);
+        h[k] = eng_result_hash(&r);
+        eng_result_free(&r);
     }
     ck_assert_uint_eq(h[0], h[1]);
     ck_assert_uint_ne(h[0], h[2]);
 }
 END_TEST
 
-static db_status try_run(sim_config *cfg, const hw_profile *hw, const cost_format *f, int tp,
-                         const sim_request *rq, int64_t n)
+static db_status try_run(eng_config *cfg, const hw_profile *hw, const cost_format *f, int tp,
+                         const eng_request *rq, int64_t n)
 {
     cost_ctx c;
     db_status s = cost_init(&c, &tiny, f, hw, tp);
@@ -655,19 +657,19 @@ static db_status try_run(sim_config *cfg, const hw_profile *hw, const cost_forma
         return s;
     exe_executor exe;
     exe_sim_init(&exe, &c);
-    sim_result r;
-    s = sim_run(cfg, &c, hw, &exe, rq, n, &r);
+    eng_result r;
+    s = eng_run(cfg, &c, hw, &exe, rq, n, &r);
     if (s == DB_OK)
-        sim_result_free(&r);
+        eng_result_free(&r);
     return s;
 }
 
 START_TEST(test_bad_input)
 {
     hw_profile hw = tiny_hw();
-    sim_request ok[] = {{0, 0.0, 0, 4, 3}, {1, 1.0, 1, 4, 3}};
+    eng_request ok[] = {{0, 0.0, 0, 4, 3}, {1, 1.0, 1, 4, 3}};
     const cost_format *f = cost_format_find("4bit-2:4");
-    sim_config cfg = tiny_cfg("swap", 1); /* the trace names model 1 of a 1-model run */
+    eng_config cfg = tiny_cfg("swap", 1); /* the trace names model 1 of a 1-model run */
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 2), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "names model 1"));
     /* Base model does not fit. */
@@ -695,16 +697,16 @@ START_TEST(test_bad_input)
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 2), DB_ERR_ARG);
     cfg.prefetch = false;
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 0), DB_ERR_ARG);
-    sim_request bad[] = {{0, 2.0, 0, 4, 3}, {1, 1.0, 1, 4, 3}};
+    eng_request bad[] = {{0, 2.0, 0, 4, 3}, {1, 1.0, 1, 4, 3}};
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, bad, 2), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "earlier"));
-    sim_request zero[] = {{0, 0.0, 0, 4, 0}};
+    eng_request zero[] = {{0, 0.0, 0, 4, 0}};
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, zero, 1), DB_ERR_ARG);
-    sim_request big[] = {{0, 0.0, 0, 5000, 1}};
+    eng_request big[] = {{0, 0.0, 0, 5000, 1}};
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, big, 1), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "token-budget"));
     /* A request whose KV can never fit. */
-    sim_request longr[] = {{0, 0.0, 0, 4000, 100000}};
+    eng_request longr[] = {{0, 0.0, 0, 4000, 100000}};
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, longr, 1), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "KV blocks"));
     /* The cpu executor refuses a missing zoo (tests/cli/test_serve.sh runs it on a real one). */

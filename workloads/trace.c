@@ -1,5 +1,5 @@
 /* trace.c: the project's trace files: format detection, the CSV reader, the fast CSV formatter
- * and the streaming writer (CSV, or an HDF5 `requests` table through harness/results.h).
+ * and the streaming writer (CSV, or an HDF5 `requests` table through core/results.h).
  *
  * The CSV writer formats numbers itself (integer arithmetic, no printf): printf would cost more
  * than generating the requests. The reader is strict: every field must be exactly a number of

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "harness/results.h"
+#include "core/results.h"
 
 typedef struct {
     double arrival_s;      /* seconds from the trace start; >= 0; non-decreasing along a trace */

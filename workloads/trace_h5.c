@@ -1,5 +1,5 @@
 /* trace_h5.c: reads the `requests` table of an HDF5 trace (written by trace_writer through
- * harness/results.h, or by anyone else: h5py, pandas/PyTables).
+ * core/results.h, or by anyone else: h5py, pandas/PyTables).
  *
  * The memory type names the five columns and HDF5 converts member by member by name, so the
  * file's column order, integer widths and extra columns do not matter. Rows are read in blocks

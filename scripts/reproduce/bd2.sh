@@ -47,7 +47,7 @@ paper_ratio() {
 }
 side() { case " $SIDE_SHAPES " in *" $1 "*) return 0 ;; esac; return 1; }
 
-st=$(rp_stamp "shapes $SHAPES side $SIDE_SHAPES" compressors/*.c compressors/*.h core/safetensors.c harness/cmd_compress.c harness/cmd_synth.c)
+st=$(rp_stamp "shapes $SHAPES side $SIDE_SHAPES" compressors/*.c compressors/*.h core/safetensors.c core/llama_names.c harness/cmd_compress.c harness/cmd_synth.c)
 rp_stamp_check "$st"
 
 # one shape: its pair, its reports, the pair removed (a 70B layer pair is 3.4 GB)

@@ -38,7 +38,7 @@ for b in $TENANTS; do
   case $b in '' | *[!0-9]* | 0) die "TENANTS: '$b' is not a positive integer" ;; esac
 done
 
-st=$(rp_stamp "tenants $TENANTS model $MODEL hw $HW rate $RATE duration $DURATION" harness/serve_*.c harness/serve_*.h harness/cmd_simulate.c harness/cmd_trace.c workloads/*.c)
+st=$(rp_stamp "tenants $TENANTS model $MODEL hw $HW rate $RATE duration $DURATION" serve/*.c serve/*.h harness/serving_cli.c harness/cmd_simulate.c harness/cmd_trace.c workloads/*.c)
 rp_stamp_check "$st"
 
 # sim NAME ARGS...: a simulate run; "fits" (with $R/NAME.h5) or "oom" (the simulator refused the

@@ -45,7 +45,7 @@ bitdelta 0 --system bitdelta
 deltadq 0 --system deltadq
 dedicated 0 --system dedicated"
 
-st=$(rp_stamp "pops $POPS rates $RATES duration $DURATION models $MODELS loads $LOADS" harness/serve_*.c harness/serve_*.h harness/cmd_simulate.c harness/cmd_trace.c workloads/*.c)
+st=$(rp_stamp "pops $POPS rates $RATES duration $DURATION models $MODELS loads $LOADS" serve/*.c serve/*.h harness/serving_cli.c harness/cmd_simulate.c harness/cmd_trace.c workloads/*.c)
 rp_stamp_check "$st"
 printf 'pcie_gbps = 3.25\ndisk_gbps = 0.81\n' > "$R/artifact.calib"
 

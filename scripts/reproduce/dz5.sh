@@ -48,7 +48,7 @@ fmt_args() {
 }
 for f in $FORMATS; do fmt_args "$f" >/dev/null || die "FORMATS: unknown '$f' (deltazip-4bit, deltazip-2bit, bitdelta)"; done
 
-st=$(rp_stamp "shape $SHAPE formats $FORMATS repeat $REPEAT" compressors/*.c compressors/*.h core/safetensors.c harness/cmd_compress.c harness/cmd_synth.c)
+st=$(rp_stamp "shape $SHAPE formats $FORMATS repeat $REPEAT" compressors/*.c compressors/*.h core/safetensors.c core/llama_names.c harness/cmd_compress.c harness/cmd_synth.c)
 rp_stamp_check "$st"
 
 # cold_reads NAME FILE: REPEAT cold reads of FILE into $R/reads-NAME.txt (seconds, one a line)

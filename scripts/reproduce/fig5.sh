@@ -47,7 +47,7 @@ for s in $SIZES; do
 done
 # shellcheck disable=SC2046
 st=$(rp_stamp "sizes $SIZES shapes $SHAPES layers $SYNTH_LAYERS eval ${EVAL[*]} zoo $(cat $(for s in $SIZES; do echo "$ZOO/$s/stamp"; done))" \
-  compressors/*.c compressors/*.h models/*.c models/*.h core/safetensors.c \
+  compressors/*.c compressors/*.h models/*.c models/*.h core/safetensors.c core/llama_names.c \
   harness/cmd_compress.c harness/cmd_eval.c harness/cmd_calib.c harness/cmd_synth.c)
 rp_stamp_check "$st"
 

@@ -1,4 +1,4 @@
-/* serve_hw.h: hardware profiles for the serving cost model (`hw_` module).
+/* serve/hw.h: hardware profiles for the serving cost model (`hw_` module).
  *
  * A profile is a handful of datasheet or measured numbers about one GPU model and the node it
  * sits in (memory, HBM bandwidth, dense fp16 FLOP/s, host->GPU and disk bandwidth, GPU<->GPU

@@ -1,5 +1,5 @@
-/* serve_metrics.c: table schemas, the run summary and the SLO curve of a serving run. */
-#include "harness/serve_metrics.h"
+/* serve/metrics.c: table schemas, the run summary and the SLO curve of a serving run. */
+#include "serve/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>

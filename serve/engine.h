@@ -1,4 +1,4 @@
-/* serve_engine.h: the serving engine (`sim_` module): a discrete-event loop in the redis `ae`
+/* serve/engine.h: the serving engine (`eng_` module): a discrete-event loop in the redis `ae`
  * spirit and, on it, iteration-level continuous batching of many models' requests.
  *
  * Events pop in (time, sequence) order, the sequence being the push order, so ties are
@@ -9,7 +9,7 @@
  * never overflows) and decodes one token for every request admitted before. A waiting request
  * whose model (or delta) is not on the GPU is skipped and its model's load is started; the
  * load runs on the disk and PCIe queues while iterations go on. Nothing is allocated per
- * event or per request once sim_run has set up its tables from the trace size.
+ * event or per request once eng_run has set up its tables from the trace size.
  *
  * Invariants, checked as the run goes (a violation returns DB_ERR_INTERNAL): time never goes
  * back; every request is admitted only after it arrives and finishes exactly once; KV blocks in
@@ -21,28 +21,28 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "harness/serve_cost.h"
-#include "harness/serve_exec.h"
-#include "harness/serve_hw.h"
-#include "harness/serve_metrics.h"
-#include "harness/serve_policy.h"
+#include "serve/cost.h"
+#include "serve/exec.h"
+#include "serve/hw.h"
+#include "serve/metrics.h"
+#include "serve/policy.h"
 
 /* ---- the event loop ------------------------------------------------------------------------ */
 
-typedef struct sim_loop sim_loop;
+typedef struct eng_loop eng_loop;
 /* An event handler: `data` is the pointer given at push, `arg` its integer argument. */
-typedef db_status (*sim_handler)(sim_loop *loop, void *data, int64_t arg);
+typedef db_status (*eng_handler)(eng_loop *loop, void *data, int64_t arg);
 
 typedef struct {
     double t;
     uint64_t seq;
-    sim_handler fn;
+    eng_handler fn;
     void *data;
     int64_t arg;
-} sim_event;
+} eng_event;
 
-struct sim_loop {
-    sim_event *heap; /* binary min-heap on (t, seq) */
+struct eng_loop {
+    eng_event *heap; /* binary min-heap on (t, seq) */
     int64_t n, cap;
     uint64_t next_seq;
     double now;
@@ -50,14 +50,14 @@ struct sim_loop {
 };
 
 /* A loop with room for `cap` pending events (fixed: pushing beyond it is an error). */
-db_status sim_loop_init(sim_loop *l, int64_t cap);
-void sim_loop_free(sim_loop *l); /* NULL or zeroed: no-op */
+db_status eng_loop_init(eng_loop *l, int64_t cap);
+void eng_loop_free(eng_loop *l); /* NULL or zeroed: no-op */
 /* Schedules fn(data, arg) at time t >= now; DB_ERR_INTERNAL when t < now or the heap is full. */
-db_status sim_loop_push(sim_loop *l, double t, sim_handler fn, void *data, int64_t arg);
+db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64_t arg);
 /* Removes the earliest event into *ev; false when none is pending. */
-bool sim_loop_pop(sim_loop *l, sim_event *ev);
+bool eng_loop_pop(eng_loop *l, eng_event *ev);
 /* Runs events until none is left or a handler fails (its status is returned). */
-db_status sim_loop_run(sim_loop *l);
+db_status eng_loop_run(eng_loop *l);
 
 /* ---- the serving run ----------------------------------------------------------------------- */
 
@@ -66,7 +66,7 @@ typedef struct {
     double arrival_s;    /* non-decreasing along the array */
     int32_t model;       /* 0 .. n_models - 1 */
     int32_t prompt_tokens, output_tokens; /* >= 1 */
-} sim_request;
+} eng_request;
 
 typedef struct {
     const pol_traits *policy;
@@ -81,13 +81,13 @@ typedef struct {
     double gpu_util;        /* share of GPU memory for weights + KV (vLLM), 0.90 */
     double host_util;       /* share of host memory for the host cache, 0.80 */
     double mem_interval_s;  /* memory timeline period, 1.0 (0: start and end only) */
-} sim_config;
+} eng_config;
 
 /* The defaults above. */
-void sim_config_default(sim_config *c);
+void eng_config_default(eng_config *c);
 /* GPU slots of the run: swap's resident full models, a delta policy's deltas (gpu_slots, else
  * the policy's default, at most n_models; 0 means every model). */
-int sim_gpu_slots(const sim_config *cfg);
+int eng_gpu_slots(const eng_config *cfg);
 
 typedef struct {
     met_request_row *requests; /* [n_requests], in trace order */
@@ -99,19 +99,19 @@ typedef struct {
     met_summary_row summary; /* every field the engine knows; names filled by the caller */
     met_slo_row slo[MET_SLO_COUNT];
     int64_t events;          /* events processed */
-} sim_result;
+} eng_result;
 
 /* Checks that the run can start at all (model ids, lengths, order, memory fit, slots) with the
- * same messages sim_run gives; nothing is simulated. */
-db_status sim_check(const sim_config *cfg, const cost_ctx *cost, const hw_profile *hw,
-                    const sim_request *reqs, int64_t n);
-/* Runs the trace through the policy and executor; fills *out (free with sim_result_free). */
-db_status sim_run(const sim_config *cfg, const cost_ctx *cost, const hw_profile *hw,
-                  exe_executor *exe, const sim_request *reqs, int64_t n, sim_result *out);
-void sim_result_free(sim_result *r); /* NULL or zeroed: no-op */
+ * same messages eng_run gives; nothing is simulated. */
+db_status eng_check(const eng_config *cfg, const cost_ctx *cost, const hw_profile *hw,
+                    const eng_request *reqs, int64_t n);
+/* Runs the trace through the policy and executor; fills *out (free with eng_result_free). */
+db_status eng_run(const eng_config *cfg, const cost_ctx *cost, const hw_profile *hw,
+                  exe_executor *exe, const eng_request *reqs, int64_t n, eng_result *out);
+void eng_result_free(eng_result *r); /* NULL or zeroed: no-op */
 
 /* 64-bit FNV-1a over the bytes of the requests, memory, loads, summary and slo tables (the
  * determinism tests compare it between runs). */
-uint64_t sim_result_hash(const sim_result *r);
+uint64_t eng_result_hash(const eng_result *r);
 
 #endif

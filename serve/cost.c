@@ -1,30 +1,11 @@
-/* serve_cost.c: model shapes, delta formats (bytes from compressors/) and the roofline cost of
+/* serve/cost.c: model shapes, delta formats (bytes from compressors/) and the roofline cost of
  * an iteration and of a load. Kept free of engine state so tests can recompute every number. */
-#include "harness/serve_cost.h"
+#include "serve/cost.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "compressors/compressor.h"
-
-/* HF config.json values of the public checkpoints. */
-static const cost_model models[] = {
-    {"llama2-7b", 32000, 4096, 11008, 32, 32, 32},
-    {"llama2-13b", 32000, 5120, 13824, 40, 40, 40},
-    {"llama2-70b", 32000, 8192, 28672, 80, 64, 8},
-    {"llama3-8b", 128256, 4096, 14336, 32, 32, 8},
-    {"mistral-7b", 32000, 4096, 14336, 32, 32, 8},
-};
-const char *const cost_model_names[] = {"llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b",
-                                        "mistral-7b", NULL};
-
-const cost_model *cost_model_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-        if (!strcmp(models[i].name, name))
-            return &models[i];
-    return NULL;
-}
 
 /* The formats the papers serve. 4bit-2:4 is DeltaZip's serving setting (CLAIMS DZ-3); deltadq's
  * defaults (4-bit codes in 2 planes, 12 of every 16 columns dropped) are the compressors'
@@ -74,7 +55,7 @@ db_status cost_format_params(const cost_format *f, const dc_method **method, dc_
     return DB_OK;
 }
 
-db_status cost_format_linear_bytes(const cost_format *f, const cost_model *m, double *bytes)
+db_status cost_format_linear_bytes(const cost_format *f, const llama_model *m, double *bytes)
 {
     const dc_method *dm;
     dc_params p;
@@ -97,7 +78,7 @@ db_status cost_format_linear_bytes(const cost_format *f, const cost_model *m, do
     return DB_OK;
 }
 
-db_status cost_init(cost_ctx *c, const cost_model *m, const cost_format *f, const hw_profile *hw,
+db_status cost_init(cost_ctx *c, const llama_model *m, const cost_format *f, const hw_profile *hw,
                     int tp)
 {
     memset(c, 0, sizeof *c);

@@ -1,4 +1,4 @@
-/* serve_engine.c: the event loop and the continuous-batching engine of the serving harness.
+/* serve/engine.c: the event loop and the continuous-batching engine of the serving harness.
  *
  * Cost per iteration is O(distinct models + requests admitted or finished), never O(running
  * requests): the KV blocks of all running requests grow through per-residue counters (a request
@@ -7,7 +7,7 @@
  * the attention context grows by the number of decoders, and finishes come off a heap keyed by
  * the iteration at which each request emits its last token. Shapes: M models, R requests,
  * G replicas, B tokens per KV block. */
-#include "harness/serve_engine.h"
+#include "serve/engine.h"
 
 #include <math.h>
 #include <string.h>
@@ -16,7 +16,7 @@
 
 /* ---- event loop ---------------------------------------------------------------------------- */
 
-db_status sim_loop_init(sim_loop *l, int64_t cap)
+db_status eng_loop_init(eng_loop *l, int64_t cap)
 {
     memset(l, 0, sizeof *l);
     if (cap < 1)
@@ -28,7 +28,7 @@ db_status sim_loop_init(sim_loop *l, int64_t cap)
     return DB_OK;
 }
 
-void sim_loop_free(sim_loop *l)
+void eng_loop_free(eng_loop *l)
 {
     if (!l)
         return;
@@ -36,18 +36,18 @@ void sim_loop_free(sim_loop *l)
     memset(l, 0, sizeof *l);
 }
 
-static inline bool ev_before(const sim_event *a, const sim_event *b)
+static inline bool ev_before(const eng_event *a, const eng_event *b)
 {
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-db_status sim_loop_push(sim_loop *l, double t, sim_handler fn, void *data, int64_t arg)
+db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64_t arg)
 {
     if (!(t >= l->now)) /* also rejects NaN */
         return db_error(DB_ERR_INTERNAL, "event at t=%.9g scheduled before now=%.9g", t, l->now);
     if (l->n >= l->cap)
         return db_error(DB_ERR_INTERNAL, "event heap full (%lld events)", (long long)l->cap);
-    sim_event ev = {t, l->next_seq++, fn, data, arg};
+    eng_event ev = {t, l->next_seq++, fn, data, arg};
     int64_t i = l->n++;
     while (i > 0) {
         int64_t p = (i - 1) / 2;
@@ -60,12 +60,12 @@ db_status sim_loop_push(sim_loop *l, double t, sim_handler fn, void *data, int64
     return DB_OK;
 }
 
-bool sim_loop_pop(sim_loop *l, sim_event *out)
+bool eng_loop_pop(eng_loop *l, eng_event *out)
 {
     if (l->n == 0)
         return false;
     *out = l->heap[0];
-    sim_event last = l->heap[--l->n];
+    eng_event last = l->heap[--l->n];
     int64_t i = 0, n = l->n;
     for (;;) {
         int64_t c = 2 * i + 1;
@@ -83,10 +83,10 @@ bool sim_loop_pop(sim_loop *l, sim_event *out)
     return true;
 }
 
-db_status sim_loop_run(sim_loop *l)
+db_status eng_loop_run(eng_loop *l)
 {
-    sim_event ev;
-    while (sim_loop_pop(l, &ev)) {
+    eng_event ev;
+    while (eng_loop_pop(l, &ev)) {
         if (ev.t < l->now)
             return db_error(DB_ERR_INTERNAL, "time went back: event at %.9g after %.9g", ev.t,
                             l->now);
@@ -136,13 +136,13 @@ typedef struct {
     double pcie_free;
     double weights_base; /* bytes always resident on this replica (base or full model) */
     double usable;       /* bytes of GPU memory for weights + KV */
-} sim_group;
+} eng_group;
 
 typedef struct {
-    const sim_config *cfg;
+    const eng_config *cfg;
     const cost_ctx *cost;
     exe_executor *exe;
-    const sim_request *rq_in;
+    const eng_request *rq_in;
     int64_t R;
     int M, G, B;
     bool dedicated;
@@ -150,7 +150,7 @@ typedef struct {
     double item_bytes; /* a full model (swap) or a delta (delta policies) */
     rq_state *rq;
     met_request_row *rows;
-    sim_group *grp;
+    eng_group *grp;
     pol_cache pc;
     /* per model [M] */
     int32_t *run_count, *wait_count, *act_pos, *wm_pos, *pf_req;
@@ -167,7 +167,7 @@ typedef struct {
     int64_t *b_tokens, *b_logits;
     int32_t *d_req, *d_model, *d_new, *d_ctx;
     /* clocks and totals */
-    sim_loop loop;
+    eng_loop loop;
     double disk_free;
     int64_t next_arrival;
     int64_t n_done, n_waiting, n_running;
@@ -177,7 +177,7 @@ typedef struct {
     met_memory_row *mem;
     int64_t n_mem, cap_mem;
     bool failed;
-} sim_engine;
+} eng_engine;
 
 #define CHECK(cond, ...)                                                                          \
     do {                                                                                          \
@@ -194,19 +194,19 @@ static inline int64_t pmod(int64_t a, int64_t b)
 
 /* ---- finish heap (per replica, indexed so preemption can remove entries) -------------------- */
 
-static inline bool fh_less(const sim_engine *e, int32_t a, int32_t b)
+static inline bool fh_less(const eng_engine *e, int32_t a, int32_t b)
 {
     int64_t fa = e->rq[a].finish_iter, fb = e->rq[b].finish_iter;
     return fa < fb || (fa == fb && a < b);
 }
 
-static void fh_set(sim_engine *e, sim_group *g, int32_t i, int32_t r)
+static void fh_set(eng_engine *e, eng_group *g, int32_t i, int32_t r)
 {
     g->fh[i] = r;
     e->rq[r].heap_pos = i;
 }
 
-static void fh_up(sim_engine *e, sim_group *g, int32_t i)
+static void fh_up(eng_engine *e, eng_group *g, int32_t i)
 {
     int32_t r = g->fh[i];
     while (i > 0) {
@@ -219,7 +219,7 @@ static void fh_up(sim_engine *e, sim_group *g, int32_t i)
     fh_set(e, g, i, r);
 }
 
-static void fh_down(sim_engine *e, sim_group *g, int32_t i)
+static void fh_down(eng_engine *e, eng_group *g, int32_t i)
 {
     int32_t r = g->fh[i];
     for (;;) {
@@ -236,13 +236,13 @@ static void fh_down(sim_engine *e, sim_group *g, int32_t i)
     fh_set(e, g, i, r);
 }
 
-static void fh_push(sim_engine *e, sim_group *g, int32_t r)
+static void fh_push(eng_engine *e, eng_group *g, int32_t r)
 {
     g->fh[g->fh_n] = r;
     fh_up(e, g, g->fh_n++);
 }
 
-static void fh_remove(sim_engine *e, sim_group *g, int32_t pos)
+static void fh_remove(eng_engine *e, eng_group *g, int32_t pos)
 {
     int32_t last = g->fh[--g->fh_n];
     if (pos == g->fh_n)
@@ -268,9 +268,9 @@ static inline void list_del(int32_t *list, int32_t *n, int32_t *pos, int32_t m)
     pos[m] = -1;
 }
 
-static inline int group_of(const sim_engine *e, int32_t m) { return e->dedicated ? m : 0; }
+static inline int group_of(const eng_engine *e, int32_t m) { return e->dedicated ? m : 0; }
 
-static double weights_bytes(const sim_engine *e)
+static double weights_bytes(const eng_engine *e)
 {
     if (e->dedicated)
         return (double)e->M * e->cost->full_bytes;
@@ -278,7 +278,7 @@ static double weights_bytes(const sim_engine *e)
     return base + (double)e->pc.slots_used * e->item_bytes;
 }
 
-static void note_peak(sim_engine *e)
+static void note_peak(eng_engine *e)
 {
     double b = weights_bytes(e) + (double)e->tot_kv_used * e->B * e->cost->kv_token_bytes;
     if (b > e->peak_gpu)
@@ -287,11 +287,11 @@ static void note_peak(sim_engine *e)
 
 /* ---- loads --------------------------------------------------------------------------------- */
 
-static db_status on_load_done(sim_loop *l, void *data, int64_t arg);
+static db_status on_load_done(eng_loop *l, void *data, int64_t arg);
 
-static db_status start_load(sim_engine *e, int32_t m, const pol_plan *plan, double now)
+static db_status start_load(eng_engine *e, int32_t m, const pol_plan *plan, double now)
 {
-    sim_group *g = &e->grp[group_of(e, m)];
+    eng_group *g = &e->grp[group_of(e, m)];
     double host_ready = plan->host_ready, dt;
     db_status s;
     if (plan->need_disk) {
@@ -312,12 +312,12 @@ static db_status start_load(sim_engine *e, int32_t m, const pol_plan *plan, doub
     g->pcie_free = start + dt;
     e->load_start[m] = now;
     e->load_bytes[m] += e->item_bytes;
-    return sim_loop_push(&e->loop, g->pcie_free, on_load_done, e, m);
+    return eng_loop_push(&e->loop, g->pcie_free, on_load_done, e, m);
 }
 
 /* ---- admission ----------------------------------------------------------------------------- */
 
-static db_status preempt_model(sim_engine *e, sim_group *g, int32_t v, int64_t s)
+static db_status preempt_model(eng_engine *e, eng_group *g, int32_t v, int64_t s)
 {
     /* Every running request of v goes back to the front of v's queue; its KV is dropped and
      * recomputed (prompt + tokens so far) when it is admitted again. */
@@ -371,10 +371,10 @@ static db_status preempt_model(sim_engine *e, sim_group *g, int32_t v, int64_t s
     return DB_OK;
 }
 
-static db_status admit(sim_engine *e, sim_group *g, int32_t r, int64_t s, double now)
+static db_status admit(eng_engine *e, eng_group *g, int32_t r, int64_t s, double now)
 {
     rq_state *q = &e->rq[r];
-    const sim_request *in = &e->rq_in[r];
+    const eng_request *in = &e->rq_in[r];
     int32_t m = in->model;
     CHECK(q->state == RQ_WAITING, "request %lld admitted twice", (long long)in->id);
     CHECK(now >= in->arrival_s, "request %lld admitted before it arrived", (long long)in->id);
@@ -421,7 +421,7 @@ static db_status admit(sim_engine *e, sim_group *g, int32_t r, int64_t s, double
 /* The model (other than m) whose running requests are cheapest to preempt: fewest running,
  * then least recently used, among those that have run for at least preempt_after_s (a time
  * slice, so two starving deltas cannot preempt each other back and forth). -1 when none. */
-static int32_t preempt_victim(const sim_engine *e, const sim_group *g, int32_t m, double now)
+static int32_t preempt_victim(const eng_engine *e, const eng_group *g, int32_t m, double now)
 {
     int32_t best = -1;
     for (int32_t i = 0; i < g->n_act; i++) {
@@ -436,7 +436,7 @@ static int32_t preempt_victim(const sim_engine *e, const sim_group *g, int32_t m
 }
 
 /* Index in c[0..n) of the model whose oldest waiting request came first (trace order). */
-static int32_t oldest_head(const sim_engine *e, const int32_t *c, int32_t n)
+static int32_t oldest_head(const eng_engine *e, const int32_t *c, int32_t n)
 {
     int32_t best = 0, br = e->qorder[e->q_head[c[0]]];
     for (int32_t i = 1; i < n; i++) {
@@ -455,7 +455,7 @@ static int32_t oldest_head(const sim_engine *e, const int32_t *c, int32_t n)
  *     is never evicted for an older request of another model), preempting when allowed.
  * Pass 2 stops at the first model that gets no slot, and is skipped altogether while nothing
  * that could free a slot has happened since it last ran out of slots (slots_dirty). */
-static db_status admission(sim_engine *e, sim_group *g, int64_t s, double now)
+static db_status admission(eng_engine *e, eng_group *g, int64_t s, double now)
 {
     if (g->n_wm == 0)
         return DB_OK;
@@ -472,7 +472,7 @@ static db_status admission(sim_engine *e, sim_group *g, int64_t s, double now)
         int32_t best = oldest_head(e, e->cand, n), bm = e->cand[best];
         int32_t br = e->qorder[e->q_head[bm]];
         const rq_state *q = &e->rq[br];
-        const sim_request *in = &e->rq_in[br];
+        const eng_request *in = &e->rq_in[br];
         int64_t pl = in->prompt_tokens + q->generated;
         int64_t resv = ceil_div(pl + (in->output_tokens - q->generated) - 1, e->B);
         if (g->n_running >= e->cfg->max_batch || g->adm_tokens + pl > e->cfg->token_budget ||
@@ -531,11 +531,11 @@ static db_status admission(sim_engine *e, sim_group *g, int64_t s, double now)
 
 /* ---- iterations ---------------------------------------------------------------------------- */
 
-static db_status on_step_end(sim_loop *l, void *data, int64_t arg);
+static db_status on_step_end(eng_loop *l, void *data, int64_t arg);
 
-static db_status start_iteration(sim_engine *e, int gi, double now)
+static db_status start_iteration(eng_engine *e, int gi, double now)
 {
-    sim_group *g = &e->grp[gi];
+    eng_group *g = &e->grp[gi];
     int64_t s = g->iter;
     /* Decoders append one KV token each: some cross into a new block. */
     if (g->n_running > 0) {
@@ -597,13 +597,13 @@ static db_status start_iteration(sim_engine *e, int gi, double now)
     g->busy = true;
     e->iterations++;
     note_peak(e);
-    return sim_loop_push(&e->loop, now + dt, on_step_end, e, gi);
+    return eng_loop_push(&e->loop, now + dt, on_step_end, e, gi);
 }
 
-static db_status finish_request(sim_engine *e, sim_group *g, int32_t r, int64_t s, double now)
+static db_status finish_request(eng_engine *e, eng_group *g, int32_t r, int64_t s, double now)
 {
     rq_state *q = &e->rq[r];
-    const sim_request *in = &e->rq_in[r];
+    const eng_request *in = &e->rq_in[r];
     CHECK(q->state == RQ_RUNNING, "request %lld finished twice", (long long)in->id);
     int64_t tokens = q->prefill_len + (s - q->admit_iter);
     g->kv_used -= ceil_div(tokens, e->B);
@@ -630,10 +630,10 @@ static db_status finish_request(sim_engine *e, sim_group *g, int32_t r, int64_t 
     return DB_OK;
 }
 
-static db_status on_step_end(sim_loop *l, void *data, int64_t gi)
+static db_status on_step_end(eng_loop *l, void *data, int64_t gi)
 {
-    sim_engine *e = data;
-    sim_group *g = &e->grp[gi];
+    eng_engine *e = data;
+    eng_group *g = &e->grp[gi];
     double now = l->now;
     int64_t s = g->iter - 1;
     for (int32_t i = 0; i < g->n_adm; i++) {
@@ -653,9 +653,9 @@ static db_status on_step_end(sim_loop *l, void *data, int64_t gi)
     return start_iteration(e, (int)gi, now);
 }
 
-static db_status on_load_done(sim_loop *l, void *data, int64_t m)
+static db_status on_load_done(eng_loop *l, void *data, int64_t m)
 {
-    sim_engine *e = data;
+    eng_engine *e = data;
     pol_load_done(&e->pc, (int32_t)m);
     e->slots_dirty = true;
     e->load_done[m] = l->now;
@@ -665,12 +665,12 @@ static db_status on_load_done(sim_loop *l, void *data, int64_t m)
     return DB_OK;
 }
 
-static db_status on_arrival(sim_loop *l, void *data, int64_t r)
+static db_status on_arrival(eng_loop *l, void *data, int64_t r)
 {
-    sim_engine *e = data;
-    const sim_request *in = &e->rq_in[r];
+    eng_engine *e = data;
+    const eng_request *in = &e->rq_in[r];
     int32_t m = in->model;
-    sim_group *g = &e->grp[group_of(e, m)];
+    eng_group *g = &e->grp[group_of(e, m)];
     CHECK(e->rq[r].state == RQ_FUTURE, "request %lld arrived twice", (long long)in->id);
     CHECK(e->qorder[e->q_tail[m]] == (int32_t)r, "queue order of model %d", m);
     e->rq[r].state = RQ_WAITING;
@@ -682,7 +682,7 @@ static db_status on_arrival(sim_loop *l, void *data, int64_t r)
     }
     e->n_waiting++;
     if (++e->next_arrival < e->R) {
-        db_status st = sim_loop_push(l, e->rq_in[e->next_arrival].arrival_s, on_arrival, e,
+        db_status st = eng_loop_push(l, e->rq_in[e->next_arrival].arrival_s, on_arrival, e,
                                      e->next_arrival);
         if (st != DB_OK)
             return st;
@@ -707,7 +707,7 @@ static db_status on_arrival(sim_loop *l, void *data, int64_t r)
     return DB_OK;
 }
 
-static db_status mem_record(sim_engine *e, double t)
+static db_status mem_record(eng_engine *e, double t)
 {
     if (e->n_mem == e->cap_mem) {
         int64_t cap = e->cap_mem * 2;
@@ -730,19 +730,19 @@ static db_status mem_record(sim_engine *e, double t)
     return DB_OK;
 }
 
-static db_status on_mem_sample(sim_loop *l, void *data, int64_t arg)
+static db_status on_mem_sample(eng_loop *l, void *data, int64_t arg)
 {
-    sim_engine *e = data;
+    eng_engine *e = data;
     (void)arg;
     db_status s = mem_record(e, l->now);
     if (s != DB_OK || e->n_done == e->R)
         return s;
-    return sim_loop_push(l, l->now + e->cfg->mem_interval_s, on_mem_sample, e, 0);
+    return eng_loop_push(l, l->now + e->cfg->mem_interval_s, on_mem_sample, e, 0);
 }
 
 /* ---- setup --------------------------------------------------------------------------------- */
 
-void sim_config_default(sim_config *c)
+void eng_config_default(eng_config *c)
 {
     memset(c, 0, sizeof *c);
     c->max_batch = 256;
@@ -760,16 +760,16 @@ typedef struct {
     cost_mode mode;
     double item_bytes, weights, usable;
     int64_t kv_cap;
-} sim_layout;
+} eng_layout;
 
-int sim_gpu_slots(const sim_config *cfg)
+int eng_gpu_slots(const eng_config *cfg)
 {
     int slots = cfg->gpu_slots ? cfg->gpu_slots : cfg->policy->default_slots;
     return slots == 0 || slots > cfg->n_models ? cfg->n_models : slots;
 }
 
-static db_status layout(const sim_config *cfg, const cost_ctx *c, const hw_profile *hw,
-                        sim_layout *lo)
+static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profile *hw,
+                        eng_layout *lo)
 {
     const pol_traits *p = cfg->policy;
     const char *mn = c->model->name;
@@ -793,7 +793,7 @@ static db_status layout(const sim_config *cfg, const cost_ctx *c, const hw_profi
     lo->usable = (double)c->tp * hw->hbm_bytes * cfg->gpu_util;
     lo->G = p->kind == POL_DEDICATED ? cfg->n_models : 1;
     lo->mode = p->kind == POL_DELTA ? COST_SHARED_BASE : COST_FULL_MODELS;
-    const int slots = sim_gpu_slots(cfg);
+    const int slots = eng_gpu_slots(cfg);
     lo->slots = slots;
     double gb = 1e9;
     switch (p->kind) {
@@ -847,10 +847,10 @@ static db_status layout(const sim_config *cfg, const cost_ctx *c, const hw_profi
     return DB_OK;
 }
 
-db_status sim_check(const sim_config *cfg, const cost_ctx *c, const hw_profile *hw,
-                    const sim_request *rq, int64_t n)
+db_status eng_check(const eng_config *cfg, const cost_ctx *c, const hw_profile *hw,
+                    const eng_request *rq, int64_t n)
 {
-    sim_layout lo;
+    eng_layout lo;
     db_status s = layout(cfg, c, hw, &lo);
     if (s != DB_OK)
         return s;
@@ -859,7 +859,7 @@ db_status sim_check(const sim_config *cfg, const cost_ctx *c, const hw_profile *
     if (n > INT32_MAX - 1)
         return db_error(DB_ERR_ARG, "%lld requests: at most %d", (long long)n, INT32_MAX - 1);
     for (int64_t i = 0; i < n; i++) {
-        const sim_request *r = &rq[i];
+        const eng_request *r = &rq[i];
         if (r->model < 0 || r->model >= cfg->n_models)
             return db_error(DB_ERR_ARG, "request %lld names model %d; the run has %d models (0..%d)",
                             (long long)r->id, r->model, cfg->n_models, cfg->n_models - 1);
@@ -890,7 +890,7 @@ db_status sim_check(const sim_config *cfg, const cost_ctx *c, const hw_profile *
     return DB_OK;
 }
 
-static void engine_free(sim_engine *e)
+static void engine_free(eng_engine *e)
 {
     db_free(e->rq);
     if (e->grp)
@@ -917,10 +917,10 @@ static void engine_free(sim_engine *e)
     db_free(e->load_bytes);
     db_free(e->b_tokens);
     db_free(e->b_logits);
-    sim_loop_free(&e->loop);
+    eng_loop_free(&e->loop);
 }
 
-void sim_result_free(sim_result *r)
+void eng_result_free(eng_result *r)
 {
     if (!r)
         return;
@@ -930,16 +930,16 @@ void sim_result_free(sim_result *r)
     memset(r, 0, sizeof *r);
 }
 
-db_status sim_run(const sim_config *cfg, const cost_ctx *cost, const hw_profile *hw,
-                  exe_executor *exe, const sim_request *reqs, int64_t n, sim_result *out)
+db_status eng_run(const eng_config *cfg, const cost_ctx *cost, const hw_profile *hw,
+                  exe_executor *exe, const eng_request *reqs, int64_t n, eng_result *out)
 {
     memset(out, 0, sizeof *out);
-    db_status s = sim_check(cfg, cost, hw, reqs, n);
+    db_status s = eng_check(cfg, cost, hw, reqs, n);
     if (s != DB_OK)
         return s;
-    sim_layout lo;
+    eng_layout lo;
     layout(cfg, cost, hw, &lo);
-    sim_engine E, *e = &E;
+    eng_engine E, *e = &E;
     memset(e, 0, sizeof *e);
     e->cfg = cfg;
     e->cost = cost;
@@ -993,7 +993,7 @@ db_status sim_run(const sim_config *cfg, const cost_ctx *cost, const hw_profile 
         goto fail;
     }
     for (int gi = 0; gi < e->G; gi++) {
-        sim_group *g = &e->grp[gi];
+        eng_group *g = &e->grp[gi];
         g->kv_cap = lo.kv_cap;
         g->usable = lo.usable;
         g->cls_count = db_calloc((size_t)e->B, sizeof(int64_t));
@@ -1038,17 +1038,17 @@ db_status sim_run(const sim_config *cfg, const cost_ctx *cost, const hw_profile 
     }
     /* Pending events at most: one arrival, one iteration per replica, one load per model, one
      * memory sample. */
-    s = sim_loop_init(&e->loop, 2 + (int64_t)e->G + (int64_t)M + 1);
+    s = eng_loop_init(&e->loop, 2 + (int64_t)e->G + (int64_t)M + 1);
     if (s != DB_OK)
         goto fail;
-    s = sim_loop_push(&e->loop, reqs[0].arrival_s, on_arrival, e, 0);
+    s = eng_loop_push(&e->loop, reqs[0].arrival_s, on_arrival, e, 0);
     if (s == DB_OK)
         s = mem_record(e, 0);
     if (s == DB_OK && cfg->mem_interval_s > 0)
-        s = sim_loop_push(&e->loop, cfg->mem_interval_s, on_mem_sample, e, 0);
+        s = eng_loop_push(&e->loop, cfg->mem_interval_s, on_mem_sample, e, 0);
     if (s != DB_OK)
         goto fail;
-    s = sim_loop_run(&e->loop);
+    s = eng_loop_run(&e->loop);
     if (s != DB_OK)
         goto fail;
     /* Conservation: every request finished once, nothing left running or reserved. */
@@ -1125,7 +1125,7 @@ fail:
     engine_free(e);
     db_free(e->rows);
     db_free(e->mem);
-    sim_result_free(out);
+    eng_result_free(out);
     return s;
 }
 
@@ -1137,7 +1137,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-uint64_t sim_result_hash(const sim_result *r)
+uint64_t eng_result_hash(const eng_result *r)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv(h, r->requests, (size_t)r->n_requests * sizeof *r->requests);

@@ -1,4 +1,4 @@
-/* results.c: the HDF5 results file of a run (writer) and the readers behind inspect/export.
+/* core/results.c: the HDF5 results file of a run (writer) and the readers behind inspect/export.
  *
  * Writing goes through the high-level table API (H5TB) so that every table carries the standard
  * TABLE attributes that h5py, PyTables and HDFView understand. Reading does not rely on them: the
@@ -7,7 +7,7 @@
  *
  * HDF5's own error stack printing is switched off; a failure becomes one db_error() line naming
  * the file, what failed and, when HDF5 still has it, the innermost HDF5 reason. */
-#include "harness/results.h"
+#include "core/results.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +28,6 @@
 #include "core/alloc.h"
 #include "core/fsutil.h"
 #include "core/version.h"
-#include "kernels/device.h"
 
 /* Chunking. An uncompressed chunk is stored whole, so a fixed 4096-row chunk turns a one-row
  * summary table into a 330 KB file; the first write sizes the chunk instead: its row count
@@ -494,10 +493,7 @@ static db_status write_run_attrs(res_file *f, const res_run_info *info, const st
     struct tm tm;
     if (!gmtime_r(&now->tv_sec, &tm) || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(when, sizeof when, "unknown");
-    device_info dev;
-    bool have_gpu = device_query(&dev) == DB_OK;
-    if (!have_gpu)
-        db_error_clear(); /* no GPU is a fact to record here, not an error */
+    const char *gpu = info && info->gpu_name && info->gpu_name[0] ? info->gpu_name : "none";
 
     char *cmd = join_argv(info);
     if (!cmd)
@@ -508,7 +504,7 @@ static db_status write_run_attrs(res_file *f, const res_run_info *info, const st
         (st = attr_str(f, "command_line", cmd)) == DB_OK &&
         (st = attr_write(f, "seed", H5T_NATIVE_UINT64, &seed)) == DB_OK &&
         (st = attr_str(f, "host", host)) == DB_OK && (st = attr_str(f, "cpu_model", cpu)) == DB_OK &&
-        (st = attr_str(f, "gpu_name", have_gpu && dev.name[0] ? dev.name : "none")) == DB_OK)
+        (st = attr_str(f, "gpu_name", gpu)) == DB_OK)
         st = attr_str(f, "start_time", when);
     db_free(cmd);
     return st;

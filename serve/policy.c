@@ -1,10 +1,10 @@
-/* serve_policy.c: the policy table and the GPU-slot / host-cache / disk residency of models.
+/* serve/policy.c: the policy table and the GPU-slot / host-cache / disk residency of models.
  *
  * Residency is plain bookkeeping with no clock of its own: the engine asks for a model, gets a
  * plan (read from disk or not, when the host copy is ready) and schedules the transfers on its
  * disk and PCIe queues. Eviction never touches a model with running requests or one still
  * loading, so a batch's weights never vanish under it. */
-#include "harness/serve_policy.h"
+#include "serve/policy.h"
 
 #include <string.h>
 

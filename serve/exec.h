@@ -1,4 +1,4 @@
-/* serve_exec.h: executors (`exe_` module): what an engine iteration and a load cost.
+/* serve/exec.h: executors (`exe_` module): what an engine iteration and a load cost.
  *
  * The engine never computes a time itself: it hands each iteration (and each load) to an
  * executor through a table of function pointers and advances its clock by the seconds the
@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "harness/serve_cost.h"
+#include "serve/cost.h"
 #include "kernels/kernels.h"
 
 typedef enum { EXE_LOAD_DISK, EXE_LOAD_PCIE } exe_stage;
@@ -44,7 +44,7 @@ typedef struct {
 
 /* The `sim` executor over a resolved cost model (borrowed: must outlive the executor). */
 db_status exe_sim_init(exe_executor *e, const cost_ctx *cost);
-/* What the `cpu` executor runs (harness/serve_exec_cpu.c). */
+/* What the `cpu` executor runs (serve/exec_cpu.c). */
 typedef struct {
     const char *zoo;      /* a zoo size directory: base/ and the fine-tunes (scripts/build-models.sh) */
     const char *work_dir; /* where each model's file is written; NULL: a temporary directory
@@ -90,14 +90,14 @@ db_status exe_calib_fit(const double (*cal)[EXE_CAL_COLS], int64_t n, double coe
  * zoo, trace and seed without preemption: the same hash, unless batches of another size round
  * a near-tie of two logits differently (not seen on the micro zoo). */
 uint64_t exe_cpu_token_hash(const exe_executor *e);
-/* What the kernel executor runs (harness/serve_exec_kn.c): the real kernels of kernels/ at the
+/* What the kernel executor runs (serve/exec_kn.c): the real kernels of kernels/ at the
  * cost model's shapes with random weights; `cuda` on a GPU, `cpu-kernels` on this CPU. */
 typedef struct {
     const char *name;      /* "cuda" / "cpu-kernels": messages */
     kn_device device;
     const cost_ctx *cost;  /* shapes, delta format, costed attention and disk reads (borrowed) */
     int n_models;
-    int slots;             /* device sets: sim_gpu_slots (deltas, or resident full models) */
+    int slots;             /* device sets: eng_gpu_slots (deltas, or resident full models) */
     bool dedicated;        /* one model per iteration, each on its own device: one set */
     int max_batch;         /* requests of an iteration at most */
     int64_t max_rows;      /* token rows of an iteration at most */

@@ -1,4 +1,4 @@
-/* serve_policy.h: the systems under test as policies (`pol_` module).
+/* serve/policy.h: the systems under test as policies (`pol_` module).
  *
  * A policy is one row of pol_table: which weights an iteration reads (one shared base plus
  * deltas, or one full model per distinct model), whether each model gets its own replica, and

@@ -1,9 +1,9 @@
-/* serve_exec.c: the `sim` executor (cost model).
+/* serve/exec.c: the `sim` executor (cost model).
  *
  * The real executors plug in as further exe_ops rows: `cpu` (the zoo's forward) lives in
- * serve_exec_cpu.c, `cuda` and `cpu-kernels` (the kernels at the model's shapes) in
- * serve_exec_kn.c. */
-#include "harness/serve_exec.h"
+ * serve/exec_cpu.c, `cuda` and `cpu-kernels` (the kernels at the model's shapes) in
+ * serve/exec_kn.c. */
+#include "serve/exec.h"
 
 #include <stddef.h>
 

@@ -1,4 +1,4 @@
-/* serve_cost.h: the serving cost model (`cost_` module): model shapes, delta formats and their
+/* serve/cost.h: the serving cost model (`cost_` module): model shapes, delta formats and their
  * byte accounting, and the time of one engine iteration and of one load on a hardware profile.
  *
  * Time of an iteration = a sum of rooflines, one per kernel that runs in it, each
@@ -12,20 +12,12 @@
 #include <stdint.h>
 
 #include "compressors/compressor.h"
+#include "core/llama_names.h"
 #include "core/status.h"
-#include "harness/serve_hw.h"
+#include "serve/hw.h"
 
-/* Shape of a Llama-architecture model (HF config names). */
-typedef struct {
-    const char *name;
-    int64_t V, C, F, L, NH, NKV; /* vocab, hidden, intermediate, layers, heads, kv heads */
-} cost_model;
-
-/* The model named `name` ("llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b", "mistral-7b"),
- * or NULL. */
-const cost_model *cost_model_find(const char *name);
-/* NULL-terminated list of model names (for --help). */
-extern const char *const cost_model_names[];
+/* The shapes the cost model prices are llama_model rows (core/llama_names.h: llama_model_find),
+ * or one read from a model directory's config.json. */
 
 /* A delta format: a compressor method with fixed parameters, and how its kernel is costed. */
 typedef struct {
@@ -50,11 +42,11 @@ db_status cost_format_params(const cost_format *f, const dc_method **method,
 
 /* Bytes of format f for all linear projections of model m (the 7 per layer), from the
  * compressors' byte accounting (dc_method.bytes, layouts of kernels/formats.h). */
-db_status cost_format_linear_bytes(const cost_format *f, const cost_model *m, double *bytes);
+db_status cost_format_linear_bytes(const cost_format *f, const llama_model *m, double *bytes);
 
 /* Everything a run's cost model needs, resolved once (nothing is looked up per iteration). */
 typedef struct {
-    const cost_model *model;
+    const llama_model *model;
     const cost_format *format; /* NULL for policies without deltas */
     int tp;
     double w_lin;           /* parameters of the 7 linear projections of all layers */
@@ -77,7 +69,7 @@ typedef struct {
 } cost_ctx;
 
 /* Resolves ctx for model m, delta format f (NULL: none), profile hw and TP degree tp. */
-db_status cost_init(cost_ctx *ctx, const cost_model *m, const cost_format *f,
+db_status cost_init(cost_ctx *ctx, const llama_model *m, const cost_format *f,
                     const hw_profile *hw, int tp);
 
 /* How the weights of an iteration are read. */

@@ -1,4 +1,4 @@
-/* results.h: one HDF5 file per run, with run attributes and compound tables (H5TB).
+/* core/results.h: one HDF5 file per run, with run attributes and compound tables (H5TB).
  *
  * A run creates its file under a temporary name; res_commit() stamps the duration and renames
  * it, res_abort() removes it, so a failed run never leaves a file under the final name.
@@ -53,6 +53,8 @@ typedef struct {
     int argc;
     char **argv;   /* the command line, joined with spaces into command_line */
     uint64_t seed; /* the run's seed (0 when the command has none) */
+    const char *gpu_name; /* the run's accelerator, recorded as gpu_name; NULL: "none" (core
+                           * knows no devices: the CLI asks kernels/device.h, cli_gpu_name) */
 } res_run_info;
 
 typedef struct res_file res_file;

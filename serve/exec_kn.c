@@ -1,4 +1,4 @@
-/* serve_exec_kn.c: the kernel executor (`serve --executor cuda`, or `cpu-kernels` on this CPU).
+/* serve/exec_kn.c: the kernel executor (`serve --executor cuda`, or `cpu-kernels` on this CPU).
  *
  * Every iteration runs the real kernels of kernels/ at the model's shapes (random weights: speed
  * does not depend on the values): for each layer and each of its 7 projections, the base GEMM
@@ -23,7 +23,7 @@
 #include "core/half.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "harness/serve_exec.h"
+#include "serve/exec.h"
 #include "kernels/random.h"
 #include "models/tf.h"
 
@@ -303,7 +303,7 @@ db_status exe_kn_init(exe_executor *e, const exe_kn_opts *opts)
 {
     e->ops = NULL, e->ctx = NULL;
     const cost_ctx *c = opts->cost;
-    const cost_model *cm = c->model;
+    const llama_model *cm = c->model;
     if (c->tp != 1)
         return db_error(DB_ERR_ARG, "executor %s: one device only (--tp 1)", opts->name);
     if (opts->n_models < 1 || opts->slots < 1 || opts->max_batch < 1 || opts->max_rows < 1 ||

@@ -1,4 +1,4 @@
-/* serve_metrics.h: what a serving run reports (`met_` module): the row structs of the HDF5
+/* serve/metrics.h: what a serving run reports (`met_` module): the row structs of the HDF5
  * tables `requests`, `summary`, `slo`, `memory` and `loads` with their schemas, the per-run
  * summary computed from the per-request rows, and the stdout summary table.
  *
@@ -17,7 +17,7 @@
 #include <stdio.h>
 
 #include "core/status.h"
-#include "harness/results.h"
+#include "core/results.h"
 
 typedef struct {
     int64_t request_id, model, prompt_tokens, output_tokens, preemptions;

@@ -1,10 +1,10 @@
-/* serve_hw.c: hardware profiles (compiled-in datasheet text, files, the measured cpu profile).
+/* serve/hw.c: hardware profiles (compiled-in datasheet text, files, the measured cpu profile).
  *
  * The compiled-in profiles are kept as text in the file format so that one parser serves them,
  * user files and calibration overlays, and every number keeps its source comment next to it.
  * Efficiency factors without a measurement are stated assumptions (docs/serving.md) until
  * `bench-kernel` writes a calibration file. */
-#include "harness/serve_hw.h"
+#include "serve/hw.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -483,7 +483,7 @@ db_status hw_profile_resolve(hw_profile *p, const char *name_or_path, const char
             return s;
         if (cache_path) {
             s = hw_profile_write(p, cache_path,
-                                 "cpu profile measured by hw_probe_cpu (harness/serve_hw.c): copy "
+                                 "cpu profile measured by hw_probe_cpu (serve/hw.c): copy "
                                  "bandwidth 1 thread, OpenBLAS SGEMM 1024^3, memcpy, file read");
             if (s != DB_OK)
                 log_warn("could not cache the cpu profile in %s: %s", cache_path, db_errmsg());

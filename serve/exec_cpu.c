@@ -1,4 +1,4 @@
-/* serve_exec_cpu.c: the `cpu` executor: the model zoo served for real, with measured times.
+/* serve/exec_cpu.c: the `cpu` executor: the model zoo served for real, with measured times.
  *
  * Setup (not timed): the zoo's base is loaded and kept resident; each fine-tune the run uses is
  * compressed to the policy's delta format (compressors/, identity Hessian) or, for full-model
@@ -35,7 +35,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "harness/serve_exec.h"
+#include "serve/exec.h"
 #include "kernels/kernels.h"
 #include "models/tf_batch.h"
 

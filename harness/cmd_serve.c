@@ -1,0 +1,104 @@
+/* cmd_serve.c: `deltabench serve`: a trace through a serving policy on a real executor, whose
+ * iteration and load times are measured: `cpu` (the model zoo on this CPU), `cuda` (the kernels
+ * at Llama shapes on a GPU) or `cpu-kernels` (the same loop on this CPU's kernels). The options,
+ * checks and output are the ones `simulate` shares (harness/serving_cli.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness/cli.h"
+#include "harness/serving_cli.h"
+
+static bool is_cpu(const srv_opts *o) { return !strcmp(o->executor, "cpu"); }
+
+static int resolve(srv_opts *o)
+{
+    if (strcmp(o->executor, "cpu") && strcmp(o->executor, "cuda") &&
+        strcmp(o->executor, "cpu-kernels"))
+        return cli_usage("serve", "--executor: '%s' is not one of cpu, cuda, cpu-kernels",
+                         o->executor);
+    if (!is_cpu(o)) {
+        if (o->zoo || o->zoo_map || o->work_dir || o->calib_out)
+            return cli_usage("serve", "--zoo, --zoo-map, --work-dir and --calib-out apply to "
+                                      "`serve --executor cpu` only");
+        if (!o->hw_set && !strcmp(o->executor, "cpu-kernels"))
+            o->hw = "cpu";
+        return DB_EXIT_OK;
+    }
+    if (!o->zoo)
+        o->zoo = SRV_DEFAULT_ZOO;
+    if (!o->hw_set)
+        o->hw = "cpu";
+    if (o->model_set && llama_model_find(o->model))
+        return cli_usage("serve", "--model %s: the cpu executor runs the zoo's model (--zoo); "
+                                  "leave --model out", o->model);
+    snprintf(o->zoo_base, sizeof o->zoo_base, "%s/base", o->zoo);
+    if (!o->model_set)
+        o->model = o->zoo_base;
+    return DB_EXIT_OK;
+}
+
+static db_status executor(const srv_opts *o, const cost_ctx *cost, const eng_request *reqs,
+                          int64_t n, exe_executor *exe)
+{
+    const eng_config *cfg = &o->cfg;
+    if (is_cpu(o)) {
+        int max_len = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (reqs[i].prompt_tokens + reqs[i].output_tokens > max_len)
+                max_len = reqs[i].prompt_tokens + reqs[i].output_tokens;
+        exe_cpu_opts co = {o->zoo, o->work_dir, cost->format, cfg->n_models,
+                           o->zoo_map && !strcmp(o->zoo_map, "exact"), n,
+                           cfg->max_batch, cfg->token_budget + cfg->max_batch, max_len,
+                           (uint64_t)o->seed, (int)o->threads, cost};
+        return exe_cpu_init(exe, &co);
+    }
+    const bool gpu = !strcmp(o->executor, "cuda");
+    exe_kn_opts ko = {o->executor, gpu ? KN_CUDA : KN_CPU, cost, cfg->n_models,
+                      eng_gpu_slots(cfg), cfg->policy->kind == POL_DEDICATED,
+                      cfg->max_batch, cfg->token_budget + cfg->max_batch, (int)o->threads,
+                      (uint64_t)o->seed};
+    return exe_kn_init(exe, &ko);
+}
+
+static db_status after(const srv_opts *o, const exe_executor *exe, const hw_profile *hw)
+{
+    return o->calib_out ? exe_cpu_calibration_write(exe, hw, o->calib_out) : DB_OK;
+}
+
+static const srv_command serve = {
+    .name = "serve",
+    .intro = "Serves a request trace with policy S on a real executor and reports measured\n"
+             "latencies: the engine's clock advances by the measured time of every iteration\n"
+             "and load. Executors:\n"
+             "  cpu   works here: the model zoo (--zoo) with real compressed deltas read from\n"
+             "        disk, the batched multi-delta forward of models/tf_batch.h on this CPU\n"
+             "  cuda  the real kernels of kernels/ at the --model shapes on a GPU (random\n"
+             "        weights): base GEMMs, the batched delta kernel, each model's lm_head;\n"
+             "        attention and disk reads costed by the --hw profile (exits 1 with a\n"
+             "        one-line reason on machines without a GPU)\n"
+             "  cpu-kernels  the cuda executor's loop on this CPU's kernels (Llama shapes\n"
+             "        without a GPU; slow, and the weights must fit in RAM)\n"
+             "Options are those of `deltabench simulate`, plus the cpu executor's.\n\n",
+    .hw_default = "a100-80gb; serve cpu, cpu-kernels: cpu",
+    .executor_help = "cpu, cuda or cpu-kernels [cpu]",
+    .extra_options =
+        "cpu executor:\n"
+        "  --zoo DIR           zoo size directory: base/ + fine-tunes [" SRV_DEFAULT_ZOO "];\n"
+        "                      model i of the trace serves fine-tune i mod F (F fine-\n"
+        "                      tunes, sorted by name), each from its own file\n"
+        "  --zoo-map MAP       mod, or exact (model ids >= F are an error) [mod]\n"
+        "  --work-dir DIR      keep the per-model delta files here [a temporary\n"
+        "                      directory under $TMPDIR, removed at exit]\n"
+        "  --threads N         threads of the forward (cpu-kernels: of the kernels),\n"
+        "                      in [1, 256] [1]\n"
+        "  --seed N            seed of the random prompt tokens (kernel executors: of\n"
+        "                      the random weights) [1]\n"
+        "  --calib-out FILE    fit the cost model to the measured iterations and loads\n"
+        "                      and write a --calib overlay for `simulate --hw cpu`\n",
+    .default_executor = "cpu",
+    .resolve = resolve,
+    .executor = executor,
+    .after = after,
+};
+
+int cmd_serve(int argc, char **argv) { return srv_main(&serve, argc, argv); }

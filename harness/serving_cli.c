@@ -1,0 +1,376 @@
+/* serving_cli.c: what `deltabench simulate` (harness/cmd_simulate.c) and `deltabench serve`
+ * (harness/cmd_serve.c) share: their options, the checks, the run and its output. One summary
+ * table on stdout, all tables in one HDF5 file. Each command is an srv_command row that says
+ * only what differs: its help paragraphs, its executors and how they are built.
+ *
+ * srv_main reads top to bottom: options, checks (every bad input fails here, before anything
+ * runs), the cost model and executor, the run, the output. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "harness/cli.h"
+#include "core/results.h"
+#include "harness/serving_cli.h"
+#include "models/tf.h"
+#include "workloads/trace.h"
+
+
+static void usage(const srv_command *c)
+{
+    printf("usage: deltabench %s --trace FILE --system S [OPTIONS] [--out RES.h5]\n\n", c->name);
+    fputs(c->intro, stdout);
+    char model_names[256];
+    llama_model_names(model_names, sizeof model_names, ", ");
+    printf("options (default in brackets):\n"
+           "  --trace FILE        request trace (request_id,arrival_s,model,prompt_tokens,\n"
+           "                      output_tokens); required\n"
+           "  --system S          serving policy; required:\n");
+    for (int i = 0; i < pol_count; i++)
+        printf("                        %-10s %s\n", pol_table[i].name, pol_table[i].summary);
+    printf("  --hw H              hardware profile [%s]: a100-80gb, h100-sxm, h200, rtx3090,\n"
+           "                      cpu (this machine, measured once and cached in\n"
+           "                      " SRV_CPU_PROFILE_CACHE "), or a profile file\n"
+           "  --calib FILE        efficiency overlay written by bench-kernel (eff.* keys)\n"
+           "  --model M           model shape [simulate: llama2-13b; serve cpu: the zoo's base]:\n"
+           "                      %s,\n"
+           "                      or a model directory (its config.json, e.g. a zoo base)\n"
+           "  --tp N              tensor-parallel degree per replica, in [1, profile max_gpus] [1]\n"
+           "  --models N          models in the run, in [1, 1000000] [largest id in the trace + 1];\n"
+           "                      a trace naming a model >= N is an error\n"
+           "  --max-resident K    swap: full models on the GPU, in [1, 1000000] [6]\n"
+           "  --max-deltas K      deltazip/bitdelta/deltadq: delta slots on the GPU, in\n"
+           "                      [1, 1000000] [deltazip 8; bitdelta, deltadq: every model]\n"
+           "  --delta-format F    delta format [deltazip 4bit-2:4, bitdelta bitdelta, deltadq\n"
+           "                      deltadq-16x]: fp16, int4, 4bit-2:4, 2bit-2:4, bitdelta,\n"
+           "                      deltadq-16x, deltadq-32x\n"
+           "  --prefetch          delta policies: read a queued request's delta from disk into\n"
+           "                      host memory as soon as it arrives [off]\n"
+           "  --preempt           delta policies: when the oldest waiting request has waited\n"
+           "                      --preempt-after seconds for a slot, preempt the running\n"
+           "                      requests of one delta (recomputed later) [off]\n"
+           "  --preempt-after S   seconds, in [0, 1e6] [1]\n"
+           "  --max-batch N       running requests per replica, in [1, 65536] [256]\n"
+           "  --token-budget N    prefill tokens per iteration, in [1, 10000000] [4096]\n"
+           "  --kv-block N        tokens per KV-cache block, in [1, 4096] [16]\n"
+           "  --gpu-util F        share of GPU memory for weights + KV, in (0, 1] [0.9]\n"
+           "  --host-util F       share of host memory for the host cache, in [0, 1] [0.8]\n"
+           "  --mem-interval S    memory timeline period, s, in [0, 1e6] (0: start/end) [1]\n"
+           "  --executor E        %s\n"
+           "%s"
+           "  --out FILE          HDF5 result (tables requests, summary, slo, memory, loads);\n"
+           "                      written only when the run succeeds [none]\n"
+           "  -q, --quiet         no summary table on stdout\n"
+           "  -h, --help          this text\n\n"
+           "exit status: 0 success, 1 failure (one line on stderr), 2 usage error\n",
+           c->hw_default, model_names, c->executor_help,
+           c->extra_options);
+}
+
+enum {
+    O_TRACE = 256, O_SYSTEM, O_HW, O_CALIB, O_MODEL, O_TP, O_MODELS, O_MAXRES, O_MAXDELTAS,
+    O_FORMAT, O_PREFETCH, O_PREEMPT, O_PREEMPT_AFTER, O_MAXBATCH, O_BUDGET, O_KVBLOCK, O_GPUUTIL,
+    O_HOSTUTIL, O_MEMINT, O_EXECUTOR, O_OUT, O_ZOO, O_ZOOMAP, O_WORKDIR, O_THREADS, O_SEED,
+    O_CALIBOUT,
+};
+
+static int parse(const srv_command *cmd_row, int argc, char **argv, srv_opts *o)
+{
+    const char *cmd = cmd_row->name;
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'},
+        {"quiet", no_argument, 0, 'q'},
+        {"trace", required_argument, 0, O_TRACE},
+        {"system", required_argument, 0, O_SYSTEM},
+        {"hw", required_argument, 0, O_HW},
+        {"calib", required_argument, 0, O_CALIB},
+        {"model", required_argument, 0, O_MODEL},
+        {"tp", required_argument, 0, O_TP},
+        {"models", required_argument, 0, O_MODELS},
+        {"max-resident", required_argument, 0, O_MAXRES},
+        {"max-deltas", required_argument, 0, O_MAXDELTAS},
+        {"delta-format", required_argument, 0, O_FORMAT},
+        {"prefetch", no_argument, 0, O_PREFETCH},
+        {"preempt", no_argument, 0, O_PREEMPT},
+        {"preempt-after", required_argument, 0, O_PREEMPT_AFTER},
+        {"max-batch", required_argument, 0, O_MAXBATCH},
+        {"token-budget", required_argument, 0, O_BUDGET},
+        {"kv-block", required_argument, 0, O_KVBLOCK},
+        {"gpu-util", required_argument, 0, O_GPUUTIL},
+        {"host-util", required_argument, 0, O_HOSTUTIL},
+        {"mem-interval", required_argument, 0, O_MEMINT},
+        {"executor", required_argument, 0, O_EXECUTOR},
+        {"out", required_argument, 0, O_OUT},
+        {"zoo", required_argument, 0, O_ZOO},
+        {"zoo-map", required_argument, 0, O_ZOOMAP},
+        {"work-dir", required_argument, 0, O_WORKDIR},
+        {"threads", required_argument, 0, O_THREADS},
+        {"seed", required_argument, 0, O_SEED},
+        {"calib-out", required_argument, 0, O_CALIBOUT},
+        {0, 0, 0, 0},
+    };
+    int c;
+    int64_t v;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(cmd_row);
+            return -1;
+        case 'q': o->quiet = true; break;
+        case O_TRACE: o->trace = optarg; break;
+        case O_SYSTEM: o->system = optarg; break;
+        case O_HW: o->hw = optarg, o->hw_set = true; break;
+        case O_CALIB: o->calib = optarg; break;
+        case O_MODEL: o->model = optarg, o->model_set = true; break;
+        case O_ZOO: o->zoo = optarg; break;
+        case O_ZOOMAP: o->zoo_map = optarg; break;
+        case O_WORKDIR: o->work_dir = optarg; break;
+        case O_CALIBOUT: o->calib_out = optarg; break;
+        case O_THREADS:
+            if (!cli_i64(cmd, "--threads", optarg, 1, 256, &o->threads)) return DB_EXIT_USAGE;
+            break;
+        case O_SEED:
+            if (!cli_i64(cmd, "--seed", optarg, 0, INT64_MAX, &o->seed)) return DB_EXIT_USAGE;
+            break;
+        case O_FORMAT: o->format = optarg; break;
+        case O_EXECUTOR: o->executor = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_PREFETCH: o->cfg.prefetch = true; break;
+        case O_PREEMPT: o->cfg.preempt = true; break;
+        case O_TP:
+            if (!cli_i64(cmd, "--tp", optarg, 1, 1024, &o->tp)) return DB_EXIT_USAGE;
+            break;
+        case O_MODELS:
+            if (!cli_i64(cmd, "--models", optarg, 1, 1000000, &o->models)) return DB_EXIT_USAGE;
+            break;
+        case O_MAXRES:
+            if (!cli_i64(cmd, "--max-resident", optarg, 1, 1000000, &o->max_resident))
+                return DB_EXIT_USAGE;
+            break;
+        case O_MAXDELTAS:
+            if (!cli_i64(cmd, "--max-deltas", optarg, 1, 1000000, &o->max_deltas))
+                return DB_EXIT_USAGE;
+            break;
+        case O_PREEMPT_AFTER:
+            if (!cli_f64(cmd, "--preempt-after", optarg, 0, 1e6, &o->cfg.preempt_after_s))
+                return DB_EXIT_USAGE;
+            break;
+        case O_MAXBATCH:
+            if (!cli_i64(cmd, "--max-batch", optarg, 1, 65536, &v)) return DB_EXIT_USAGE;
+            o->cfg.max_batch = (int)v;
+            break;
+        case O_BUDGET:
+            if (!cli_i64(cmd, "--token-budget", optarg, 1, 10000000, &o->cfg.token_budget))
+                return DB_EXIT_USAGE;
+            break;
+        case O_KVBLOCK:
+            if (!cli_i64(cmd, "--kv-block", optarg, 1, 4096, &v)) return DB_EXIT_USAGE;
+            o->cfg.kv_block = (int)v;
+            break;
+        case O_GPUUTIL:
+            if (!cli_f64(cmd, "--gpu-util", optarg, 1e-9, 1, &o->cfg.gpu_util)) return DB_EXIT_USAGE;
+            break;
+        case O_HOSTUTIL:
+            if (!cli_f64(cmd, "--host-util", optarg, 0, 1, &o->cfg.host_util)) return DB_EXIT_USAGE;
+            break;
+        case O_MEMINT:
+            if (!cli_f64(cmd, "--mem-interval", optarg, 0, 1e6, &o->cfg.mem_interval_s))
+                return DB_EXIT_USAGE;
+            break;
+        default:
+            if (optopt)
+                return cli_usage(cmd, "option needs a value or is unknown: '%s'", argv[optind - 1]);
+            return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!o->trace)
+        return cli_usage(cmd, "--trace FILE is required");
+    if (!o->system)
+        return cli_usage(cmd, "--system is required");
+    o->cfg.policy = pol_find(o->system);
+    if (!o->cfg.policy)
+        return cli_usage(cmd, "--system: unknown policy '%s'", o->system);
+    pol_kind k = o->cfg.policy->kind;
+    if (o->max_resident && k != POL_SWAP)
+        return cli_usage(cmd, "--max-resident applies to --system swap only");
+    if (o->max_deltas && k != POL_DELTA)
+        return cli_usage(cmd, "--max-deltas applies to the delta policies only");
+    if (o->format && k != POL_DELTA)
+        return cli_usage(cmd, "--delta-format applies to the delta policies only");
+    if (o->format && !cost_format_find(o->format))
+        return cli_usage(cmd, "--delta-format: unknown format '%s'", o->format);
+    char names[256];
+    if (!llama_model_find(o->model) && !strchr(o->model, '/'))
+        return cli_usage(cmd, "--model: unknown model '%s' (one of: %s; or a directory with a "
+                              "config.json)",
+                         o->model, llama_model_names(names, sizeof names, ", "));
+    if (o->zoo_map && strcmp(o->zoo_map, "mod") && strcmp(o->zoo_map, "exact"))
+        return cli_usage(cmd, "--zoo-map: '%s' is not mod or exact", o->zoo_map);
+    if ((o->cfg.prefetch && !o->cfg.policy->has_prefetch) ||
+        (o->cfg.preempt && !o->cfg.policy->has_preempt))
+        return cli_usage(cmd, "--%s applies to the delta policies only",
+                         o->cfg.prefetch && !o->cfg.policy->has_prefetch ? "prefetch" : "preempt");
+    o->cfg.gpu_slots = (int)(k == POL_SWAP ? o->max_resident : o->max_deltas);
+    return DB_EXIT_OK;
+}
+
+static db_status write_results(const char *path, int argc, char **argv, const srv_opts *o,
+                               const eng_result *r, double wall_s, uint64_t token_hash)
+{
+    res_run_info info = {argc, argv, (uint64_t)o->seed, cli_gpu_name()};
+    res_file *f;
+    db_status s = res_create(path, &info, &f);
+    if (s != DB_OK)
+        return s;
+    char buf[64];
+    if ((s = res_attr_str(f, "trace", o->trace)) != DB_OK ||
+        (s = res_attr_str(f, "system", o->system)) != DB_OK ||
+        (s = res_attr_str(f, "executor", r->summary.executor)) != DB_OK ||
+        (s = res_attr_str(f, "hw", r->summary.hw)) != DB_OK ||
+        (s = res_attr_str(f, "model", r->summary.model)) != DB_OK ||
+        (s = res_attr_i64(f, "events", r->events)) != DB_OK ||
+        (s = res_attr_f64(f, "sim_wall_s", wall_s)) != DB_OK ||
+        (s = res_attr_f64(f, "sim_requests_per_s", wall_s > 0 ? (double)r->n_requests / wall_s : 0)) != DB_OK)
+        goto fail;
+    snprintf(buf, sizeof buf, "requests / makespan (last finish - first arrival)");
+    if ((s = res_attr_str(f, "throughput_definition", buf)) != DB_OK)
+        goto fail;
+    if (token_hash) {
+        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)token_hash);
+        if ((s = res_attr_str(f, "generated_tokens_hash", buf)) != DB_OK ||
+            (s = res_attr_str(f, "zoo", o->zoo)) != DB_OK)
+            goto fail;
+    }
+    if ((s = res_table_write(f, &met_request_schema, (size_t)r->n_requests, r->requests)) != DB_OK ||
+        (s = res_table_write(f, &met_summary_schema, 1, &r->summary)) != DB_OK ||
+        (s = res_table_write(f, &met_slo_schema, MET_SLO_COUNT, r->slo)) != DB_OK ||
+        (s = res_table_write(f, &met_memory_schema, (size_t)r->n_memory, r->memory)) != DB_OK ||
+        (s = res_table_write(f, &met_load_schema, (size_t)r->n_models, r->loads)) != DB_OK)
+        goto fail;
+    return res_commit(f);
+fail:
+    res_abort(f);
+    return s;
+}
+
+int srv_main(const srv_command *c, int argc, char **argv)
+{
+    const char *cmd = c->name;
+    srv_opts o;
+    memset(&o, 0, sizeof o);
+    eng_config_default(&o.cfg);
+    o.hw = "a100-80gb";
+    o.model = "llama2-13b";
+    o.executor = c->default_executor;
+    o.tp = 1;
+    o.threads = 1;
+    o.seed = 1;
+    int rc = parse(c, argc, argv, &o);
+    if (rc < 0)
+        return DB_EXIT_OK;
+    if (rc != DB_EXIT_OK || (rc = c->resolve(&o)) != DB_EXIT_OK)
+        return rc;
+
+    trace_table tr;
+    memset(&tr, 0, sizeof tr);
+    hw_profile hw;
+    cost_ctx cost;
+    exe_executor exe = {0};
+    eng_request *reqs = NULL;
+    eng_result res;
+    memset(&res, 0, sizeof res);
+    db_status s;
+
+    if ((s = hw_profile_resolve(&hw, o.hw, SRV_CPU_PROFILE_CACHE)) != DB_OK)
+        goto fail;
+    if (o.calib && ((s = hw_profile_load(&hw, o.calib)) != DB_OK || (s = hw_profile_check(&hw)) != DB_OK))
+        goto fail;
+    if (o.tp > hw.max_gpus) {
+        s = db_error(DB_ERR_ARG, "--tp %lld: profile %s has at most %d GPUs per node",
+                     (long long)o.tp, hw.name, hw.max_gpus);
+        goto fail;
+    }
+    if ((s = trace_read(o.trace, &tr)) != DB_OK)
+        goto fail;
+    if (!tr.has_models) {
+        s = db_error(DB_ERR_FORMAT, "%s: the trace has no model column (assign models with "
+                                    "`deltabench trace gen --arrival replay:FILE --popularity ...`)",
+                     o.trace);
+        goto fail;
+    }
+    reqs = db_malloc_array(tr.n, sizeof *reqs);
+    if (!reqs) {
+        s = db_error(DB_ERR_NOMEM, "%s: %zu requests", o.trace, tr.n);
+        goto fail;
+    }
+    int32_t max_model = 0;
+    for (size_t i = 0; i < tr.n; i++) {
+        const trace_req *t = &tr.req[i];
+        reqs[i] = (eng_request){t->request_id, t->arrival_s, t->model, t->prompt_tokens,
+                                t->output_tokens};
+        if (t->model > max_model)
+            max_model = t->model;
+    }
+    o.cfg.n_models = o.models ? (int)o.models : max_model + 1;
+    const llama_model *cm = llama_model_find(o.model);
+    llama_model dir_model;
+    if (!cm) { /* a model directory: the shape from its config.json */
+        tf_config tc;
+        if ((s = tf_config_load(o.model, &tc)) != DB_OK)
+            goto fail;
+        dir_model = (llama_model){o.model, tc.V, tc.C, tc.F, tc.L, tc.NH, tc.NKV};
+        cm = &dir_model;
+    }
+    const cost_format *fmt = NULL;
+    if (o.cfg.policy->kind == POL_DELTA)
+        fmt = cost_format_find(o.format ? o.format : o.cfg.policy->default_format);
+    if ((s = cost_init(&cost, cm, fmt, &hw, (int)o.tp)) != DB_OK)
+        goto fail;
+    /* Every bad input is reported here, before an executor is built or anything runs. */
+    if ((s = eng_check(&o.cfg, &cost, &hw, reqs, (int64_t)tr.n)) != DB_OK) {
+        const char *msg = db_errmsg();
+        if (!strncmp(msg, "request ", 8) || strstr(msg, "trace"))
+            db_error(s, "%s: %s", o.trace, msg); /* name the file when the trace is at fault */
+        goto fail;
+    }
+    s = c->executor(&o, &cost, reqs, (int64_t)tr.n, &exe);
+    if (s != DB_OK)
+        goto fail;
+    double t0 = db_now();
+    s = eng_run(&o.cfg, &cost, &hw, &exe, reqs, (int64_t)tr.n, &res);
+    double wall = db_now() - t0;
+    if (s != DB_OK)
+        goto fail;
+    if (c->after && (s = c->after(&o, &exe, &hw)) != DB_OK)
+        goto fail;
+    if (o.out && (s = write_results(o.out, argc, argv, &o, &res, wall,
+                                    exe_cpu_token_hash(&exe))) != DB_OK)
+        goto fail;
+    if (!o.quiet) {
+        met_print_table(stdout, &res.summary, 1);
+        printf("throughput = requests / makespan (last finish - first arrival); %lld events in "
+               "%.3f s (%.0f requests/s simulated)\n",
+               (long long)res.events, wall, wall > 0 ? (double)res.n_requests / wall : 0);
+    }
+    rc = DB_EXIT_OK;
+    if (fflush(stdout) != 0)
+        rc = cli_fail(cmd, db_error(DB_ERR_IO, "stdout: write error"));
+    eng_result_free(&res);
+    exe_free(&exe);
+    db_free(reqs);
+    trace_table_free(&tr);
+    return rc;
+fail:
+    eng_result_free(&res);
+    exe_free(&exe);
+    db_free(reqs);
+    trace_table_free(&tr);
+    return cli_fail(cmd, s);
+}
