@@ -4,6 +4,7 @@
 #   make test            unit suites (Check), CLI tests, interop tests against h5py/safetensors
 #   make test-gpu        GPU suites only; fails when no CUDA device is present
 #   make bench           benchmarks; each prints ratios measured in the same run
+#   make models          the model zoo (scripts/build-models.sh): base + fine-tunes, trained here
 #   make SANITIZE=address,undefined test    the same suite under ASan + UBSan
 #   make DEBUG=1         -O0 -g3 build
 #   make CUDA=no         skip nvcc even when present (CUDA=auto by default, CUDA=yes to insist)
@@ -15,7 +16,8 @@ CUDA ?= auto
 SANITIZE ?=
 DEBUG ?=
 CC ?= cc
-PYTHON ?= python3
+# The interop tests run on the virtual environment install-deps.sh makes under build/.
+PYTHON ?= $(CURDIR)/build/venv/bin/python
 
 .DEFAULT_GOAL := all
 VERSION := 0.1.0
@@ -131,10 +133,16 @@ $(B)/%.o: %.c $(B)/flags
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(B)/git.o: $(B)/flags FORCE
-	@echo 'const char *db_git_commit(void) { return "$(GIT_COMMIT)"; }' > $(B)/git.c.new
-	@cmp -s $(B)/git.c.new $(B)/git.c || cp $(B)/git.c.new $(B)/git.c
-	@$(CC) -std=gnu11 -Wno-missing-prototypes -c $(B)/git.c -o $@
+# The commit stamp: git.c is rewritten only when the commit (or -dirty) changes, so an unchanged
+# tree recompiles and relinks nothing.
+$(B)/git.c: FORCE
+	@mkdir -p $(B)
+	@echo 'const char *db_git_commit(void) { return "$(GIT_COMMIT)"; }' > $@.new
+	@cmp -s $@.new $@ || cp $@.new $@
+	@rm -f $@.new
+
+$(B)/git.o: $(B)/git.c $(B)/flags
+	@$(CC) -std=gnu11 -Wno-missing-prototypes -c $< -o $@
 
 $(B)/%.cu.o: %.cu $(B)/flags
 	@mkdir -p $(dir $@)
@@ -174,18 +182,19 @@ nightly: $(BIN)
 	@DELTABENCH=$(BIN) scripts/nightly.sh
 
 # ---- reproduction registry (harness/registry.c): make reproduce-<id>, make reproduce-all -----
-REPRO_IDS := $(shell sed -n 's/^ *\.id = "\(.*\)",$$/\1/p' harness/registry.c)
-REPRO_TARGETS := $(REPRO_IDS:%=reproduce-%)
-.PHONY: $(REPRO_TARGETS) reproduce-all
-$(REPRO_TARGETS): reproduce-%: $(BIN)
+# The ids and each entry's prerequisites come from the binary (`reproduce --ids`, `--needs ID`),
+# so the registry is the one place that lists them.
+.PHONY: reproduce-all
+reproduce-%: $(BIN)
+	@for t in $$($(BIN) reproduce --needs $*); do $(MAKE) --no-print-directory $$t || exit 1; done
 	@$(BIN) reproduce $*
-reproduce-fig5 reproduce-methods: models
-reproduce-all: $(REPRO_TARGETS)
+reproduce-all: $(BIN)
+	@for id in $$($(BIN) reproduce --ids); do $(MAKE) --no-print-directory reproduce-$$id || exit 1; done
 
 clean:
 	rm -rf build bin
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '/^# deltabench:/,/^$$/{s/^# \{0,1\}//;p;}' Makefile
 
 -include $(LIB_OBJ:.o=.d) $(B)/harness/main.d $(TESTS:%=%.d)

@@ -20,7 +20,7 @@
 
 static void usage(void)
 {
-    printf("usage: deltabench reproduce --list\n"
+    printf("usage: deltabench reproduce --list | --ids | --needs ID\n"
            "       deltabench reproduce ID [--out DIR] [--paper FILE | --no-paper]\n\n"
            "Runs entry ID of the reproduction registry: its experiment (scripts/reproduce/ID.sh,\n"
            "which writes HDF5 runs, ID.csv, section.md and a verdict under DIR), its gnuplot\n"
@@ -30,6 +30,8 @@ static void usage(void)
            "project root; `make reproduce-ID` also builds what the entry needs first.\n\n"
            "options:\n"
            "  --list        the entries, their claims and status (verdict of the last run)\n"
+           "  --ids         the entry ids, one per line\n"
+           "  --needs ID    the make targets entry ID needs first (e.g. models), one line\n"
            "  --out DIR     results directory (default results/ID)\n"
            "  --paper FILE  report to update (default paper.md)\n"
            "  --no-paper    leave the report alone\n"
@@ -288,15 +290,24 @@ static int run(const rp_entry *e, const char *out_dir, const char *paper)
     return DB_EXIT_OK;
 }
 
+/* The entry ids, one per line (the Makefile's reproduce-all). */
+static int ids(void)
+{
+    for (size_t i = 0; i < rp_count; i++)
+        printf("%s\n", rp_entries[i].id);
+    return DB_EXIT_OK;
+}
+
 int cmd_reproduce(int argc, char **argv)
 {
-    enum { O_LIST = 1000, O_OUT, O_PAPER, O_NOPAPER };
+    enum { O_LIST = 1000, O_OUT, O_PAPER, O_NOPAPER, O_IDS, O_NEEDS };
     static const struct option opts[] = {
         {"list", no_argument, 0, O_LIST},         {"out", required_argument, 0, O_OUT},
+        {"ids", no_argument, 0, O_IDS},           {"needs", required_argument, 0, O_NEEDS},
         {"paper", required_argument, 0, O_PAPER}, {"no-paper", no_argument, 0, O_NOPAPER},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
-    const char *out = NULL, *paper = "paper.md";
-    int c, do_list = 0, no_paper = 0;
+    const char *out = NULL, *paper = "paper.md", *needs = NULL;
+    int c, do_list = 0, no_paper = 0, do_ids = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -306,13 +317,25 @@ int cmd_reproduce(int argc, char **argv)
         case O_OUT: out = optarg; break;
         case O_PAPER: paper = optarg; break;
         case O_NOPAPER: no_paper = 1; break;
+        case O_IDS: do_ids = 1; break;
+        case O_NEEDS: needs = optarg; break;
         default: return cli_usage(CMD, "unknown option or missing value: '%s'", argv[optind - 1]);
         }
     }
-    if (do_list) {
+    if (do_list + do_ids + (needs != NULL) > 1)
+        return cli_usage(CMD, "--list, --ids and --needs exclude each other");
+    if (do_list || do_ids || needs) {
         if (optind < argc || out || no_paper)
-            return cli_usage(CMD, "--list takes no other argument");
-        return list();
+            return cli_usage(CMD, "--list, --ids and --needs take no other argument");
+        if (do_list)
+            return list();
+        if (do_ids)
+            return ids();
+        const rp_entry *e = rp_find(needs);
+        if (!e)
+            return cli_usage(CMD, "--needs: unknown entry '%s' (see --list)", needs);
+        printf("%s\n", e->make_needs ? e->make_needs : "");
+        return DB_EXIT_OK;
     }
     if (argc - optind != 1)
         return cli_usage(CMD, "expected one entry id (see --list)");

@@ -20,6 +20,8 @@ typedef struct {
     const char *script; /* the experiment */
     const char *plot;   /* gnuplot script (NULL: a table only) */
     const char *needs;  /* what must exist first, in words (make builds it) */
+    const char *make_needs; /* the make targets that build it, space-separated (NULL: none);
+                             * `deltabench reproduce --needs ID` prints them for the Makefile */
     const char *budget; /* expected run time on the reference 2-core machine */
 } rp_entry;
 

@@ -6,9 +6,44 @@
 #   scripts/install-deps.sh --check  exit 0 when nothing is missing, 1 otherwise (installs nothing)
 set -euo pipefail
 
-# Optional group: the headless browser of tests/cli/test_dashboard.sh. Large, so never a build
-# dependency; `--browser` installs only it (the test calls this when it can).
+# The headless browser of tests/cli/test_dashboard.sh. It is a test dependency, not a build one:
+# `--check` (what make runs before every build) does not ask for it, so a build never waits on
+# it; the plain install (what make runs when something is missing, and `.ci/run` runs first)
+# installs it, and `--browser` installs only it.
 BROWSER_DEBS=(chromium)
+
+have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+SUDO=
+need_root() { # the packages to install, for the message
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null ||
+      { echo "install-deps: not root and no passwordless sudo; install: $*" >&2; exit 1; }
+    SUDO=sudo
+  fi
+}
+
+apt_install() { # packages...
+  need_root "$@"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+install_browser() {
+  local missing=() p
+  for p in "${BROWSER_DEBS[@]}"; do have_deb "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "install-deps: installing ${missing[*]} (the dashboard test's headless browser)" >&2
+  apt_install "${missing[@]}"
+}
+
+if [ "${1:-}" = "--browser" ]; then
+  install_browser
+  exit 0
+fi
+
+DEBS=(chromium)
 if [ "${1:-}" = "--browser" ]; then
   missing=()
   for p in "${BROWSER_DEBS[@]}"; do
@@ -30,19 +65,23 @@ fi
 DEBS=(build-essential pkg-config libhdf5-dev hdf5-tools check gnuplot-nox libopenblas-dev
       libzstd-dev zlib1g-dev libcjson-dev libopenblas0-openmp bible-kjv fortunes dict-jargon)
 # Python packages used only by the interoperability tests (the ecosystem's reference readers).
+# They go into a virtual environment under build/, never into the system's Python (Debian's is
+# externally managed, and a refused pip must not turn the interop tests into a quiet skip).
 PYMODS=(numpy h5py safetensors)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=$ROOT/build/venv
+PY=${PYTHON:-python3}
 
 missing_debs=()
-for p in "${DEBS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_debs+=("$p")
-done
-PY=${PYTHON:-python3}
-missing_py=()
-if command -v "$PY" >/dev/null 2>&1; then
-  for m in "${PYMODS[@]}"; do
-    "$PY" -c "import $m" >/dev/null 2>&1 || missing_py+=("$m")
-  done
+for p in "${DEBS[@]}"; do have_deb "$p" || missing_debs+=("$p"); done
+# Debian's Python needs python3-venv for `-m venv`; another Python (pyenv) brings its own.
+if command -v "$PY" >/dev/null 2>&1 && ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  have_deb python3-venv || missing_debs+=(python3-venv)
 fi
+missing_py=()
+for m in "${PYMODS[@]}"; do
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import $m" >/dev/null 2>&1 || missing_py+=("$m")
+done
 
 if [ "${1:-}" = "--check" ]; then
   [ ${#missing_debs[@]} -eq 0 ] && [ ${#missing_py[@]} -eq 0 ] && exit 0
@@ -50,21 +89,14 @@ if [ "${1:-}" = "--check" ]; then
   exit 1
 fi
 
-SUDO=
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "install-deps: not root and no sudo; install: ${missing_debs[*]}" >&2; exit 1; }
-  SUDO=sudo
-fi
-
 if [ ${#missing_debs[@]} -gt 0 ]; then
   echo "install-deps: installing Debian packages: ${missing_debs[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing_debs[@]}" >/dev/null
+  apt_install "${missing_debs[@]}"
 fi
 if [ ${#missing_py[@]} -gt 0 ]; then
-  echo "install-deps: installing Python packages: ${missing_py[*]}" >&2
-  "$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${missing_py[@]}" ||
-    echo "install-deps: warning: pip could not install ${missing_py[*]}; interop tests will say so" >&2
+  echo "install-deps: installing Python packages into $VENV: ${missing_py[*]}" >&2
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing_py[@]}"
 fi
+install_browser
 echo "install-deps: all dependencies present" >&2

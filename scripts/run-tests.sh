@@ -5,7 +5,11 @@
 # CLI tests:   tests/cli/test_*.sh, run with DELTABENCH=BINARY and a scratch TMPDIR.
 # Interop:     tests/interop/test_*.py, run with PYTHON (skipped with a message when the
 #              reference packages are missing).
+# A test that exits 77 is skipped. With STRICT=1 (what .ci/run sets) a skip is a failure, and so
+# is a passing test that printed a line starting with SKIP (a part skipped), except in the GPU
+# suites (check_gpu_*), which skip where no CUDA device exists: CI cannot go quietly green.
 set -u
+strict=${STRICT:-0}
 gpu_only=0
 if [ "${1:-}" = "--gpu-only" ]; then gpu_only=1; shift; fi
 tdir=$1 bin=$2 py=${3:-python3}
@@ -19,11 +23,20 @@ run() { # name, command...
   local t0=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
-  if [ $rc -eq 0 ]; then
+  local gpu=0
+  case $name in check_gpu_*) gpu=1 ;; esac
+  if [ $rc -eq 0 ] && [ "$strict" = 1 ] && [ $gpu -eq 0 ] && grep -q '^ *SKIP' "$log"; then
+    fail=$((fail + 1)); failed+=("$name")
+    printf 'FAIL %-40s (skipped a part, and STRICT=1 forbids it)\n' "$name"
+    grep '^ *SKIP' "$log" | sed 's/^/     /'
+  elif [ $rc -eq 0 ]; then
     pass=$((pass + 1)); printf 'PASS %-40s (%ds)\n' "$name" $((SECONDS - t0))
     grep -E '^[0-9]+%: Checks|SKIP' "$log" | sed 's/^/     /'
-  elif [ $rc -eq 77 ]; then
+  elif [ $rc -eq 77 ] && { [ "$strict" != 1 ] || [ $gpu -eq 1 ]; }; then
     skip=$((skip + 1)); printf 'SKIP %-40s %s\n' "$name" "$(tail -n 1 "$log")"
+  elif [ $rc -eq 77 ]; then
+    fail=$((fail + 1)); failed+=("$name")
+    printf 'FAIL %-40s (skipped, and STRICT=1 forbids it: %s)\n' "$name" "$(tail -n 1 "$log")"
   else
     fail=$((fail + 1)); failed+=("$name"); printf 'FAIL %-40s (exit %d)\n' "$name" $rc
     tail -n 40 "$log" | sed 's/^/     /'
