@@ -451,19 +451,20 @@ static void cpu_model(char *buf, size_t n)
     fclose(fp);
 }
 
-static char *join_argv(const res_run_info *info)
+char *res_join_argv(int argc, char *const *argv)
 {
     size_t n = 1;
-    int argc = info && info->argv ? info->argc : 0;
+    if (!argv)
+        argc = 0;
     for (int i = 0; i < argc; i++)
-        n += strlen(info->argv[i] ? info->argv[i] : "") + 1;
+        n += strlen(argv[i] ? argv[i] : "") + 1;
     char *s = db_malloc(n);
     if (!s)
         return NULL;
     s[0] = '\0';
     size_t len = 0;
     for (int i = 0; i < argc; i++) {
-        const char *a = info->argv[i] ? info->argv[i] : "";
+        const char *a = argv[i] ? argv[i] : "";
         size_t m = strlen(a);
         if (i > 0)
             s[len++] = ' ';
@@ -495,7 +496,7 @@ static db_status write_run_attrs(res_file *f, const res_run_info *info, const st
         snprintf(when, sizeof when, "unknown");
     const char *gpu = info && info->gpu_name && info->gpu_name[0] ? info->gpu_name : "none";
 
-    char *cmd = join_argv(info);
+    char *cmd = info ? res_join_argv(info->argc, info->argv) : res_join_argv(0, NULL);
     if (!cmd)
         return db_error(DB_ERR_NOMEM, "%s: out of memory", f->final);
     uint64_t seed = info ? info->seed : 0;

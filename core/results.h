@@ -60,6 +60,9 @@ typedef struct {
 typedef struct res_file res_file;
 
 db_status res_create(const char *path, const res_run_info *info, res_file **out);
+/* The command line as res_create records it (arguments joined by spaces); NULL when out of
+ * memory. Free with db_free. */
+char *res_join_argv(int argc, char *const *argv);
 /* Extra root attributes. */
 db_status res_attr_str(res_file *f, const char *key, const char *value);
 db_status res_attr_i64(res_file *f, const char *key, int64_t value);

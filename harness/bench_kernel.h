@@ -1,13 +1,15 @@
 /* bench_kernel.h: the `kernels` HDF5 table that `deltabench bench-kernel` writes, one row per
- * (op, device, shape, batch, deltas, assignment). The serving cost model's calibration reads gbs / gflops
- * per op and shape from it; share_of_copy is the kernel's achieved bytes/s over the copy
- * bandwidth measured on the same device in the same run. */
+ * (op, device, shape, batch, deltas, assignment), and the calibration overlay its rows give the
+ * serving cost model (`bench-kernel --calib-out`, harness/bench_kernel_calib.c). share_of_copy
+ * is the kernel's achieved bytes/s over the copy bandwidth measured on the same device in the
+ * same run. */
 #ifndef DB_BENCH_KERNEL_H
 #define DB_BENCH_KERNEL_H
 
 #include <stdint.h>
 
 #include "core/results.h"
+#include "serve/hw.h"
 
 typedef struct {
     char op[24];       /* bitdelta, sbmm, sbmm2, csr, lowrank, dense, *-loop, *-dq */
@@ -29,5 +31,20 @@ typedef struct {
 } kb_row;
 
 extern const res_schema kb_schema;
+
+/* Rows that calibrate the memory side have batch <= this; the compute side, batch >= the other. */
+#define KB_CALIB_MEM_MAX_BATCH 16
+#define KB_CALIB_COMPUTE_MIN_BATCH 256
+
+/* The cost model's kernel key of op ("gemm" for dense, "delta.sbmm" for sbmm and sbmm2,
+ * "delta.bitdelta"), or NULL for ops that calibrate nothing (baselines, csr, lowrank). */
+const char *kb_calib_key(const char *op);
+/* Writes the calibration overlay of rows for profile hw: eff.<key>.mem = median achieved GB/s
+ * over hw's memory bandwidth (rows of batch <= KB_CALIB_MEM_MAX_BATCH), eff.<key>.compute =
+ * median GFLOP/s over its peak (batch >= KB_CALIB_COMPUTE_MIN_BATCH), capped at 1; comment
+ * lines name the command, device, profile and copy bandwidth. Atomic; DB_ERR_ARG when no row
+ * calibrates anything. */
+db_status kb_calib_write(const char *path, const kb_row *rows, size_t n, const hw_profile *hw,
+                         const char *device, double copy_gbs, const char *command);
 
 #endif

@@ -99,6 +99,11 @@ static void usage(void)
            "  --density P        csr kept share, (0, 1] (default 0.1: DARE drop 0.9)\n"
            "  --seed S           generator seed (default 1)\n"
            "  --out RES.h5       write the `kernels` table there (default: print only)\n"
+           "  --calib-out FILE   write the serving cost model's calibration overlay (eff.*\n"
+           "                     keys: measured share of --calib-hw's bandwidth or peak) for\n"
+           "                     `simulate --calib FILE`\n"
+           "  --calib-hw H       the profile the overlay is for (default: cpu with --device\n"
+           "                     cpu, required with --device cuda: h100-sxm, a100-80gb, ...)\n"
            "  -h, --help         this text\n");
 }
 
@@ -342,7 +347,7 @@ static db_status run_cfg(kb_cfg *g, int warmup, int repeat, double copy_bps, kb_
 int cmd_bench_kernel(int argc, char **argv)
 {
     enum { O_OP = 1000, O_DEV, O_M, O_K, O_SHAPES, O_BATCH, O_DELTAS, O_REP, O_WARM, O_IMPL,
-           O_RANK, O_DENS, O_SEED, O_OUT, O_ASSIGN };
+           O_RANK, O_DENS, O_SEED, O_OUT, O_ASSIGN, O_CALIBOUT, O_CALIBHW };
     static const struct option opts[] = {
         {"op", required_argument, 0, O_OP},         {"device", required_argument, 0, O_DEV},
         {"m", required_argument, 0, O_M},           {"k", required_argument, 0, O_K},
@@ -352,8 +357,10 @@ int cmd_bench_kernel(int argc, char **argv)
         {"rank", required_argument, 0, O_RANK},     {"density", required_argument, 0, O_DENS},
         {"seed", required_argument, 0, O_SEED},     {"out", required_argument, 0, O_OUT},
         {"assign", required_argument, 0, O_ASSIGN},
+        {"calib-out", required_argument, 0, O_CALIBOUT},
+        {"calib-hw", required_argument, 0, O_CALIBHW},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
-    const char *oplist = NULL, *out = NULL, *shapes = NULL;
+    const char *oplist = NULL, *out = NULL, *shapes = NULL, *calib_out = NULL, *calib_hw = NULL;
     kn_device dev = KN_CPU;
     kn_impl impl = KN_IMPL_FAST;
     int64_t M = 4096, Kc = 4096, repeat = 20, warmup = 3, rank = 64, seed = 1;
@@ -370,6 +377,8 @@ int cmd_bench_kernel(int argc, char **argv)
         case 'h': usage(); return DB_EXIT_OK;
         case O_OP: oplist = optarg; break;
         case O_OUT: out = optarg; break;
+        case O_CALIBOUT: calib_out = optarg; break;
+        case O_CALIBHW: calib_hw = optarg; break;
         case O_SHAPES: shapes = optarg; break;
         case O_ASSIGN:
             assign = optarg;
@@ -417,6 +426,18 @@ int cmd_bench_kernel(int argc, char **argv)
         return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!oplist)
         return cli_usage(CMD, "--op is required");
+    if (calib_hw && !calib_out)
+        return cli_usage(CMD, "--calib-hw applies to --calib-out only");
+    if (calib_out && !calib_hw && dev == KN_CUDA)
+        return cli_usage(CMD, "--calib-out with --device cuda needs --calib-hw (the GPU's "
+                              "profile, e.g. h100-sxm)");
+    hw_profile calib_prof;
+    if (calib_out) { /* resolved first: a bad profile fails before anything is timed */
+        db_status hs = hw_profile_resolve(&calib_prof, calib_hw ? calib_hw : "cpu",
+                                          HW_CPU_PROFILE_CACHE);
+        if (hs != DB_OK)
+            return cli_fail(CMD, hs);
+    }
     /* ops and shapes */
     const kb_op *sel[MAX_LIST];
     int nops = 0;
@@ -517,11 +538,21 @@ int cmd_bench_kernel(int argc, char **argv)
         else
             res_abort(f);
     }
+    if (!s && calib_out) {
+        char *cmdline = res_join_argv(argc, argv);
+        s = cmdline ? kb_calib_write(calib_out, rows, nrows, &calib_prof,
+                                     dev == KN_CUDA ? devname : "cpu", copy_bps / 1e9, cmdline)
+                    : db_error(DB_ERR_NOMEM, "%s: out of memory", calib_out);
+        db_free(cmdline);
+    }
     db_free(rows);
     kn_ctx_free(ctx);
     if (s)
         return cli_fail(CMD, s);
     if (out)
         printf("# wrote %zu rows to %s\n", nrows, out);
+    if (calib_out)
+        printf("# wrote the calibration overlay for profile %s to %s\n", calib_prof.name,
+               calib_out);
     return DB_EXIT_OK;
 }

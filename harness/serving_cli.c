@@ -33,8 +33,9 @@ static void usage(const srv_command *c)
         printf("                        %-10s %s\n", pol_table[i].name, pol_table[i].summary);
     printf("  --hw H              hardware profile [%s]: a100-80gb, h100-sxm, h200, rtx3090,\n"
            "                      cpu (this machine, measured once and cached in\n"
-           "                      " SRV_CPU_PROFILE_CACHE "), or a profile file\n"
-           "  --calib FILE        efficiency overlay written by bench-kernel (eff.* keys)\n"
+           "                      " HW_CPU_PROFILE_CACHE "), or a profile file\n"
+           "  --calib FILE        calibration overlay (eff.* keys) written by `bench-kernel\n"
+           "                      --calib-out` or `serve --executor cpu --calib-out`\n"
            "  --model M           model shape [simulate: llama2-13b; serve cpu: the zoo's base]:\n"
            "                      %s,\n"
            "                      or a model directory (its config.json, e.g. a zoo base)\n"
@@ -288,7 +289,7 @@ int srv_main(const srv_command *c, int argc, char **argv)
     memset(&res, 0, sizeof res);
     db_status s;
 
-    if ((s = hw_profile_resolve(&hw, o.hw, SRV_CPU_PROFILE_CACHE)) != DB_OK)
+    if ((s = hw_profile_resolve(&hw, o.hw, HW_CPU_PROFILE_CACHE)) != DB_OK)
         goto fail;
     if (o.calib && ((s = hw_profile_load(&hw, o.calib)) != DB_OK || (s = hw_profile_check(&hw)) != DB_OK))
         goto fail;

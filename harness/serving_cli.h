@@ -12,7 +12,6 @@
 #include "core/status.h"
 #include "serve/engine.h"
 
-#define SRV_CPU_PROFILE_CACHE "results/hw-cpu.txt" /* `--hw cpu`: measured once, cached here */
 #define SRV_DEFAULT_ZOO "models/zoo/small"
 
 /* The parsed options of a run (NULL / 0: not given). */

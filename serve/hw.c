@@ -2,8 +2,9 @@
  *
  * The compiled-in profiles are kept as text in the file format so that one parser serves them,
  * user files and calibration overlays, and every number keeps its source comment next to it.
- * Efficiency factors without a measurement are stated assumptions (docs/serving.md) until
- * `bench-kernel` writes a calibration file. */
+ * Efficiency factors without a measurement are stated assumptions (docs/serving.md) until a
+ * calibration overlay replaces them: `bench-kernel --calib-out` (measured kernel shares) or
+ * `serve --executor cpu --calib-out` (a fit of whole measured iterations). */
 #include "serve/hw.h"
 
 #include <ctype.h>
@@ -447,8 +448,8 @@ db_status hw_probe_cpu(hw_profile *p, const char *scratch_dir)
     p->step_overhead_s = 20e-6; /* C loop, no Python: assumed until calibrated */
     p->load_overhead_s = 1e-3;
     p->max_gpus = 1;
-    /* The probe already measures achievable rates, so the roofline runs at 1.0 until
-     * bench-kernel calibrates the kernels. */
+    /* The probe already measures achievable rates, so the roofline runs at 1.0 until an
+     * overlay (bench-kernel --calib-out, serve --calib-out) calibrates the kernels. */
     static const char *keys[] = {"gemm.mem", "gemm.compute", "attn.mem", "attn.compute"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         hw_eff_set(p, keys[i], 1.0);

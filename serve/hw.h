@@ -3,7 +3,8 @@
  * A profile is a handful of datasheet or measured numbers about one GPU model and the node it
  * sits in (memory, HBM bandwidth, dense fp16 FLOP/s, host->GPU and disk bandwidth, GPU<->GPU
  * link) plus efficiency factors that turn a roofline into a prediction. The efficiency factors
- * are the calibration: `bench-kernel` measures them and writes a file in the same format, which
+ * are the calibration: `bench-kernel --calib-out` measures the kernels' shares and `serve
+ * --executor cpu --calib-out` fits whole iterations; both write a file in the same format, which
  * `--calib FILE` overlays on the profile.
  *
  * Format (the compiled-in profiles are strings in exactly this format, and `--hw FILE` reads it):
@@ -24,6 +25,8 @@
 #include "core/status.h"
 
 #define HW_MAX_EFF 48
+/* Where `--hw cpu` caches the measured cpu profile (relative to the project root). */
+#define HW_CPU_PROFILE_CACHE "results/hw-cpu.txt"
 
 typedef struct {
     char key[40]; /* "gemm.mem", "delta.4bit-2:4.compute", ... (without the "eff." prefix) */
