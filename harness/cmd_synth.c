@@ -21,9 +21,9 @@ static void usage(void)
            "Writes a base and a fine-tuned checkpoint (F16, HF Llama names and shapes). Base\n"
            "weights ~ N(0, 0.02^2), norms ~ 1 + N(0, 0.1^2); the delta is a heavy-tailed scale\n"
            "mixture with per-row and per-column factors (docs/compressors.md).\n\n"
-           "shapes (core/llama_names.c): ");
-    char names[256];
-    printf("%s", llama_model_names(names, sizeof names, ", "));
+           "shapes:");
+    char names[256]; /* one line, space-separated: bd2.sh and dz5.sh read it */
+    printf(" %s", llama_model_names(names, sizeof names, " "));
     printf("\n\noptions:\n"
            "  --shape S          one of the shapes above (required)\n"
            "  --seed S           generator seed, 0..2^63-1 (default 0)\n"
