@@ -239,6 +239,60 @@ static db_status splice_status(const char *paper)
     return s;
 }
 
+/* The entry's rule-decided verdict lines, written into DIR/section.md in place of its
+ * "<!-- verdicts -->" line, and DIR/verdict ("CLAIM: verdict; ..."), from DIR/ID.csv. */
+static db_status write_verdicts(const rp_entry *e, const char *dir)
+{
+    static const char MARK[] = "<!-- verdicts -->\n";
+    char csv[1200], sec_path[1200], vpath[1200];
+    snprintf(csv, sizeof csv, "%s/%s.csv", dir, e->id);
+    snprintf(sec_path, sizeof sec_path, "%s/section.md", dir);
+    snprintf(vpath, sizeof vpath, "%s/verdict", dir);
+    vd_table *t = NULL;
+    char *sec = NULL, *lines = NULL, *summary = NULL;
+    size_t nsec = 0, nlines = 0, nsummary = 0;
+    FILE *lm = NULL, *sm = NULL;
+    db_status s = vd_table_read(csv, &t);
+    if (s == DB_OK)
+        s = fs_read_all(sec_path, &sec, &nsec);
+    char *mark = s == DB_OK ? strstr(sec, MARK) : NULL;
+    if (s == DB_OK && !mark)
+        s = db_error(DB_ERR_FORMAT, "%s: no '<!-- verdicts -->' line for the rules' verdicts",
+                     sec_path);
+    if (s == DB_OK && (!(lm = open_memstream(&lines, &nlines)) ||
+                       !(sm = open_memstream(&summary, &nsummary))))
+        s = db_error(DB_ERR_NOMEM, "%s: out of memory", sec_path);
+    for (size_t i = 0; s == DB_OK && i < e->nrules; i++) {
+        const char *claim = e->rules[i].claim;
+        bool seen = false; /* each claim once, in the order of its first rule */
+        for (size_t j = 0; j < i; j++)
+            seen |= !strcmp(e->rules[j].claim, claim);
+        char v[96];
+        if (!seen && (s = vd_decide(t, e->rules, e->nrules, claim, lm, v, sizeof v)) == DB_OK)
+            fprintf(sm, "%s%s: %s", ftell(sm) ? "; " : "", claim, v);
+    }
+    if (lm && fclose(lm) && s == DB_OK)
+        s = db_error(DB_ERR_NOMEM, "%s: out of memory", sec_path);
+    if (sm && fclose(sm) && s == DB_OK)
+        s = db_error(DB_ERR_NOMEM, "%s: out of memory", sec_path);
+    fs_out o;
+    if (s == DB_OK && (s = fs_out_open(&o, sec_path)) == DB_OK) {
+        fwrite(sec, 1, (size_t)(mark - sec), o.fp);
+        fwrite(lines, 1, nlines, o.fp);
+        fputs(mark + sizeof MARK - 1, o.fp);
+        s = fs_out_commit(&o);
+    }
+    if (s == DB_OK && (s = fs_out_open(&o, vpath)) == DB_OK) {
+        fprintf(o.fp, "%s\n", summary);
+        s = fs_out_commit(&o);
+    }
+    vd_table_free(t);
+    db_free(sec);
+    free(lines);
+    free(summary);
+    return s;
+}
+
 static int run(const rp_entry *e, const char *out_dir, const char *paper)
 {
     char self[4096], dir[1024], csv[1200], fig[1200], arg[2600], path[1300];
@@ -256,6 +310,8 @@ static int run(const rp_entry *e, const char *out_dir, const char *paper)
     db_status s = spawn((char *[]){"bash", (char *)e->script, NULL});
     if (s) /* the experiment printed its own one-line reason */
         return DB_EXIT_FAIL;
+    if (e->nrules && (s = write_verdicts(e, dir)))
+        return cli_fail(CMD, s);
     if (e->plot) {
         snprintf(csv, sizeof csv, "%s/%s.csv", dir, e->id);
         snprintf(fig, sizeof fig, "%s/%s", dir, e->id);

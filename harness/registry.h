@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "harness/verdict.h"
+
 typedef struct {
     const char *id;     /* make reproduce-<id>, results/<id>/ */
     const char *claims; /* CLAIMS.md ids, e.g. "DZ-1, DZ-2" */
@@ -23,6 +25,11 @@ typedef struct {
     const char *make_needs; /* the make targets that build it, space-separated (NULL: none);
                              * `deltabench reproduce --needs ID` prints them for the Makefile */
     const char *budget; /* expected run time on the reference 2-core machine */
+    /* The rules that decide the entry's claims from <id>.csv (harness/verdict.h), in the order
+     * they are tried; `reproduce` writes their verdict lines where section.md has the line
+     * "<!-- verdicts -->". NULL: the experiment script still writes its own verdict lines. */
+    const vd_rule *rules;
+    size_t nrules;
 } rp_entry;
 
 extern const rp_entry rp_entries[];
