@@ -41,6 +41,10 @@ grep -q 'Verdict BD-2' "$T/paper.md" || fail "paper.md lacks the BD-2 verdict"
 [ "$(grep -c '^old$' "$T/paper.md")" -eq 5 ] || fail "paper.md: only the bd2 section should be replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
 [ -s "$T/docs/figures/bd2.png" ] || fail "bd2 figure not copied beside the report"
+# the data behind the section is copied beside the report, for the repository, and linked
+cmp -s "$T/bd2/bd2.csv" "$T/results/reference/bd2/bd2.csv" || fail "bd2.csv not published to results/reference/bd2"
+[ "$(ls "$T/results/reference/bd2/runs/"*.h5 | wc -l)" -eq 3 ] || fail "bd2: expected its 3 runs under results/reference/bd2/runs"
+grep -q 'Data: \[`results/reference/bd2/`\]' "$T/paper.md" || fail "paper.md does not link results/reference/bd2"
 # the status table is rebuilt from the sections' verdict lines: one row so far
 grep -q '^stale$' "$T/paper.md" && fail "status table not rebuilt"
 grep -q '^| BD-2 | [a-z ]* | `make reproduce-bd2` | 20[0-9-]* |$' "$T/paper.md" ||
