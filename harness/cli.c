@@ -118,18 +118,21 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_
     char shorts[2 * CLI_MAX_OPTS + 4] = ":h";
     if (n > CLI_MAX_OPTS)
         return cli_usage(cmd, "internal: %zu options, at most %d", n, CLI_MAX_OPTS);
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!opts[i].name)
+            continue;
         int has_arg = opts[i].kind == CLI_FLAG ? no_argument : required_argument;
-        lo[i] = (struct option){opts[i].name, has_arg, NULL, CLI_LONG_BASE + (int)i};
+        lo[k++] = (struct option){opts[i].name, has_arg, NULL, CLI_LONG_BASE + (int)i};
         if (opts[i].letter) {
-            size_t k = strlen(shorts);
-            shorts[k] = opts[i].letter;
-            shorts[k + 1] = has_arg == no_argument ? '\0' : ':';
-            shorts[k + 2] = '\0';
+            size_t e = strlen(shorts);
+            shorts[e] = opts[i].letter;
+            shorts[e + 1] = has_arg == no_argument ? '\0' : ':';
+            shorts[e + 2] = '\0';
         }
     }
-    lo[n] = (struct option){"help", no_argument, NULL, 'h'};
-    lo[n + 1] = (struct option){0, 0, 0, 0};
+    lo[k] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[k + 1] = (struct option){0, 0, 0, 0};
     optind = 1;
     opterr = 0;
     int c;
@@ -143,7 +146,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_
         if (c >= CLI_LONG_BASE && c < CLI_LONG_BASE + (int)n)
             o = &opts[c - CLI_LONG_BASE];
         for (size_t i = 0; !o && c != '?' && i < n; i++)
-            if (opts[i].letter == c)
+            if (opts[i].name && opts[i].letter == c)
                 o = &opts[i];
         if (!o && optopt > 0 && optopt < CLI_LONG_BASE && optopt != 'h')
             return cli_usage(cmd, "unknown option '-%c'", optopt);
@@ -178,6 +181,8 @@ void cli_help(FILE *out, const cli_opt *opts, size_t n)
     int width = 10;
     for (size_t i = 0; i <= n; i++) {
         const cli_opt *o = i < n ? &opts[i] : NULL;
+        if (o && !o->name)
+            continue;
         if (!o)
             snprintf(left[i], sizeof left[i], "-h, --help");
         else if (o->letter)
@@ -190,7 +195,11 @@ void cli_help(FILE *out, const cli_opt *opts, size_t n)
         width = w > width && w <= 22 ? w : width;
     }
     fprintf(out, "options (default in brackets):\n");
-    for (size_t i = 0; i < n; i++)
-        help_entry(out, width, left[i], opts[i].help, opts[i].def);
+    for (size_t i = 0; i < n; i++) {
+        if (opts[i].name)
+            help_entry(out, width, left[i], opts[i].help, opts[i].def);
+        else
+            fprintf(out, "%s:\n", opts[i].help);
+    }
     help_entry(out, width, left[n], "this text", NULL);
 }

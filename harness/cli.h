@@ -74,7 +74,7 @@ typedef enum {
 typedef bool (*cli_parse_fn)(const char *cmd, const char *opt, const char *val, void *dst);
 
 typedef struct {
-    const char *name; /* long name without "--" */
+    const char *name; /* long name without "--"; NULL: a CLI_SECTION heading */
     char letter;      /* short form (-q), or 0 */
     cli_kind kind;
     void *dst;
@@ -102,6 +102,9 @@ typedef struct {
      .help = hlp, .def = d}
 #define CLI_FN_OPT(nm, f, p, a, hlp, d) \
     {.name = nm, .kind = CLI_FN, .fn = (f), .dst = (p), .arg = a, .help = hlp, .def = d}
+
+/* A heading in --help between groups of rows (parsing skips it). */
+#define CLI_SECTION(title) {.name = NULL, .help = title}
 
 #define CLI_NOPTS(t) (sizeof(t) / sizeof((t)[0]))
 
