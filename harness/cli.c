@@ -103,6 +103,10 @@ static bool opt_apply(const char *cmd, const cli_opt *o, const char *val)
     case CLI_F64:
         if (!cli_f64(cmd, flag, val, o->flo, o->fhi, &d))
             return false;
+        if (o->lo_open && d <= o->flo) {
+            cli_usage(cmd, "%s: '%s' is not a number in (%g, %g]", flag, val, o->flo, o->fhi);
+            return false;
+        }
         if (o->kind == CLI_F32)
             *(float *)o->dst = (float)d;
         else

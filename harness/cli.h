@@ -80,6 +80,7 @@ typedef struct {
     void *dst;
     int64_t ilo, ihi; /* integer kinds */
     double flo, fhi;  /* float kinds */
+    bool lo_open;     /* float kinds: (flo, fhi] instead of [flo, fhi] */
     cli_parse_fn fn;  /* CLI_FN */
     const char *arg;  /* the value's name in --help ("N"); NULL for a flag */
     const char *help; /* one line or several joined by '\n' */
@@ -100,6 +101,9 @@ typedef struct {
 #define CLI_REAL_OPT(nm, p, lo, hi, a, hlp, d)                                              \
     {.name = nm, .kind = CLI_REAL_KIND(p), .dst = (p), .flo = (lo), .fhi = (hi), .arg = a, \
      .help = hlp, .def = d}
+#define CLI_POS_OPT(nm, p, hi, a, hlp, d)                                                  \
+    {.name = nm, .kind = CLI_REAL_KIND(p), .dst = (p), .flo = 0, .fhi = (hi), .lo_open = true, \
+     .arg = a, .help = hlp, .def = d}
 #define CLI_FN_OPT(nm, f, p, a, hlp, d) \
     {.name = nm, .kind = CLI_FN, .fn = (f), .dst = (p), .arg = a, .help = hlp, .def = d}
 
