@@ -200,8 +200,10 @@ void cli_help(FILE *out, const cli_opt *opts, size_t n)
     }
     fprintf(out, "options (default in brackets):\n");
     for (size_t i = 0; i < n; i++) {
-        if (opts[i].name)
+        if (opts[i].name && opts[i].help)
             help_entry(out, width, left[i], opts[i].help, opts[i].def);
+        else if (opts[i].name)
+            continue;
         else
             fprintf(out, "%s:\n", opts[i].help);
     }

@@ -83,7 +83,7 @@ typedef struct {
     bool lo_open;     /* float kinds: (flo, fhi] instead of [flo, fhi] */
     cli_parse_fn fn;  /* CLI_FN */
     const char *arg;  /* the value's name in --help ("N"); NULL for a flag */
-    const char *help; /* one line or several joined by '\n' */
+    const char *help; /* one line or several joined by '\n'; NULL: parsed, not listed */
     const char *def;  /* shown as " [def]" at the end of the help; NULL: none (required...) */
 } cli_opt;
 
