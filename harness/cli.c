@@ -77,7 +77,7 @@ const char *cli_gpu_name(void)
 
 enum { CLI_MAX_OPTS = 64, CLI_LONG_BASE = 256 };
 
-static bool opt_apply(const char *cmd, const cli_opt *o, const char *val)
+bool cli_apply(const char *cmd, const cli_opt *o, const char *val)
 {
     char flag[64];
     snprintf(flag, sizeof flag, "--%s", o->name);
@@ -156,7 +156,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_
             return cli_usage(cmd, "unknown option '-%c'", optopt);
         if (!o)
             return cli_usage(cmd, "unknown option '%s'", given);
-        if (!opt_apply(cmd, o, optarg))
+        if (!cli_apply(cmd, o, optarg))
             return DB_EXIT_USAGE;
     }
     if (argi)

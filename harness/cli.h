@@ -120,6 +120,10 @@ enum { CLI_HELP = -1 }; /* cli_parse saw -h/--help: print the usage, exit 0 */
  * index of the first (getopt permutes them to the end). */
 int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n, int *argi);
 
+/* Parses val into o's destination as cli_parse does for a given option (range checked, the
+ * usage error printed); for values applied after parsing (compress's method parameters). */
+bool cli_apply(const char *cmd, const cli_opt *o, const char *val);
+
 /* Prints "options (default in brackets):" and one entry per row, "-h, --help" last. */
 void cli_help(FILE *out, const cli_opt *opts, size_t n);
 

@@ -56,13 +56,7 @@ _Static_assert(sizeof param_rows / sizeof param_rows[0] == NPARAMS, "one row per
 /* Parses one given parameter value into its dc_params field; false after a usage error. */
 static bool param_apply(const struct param_row *r, const char *val, dc_params *p)
 {
-    char flag[32];
-    snprintf(flag, sizeof flag, "--%s", r->flag);
-    char *field = (char *)p + r->off;
-    int64_t v;
-    double d;
-    switch (r->kind) {
-    case PK_NM: {
+    if (r->kind == PK_NM) {
         int n1, m1;
         char extra;
         if (sscanf(val, "%d:%d%c", &n1, &m1, &extra) != 2) {
@@ -72,25 +66,11 @@ static bool param_apply(const struct param_row *r, const char *val, dc_params *p
         p->nm_n = n1, p->nm_m = m1;
         return true;
     }
-    case PK_F64:
-        if (!cli_f64(CMD, flag, val, (double)r->lo, (double)r->hi, &d))
-            return false;
-        memcpy(field, &d, sizeof d);
-        return true;
-    case PK_INT:
-    case PK_I64:
-    case PK_U64:
-        if (!cli_i64(CMD, flag, val, r->lo, r->hi, &v))
-            return false;
-        if (r->kind == PK_INT)
-            *(int *)(void *)field = (int)v;
-        else if (r->kind == PK_I64)
-            *(int64_t *)(void *)field = v;
-        else
-            *(uint64_t *)(void *)field = (uint64_t)v;
-        return true;
-    }
-    return false;
+    static const cli_kind kinds[] = {[PK_INT] = CLI_INT, [PK_I64] = CLI_I64, [PK_U64] = CLI_U64,
+                                     [PK_F64] = CLI_F64};
+    const cli_opt o = {.name = r->flag, .kind = kinds[r->kind], .dst = (char *)p + r->off,
+                       .ilo = r->lo, .ihi = r->hi, .flo = (double)r->lo, .fhi = (double)r->hi};
+    return cli_apply(CMD, &o, val);
 }
 
 static void usage(const cli_opt *opts, size_t n)
@@ -225,6 +205,37 @@ static db_status write_report(res_file *rf, const dc_method *m, const char *para
     return s;
 }
 
+/* The closing lines: bytes and ratios, lossless measurements, calibration, "ratio:". */
+static void print_summary(const dc_method *m, const dc_params *p, const dc_summary *sum,
+                          const ctx_t *c, const char *calib_desc)
+{
+    printf("linear layers: %" PRId64 " -> %" PRId64 " bytes (%.2fx)\n", sum->orig_linear,
+           sum->stored_linear, sum->ratio_linear);
+    printf("whole checkpoint: %" PRId64 " -> %" PRId64 " bytes (%.2fx), header %" PRId64 " bytes\n",
+           sum->orig_all, sum->stored_all, sum->ratio_all, sum->header_bytes);
+    if (c->lossless_cols && c->zstd_all)
+        printf("lossless measured: zstd %.2fx (linear %.2fx), deflate %.2fx (linear %.2fx); "
+               "stored: %s\n",
+               (double)sum->orig_all / (double)(c->zstd_all + sum->header_bytes),
+               c->zstd_lin ? (double)sum->orig_linear / (double)c->zstd_lin : 0.0,
+               (double)sum->orig_all / (double)(c->defl_all + sum->header_bytes),
+               c->defl_lin ? (double)sum->orig_linear / (double)c->defl_lin : 0.0,
+               dc_lossless_name(p->lossless));
+    if (m->uses & DC_P_CALIB)
+        printf("calibration: %s; Hessian for %" PRId64 " tensors, H = I for %" PRId64 "\n",
+               calib_desc, sum->n_hessian, sum->n_identity);
+    printf("ratio: %.2fx (linear layers %.2fx)\n", sum->ratio_all, sum->ratio_linear);
+}
+
+static int unknown_method(const char *method)
+{
+    char names[256] = "";
+    for (size_t i = 0; i < dc_nmethods; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                 dc_methods[i]->name);
+    return cli_usage(CMD, "unknown method '%s' (one of: %s)", method, names);
+}
+
 int cmd_compress(int argc, char **argv)
 {
     const char *base = NULL, *target = NULL, *method = NULL, *out = NULL, *calib = NULL,
@@ -278,13 +289,8 @@ int cmd_compress(int argc, char **argv)
     if (!base || !target || !method || !out)
         return cli_usage(CMD, "--base, --target, --method and --out are required");
     const dc_method *m = dc_method_find(method);
-    if (!m) {
-        char names[256] = "";
-        for (size_t i = 0; i < dc_nmethods; i++)
-            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
-                     dc_methods[i]->name);
-        return cli_usage(CMD, "unknown method '%s' (one of: %s)", method, names);
-    }
+    if (!m)
+        return unknown_method(method);
     dc_params p;
     dc_params_default(m, &p);
     for (size_t i = 0; i < NPARAMS; i++)
@@ -381,21 +387,6 @@ int cmd_compress(int argc, char **argv)
         }
         return cli_fail(CMD, s);
     }
-    printf("linear layers: %" PRId64 " -> %" PRId64 " bytes (%.2fx)\n", sum.orig_linear,
-           sum.stored_linear, sum.ratio_linear);
-    printf("whole checkpoint: %" PRId64 " -> %" PRId64 " bytes (%.2fx), header %" PRId64 " bytes\n",
-           sum.orig_all, sum.stored_all, sum.ratio_all, sum.header_bytes);
-    if (ctx.lossless_cols && ctx.zstd_all)
-        printf("lossless measured: zstd %.2fx (linear %.2fx), deflate %.2fx (linear %.2fx); "
-               "stored: %s\n",
-               (double)sum.orig_all / (double)(ctx.zstd_all + sum.header_bytes),
-               ctx.zstd_lin ? (double)sum.orig_linear / (double)ctx.zstd_lin : 0.0,
-               (double)sum.orig_all / (double)(ctx.defl_all + sum.header_bytes),
-               ctx.defl_lin ? (double)sum.orig_linear / (double)ctx.defl_lin : 0.0,
-               dc_lossless_name(p.lossless));
-    if (m->uses & DC_P_CALIB)
-        printf("calibration: %s; Hessian for %" PRId64 " tensors, H = I for %" PRId64 "\n",
-               calib_desc, sum.n_hessian, sum.n_identity);
-    printf("ratio: %.2fx (linear layers %.2fx)\n", sum.ratio_all, sum.ratio_linear);
+    print_summary(m, &p, &sum, &ctx, calib_desc);
     return DB_EXIT_OK;
 }
