@@ -149,212 +149,289 @@ static db_status measure(const void *data, size_t n, dc_lossless stored_codec, s
     return DB_OK;
 }
 
-db_status dc_compress_model(const dc_compress_opts *o, dc_summary *sum)
+/* One compression run: the two checkpoints, the tensors in model order, the output and the
+ * scratch of the largest linear tensor, shared by the steps below. */
+typedef struct {
+    const dc_compress_opts *o;
+    dc_summary *sum;
+    st_model *b, *t;
+    size_t n;                     /* tensors */
+    work_item *items;             /* [n] in model order */
+    hash_tensor_entry *hb, *ht;   /* [n] content hashes of base and target */
+    float *delta, *dec, *H;       /* [maxel], [maxel], [maxK, maxK] (H only with calibration) */
+    dc_packed pk;
+    dc_out *out;
+} run_t;
+
+static bool uses_hessian(const dc_compress_opts *o)
 {
-    memset(sum, 0, sizeof *sum);
-    const dc_method *m = o->method;
-    st_model *b = NULL, *t = NULL;
-    dc_out *out = NULL;
-    work_item *items = NULL;
-    hash_tensor_entry *hb = NULL, *ht = NULL;
-    float *delta = NULL, *dec = NULL, *H = NULL;
-    dc_packed pk = {0};
-    db_status s = dc_params_check(m, &o->params, 0, 0);
-    if (!s)
-        s = st_model_open(o->base_path, &b);
-    if (!s)
-        s = st_model_open(o->target_path, &t);
-    if (!s)
-        s = check_pair(o->base_path, b, o->target_path, t);
-    if (s)
-        goto done;
-    size_t n = st_model_count(b);
-    items = db_calloc(n ? n : 1, sizeof *items);
-    hb = db_calloc(n ? n : 1, sizeof *hb);
-    ht = db_calloc(n ? n : 1, sizeof *ht);
-    if (!items || !hb || !ht) {
-        s = db_error(DB_ERR_NOMEM, "compress: out of memory");
-        goto done;
-    }
+    return o->calib && (o->method->uses & DC_P_CALIB);
+}
+
+/* Pairs base and target tensors, sorts them into model order, checks every linear tensor's
+ * shape against the parameters (fail before any work) and allocates the scratch. */
+static db_status plan_run(run_t *r)
+{
+    const dc_compress_opts *o = r->o;
+    size_t n = r->n = st_model_count(r->b);
+    r->items = db_calloc(n ? n : 1, sizeof *r->items);
+    r->hb = db_calloc(n ? n : 1, sizeof *r->hb);
+    r->ht = db_calloc(n ? n : 1, sizeof *r->ht);
+    if (!r->items || !r->hb || !r->ht)
+        return db_error(DB_ERR_NOMEM, "compress: out of memory");
     size_t maxel = 0, maxK = 0;
-    int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        items[i].b = st_model_get(b, i);
-        items[i].t = st_model_find(t, items[i].b->name);
-        order_key(&items[i]);
-        total += (int64_t)items[i].b->nbytes;
-        if (items[i].delta) {
-            /* shape-dependent parameter checks up front: fail before any work */
-            s = dc_params_check(m, &o->params, items[i].b->shape[0], items[i].b->shape[1]);
-            if (s) {
-                s = db_error(DB_ERR_ARG, "%s: %s: %s", o->target_path, items[i].b->name,
-                             db_errmsg());
-                goto done;
-            }
-            size_t el = (size_t)items[i].b->shape[0] * (size_t)items[i].b->shape[1];
-            maxel = el > maxel ? el : maxel;
-            maxK = (size_t)items[i].b->shape[1] > maxK ? (size_t)items[i].b->shape[1] : maxK;
-        }
+        work_item *w = &r->items[i];
+        w->b = st_model_get(r->b, i);
+        w->t = st_model_find(r->t, w->b->name);
+        order_key(w);
+        if (!w->delta)
+            continue;
+        if (dc_params_check(o->method, &o->params, w->b->shape[0], w->b->shape[1]))
+            return db_error(DB_ERR_ARG, "%s: %s: %s", o->target_path, w->b->name, db_errmsg());
+        size_t el = (size_t)w->b->shape[0] * (size_t)w->b->shape[1];
+        maxel = el > maxel ? el : maxel;
+        maxK = (size_t)w->b->shape[1] > maxK ? (size_t)w->b->shape[1] : maxK;
     }
-    qsort(items, n, sizeof *items, item_cmp);
-    if (maxel) {
-        delta = db_malloc_array(maxel, sizeof *delta);
-        dec = db_malloc_array(maxel, sizeof *dec);
-        if (o->calib && (m->uses & DC_P_CALIB))
-            H = db_malloc_array(maxK * maxK, sizeof *H);
-        if (!delta || !dec || (o->calib && (m->uses & DC_P_CALIB) && !H)) {
-            s = db_error(DB_ERR_NOMEM, "compress: out of memory for tensors of %zu elements",
-                         maxel);
-            goto done;
-        }
+    qsort(r->items, n, sizeof *r->items, item_cmp);
+    if (!maxel)
+        return DB_OK;
+    r->delta = db_malloc_array(maxel, sizeof *r->delta);
+    r->dec = db_malloc_array(maxel, sizeof *r->dec);
+    if (uses_hessian(o))
+        r->H = db_malloc_array(maxK * maxK, sizeof *r->H);
+    if (!r->delta || !r->dec || (uses_hessian(o) && !r->H))
+        return db_error(DB_ERR_NOMEM, "compress: out of memory for tensors of %zu elements",
+                        maxel);
+    return DB_OK;
+}
+
+/* Refuses a tensor pair holding a NaN or Inf, naming the file and the first bad element. */
+static db_status check_finite(const dc_compress_opts *o, const work_item *w, int64_t numel)
+{
+    int64_t bad = first_nonfinite(w->b->dtype, w->b->data, numel);
+    if (bad >= 0)
+        return db_error(DB_ERR_NUMERIC, "%s: tensor %s has NaN/Inf at element %lld",
+                        o->base_path, w->b->name, (long long)bad);
+    if ((bad = first_nonfinite(w->t->dtype, w->t->data, numel)) >= 0)
+        return db_error(DB_ERR_NUMERIC, "%s: tensor %s has NaN/Inf at element %lld",
+                        o->target_path, w->t->name, (long long)bad);
+    return DB_OK;
+}
+
+/* Stores one array in the container and adds its raw and stored bytes (and, when asked, its
+ * size under both lossless codecs) to the tensor's row. */
+static db_status store_array(run_t *r, const char *name, db_dtype dt, int ndim,
+                             const int64_t *shape, const void *data, size_t nbytes,
+                             dc_report_row *row)
+{
+    const dc_compress_opts *o = r->o;
+    size_t stored = 0;
+    db_status s = dc_out_add(r->out, name, dt, ndim, shape, data, nbytes, o->params.lossless,
+                             &stored);
+    row->raw_bytes += (int64_t)nbytes;
+    row->stored_bytes += (int64_t)stored;
+    if (!s && o->measure_lossless)
+        s = measure(data, nbytes, o->params.lossless, stored, &row->zstd_bytes,
+                    &row->deflate_bytes);
+    return s;
+}
+
+/* The calibration Hessian of a linear tensor into *h (NULL: H = I, also counted). */
+static db_status lookup_hessian(run_t *r, const char *name, int64_t K, const float **h)
+{
+    const dc_compress_opts *o = r->o;
+    *h = NULL;
+    if (!r->H) {
+        if (o->method->uses & DC_P_CALIB)
+            r->sum->n_identity++;
+        return DB_OK;
     }
-    s = dc_out_open(o->out_path, &out);
+    int64_t ntok = 0;
+    db_status s = o->calib->hessian(o->calib->ctx, name, K, r->H, &ntok);
+    if (s == DB_OK)
+        *h = r->H, r->sum->n_hessian++;
+    else if (s == DB_ERR_NOT_FOUND)
+        s = DB_OK, db_error_clear(), r->sum->n_identity++;
+    return s;
+}
+
+/* Relative Frobenius error of the decoded delta dec against the exact delta, both [n]. */
+static double rel_fro_err(const float *dec, const float *delta, int64_t n)
+{
+    double e2 = 0.0, d2 = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        double df = (double)dec[j] - delta[j];
+        e2 += df * df;
+        d2 += (double)delta[j] * delta[j];
+    }
+    return d2 > 0 ? sqrt(e2 / d2) : sqrt(e2);
+}
+
+/* A linear projection: encode its delta, measure the decoded error, let a sequential
+ * calibration see the compressed layer, store the method's parts. */
+static db_status compress_delta(run_t *r, const work_item *w, dc_report_row *row)
+{
+    const dc_compress_opts *o = r->o;
+    const st_tensor_info *bi = w->b;
+    const int64_t N = bi->shape[0], K = bi->shape[1];
+    dc_src src = {bi->name, N, K, bi->dtype, bi->data, w->t->data};
+    const float *h;
+    db_status s = lookup_hessian(r, bi->name, K, &h);
+    if (!s)
+        s = dc_encode(o->method, &src, &o->params, h, &r->pk);
+    if (!s)
+        s = dc_src_delta(&src, r->delta);
+    if (!s)
+        s = o->method->decode_dense(&r->pk, r->dec);
     if (s)
-        goto done;
-    db_progress pg;
-    if (o->progress)
-        progress_start(&pg, "compress", total > 0 ? total : 1);
-    for (size_t i = 0; i < n && !s; i++) {
-        const st_tensor_info *bi = items[i].b, *ti = items[i].t;
-        double t0 = db_now();
-        int64_t numel = shape_numel(bi->ndim, bi->shape);
-        int64_t bad = first_nonfinite(bi->dtype, bi->data, numel);
-        if (bad >= 0) {
-            s = db_error(DB_ERR_NUMERIC, "%s: tensor %s has NaN/Inf at element %lld",
-                         o->base_path, bi->name, (long long)bad);
-            break;
-        }
-        if ((bad = first_nonfinite(ti->dtype, ti->data, numel)) >= 0) {
-            s = db_error(DB_ERR_NUMERIC, "%s: tensor %s has NaN/Inf at element %lld",
-                         o->target_path, ti->name, (long long)bad);
-            break;
-        }
-        fill_entry(&hb[i], bi);
-        fill_entry(&ht[i], ti);
-        dc_report_row row;
-        memset(&row, 0, sizeof row);
-        snprintf(row.name, sizeof row.name, "%s", bi->name);
-        row.numel = numel;
-        row.orig_bytes = 2 * numel;
-        char key[512], val[64];
-        snprintf(key, sizeof key, "tensor.%s", bi->name);
-        if (items[i].delta) {
-            const int64_t N = bi->shape[0], K = bi->shape[1];
-            dc_src src = {bi->name, N, K, bi->dtype, bi->data, ti->data};
-            const float *h = NULL;
-            if (H) {
-                int64_t ntok = 0;
-                s = o->calib->hessian(o->calib->ctx, bi->name, K, H, &ntok);
-                if (s == DB_OK)
-                    h = H, sum->n_hessian++;
-                else if (s == DB_ERR_NOT_FOUND)
-                    s = DB_OK, db_error_clear(), sum->n_identity++;
-                else
-                    break;
-            } else if (m->uses & DC_P_CALIB) {
-                sum->n_identity++;
-            }
-            s = dc_encode(m, &src, &o->params, h, &pk);
-            if (!s)
-                s = dc_src_delta(&src, delta);
-            if (!s)
-                s = m->decode_dense(&pk, dec);
-            if (s)
-                break;
-            double e2 = 0.0, d2 = 0.0;
-            for (int64_t j = 0; j < N * K; j++) {
-                double df = (double)dec[j] - delta[j];
-                e2 += df * df;
-                d2 += (double)delta[j] * delta[j];
-            }
-            row.rel_fro_err = d2 > 0 ? sqrt(e2 / d2) : sqrt(e2);
-            if (o->calib && o->calib->update) {
-                s = o->calib->update(o->calib->ctx, bi->name, N, K, dec);
-                if (s)
-                    break;
-            }
-            snprintf(row.role, sizeof row.role, "delta");
-            snprintf(val, sizeof val, "delta %lld %lld", (long long)N, (long long)K);
-            for (int p = 0; p < pk.nparts && !s; p++) {
-                const dc_part *pt = &pk.parts[p];
-                char pname[512];
-                size_t stored = 0;
-                snprintf(pname, sizeof pname, "%s.%s", bi->name, pt->suffix);
-                s = dc_out_add(out, pname, pt->dtype, pt->ndim, pt->shape, pt->data, pt->nbytes,
-                               o->params.lossless, &stored);
-                row.raw_bytes += (int64_t)pt->nbytes;
-                row.stored_bytes += (int64_t)stored;
-                if (!s && o->measure_lossless)
-                    s = measure(pt->data, pt->nbytes, o->params.lossless, stored, &row.zstd_bytes,
-                                &row.deflate_bytes);
-            }
-            dc_packed_free(&pk);
-            sum->orig_linear += row.orig_bytes;
-            sum->stored_linear += row.stored_bytes;
-        } else {
-            size_t stored = 0;
-            snprintf(row.role, sizeof row.role, "full");
-            snprintf(val, sizeof val, "full");
-            s = dc_out_add(out, bi->name, ti->dtype, bi->ndim, ti->shape, ti->data, ti->nbytes,
-                           o->params.lossless, &stored);
-            row.raw_bytes = (int64_t)ti->nbytes;
-            row.stored_bytes = (int64_t)stored;
-            if (!s && o->measure_lossless)
-                s = measure(ti->data, ti->nbytes, o->params.lossless, stored, &row.zstd_bytes,
-                            &row.deflate_bytes);
-        }
-        if (!s)
-            s = dc_out_meta(out, key, val);
+        return s;
+    row->rel_fro_err = rel_fro_err(r->dec, r->delta, N * K);
+    if (o->calib && o->calib->update) {
+        s = o->calib->update(o->calib->ctx, bi->name, N, K, r->dec);
         if (s)
-            break;
-        sum->orig_all += row.orig_bytes;
-        row.bits_per_param = numel ? 8.0 * (double)row.stored_bytes / (double)numel : 0.0;
-        row.ratio = row.stored_bytes ? (double)row.orig_bytes / (double)row.stored_bytes : 0.0;
-        row.seconds = db_now() - t0;
-        release_pages(bi->data, bi->nbytes);
-        release_pages(ti->data, ti->nbytes);
-        if (o->on_row)
-            o->on_row(o->ctx, &row);
-        if (o->progress)
-            progress_add(&pg, (int64_t)bi->nbytes);
+            return s;
     }
-    if (o->progress)
-        progress_end(&pg);
+    snprintf(row->role, sizeof row->role, "delta");
+    for (int p = 0; p < r->pk.nparts && !s; p++) {
+        const dc_part *pt = &r->pk.parts[p];
+        char pname[512];
+        snprintf(pname, sizeof pname, "%s.%s", bi->name, pt->suffix);
+        s = store_array(r, pname, pt->dtype, pt->ndim, pt->shape, pt->data, pt->nbytes, row);
+    }
+    dc_packed_free(&r->pk);
+    r->sum->orig_linear += row->orig_bytes;
+    r->sum->stored_linear += row->stored_bytes;
+    return s;
+}
+
+/* One tensor, start to end: check, hash, compress (linear) or store whole (the rest), record
+ * its entry in the header and its report row, and drop its input pages. */
+static db_status compress_tensor(run_t *r, size_t i)
+{
+    const dc_compress_opts *o = r->o;
+    const work_item *w = &r->items[i];
+    const st_tensor_info *bi = w->b, *ti = w->t;
+    double t0 = db_now();
+    int64_t numel = shape_numel(bi->ndim, bi->shape);
+    db_status s = check_finite(o, w, numel);
     if (s)
-        goto done;
-    /* header metadata: everything known only now */
+        return s;
+    fill_entry(&r->hb[i], bi);
+    fill_entry(&r->ht[i], ti);
+    dc_report_row row;
+    memset(&row, 0, sizeof row);
+    snprintf(row.name, sizeof row.name, "%s", bi->name);
+    row.numel = numel;
+    row.orig_bytes = 2 * numel;
+    char key[512], val[64];
+    snprintf(key, sizeof key, "tensor.%s", bi->name);
+    if (w->delta) {
+        s = compress_delta(r, w, &row);
+        snprintf(val, sizeof val, "delta %lld %lld", (long long)bi->shape[0],
+                 (long long)bi->shape[1]);
+    } else {
+        snprintf(row.role, sizeof row.role, "full");
+        snprintf(val, sizeof val, "full");
+        s = store_array(r, bi->name, ti->dtype, bi->ndim, ti->shape, ti->data, ti->nbytes, &row);
+    }
+    if (!s)
+        s = dc_out_meta(r->out, key, val);
+    if (s)
+        return s;
+    r->sum->orig_all += row.orig_bytes;
+    row.bits_per_param = numel ? 8.0 * (double)row.stored_bytes / (double)numel : 0.0;
+    row.ratio = row.stored_bytes ? (double)row.orig_bytes / (double)row.stored_bytes : 0.0;
+    row.seconds = db_now() - t0;
+    release_pages(bi->data, bi->nbytes);
+    release_pages(ti->data, ti->nbytes);
+    if (o->on_row)
+        o->on_row(o->ctx, &row);
+    return DB_OK;
+}
+
+/* Every tensor in model order, with a progress bar over the base's bytes. */
+static db_status compress_all(run_t *r)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < r->n; i++)
+        total += (int64_t)r->items[i].b->nbytes;
+    db_progress pg;
+    if (r->o->progress)
+        progress_start(&pg, "compress", total > 0 ? total : 1);
+    db_status s = DB_OK;
+    for (size_t i = 0; i < r->n && !s; i++) {
+        s = compress_tensor(r, i);
+        if (!s && r->o->progress)
+            progress_add(&pg, (int64_t)r->items[i].b->nbytes);
+    }
+    if (r->o->progress)
+        progress_end(&pg);
+    return s;
+}
+
+/* The header metadata known only at the end (method, parameters, model hashes), then the
+ * container is finished and the summary's totals filled. */
+static db_status finish_run(run_t *r)
+{
+    const dc_compress_opts *o = r->o;
     char params[256];
-    dc_params_format(m, &o->params, params, sizeof params);
+    dc_params_format(o->method, &o->params, params, sizeof params);
     struct {
         const char *k, *v;
-    } meta[] = {{"format", DC_FORMAT_MAGIC}, {"format_version", NULL}, {"method", m->name},
+    } meta[] = {{"format", DC_FORMAT_MAGIC}, {"format_version", NULL}, {"method", o->method->name},
                 {"params", params},          {"base_hash", NULL},      {"target_hash", NULL},
                 {"calib", o->calib_desc ? o->calib_desc : "identity"},
                 {"tool", "deltabench " DB_VERSION}};
     char ver[16], bh[17], th[17];
     snprintf(ver, sizeof ver, "%d", DC_FORMAT_VERSION);
-    hash_hex(hash_model_entries(hb, n), bh);
-    hash_hex(hash_model_entries(ht, n), th);
+    hash_hex(hash_model_entries(r->hb, r->n), bh);
+    hash_hex(hash_model_entries(r->ht, r->n), th);
     meta[1].v = ver, meta[4].v = bh, meta[5].v = th;
+    db_status s = DB_OK;
     for (size_t i = 0; i < sizeof meta / sizeof meta[0] && !s; i++)
-        s = dc_out_meta(out, meta[i].k, meta[i].v);
+        s = dc_out_meta(r->out, meta[i].k, meta[i].v);
     if (s)
-        goto done;
+        return s;
     size_t fb = 0, hbytes = 0;
-    s = dc_out_finish(out, &fb, &hbytes);
-    out = NULL;
+    s = dc_out_finish(r->out, &fb, &hbytes);
+    r->out = NULL;
     if (s)
-        goto done;
+        return s;
+    dc_summary *sum = r->sum;
     sum->stored_all = (int64_t)fb;
     sum->header_bytes = (int64_t)hbytes;
     sum->ratio_all = fb ? (double)sum->orig_all / (double)fb : 0.0;
-    sum->ratio_linear = sum->stored_linear ? (double)sum->orig_linear / (double)sum->stored_linear : 0.0;
-done:
-    dc_packed_free(&pk);
-    dc_out_abort(out);
-    db_free(items), db_free(hb), db_free(ht), db_free(delta), db_free(dec), db_free(H);
-    st_model_close(b);
-    st_model_close(t);
+    sum->ratio_linear =
+        sum->stored_linear ? (double)sum->orig_linear / (double)sum->stored_linear : 0.0;
+    return DB_OK;
+}
+
+db_status dc_compress_model(const dc_compress_opts *o, dc_summary *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    run_t r = {.o = o, .sum = sum};
+    db_status s = dc_params_check(o->method, &o->params, 0, 0);
+    if (!s)
+        s = st_model_open(o->base_path, &r.b);
+    if (!s)
+        s = st_model_open(o->target_path, &r.t);
+    if (!s)
+        s = check_pair(o->base_path, r.b, o->target_path, r.t);
+    if (!s)
+        s = plan_run(&r);
+    if (!s)
+        s = dc_out_open(o->out_path, &r.out);
+    if (!s)
+        s = compress_all(&r);
+    if (!s)
+        s = finish_run(&r);
+    dc_packed_free(&r.pk);
+    dc_out_abort(r.out);
+    db_free(r.items), db_free(r.hb), db_free(r.ht);
+    db_free(r.delta), db_free(r.dec), db_free(r.H);
+    st_model_close(r.b);
+    st_model_close(r.t);
     return s;
 }
 

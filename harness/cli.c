@@ -1,11 +1,14 @@
-/* cli.c: shared helpers of the subcommands (error lines, strict number parsing). */
+/* cli.c: shared helpers of the subcommands (error lines, strict number parsing, the option
+ * tables every subcommand parses with and prints its --help from). */
 #include "harness/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/device.h"
 
@@ -68,4 +71,141 @@ const char *cli_gpu_name(void)
         asked = true;
     }
     return name;
+}
+
+/* ---- option tables -------------------------------------------------------------------------- */
+
+enum { CLI_MAX_OPTS = 64, CLI_LONG_BASE = 256 };
+
+bool cli_apply(const char *cmd, const cli_opt *o, const char *val)
+{
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", o->name);
+    int64_t v;
+    double d;
+    switch (o->kind) {
+    case CLI_FLAG: *(bool *)o->dst = true; return true;
+    case CLI_STR: *(const char **)o->dst = val; return true;
+    case CLI_FN: return o->fn(cmd, flag, val, o->dst);
+    case CLI_INT:
+    case CLI_I64:
+    case CLI_U64:
+        if (!cli_i64(cmd, flag, val, o->ilo, o->ihi, &v))
+            return false;
+        if (o->kind == CLI_INT)
+            *(int *)o->dst = (int)v;
+        else if (o->kind == CLI_I64)
+            *(int64_t *)o->dst = v;
+        else
+            *(uint64_t *)o->dst = (uint64_t)v;
+        return true;
+    case CLI_F32:
+    case CLI_F64:
+        if (!cli_f64(cmd, flag, val, o->flo, o->fhi, &d))
+            return false;
+        if (o->lo_open && d <= o->flo) {
+            cli_usage(cmd, "%s: '%s' is not a number in (%g, %g]", flag, val, o->flo, o->fhi);
+            return false;
+        }
+        if (o->kind == CLI_F32)
+            *(float *)o->dst = (float)d;
+        else
+            *(double *)o->dst = d;
+        return true;
+    }
+    return false;
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n, int *argi)
+{
+    struct option lo[CLI_MAX_OPTS + 2];
+    char shorts[2 * CLI_MAX_OPTS + 4] = ":h";
+    if (n > CLI_MAX_OPTS)
+        return cli_usage(cmd, "internal: %zu options, at most %d", n, CLI_MAX_OPTS);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!opts[i].name)
+            continue;
+        int has_arg = opts[i].kind == CLI_FLAG ? no_argument : required_argument;
+        lo[k++] = (struct option){opts[i].name, has_arg, NULL, CLI_LONG_BASE + (int)i};
+        if (opts[i].letter) {
+            size_t e = strlen(shorts);
+            shorts[e] = opts[i].letter;
+            shorts[e + 1] = has_arg == no_argument ? '\0' : ':';
+            shorts[e + 2] = '\0';
+        }
+    }
+    lo[k] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[k + 1] = (struct option){0, 0, 0, 0};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+        const char *given = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        if (c == 'h')
+            return CLI_HELP;
+        if (c == ':')
+            return cli_usage(cmd, "option '%s' needs a value", given);
+        const cli_opt *o = NULL;
+        if (c >= CLI_LONG_BASE && c < CLI_LONG_BASE + (int)n)
+            o = &opts[c - CLI_LONG_BASE];
+        for (size_t i = 0; !o && c != '?' && i < n; i++)
+            if (opts[i].name && opts[i].letter == c)
+                o = &opts[i];
+        if (!o && optopt > 0 && optopt < CLI_LONG_BASE && optopt != 'h')
+            return cli_usage(cmd, "unknown option '-%c'", optopt);
+        if (!o)
+            return cli_usage(cmd, "unknown option '%s'", given);
+        if (!cli_apply(cmd, o, optarg))
+            return DB_EXIT_USAGE;
+    }
+    if (argi)
+        *argi = optind;
+    else if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static void help_entry(FILE *out, int width, const char *left, const char *help, const char *def)
+{
+    fprintf(out, "  %-*s  ", width, left);
+    for (const char *p = help; *p; p++) {
+        fputc(*p, out);
+        if (*p == '\n')
+            fprintf(out, "  %-*s  ", width, "");
+    }
+    if (def)
+        fprintf(out, " [%s]", def);
+    fputc('\n', out);
+}
+
+void cli_help(FILE *out, const cli_opt *opts, size_t n)
+{
+    char left[CLI_MAX_OPTS + 1][64];
+    int width = 10;
+    for (size_t i = 0; i <= n; i++) {
+        const cli_opt *o = i < n ? &opts[i] : NULL;
+        if (o && !o->name)
+            continue;
+        if (!o)
+            snprintf(left[i], sizeof left[i], "-h, --help");
+        else if (o->letter)
+            snprintf(left[i], sizeof left[i], "-%c, --%s%s%s", o->letter, o->name,
+                     o->arg ? " " : "", o->arg ? o->arg : "");
+        else
+            snprintf(left[i], sizeof left[i], "--%s%s%s", o->name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+        int w = (int)strlen(left[i]);
+        width = w > width && w <= 22 ? w : width;
+    }
+    fprintf(out, "options (default in brackets):\n");
+    for (size_t i = 0; i < n; i++) {
+        if (opts[i].name && opts[i].help)
+            help_entry(out, width, left[i], opts[i].help, opts[i].def);
+        else if (opts[i].name)
+            continue;
+        else
+            fprintf(out, "%s:\n", opts[i].help);
+    }
+    help_entry(out, width, left[n], "this text", NULL);
 }

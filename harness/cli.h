@@ -1,14 +1,18 @@
 /* cli.h: the subcommand table of the deltabench CLI and helpers every subcommand shares.
  *
  * Each subcommand lives in harness/cmd_<name>.c as `int cmd_<name>(int argc, char **argv)`,
- * where argv[0] is the subcommand name; it parses with getopt_long, answers --help on stdout with
- * exit 0, and returns DB_EXIT_OK, DB_EXIT_FAIL (the work failed: one line on stderr) or
- * DB_EXIT_USAGE (nonsense flags: one line plus a pointer to --help). */
+ * where argv[0] is the subcommand name. Its options are one table of cli_opt rows (flag, kind,
+ * range, destination, help, default) that cli_parse reads and cli_help prints, so every command
+ * parses, checks ranges and shows defaults the same way. It answers --help on stdout with exit 0
+ * and returns DB_EXIT_OK, DB_EXIT_FAIL (the work failed: one line on stderr) or DB_EXIT_USAGE
+ * (nonsense flags: one line plus a pointer to --help). */
 #ifndef DB_CLI_H
 #define DB_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/status.h"
 
@@ -39,6 +43,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_bench_kernel(int argc, char **argv);
 int cmd_nightly(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
+int cmd_interval(int argc, char **argv);
 
 /* Prints "deltabench CMD: <last error message>" and returns DB_EXIT_FAIL. */
 int cli_fail(const char *cmd, db_status s);
@@ -53,5 +58,74 @@ const char *cli_gpu_name(void);
  * On failure prints a usage error naming the option and returns false. */
 bool cli_i64(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
 bool cli_f64(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+/* ---- option tables -------------------------------------------------------------------------- */
+
+typedef enum {
+    CLI_FLAG, /* no value; sets *(bool *)dst */
+    CLI_STR,  /* *(const char **)dst = the value */
+    CLI_INT,  /* integers in [ilo, ihi] into int, int64_t or uint64_t */
+    CLI_I64,
+    CLI_U64,
+    CLI_F32, /* numbers in [flo, fhi] into float or double */
+    CLI_F64,
+    CLI_FN, /* fn(cmd, "--name", value, dst) parses; false after it printed a usage error */
+} cli_kind;
+
+typedef bool (*cli_parse_fn)(const char *cmd, const char *opt, const char *val, void *dst);
+
+typedef struct {
+    const char *name; /* long name without "--"; NULL: a CLI_SECTION heading */
+    char letter;      /* short form (-q), or 0 */
+    cli_kind kind;
+    void *dst;
+    int64_t ilo, ihi; /* integer kinds */
+    double flo, fhi;  /* float kinds */
+    bool lo_open;     /* float kinds: (flo, fhi] instead of [flo, fhi] */
+    cli_parse_fn fn;  /* CLI_FN */
+    const char *arg;  /* the value's name in --help ("N"); NULL for a flag */
+    const char *help; /* one line or several joined by '\n'; NULL: parsed, not listed */
+    const char *def;  /* shown as " [def]" at the end of the help; NULL: none (required...) */
+} cli_opt;
+
+#define CLI_INT_KIND(p) _Generic((p), int *: CLI_INT, int64_t *: CLI_I64, uint64_t *: CLI_U64)
+#define CLI_REAL_KIND(p) _Generic((p), float *: CLI_F32, double *: CLI_F64)
+
+/* The rows of an option table (dst must outlive cli_parse). */
+#define CLI_FLAG_OPT(nm, let, p, hlp) \
+    {.name = nm, .letter = let, .kind = CLI_FLAG, .dst = (bool *)(p), .help = hlp}
+#define CLI_STR_OPT(nm, p, a, hlp, d) \
+    {.name = nm, .kind = CLI_STR, .dst = (const char **)(p), .arg = a, .help = hlp, .def = d}
+#define CLI_INT_OPT(nm, p, lo, hi, a, hlp, d)                                              \
+    {.name = nm, .kind = CLI_INT_KIND(p), .dst = (p), .ilo = (lo), .ihi = (hi), .arg = a, \
+     .help = hlp, .def = d}
+#define CLI_REAL_OPT(nm, p, lo, hi, a, hlp, d)                                              \
+    {.name = nm, .kind = CLI_REAL_KIND(p), .dst = (p), .flo = (lo), .fhi = (hi), .arg = a, \
+     .help = hlp, .def = d}
+#define CLI_POS_OPT(nm, p, hi, a, hlp, d)                                                  \
+    {.name = nm, .kind = CLI_REAL_KIND(p), .dst = (p), .flo = 0, .fhi = (hi), .lo_open = true, \
+     .arg = a, .help = hlp, .def = d}
+#define CLI_FN_OPT(nm, f, p, a, hlp, d) \
+    {.name = nm, .kind = CLI_FN, .fn = (f), .dst = (p), .arg = a, .help = hlp, .def = d}
+
+/* A heading in --help between groups of rows (parsing skips it). */
+#define CLI_SECTION(title) {.name = NULL, .help = title}
+
+#define CLI_NOPTS(t) (sizeof(t) / sizeof((t)[0]))
+
+enum { CLI_HELP = -1 }; /* cli_parse saw -h/--help: print the usage, exit 0 */
+
+/* Parses argv[1..] against opts: -h/--help returns CLI_HELP; an unknown option, a missing value
+ * or a value out of its range prints one usage line naming the option and returns
+ * DB_EXIT_USAGE; else 0. Positional arguments: with argi NULL any is an error, else *argi is the
+ * index of the first (getopt permutes them to the end). */
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n, int *argi);
+
+/* Parses val into o's destination as cli_parse does for a given option (range checked, the
+ * usage error printed); for values applied after parsing (compress's method parameters). */
+bool cli_apply(const char *cmd, const cli_opt *o, const char *val);
+
+/* Prints "options (default in brackets):" and one entry per row, "-h, --help" last. */
+void cli_help(FILE *out, const cli_opt *opts, size_t n);
 
 #endif

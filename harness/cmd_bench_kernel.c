@@ -11,7 +11,6 @@
  * Request rows go to deltas round-robin, or drawn from a popularity law of workloads/ (--assign
  * zipf:2: DeltaZip's SBMM benchmark); only the deltas that got a row are read and counted. The
  * *-loop ops are the per-model baseline: one call of the op's kernel per delta that has rows. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +70,7 @@ static const kb_op ops[] = {
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 
-static void usage(void)
+static void usage(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench bench-kernel --op OP[,OP...] [options]\n\n"
            "Times delta kernels against the memory-bandwidth floor: median of --repeat calls\n"
@@ -81,30 +80,8 @@ static void usage(void)
            "separated) sweep every combination.\n\nops:\n");
     for (size_t i = 0; i < NOPS; i++)
         printf("  %-13s %s\n", ops[i].name, ops[i].what);
-    printf("\noptions:\n"
-           "  --op LIST          ops above (required)\n"
-           "  --device D         cpu or cuda (default cpu)\n"
-           "  --m M, --k K       weight shape N x K, 1..65536 (default 4096 x 4096)\n"
-           "  --shapes LIST      instead of --m/--k: MxK[,MxK...], e.g. 4096x4096,4096x11008\n"
-           "  --batch LIST       request rows, 1..4096 (default 1)\n"
-           "  --deltas LIST      distinct deltas, 1..256 (default 1)\n"
-           "  --assign A         rows to deltas: round-robin (default) or a popularity law of\n"
-           "                     `trace gen` (uniform, zipf:A, ...), drawn with --seed; deltas\n"
-           "                     without rows are not read\n"
-           "  --repeat N         timed calls, 1..10000 (default 20)\n"
-           "  --warmup N         untimed calls first, 0..1000 (default 3)\n"
-           "  --impl I           CPU implementation: fast, avx2 (the AVX2 paths on an AVX-512\n"
-           "                     CPU), portable or ref (default fast)\n"
-           "  --rank R           lowrank rank, 1..4096 (default 64)\n"
-           "  --density P        csr kept share, (0, 1] (default 0.1: DARE drop 0.9)\n"
-           "  --seed S           generator seed (default 1)\n"
-           "  --out RES.h5       write the `kernels` table there (default: print only)\n"
-           "  --calib-out FILE   write the serving cost model's calibration overlay (eff.*\n"
-           "                     keys: measured share of --calib-hw's bandwidth or peak) for\n"
-           "                     `simulate --calib FILE`\n"
-           "  --calib-hw H       the profile the overlay is for (default: cpu with --device\n"
-           "                     cpu, required with --device cuda: h100-sxm, a100-80gb, ...)\n"
-           "  -h, --help         this text\n");
+    printf("\n");
+    cli_help(stdout, opts, n);
 }
 
 /* Parses "a,b,c" of integers in [lo, hi]. */
@@ -346,21 +323,8 @@ static db_status run_cfg(kb_cfg *g, int warmup, int repeat, double copy_bps, kb_
 
 int cmd_bench_kernel(int argc, char **argv)
 {
-    enum { O_OP = 1000, O_DEV, O_M, O_K, O_SHAPES, O_BATCH, O_DELTAS, O_REP, O_WARM, O_IMPL,
-           O_RANK, O_DENS, O_SEED, O_OUT, O_ASSIGN, O_CALIBOUT, O_CALIBHW };
-    static const struct option opts[] = {
-        {"op", required_argument, 0, O_OP},         {"device", required_argument, 0, O_DEV},
-        {"m", required_argument, 0, O_M},           {"k", required_argument, 0, O_K},
-        {"shapes", required_argument, 0, O_SHAPES}, {"batch", required_argument, 0, O_BATCH},
-        {"deltas", required_argument, 0, O_DELTAS}, {"repeat", required_argument, 0, O_REP},
-        {"warmup", required_argument, 0, O_WARM},   {"impl", required_argument, 0, O_IMPL},
-        {"rank", required_argument, 0, O_RANK},     {"density", required_argument, 0, O_DENS},
-        {"seed", required_argument, 0, O_SEED},     {"out", required_argument, 0, O_OUT},
-        {"assign", required_argument, 0, O_ASSIGN},
-        {"calib-out", required_argument, 0, O_CALIBOUT},
-        {"calib-hw", required_argument, 0, O_CALIBHW},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
-    const char *oplist = NULL, *out = NULL, *shapes = NULL, *calib_out = NULL, *calib_hw = NULL;
+    const char *oplist = NULL, *out = NULL, *shapes = NULL, *device = "cpu", *implname = "fast";
+    const char *batch_s = NULL, *deltas_s = NULL, *calib_out = NULL, *calib_hw = NULL;
     kn_device dev = KN_CPU;
     kn_impl impl = KN_IMPL_FAST;
     int64_t M = 4096, Kc = 4096, repeat = 20, warmup = 3, rank = 64, seed = 1;
@@ -369,61 +333,68 @@ int cmd_bench_kernel(int argc, char **argv)
     double density = 0.1;
     const char *assign = "round-robin";
     wl_pop_spec pop;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(); return DB_EXIT_OK;
-        case O_OP: oplist = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_CALIBOUT: calib_out = optarg; break;
-        case O_CALIBHW: calib_hw = optarg; break;
-        case O_SHAPES: shapes = optarg; break;
-        case O_ASSIGN:
-            assign = optarg;
-            if (strcmp(optarg, "round-robin") &&
-                (wl_pop_parse(optarg, &pop) != DB_OK || wl_pop_check(&pop) != DB_OK))
-                return cli_usage(CMD, "--assign: %s", db_errmsg());
-            if (strlen(optarg) >= sizeof ((kb_row *)0)->assign)
-                return cli_usage(CMD, "--assign: '%s' is longer than %zu characters", optarg,
-                                 sizeof ((kb_row *)0)->assign - 1);
-            break;
-        case O_DEV:
-            if (!strcmp(optarg, "cpu"))
-                dev = KN_CPU;
-            else if (!strcmp(optarg, "cuda"))
-                dev = KN_CUDA;
-            else
-                return cli_usage(CMD, "--device must be cpu or cuda, not '%s'", optarg);
-            break;
-        case O_IMPL:
-            if (!strcmp(optarg, "fast"))
-                impl = KN_IMPL_FAST;
-            else if (!strcmp(optarg, "portable"))
-                impl = KN_IMPL_PORTABLE;
-            else if (!strcmp(optarg, "ref"))
-                impl = KN_IMPL_REF;
-            else if (!strcmp(optarg, "avx2"))
-                impl = KN_IMPL_AVX2;
-            else
-                return cli_usage(CMD, "--impl must be fast, avx2, portable or ref, not '%s'",
-                                 optarg);
-            break;
-        case O_M: if (!cli_i64(CMD, "--m", optarg, 1, 65536, &M)) return DB_EXIT_USAGE; break;
-        case O_K: if (!cli_i64(CMD, "--k", optarg, 1, 65536, &Kc)) return DB_EXIT_USAGE; break;
-        case O_REP: if (!cli_i64(CMD, "--repeat", optarg, 1, 10000, &repeat)) return DB_EXIT_USAGE; break;
-        case O_WARM: if (!cli_i64(CMD, "--warmup", optarg, 0, 1000, &warmup)) return DB_EXIT_USAGE; break;
-        case O_RANK: if (!cli_i64(CMD, "--rank", optarg, 1, 4096, &rank)) return DB_EXIT_USAGE; break;
-        case O_SEED: if (!cli_i64(CMD, "--seed", optarg, 0, INT64_MAX, &seed)) return DB_EXIT_USAGE; break;
-        case O_DENS: if (!cli_f64(CMD, "--density", optarg, 1e-6, 1.0, &density)) return DB_EXIT_USAGE; break;
-        case O_BATCH: if (!parse_list("--batch", optarg, 1, 4096, batch, &nb)) return DB_EXIT_USAGE; break;
-        case O_DELTAS: if (!parse_list("--deltas", optarg, 1, 256, deltas, &nd)) return DB_EXIT_USAGE; break;
-        default: return cli_usage(CMD, "unknown option or missing value: '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    const cli_opt opts[] = {
+        CLI_STR_OPT("op", &oplist, "LIST", "ops above", "required"),
+        CLI_STR_OPT("device", &device, "D", "cpu or cuda", "cpu"),
+        CLI_INT_OPT("m", &M, 1, 65536, "M", "weight rows N, 1..65536", "4096"),
+        CLI_INT_OPT("k", &Kc, 1, 65536, "K", "weight columns K, 1..65536", "4096"),
+        CLI_STR_OPT("shapes", &shapes, "LIST",
+                    "instead of --m/--k: MxK[,MxK...], e.g. 4096x4096,4096x11008", "none"),
+        CLI_STR_OPT("batch", &batch_s, "LIST", "request rows, 1..4096", "1"),
+        CLI_STR_OPT("deltas", &deltas_s, "LIST", "distinct deltas, 1..256", "1"),
+        CLI_STR_OPT("assign", &assign, "A",
+                    "rows to deltas: round-robin or a popularity law of\n"
+                    "`trace gen` (uniform, zipf:A, ...), drawn with --seed; deltas\n"
+                    "without rows are not read", "round-robin"),
+        CLI_INT_OPT("repeat", &repeat, 1, 10000, "N", "timed calls, 1..10000", "20"),
+        CLI_INT_OPT("warmup", &warmup, 0, 1000, "N", "untimed calls first, 0..1000", "3"),
+        CLI_STR_OPT("impl", &implname, "I",
+                    "CPU implementation: fast, avx2 (the AVX2 paths on an AVX-512\n"
+                    "CPU), portable or ref", "fast"),
+        CLI_INT_OPT("rank", &rank, 1, 4096, "R", "lowrank rank, 1..4096", "64"),
+        CLI_REAL_OPT("density", &density, 1e-6, 1.0, "P", "csr kept share, (0, 1]",
+                     "0.1: DARE drop 0.9"),
+        CLI_INT_OPT("seed", &seed, 0, INT64_MAX, "S", "generator seed", "1"),
+        CLI_STR_OPT("out", &out, "RES.h5", "write the `kernels` table there", "print only"),
+        CLI_STR_OPT("calib-out", &calib_out, "FILE",
+                    "write the serving cost model's calibration overlay (eff.*\n"
+                    "keys: measured share of --calib-hw's bandwidth or peak) for\n"
+                    "`simulate --calib FILE`", "none"),
+        CLI_STR_OPT("calib-hw", &calib_hw, "H",
+                    "the profile the overlay is for (required with --device\n"
+                    "cuda: h100-sxm, a100-80gb, ...)", "cpu"),
+    };
+    int rc = cli_parse(CMD, argc, argv, opts, CLI_NOPTS(opts), NULL);
+    if (rc == CLI_HELP)
+        return usage(opts, CLI_NOPTS(opts)), DB_EXIT_OK;
+    if (rc)
+        return rc;
+    if (strcmp(assign, "round-robin") &&
+        (wl_pop_parse(assign, &pop) != DB_OK || wl_pop_check(&pop) != DB_OK))
+        return cli_usage(CMD, "--assign: %s", db_errmsg());
+    if (strlen(assign) >= sizeof ((kb_row *)0)->assign)
+        return cli_usage(CMD, "--assign: '%s' is longer than %zu characters", assign,
+                         sizeof ((kb_row *)0)->assign - 1);
+    if (!strcmp(device, "cpu"))
+        dev = KN_CPU;
+    else if (!strcmp(device, "cuda"))
+        dev = KN_CUDA;
+    else
+        return cli_usage(CMD, "--device must be cpu or cuda, not '%s'", device);
+    if (!strcmp(implname, "fast"))
+        impl = KN_IMPL_FAST;
+    else if (!strcmp(implname, "portable"))
+        impl = KN_IMPL_PORTABLE;
+    else if (!strcmp(implname, "ref"))
+        impl = KN_IMPL_REF;
+    else if (!strcmp(implname, "avx2"))
+        impl = KN_IMPL_AVX2;
+    else
+        return cli_usage(CMD, "--impl must be fast, avx2, portable or ref, not '%s'", implname);
+    if (batch_s && !parse_list("--batch", batch_s, 1, 4096, batch, &nb))
+        return DB_EXIT_USAGE;
+    if (deltas_s && !parse_list("--deltas", deltas_s, 1, 256, deltas, &nd))
+        return DB_EXIT_USAGE;
     if (!oplist)
         return cli_usage(CMD, "--op is required");
     if (calib_hw && !calib_out)

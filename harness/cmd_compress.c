@@ -2,8 +2,8 @@
  * base with one method of the traits table, prints a table per tensor (bits/param, ratio,
  * relative Frobenius error) and a last line "ratio: X.XXx (linear layers Y.YYx)", and
  * optionally records the table in an HDF5 result (`compression` table). */
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,47 +17,75 @@
 
 #define CMD "compress"
 
-static void usage(void)
+/* The method parameters: one row per option, applied to dc_params once the method is known
+ * (a flag the method does not use is an error). */
+typedef enum { PK_INT, PK_I64, PK_U64, PK_F64, PK_NM } param_kind;
+enum { PR_BITS, PR_NM, PR_GROUP, PR_RANK, PR_DROP, PR_SYM, PR_PARTS, PR_SEED, NPARAMS };
+
+static const struct param_row {
+    const char *flag; /* long name without "--" */
+    unsigned use;     /* DC_P_* bit the method must have */
+    param_kind kind;
+    int64_t lo, hi;   /* range of the value (dc_params_check then checks the method's own) */
+    size_t off;       /* the field of dc_params */
+    const char *arg, *help, *def;
+} param_rows[] = {
+    [PR_BITS] = {"bits", DC_P_BITS, PK_INT, -1000, 1000, offsetof(dc_params, bits), "N",
+     "code width: rtn 1..8, deltazip 2..8 (16 = prune only, fp16\n"
+     "values), deltadq 2..8", "4"},
+    [PR_NM] = {"nm", DC_P_NM, PK_NM, 0, 0, offsetof(dc_params, nm_n), "n:m",
+     "keep n of every m columns (magprune, deltazip);\n"
+     "1 <= n <= m <= 64", "magprune: unstructured, deltazip: 2:4"},
+    [PR_GROUP] = {"group", DC_P_GROUP, PK_I64, -1, INT32_MAX, offsetof(dc_params, group), "G",
+     "rtn: columns per scale group, 0 = per row;\n"
+     "deltadq: dropout group size", "rtn: 128, deltadq: 16"},
+    [PR_RANK] = {"rank", DC_P_RANK, PK_I64, -1, INT32_MAX, offsetof(dc_params, rank), "R",
+     "lowrank: rank, 1..min(N, K)", "64"},
+    [PR_DROP] = {"drop", DC_P_DROP, PK_F64, -1000000000, 1000000000, offsetof(dc_params, drop), "P",
+     "share dropped, 0 <= P < 1: dare, deltadq, magprune\n"
+     "(unstructured)", "dare: 0.9, deltadq: 0.75, magprune: 0.9"},
+    [PR_SYM] = {"sym", DC_P_SYM, PK_INT, 0, 1, offsetof(dc_params, sym), "0|1",
+     "rtn: symmetric (1) or asymmetric (0)", "0"},
+    [PR_PARTS] = {"parts", DC_P_PARTS, PK_INT, -1000, 1000, offsetof(dc_params, parts), "P",
+     "deltadq: planes the code is split into, 1..4, divides bits", "2"},
+    [PR_SEED] = {"seed", DC_P_SEED, PK_U64, 0, INT64_MAX, offsetof(dc_params, seed), "S",
+     "dare/deltadq: position seed", "0"},
+};
+_Static_assert(sizeof param_rows / sizeof param_rows[0] == NPARAMS, "one row per PR_*");
+
+/* Parses one given parameter value into its dc_params field; false after a usage error. */
+static bool param_apply(const struct param_row *r, const char *val, dc_params *p)
+{
+    if (r->kind == PK_NM) {
+        int n1, m1;
+        char extra;
+        if (sscanf(val, "%d:%d%c", &n1, &m1, &extra) != 2) {
+            cli_usage(CMD, "--nm: '%s' is not n:m", val);
+            return false;
+        }
+        p->nm_n = n1, p->nm_m = m1;
+        return true;
+    }
+    static const cli_kind kinds[] = {[PK_INT] = CLI_INT, [PK_I64] = CLI_I64, [PK_U64] = CLI_U64,
+                                     [PK_F64] = CLI_F64};
+    const cli_opt o = {.name = r->flag, .kind = kinds[r->kind], .dst = (char *)p + r->off,
+                       .ilo = r->lo, .ihi = r->hi, .flo = (double)r->lo, .fhi = (double)r->hi};
+    return cli_apply(CMD, &o, val);
+}
+
+static void usage(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench compress --base B --target T --method M --out OUT [options]\n\n"
            "Compresses the delta T - B of every linear projection (q,k,v,o,gate,up,down) with\n"
            "method M into a safetensors container OUT; other tensors (embeddings, lm_head, norms)\n"
            "are stored as the fine-tuned values. Prints one row per tensor and, last,\n"
-           "'ratio: X.XXx (linear layers Y.YYx)' (fp16 bytes replaced / bytes stored).\n\n"
+           "'ratio: X.XXx (linear layers Y.YYx)' (fp16 bytes replaced / bytes stored).\n"
+           "A method parameter the method does not use is an error.\n\n"
            "methods:\n");
     for (size_t i = 0; i < dc_nmethods; i++)
         printf("  %-9s %s\n", dc_methods[i]->name, dc_methods[i]->summary);
-    printf("\noptions (defaults depend on the method; a flag the method does not use is an error):\n"
-           "  --base B        base checkpoint (.safetensors, index.json or directory)\n"
-           "  --target T      fine-tuned checkpoint, same tensors, shapes and dtypes\n"
-           "  --method M      one of the methods above\n"
-           "  --out OUT       the compressed delta (written atomically)\n"
-           "  --bits N        code width: rtn 1..8 (default 4), deltazip 2..8 (4; 16 = prune\n"
-           "                  only, fp16 values), deltadq 2..8 (4)\n"
-           "  --nm n:m        keep n of every m columns: magprune (default unstructured),\n"
-           "                  deltazip (default 2:4); 1 <= n <= m <= 64\n"
-           "  --group G       rtn: columns per scale group, 0 = per row (default 128);\n"
-           "                  deltadq: dropout group size (default 16)\n"
-           "  --rank R        lowrank: rank, 1..min(N, K) (default 64)\n"
-           "  --drop P        share dropped, 0 <= P < 1: dare (0.9), deltadq (0.75),\n"
-           "                  magprune unstructured (0.9)\n"
-           "  --sym 0|1       rtn: symmetric (1) or asymmetric (0, default)\n"
-           "  --parts P       deltadq: planes the code is split into, 1..4, divides bits (2)\n"
-           "  --seed S        dare/deltadq: position seed (default 0)\n"
-           "  --calib FILE    deltazip: Hessians (<tensor>.hessian F32 [K,K], metadata tokens),\n"
-           "                  measured once on the uncompressed model (`deltabench calib`);\n"
-           "                  without calibration H = I (plain RTN + magnitude n:m)\n"
-           "  --calib-task T  deltazip, sequential calibration instead: runs the fine-tuned\n"
-           "                  model T (a model directory, as is B) on task T's training text\n"
-           "                  and measures each layer's Hessian with every layer compressed\n"
-           "                  before it applied (GPTQ / SparseGPT / DeltaZip order)\n"
-           "  --calib-tokens N  tokens for --calib-task, 2..10000000 (default 8192)\n"
-           "  --calib-data DIR  corpus directory for --calib-task (default models/zoo/data)\n"
-           "  --lossless L    none, zstd or deflate on every stored array (deltazip: zstd,\n"
-           "                  others: none); with a codec, both zstd and DEFLATE are measured\n"
-           "  --report F.h5   write the per-tensor table and a summary to an HDF5 result\n"
-           "  --quiet         no per-tensor table (summary lines only)\n"
-           "  -h, --help      this text\n");
+    printf("\n");
+    cli_help(stdout, opts, n);
 }
 
 /* The provider of --calib FILE (static) or --calib-task (the model's, sequential). */
@@ -177,79 +205,97 @@ static db_status write_report(res_file *rf, const dc_method *m, const char *para
     return s;
 }
 
+/* The closing lines: bytes and ratios, lossless measurements, calibration, "ratio:". */
+static void print_summary(const dc_method *m, const dc_params *p, const dc_summary *sum,
+                          const ctx_t *c, const char *calib_desc)
+{
+    printf("linear layers: %" PRId64 " -> %" PRId64 " bytes (%.2fx)\n", sum->orig_linear,
+           sum->stored_linear, sum->ratio_linear);
+    printf("whole checkpoint: %" PRId64 " -> %" PRId64 " bytes (%.2fx), header %" PRId64 " bytes\n",
+           sum->orig_all, sum->stored_all, sum->ratio_all, sum->header_bytes);
+    if (c->lossless_cols && c->zstd_all)
+        printf("lossless measured: zstd %.2fx (linear %.2fx), deflate %.2fx (linear %.2fx); "
+               "stored: %s\n",
+               (double)sum->orig_all / (double)(c->zstd_all + sum->header_bytes),
+               c->zstd_lin ? (double)sum->orig_linear / (double)c->zstd_lin : 0.0,
+               (double)sum->orig_all / (double)(c->defl_all + sum->header_bytes),
+               c->defl_lin ? (double)sum->orig_linear / (double)c->defl_lin : 0.0,
+               dc_lossless_name(p->lossless));
+    if (m->uses & DC_P_CALIB)
+        printf("calibration: %s; Hessian for %" PRId64 " tensors, H = I for %" PRId64 "\n",
+               calib_desc, sum->n_hessian, sum->n_identity);
+    printf("ratio: %.2fx (linear layers %.2fx)\n", sum->ratio_all, sum->ratio_linear);
+}
+
+static int unknown_method(const char *method)
+{
+    char names[256] = "";
+    for (size_t i = 0; i < dc_nmethods; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                 dc_methods[i]->name);
+    return cli_usage(CMD, "unknown method '%s' (one of: %s)", method, names);
+}
+
 int cmd_compress(int argc, char **argv)
 {
-    enum { O_BASE = 1000, O_TARGET, O_METHOD, O_OUT, O_BITS, O_NM, O_GROUP, O_RANK, O_DROP, O_SYM,
-           O_PARTS, O_SEED, O_CALIB, O_LOSSLESS, O_REPORT, O_QUIET, O_CTASK, O_CTOKENS,
-           O_CDATA };
-    static const struct option opts[] = {
-        {"base", required_argument, 0, O_BASE},     {"target", required_argument, 0, O_TARGET},
-        {"method", required_argument, 0, O_METHOD}, {"out", required_argument, 0, O_OUT},
-        {"bits", required_argument, 0, O_BITS},     {"nm", required_argument, 0, O_NM},
-        {"group", required_argument, 0, O_GROUP},   {"rank", required_argument, 0, O_RANK},
-        {"drop", required_argument, 0, O_DROP},     {"sym", required_argument, 0, O_SYM},
-        {"parts", required_argument, 0, O_PARTS},   {"seed", required_argument, 0, O_SEED},
-        {"calib", required_argument, 0, O_CALIB},   {"lossless", required_argument, 0, O_LOSSLESS},
-        {"report", required_argument, 0, O_REPORT}, {"quiet", no_argument, 0, O_QUIET},
-        {"calib-task", required_argument, 0, O_CTASK},
-        {"calib-tokens", required_argument, 0, O_CTOKENS},
-        {"calib-data", required_argument, 0, O_CDATA},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     const char *base = NULL, *target = NULL, *method = NULL, *out = NULL, *calib = NULL,
-               *report = NULL, *ctask = NULL, *cdata = NULL, *ctokens = NULL;
-    const char *val[O_QUIET + 1 - O_BITS] = {0}; /* raw values, applied once the method is known */
+               *report = NULL, *ctask = NULL, *cdata = NULL, *lossless = NULL;
+    const char *val[NPARAMS] = {0}; /* raw values, applied once the method is known */
+    int64_t calib_tokens = -1; /* -1: not given (8192) */
     bool quiet = false;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            usage();
-            return DB_EXIT_OK;
-        case O_BASE: base = optarg; break;
-        case O_TARGET: target = optarg; break;
-        case O_METHOD: method = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_CALIB: calib = optarg; break;
-        case O_CTASK: ctask = optarg; break;
-        case O_CTOKENS: ctokens = optarg; break;
-        case O_CDATA: cdata = optarg; break;
-        case O_REPORT: report = optarg; break;
-        case O_QUIET: quiet = true; break;
-        default:
-            if (c >= O_BITS && c <= O_LOSSLESS) {
-                val[c - O_BITS] = optarg;
-                break;
-            }
-            return cli_usage(CMD, "unknown option or missing value: '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    cli_opt opts[NPARAMS + 16] = {
+        CLI_STR_OPT("base", &base, "B", "base checkpoint (.safetensors, index.json or directory)",
+                    "required"),
+        CLI_STR_OPT("target", &target, "T",
+                    "fine-tuned checkpoint, same tensors, shapes and dtypes", "required"),
+        CLI_STR_OPT("method", &method, "M", "one of the methods above", "required"),
+        CLI_STR_OPT("out", &out, "OUT", "the compressed delta (written atomically)", "required"),
+    };
+    size_t n = 4;
+    for (size_t i = 0; i < NPARAMS; i++)
+        opts[n++] = (cli_opt)CLI_STR_OPT(param_rows[i].flag, &val[i], param_rows[i].arg,
+                                         param_rows[i].help, param_rows[i].def);
+    const cli_opt rest[] = {
+        CLI_STR_OPT("calib", &calib, "FILE",
+                    "deltazip: Hessians (<tensor>.hessian F32 [K,K], metadata tokens),\n"
+                    "measured once on the uncompressed model (`deltabench calib`);\n"
+                    "without calibration H = I (plain RTN + magnitude n:m)", "none"),
+        CLI_STR_OPT("calib-task", &ctask, "T",
+                    "deltazip, sequential calibration instead: runs the fine-tuned\n"
+                    "model T (a model directory, as is B) on task T's training text\n"
+                    "and measures each layer's Hessian with every layer compressed\n"
+                    "before it applied (GPTQ / SparseGPT / DeltaZip order)", "none"),
+        CLI_INT_OPT("calib-tokens", &calib_tokens, 2, 10000000, "N",
+                    "tokens for --calib-task, 2..10000000", "8192"),
+        CLI_STR_OPT("calib-data", &cdata, "DIR", "corpus directory for --calib-task",
+                    "models/zoo/data"),
+        CLI_STR_OPT("lossless", &lossless, "L",
+                    "none, zstd or deflate on every stored array; with a codec,\n"
+                    "both zstd and DEFLATE are measured", "deltazip: zstd, others: none"),
+        CLI_STR_OPT("report", &report, "F.h5",
+                    "write the per-tensor table and a summary to an HDF5 result", "none"),
+        CLI_FLAG_OPT("quiet", 'q', &quiet, "no per-tensor table (summary lines only)"),
+    };
+    for (size_t i = 0; i < CLI_NOPTS(rest); i++)
+        opts[n++] = rest[i];
+    int rc = cli_parse(CMD, argc, argv, opts, n, NULL);
+    if (rc == CLI_HELP)
+        return usage(opts, n), DB_EXIT_OK;
+    if (rc)
+        return rc;
+    bool ctokens = calib_tokens != -1;
+    if (!ctokens)
+        calib_tokens = 8192;
     if (!base || !target || !method || !out)
         return cli_usage(CMD, "--base, --target, --method and --out are required");
     const dc_method *m = dc_method_find(method);
-    if (!m) {
-        char names[256] = "";
-        for (size_t i = 0; i < dc_nmethods; i++)
-            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
-                     dc_methods[i]->name);
-        return cli_usage(CMD, "unknown method '%s' (one of: %s)", method, names);
-    }
+    if (!m)
+        return unknown_method(method);
     dc_params p;
     dc_params_default(m, &p);
-    static const struct {
-        int opt;
-        unsigned use;
-        const char *flag;
-    } uses[] = {{O_BITS, DC_P_BITS, "--bits"},   {O_NM, DC_P_NM, "--nm"},
-                {O_GROUP, DC_P_GROUP, "--group"}, {O_RANK, DC_P_RANK, "--rank"},
-                {O_DROP, DC_P_DROP, "--drop"},   {O_SYM, DC_P_SYM, "--sym"},
-                {O_PARTS, DC_P_PARTS, "--parts"}, {O_SEED, DC_P_SEED, "--seed"}};
-    for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
-        if (val[uses[i].opt - O_BITS] && !(m->uses & uses[i].use))
-            return cli_usage(CMD, "%s does not apply to method %s", uses[i].flag, m->name);
+    for (size_t i = 0; i < NPARAMS; i++)
+        if (val[i] && !(m->uses & param_rows[i].use))
+            return cli_usage(CMD, "--%s does not apply to method %s", param_rows[i].flag, m->name);
     if ((calib || ctask) && !(m->uses & DC_P_CALIB))
         return cli_usage(CMD, "%s does not apply to method %s", calib ? "--calib" : "--calib-task",
                          m->name);
@@ -257,58 +303,14 @@ int cmd_compress(int argc, char **argv)
         return cli_usage(CMD, "--calib and --calib-task exclude each other");
     if ((ctokens || cdata) && !ctask)
         return cli_usage(CMD, "%s needs --calib-task", ctokens ? "--calib-tokens" : "--calib-data");
-    int64_t calib_tokens = 8192;
-    if (ctokens && !cli_i64(CMD, "--calib-tokens", ctokens, 2, 10000000, &calib_tokens))
-        return DB_EXIT_USAGE;
-    int64_t v;
-    double d;
-    const char *s_;
-    if ((s_ = val[O_BITS - O_BITS])) {
-        if (!cli_i64(CMD, "--bits", s_, -1000, 1000, &v))
+    for (size_t i = 0; i < NPARAMS; i++)
+        if (val[i] && !param_apply(&param_rows[i], val[i], &p))
             return DB_EXIT_USAGE;
-        p.bits = (int)v;
-    }
-    if ((s_ = val[O_NM - O_BITS])) {
-        int n1, m1;
-        char extra;
-        if (sscanf(s_, "%d:%d%c", &n1, &m1, &extra) != 2)
-            return cli_usage(CMD, "--nm: '%s' is not n:m", s_);
-        p.nm_n = n1, p.nm_m = m1;
-    }
-    if ((s_ = val[O_GROUP - O_BITS])) {
-        if (!cli_i64(CMD, "--group", s_, -1, INT32_MAX, &v))
-            return DB_EXIT_USAGE;
-        p.group = v;
-    }
-    if ((s_ = val[O_RANK - O_BITS])) {
-        if (!cli_i64(CMD, "--rank", s_, -1, INT32_MAX, &v))
-            return DB_EXIT_USAGE;
-        p.rank = v;
-    }
-    if ((s_ = val[O_DROP - O_BITS])) {
-        if (!cli_f64(CMD, "--drop", s_, -1e9, 1e9, &d))
-            return DB_EXIT_USAGE;
-        p.drop = d;
-        if (m == dc_method_find("magprune") && !val[O_NM - O_BITS])
-            p.nm_n = p.nm_m = 0;
-    }
-    if ((s_ = val[O_SYM - O_BITS])) {
-        if (!cli_i64(CMD, "--sym", s_, 0, 1, &v))
-            return DB_EXIT_USAGE;
-        p.sym = (int)v;
-    }
-    if ((s_ = val[O_PARTS - O_BITS])) {
-        if (!cli_i64(CMD, "--parts", s_, -1000, 1000, &v))
-            return DB_EXIT_USAGE;
-        p.parts = (int)v;
-    }
-    if ((s_ = val[O_SEED - O_BITS])) {
-        if (!cli_i64(CMD, "--seed", s_, 0, INT64_MAX, &v))
-            return DB_EXIT_USAGE;
-        p.seed = (uint64_t)v;
-    }
-    if ((s_ = val[O_LOSSLESS - O_BITS]) && dc_lossless_parse(s_, &p.lossless) != DB_OK)
-        return cli_usage(CMD, "--lossless: '%s' is not none, zstd or deflate", s_);
+    /* --drop without --nm makes magprune unstructured */
+    if (val[PR_DROP] && !val[PR_NM] && m == dc_method_find("magprune"))
+        p.nm_n = p.nm_m = 0;
+    if (lossless && dc_lossless_parse(lossless, &p.lossless) != DB_OK)
+        return cli_usage(CMD, "--lossless: '%s' is not none, zstd or deflate", lossless);
     if (dc_params_check(m, &p, 0, 0) != DB_OK)
         return cli_usage(CMD, "%s", db_errmsg());
 
@@ -385,21 +387,6 @@ int cmd_compress(int argc, char **argv)
         }
         return cli_fail(CMD, s);
     }
-    printf("linear layers: %" PRId64 " -> %" PRId64 " bytes (%.2fx)\n", sum.orig_linear,
-           sum.stored_linear, sum.ratio_linear);
-    printf("whole checkpoint: %" PRId64 " -> %" PRId64 " bytes (%.2fx), header %" PRId64 " bytes\n",
-           sum.orig_all, sum.stored_all, sum.ratio_all, sum.header_bytes);
-    if (ctx.lossless_cols && ctx.zstd_all)
-        printf("lossless measured: zstd %.2fx (linear %.2fx), deflate %.2fx (linear %.2fx); "
-               "stored: %s\n",
-               (double)sum.orig_all / (double)(ctx.zstd_all + sum.header_bytes),
-               ctx.zstd_lin ? (double)sum.orig_linear / (double)ctx.zstd_lin : 0.0,
-               (double)sum.orig_all / (double)(ctx.defl_all + sum.header_bytes),
-               ctx.defl_lin ? (double)sum.orig_linear / (double)ctx.defl_lin : 0.0,
-               dc_lossless_name(p.lossless));
-    if (m->uses & DC_P_CALIB)
-        printf("calibration: %s; Hessian for %" PRId64 " tensors, H = I for %" PRId64 "\n",
-               calib_desc, sum.n_hessian, sum.n_identity);
-    printf("ratio: %.2fx (linear layers %.2fx)\n", sum.ratio_all, sum.ratio_linear);
+    print_summary(m, &p, &sum, &ctx, calib_desc);
     return DB_EXIT_OK;
 }

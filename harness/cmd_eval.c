@@ -1,7 +1,6 @@
 /* cmd_eval.c: `deltabench eval`: quality of a model, or of base + compressed delta, on a task:
  * bits per byte / perplexity on the validation split, exact-match accuracy by greedy decoding,
  * and the share of the fine-tuning gain a compressed delta keeps. Writes the `quality` table. */
-#include <getopt.h>
 #include <stdbool.h>
 #include <inttypes.h>
 #include <math.h>
@@ -34,31 +33,14 @@ static const res_field quality_fields[] = {
 static const res_schema quality_schema =
     RES_SCHEMA("quality", "model quality per task and metric", quality_row, quality_fields);
 
-static void usage(void)
+static void usage(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench eval --model DIR --task T [options]\n\n"
            "Scores a model on task T: bits per byte and perplexity on the validation split, and\n"
            "for exact-match tasks (arith, reverse, sort) the share of validation prompts whose\n"
            "greedy answer is exactly right. With --delta, DIR is the base and the compressed\n"
-           "delta is applied in every linear layer (y = W_base x + delta(x)), as when serving.\n\n"
-           "options:\n"
-           "  --model DIR      model directory (config.json + safetensors), required\n"
-           "  --delta FILE     compressed delta made for --model (base hash checked)\n"
-           "  --base DIR       base model: also report its scores and the gain kept\n"
-           "                   (default with --delta: --model; 'none': not scored)\n"
-           "  --fold           with --delta: add the decoded delta into the weights once\n"
-           "                   (W = W_base + delta, dense; fast, equal up to float rounding)\n"
-           "  --finetuned DIR  the uncompressed fine-tune: reference of the gain kept,\n"
-           "                   (value - base) / (finetuned - base)\n"
-           "  --task T         english, scripture, code, arith, reverse, sort, text:FILE\n"
-           "  --data DIR       corpus directory (default models/zoo/data)\n"
-           "  --tokens N       scored validation tokens for bpb, 0 = all (default 65536)\n"
-           "  --examples N     exact-match prompts, 1..500 (default 200)\n"
-           "  --seq T          perplexity window (default min(128, context))\n"
-           "  --batch B        sequences per forward (default 16, 1..1024)\n"
-           "  --threads N      threads (default 2, 1..256)\n"
-           "  --out FILE.h5    write the `quality` table (one row per metric)\n"
-           "  -h, --help       this text\n");
+           "delta is applied in every linear layer (y = W_base x + delta(x)), as when serving.\n\n");
+    cli_help(stdout, opts, n);
 }
 
 typedef struct {
@@ -117,6 +99,18 @@ out:
     return s;
 }
 
+static void print_row(const char *metric, const quality_row *r)
+{
+    printf("  %-9s %10.4f", metric, r->value);
+    if (!isnan(r->base))
+        printf("   base %10.4f", r->base);
+    if (!isnan(r->finetuned))
+        printf("   finetuned %10.4f", r->finetuned);
+    if (!isnan(r->gain_kept))
+        printf("   gain kept %7.4f", r->gain_kept);
+    printf("   (n=%" PRId64 ")\n", r->n);
+}
+
 static double gain(double v, double b, double f)
 {
     if (isnan(b) || isnan(f) || f == b)
@@ -126,43 +120,44 @@ static double gain(double v, double b, double f)
 
 int cmd_eval(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_DELTA, O_BASE, O_FT, O_TASK, O_DATA, O_TOK, O_EX, O_SEQ, O_BATCH,
-           O_THREADS, O_OUT, O_FOLD };
-    static const struct option opts[] = {
-        {"model", 1, 0, O_MODEL}, {"delta", 1, 0, O_DELTA}, {"base", 1, 0, O_BASE},
-        {"finetuned", 1, 0, O_FT}, {"task", 1, 0, O_TASK},  {"data", 1, 0, O_DATA},
-        {"tokens", 1, 0, O_TOK},  {"examples", 1, 0, O_EX}, {"seq", 1, 0, O_SEQ},
-        {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
-        {"fold", 0, 0, O_FOLD},   {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     const char *cmd = "eval", *model = NULL, *delta = NULL, *base = NULL, *ft = NULL;
     const char *taskname = NULL, *out = NULL;
     eval_opts o = {"models/zoo/data", 65536, 200, 0, 16, false};
     int64_t threads = 2;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *on = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
-        switch (c) {
-        case 'h': usage(); return DB_EXIT_OK;
-        case O_MODEL: model = optarg; break;
-        case O_DELTA: delta = optarg; break;
-        case O_FOLD: o.fold = true; break;
-        case O_BASE: base = optarg; break;
-        case O_FT: ft = optarg; break;
-        case O_TASK: taskname = optarg; break;
-        case O_DATA: o.data = optarg; break;
-        case O_TOK: if (!cli_i64(cmd, "--tokens", optarg, 0, INT64_MAX, &o.tokens)) return DB_EXIT_USAGE; break;
-        case O_EX: if (!cli_i64(cmd, "--examples", optarg, 1, 500, &o.examples)) return DB_EXIT_USAGE; break;
-        case O_SEQ: if (!cli_i64(cmd, "--seq", optarg, 2, 65536, &o.seq)) return DB_EXIT_USAGE; break;
-        case O_BATCH: if (!cli_i64(cmd, "--batch", optarg, 1, 1024, &o.batch)) return DB_EXIT_USAGE; break;
-        case O_THREADS: if (!cli_i64(cmd, "--threads", optarg, 1, 256, &threads)) return DB_EXIT_USAGE; break;
-        case O_OUT: out = optarg; break;
-        default: return cli_usage(cmd, "unknown or incomplete option '%s'", on);
-        }
-    }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    bool quiet = false;
+    const cli_opt opts[] = {
+        CLI_STR_OPT("model", &model, "DIR", "model directory (config.json + safetensors)",
+                    "required"),
+        CLI_STR_OPT("delta", &delta, "FILE", "compressed delta made for --model (base hash checked)",
+                    "none"),
+        CLI_STR_OPT("base", &base, "DIR",
+                    "base model: also report its scores and the gain kept\n"
+                    "('none': not scored)", "with --delta: --model"),
+        CLI_FLAG_OPT("fold", 0, &o.fold,
+                     "with --delta: add the decoded delta into the weights once\n"
+                     "(W = W_base + delta, dense; fast, equal up to float rounding)"),
+        CLI_STR_OPT("finetuned", &ft, "DIR",
+                    "the uncompressed fine-tune: reference of the gain kept,\n"
+                    "(value - base) / (finetuned - base)", "none"),
+        CLI_STR_OPT("task", &taskname, "T",
+                    "english, scripture, code, arith, reverse, sort, text:FILE", "required"),
+        CLI_STR_OPT("data", &o.data, "DIR", "corpus directory", "models/zoo/data"),
+        CLI_INT_OPT("tokens", &o.tokens, 0, INT64_MAX, "N",
+                    "scored validation tokens for bpb, 0 = all", "65536"),
+        CLI_INT_OPT("examples", &o.examples, 1, 500, "N", "exact-match prompts, 1..500", "200"),
+        CLI_INT_OPT("seq", &o.seq, 2, 65536, "T", "perplexity window, 2..context",
+                    "min(128, context)"),
+        CLI_INT_OPT("batch", &o.batch, 1, 1024, "B", "sequences per forward, 1..1024", "16"),
+        CLI_INT_OPT("threads", &threads, 1, 256, "N", "threads, 1..256", "2"),
+        CLI_STR_OPT("out", &out, "FILE.h5", "write the `quality` table (one row per metric)",
+                    "none"),
+        CLI_FLAG_OPT("quiet", 'q', &quiet, "no score lines on stdout"),
+    };
+    int rc = cli_parse(cmd, argc, argv, opts, CLI_NOPTS(opts), NULL);
+    if (rc == CLI_HELP)
+        return usage(opts, CLI_NOPTS(opts)), DB_EXIT_OK;
+    if (rc)
+        return rc;
     if (!model)
         return cli_usage(cmd, "--model DIR is required");
     if (!taskname)
@@ -203,8 +198,9 @@ int cmd_eval(int argc, char **argv)
     } mets[3] = {{"bpb", sv.bpb, sb.bpb, sf.bpb, sv.ntok},
                  {"ppl", sv.ppl, sb.ppl, sf.ppl, sv.ntok},
                  {"accuracy", sv.acc, sb.acc, sf.acc, sv.nex}};
-    printf("eval %s on %s%s%s (%s)\n", model, taskname, delta ? " + delta " : "",
-           delta ? delta : "", t->kind == TASK_EXACT ? "exact match" : "perplexity");
+    if (!quiet)
+        printf("eval %s on %s%s%s (%s)\n", model, taskname, delta ? " + delta " : "",
+               delta ? delta : "", t->kind == TASK_EXACT ? "exact match" : "perplexity");
     for (int i = 0; i < 3; i++) {
         if (isnan(mets[i].v))
             continue;
@@ -219,14 +215,8 @@ int cmd_eval(int argc, char **argv)
         r->finetuned = mets[i].f;
         r->gain_kept = gain(mets[i].v, mets[i].b, mets[i].f);
         r->n = mets[i].n;
-        printf("  %-9s %10.4f", mets[i].name, r->value);
-        if (!isnan(r->base))
-            printf("   base %10.4f", r->base);
-        if (!isnan(r->finetuned))
-            printf("   finetuned %10.4f", r->finetuned);
-        if (!isnan(r->gain_kept))
-            printf("   gain kept %7.4f", r->gain_kept);
-        printf("   (n=%" PRId64 ")\n", r->n);
+        if (!quiet)
+            print_row(mets[i].name, r);
     }
     task_free(t);
     if (f) {

@@ -1,6 +1,5 @@
 /* cmd_generate.c: `deltabench generate`: prints a model's continuation of a prompt (greedy or
  * sampled), optionally with a compressed delta applied; a quick look at what a model learned. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,55 +9,40 @@
 #include "models/eval.h"
 #include "models/tf_delta.h"
 
-static void usage(void)
+static void usage(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench generate --model DIR --prompt TEXT [options]\n\n"
            "Prints TEXT followed by the model's continuation (bytes; generation stops at the\n"
-           "end-of-example token or after --max-new tokens).\n\n"
-           "options:\n"
-           "  --model DIR        model directory, required\n"
-           "  --delta FILE       compressed delta made for --model, applied in every linear layer\n"
-           "  --prompt TEXT      the prompt, required (non-empty)\n"
-           "  --bos              start the prompt with the begin-of-example token, as the\n"
-           "                     exact-match tasks do (e.g. --bos --prompt '12+34=')\n"
-           "  --max-new N        tokens to generate, 1..65536 (default 200; capped by the context)\n"
-           "  --temperature X    0 = greedy (default), else sample from softmax(logits / X), (0, 10]\n"
-           "  --seed S           sampling seed (default 1)\n"
-           "  --threads N        threads (default 2, 1..256)\n"
-           "  -h, --help         this text\n");
+           "end-of-example token or after --max-new tokens).\n\n");
+    cli_help(stdout, opts, n);
 }
 
 int cmd_generate(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_DELTA, O_PROMPT, O_BOS, O_MAX, O_TEMP, O_SEED, O_THREADS };
-    static const struct option opts[] = {
-        {"model", 1, 0, O_MODEL}, {"delta", 1, 0, O_DELTA},   {"prompt", 1, 0, O_PROMPT},
-        {"bos", 0, 0, O_BOS},     {"max-new", 1, 0, O_MAX},   {"temperature", 1, 0, O_TEMP},
-        {"seed", 1, 0, O_SEED},   {"threads", 1, 0, O_THREADS}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
     const char *cmd = "generate", *model = NULL, *delta = NULL, *prompt = NULL;
     int64_t maxnew = 200, seed = 1, threads = 2;
     double temp = 0;
-    int bos = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *on = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
-        switch (c) {
-        case 'h': usage(); return DB_EXIT_OK;
-        case O_MODEL: model = optarg; break;
-        case O_DELTA: delta = optarg; break;
-        case O_PROMPT: prompt = optarg; break;
-        case O_BOS: bos = 1; break;
-        case O_MAX: if (!cli_i64(cmd, "--max-new", optarg, 1, 65536, &maxnew)) return DB_EXIT_USAGE; break;
-        case O_TEMP: if (!cli_f64(cmd, "--temperature", optarg, 0, 10, &temp)) return DB_EXIT_USAGE; break;
-        case O_SEED: if (!cli_i64(cmd, "--seed", optarg, 0, INT64_MAX, &seed)) return DB_EXIT_USAGE; break;
-        case O_THREADS: if (!cli_i64(cmd, "--threads", optarg, 1, 256, &threads)) return DB_EXIT_USAGE; break;
-        default: return cli_usage(cmd, "unknown or incomplete option '%s'", on);
-        }
-    }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    bool bos = false;
+    const cli_opt opts[] = {
+        CLI_STR_OPT("model", &model, "DIR", "model directory", "required"),
+        CLI_STR_OPT("delta", &delta, "FILE",
+                    "compressed delta made for --model, applied in every linear layer", "none"),
+        CLI_STR_OPT("prompt", &prompt, "TEXT", "the prompt (non-empty)", "required"),
+        CLI_FLAG_OPT("bos", 0, &bos,
+                     "start the prompt with the begin-of-example token, as the\n"
+                     "exact-match tasks do (e.g. --bos --prompt '12+34=')"),
+        CLI_INT_OPT("max-new", &maxnew, 1, 65536, "N",
+                    "tokens to generate, 1..65536 (capped by the context)", "200"),
+        CLI_REAL_OPT("temperature", &temp, 0, 10, "X",
+                     "0 = greedy, else sample from softmax(logits / X), (0, 10]", "0"),
+        CLI_INT_OPT("seed", &seed, 0, INT64_MAX, "S", "sampling seed", "1"),
+        CLI_INT_OPT("threads", &threads, 1, 256, "N", "threads, 1..256", "2"),
+    };
+    int rc = cli_parse(cmd, argc, argv, opts, CLI_NOPTS(opts), NULL);
+    if (rc == CLI_HELP)
+        return usage(opts, CLI_NOPTS(opts)), DB_EXIT_OK;
+    if (rc)
+        return rc;
     if (!model)
         return cli_usage(cmd, "--model DIR is required");
     if (!prompt || !*prompt)
@@ -73,7 +57,8 @@ int cmd_generate(int argc, char **argv)
         tf_model_free(&m);
         return cli_fail(cmd, s);
     }
-    size_t plen = strlen(prompt) + (size_t)bos;
+    const int nbos = bos ? 1 : 0;
+    size_t plen = strlen(prompt) + (size_t)nbos;
     int *ptok = db_malloc_array(plen, sizeof(int));
     int *gen = db_malloc_array((size_t)maxnew, sizeof(int));
     int ngen = 0;
@@ -82,7 +67,7 @@ int cmd_generate(int argc, char **argv)
     } else {
         if (bos)
             ptok[0] = TOK_BOS;
-        task_encode(prompt, strlen(prompt), ptok + bos, (int)(plen - (size_t)bos));
+        task_encode(prompt, strlen(prompt), ptok + nbos, (int)(plen - (size_t)nbos));
         db_rng r;
         rng_seed(&r, (uint64_t)seed);
         s = eval_generate(&m, ptok, (int)plen, (int)maxnew, (float)temp, &r, gen, &ngen);

@@ -1,6 +1,5 @@
 /* cmd_inspect.c: `deltabench inspect FILE`: what a safetensors checkpoint (a file, a directory,
  * or a sharded index) or an HDF5 result file holds. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,9 +14,8 @@ static void usage(void)
            "Describes FILE:\n"
            "  safetensors (a .safetensors file, a model.safetensors.index.json, or a directory\n"
            "  holding either): metadata, then every tensor with dtype, shape and bytes;\n"
-           "  HDF5 result: root attributes, then every table with its row count and columns.\n\n"
-           "options:\n"
-           "  -h, --help   this text\n");
+           "  HDF5 result: root attributes, then every table with its row count and columns.\n\n");
+    cli_help(stdout, NULL, 0);
 }
 
 static void human_bytes(char *buf, size_t n, double b)
@@ -75,20 +73,15 @@ static int inspect_safetensors(const char *path)
 
 int cmd_inspect(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            usage();
-            return DB_EXIT_OK;
-        }
-        return cli_usage("inspect", "unknown option '%s'", argv[optind - 1]);
-    }
-    if (argc - optind != 1)
-        return cli_usage("inspect", "expected exactly one FILE, got %d", argc - optind);
-    const char *path = argv[optind];
+    int argi = 0;
+    int rc = cli_parse("inspect", argc, argv, NULL, 0, &argi);
+    if (rc == CLI_HELP)
+        return usage(), DB_EXIT_OK;
+    if (rc)
+        return rc;
+    if (argc - argi != 1)
+        return cli_usage("inspect", "expected exactly one FILE, got %d", argc - argi);
+    const char *path = argv[argi];
     if (res_is_hdf5(path)) {
         printf("hdf5: %s\n", path);
         db_status s = res_describe(path, stdout);

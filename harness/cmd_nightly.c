@@ -5,7 +5,6 @@
  *
  * Exit status: 0 ok, 1 failure (one line naming the file), 2 usage error, 3 (check and
  * dashboard with --fail-on-regression) a confirmed regression, one stderr line per metric. */
-#include <getopt.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
@@ -34,7 +33,7 @@ static void usage_top(void)
            "exit status: 0 ok, 1 failure, 2 usage error, 3 confirmed regression\n");
 }
 
-static void usage_record(void)
+static void usage_record(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench nightly record --history H.h5 --metrics RUN.tsv [options]\n\n"
            "Appends the metrics of one run to the history H.h5 (created when missing) as run\n"
@@ -47,32 +46,11 @@ static void usage_record(void)
            "  repeats    measurements behind value (their median), >= 1\n"
            "  spread     (max - min) / median of those measurements, >= 0\n"
            "  source     the HDF5 result the value came from (linked from the dashboard)\n"
-           "Lines starting with '#' and blank lines are skipped.\n\n"
-           "options (default in brackets):\n"
-           "  --history H.h5   the history file (required)\n"
-           "  --metrics FILE   the run's metrics (required)\n"
-           "  --commit C       commit measured [the binary's: %s]\n"
-           "  --machine M      machine name [this host's name]\n"
-           "  --date D         ISO 8601 date of the run [now, UTC]\n"
-           "  -h, --help       this text\n",
-           db_git_commit());
+           "Lines starting with '#' and blank lines are skipped.\n\n");
+    cli_help(stdout, opts, n);
 }
 
-static void usage_rule(void)
-{
-    nt_rule r;
-    nt_rule_defaults(&r);
-    printf("  --machine M        machine whose series are judged [that of the latest run]\n"
-           "  --window N         previous runs in the rolling median, 1..1000 [%d]\n"
-           "  --min-history N    perf: fewer previous runs is 'short history', 1..window [%d]\n"
-           "  --rel F            perf: relative threshold, 0..100 [%g]\n"
-           "  --k K              perf: multiple of 1.4826 MAD the change must also exceed [%g]\n"
-           "  --confirm N        perf: consecutive flagged runs that confirm, 1..100 [%d]\n"
-           "  --tight F          tight: relative tolerance, 0..1 [%g] (exact: any change)\n",
-           r.window, r.min_history, r.rel, r.k, r.confirm, r.tight);
-}
-
-static void usage_check(void)
+static void usage_check(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench nightly check --history H.h5 [options]\n\n"
            "Judges the latest point of every metric of one machine: against the median of the\n"
@@ -80,42 +58,22 @@ static void usage_check(void)
            "AND by more than --k robust sigmas (1.4826 MAD), confirmed after --confirm flagged\n"
            "runs in a row; tight metrics are flagged beyond --tight, exact ones on any change,\n"
            "both confirmed at once. Prints one line per metric (regressions first) on stdout and\n"
-           "one line per confirmed regression on stderr: metric, change, since which commit.\n\n"
-           "options (default in brackets):\n"
-           "  --history H.h5     the history file (required)\n");
-    usage_rule();
-    printf("  --fail-on KINDS    kinds whose confirmed regressions exit 3: a comma list of\n"
-           "                     perf, tight, exact, or none; the others are printed as\n"
-           "                     warnings [perf,tight,exact]\n"
-           "  -q, --quiet        no table on stdout\n"
-           "  -h, --help         this text\n\n"
-           "exit status: 0 no confirmed regression, 1 failure, 2 usage error, 3 regression\n");
+           "one line per confirmed regression on stderr: metric, change, since which commit.\n\n");
+    cli_help(stdout, opts, n);
+    printf("\nexit status: 0 no confirmed regression, 1 failure, 2 usage error, 3 regression\n");
 }
 
-static void usage_dashboard(void)
+static void usage_dashboard(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench nightly dashboard --history H.h5 --out DIR [options]\n\n"
            "Writes DIR/index.html (confirmed regressions at the top, then every metric: status,\n"
            "last value, baseline, change, sparkline, commit, link to its HDF5 source) and\n"
            "DIR/plots/GROUP.svg + GROUP.gp (gnuplot trend plot per metric group). The page has\n"
-           "no external assets: open it from disk.\n\n"
-           "options (default in brackets):\n"
-           "  --history H.h5     the history file (required)\n"
-           "  --out DIR          output directory, created when missing (required)\n");
-    usage_rule();
-    printf("  --runs N           runs drawn in plots and sparklines, 2..10000 [60]\n"
-           "  --gnuplot G        gnuplot executable [gnuplot]\n"
-           "  --fail-on-regression  exit 3 after writing when a regression is confirmed\n"
-           "  --fail-on KINDS    with --fail-on-regression: the kinds that count (as check)\n"
-           "  -h, --help         this text\n");
+           "no external assets: open it from disk.\n\n");
+    cli_help(stdout, opts, n);
 }
 
 /* ---- shared parsing ------------------------------------------------------------------------ */
-
-enum {
-    O_HISTORY = 1000, O_METRICS, O_COMMIT, O_MACHINE, O_DATE, O_WINDOW, O_MINHIST, O_REL, O_K,
-    O_CONFIRM, O_TIGHT, O_OUT, O_RUNS, O_GNUPLOT, O_FAIL, O_FAILON
-};
 
 /* Kinds whose confirmed regressions fail the check (bit set by kind). */
 enum { FAIL_PERF = 1, FAIL_TIGHT = 2, FAIL_EXACT = 4, FAIL_ALL = 7 };
@@ -124,115 +82,80 @@ typedef struct {
     const char *history, *metrics, *commit, *machine, *date, *out, *gnuplot;
     nt_rule rule;
     int64_t runs;
-    int quiet, fail_on_regression;
+    bool quiet, fail_on_regression;
     unsigned fail_kinds; /* FAIL_* */
+    char defs[7][48];    /* the rule's defaults as --help shows them */
 } nt_opts;
 
-/* Returns -1 to go on, else the exit code. `allowed` lists the option codes of the command. */
-static int parse(const char *cmd, int argc, char **argv, const int *allowed, void (*help)(void),
-                 nt_opts *o)
+static void opts_init(nt_opts *o)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},
-        {"history", required_argument, 0, O_HISTORY}, {"metrics", required_argument, 0, O_METRICS},
-        {"commit", required_argument, 0, O_COMMIT},   {"machine", required_argument, 0, O_MACHINE},
-        {"date", required_argument, 0, O_DATE},       {"window", required_argument, 0, O_WINDOW},
-        {"min-history", required_argument, 0, O_MINHIST}, {"rel", required_argument, 0, O_REL},
-        {"k", required_argument, 0, O_K},             {"confirm", required_argument, 0, O_CONFIRM},
-        {"tight", required_argument, 0, O_TIGHT},     {"out", required_argument, 0, O_OUT},
-        {"runs", required_argument, 0, O_RUNS},       {"gnuplot", required_argument, 0, O_GNUPLOT},
-        {"fail-on-regression", no_argument, 0, O_FAIL},
-        {"fail-on", required_argument, 0, O_FAILON},  {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     nt_rule_defaults(&o->rule);
     o->runs = 60;
     o->fail_kinds = FAIL_ALL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
-        if (c == 'h') {
-            help();
-            return DB_EXIT_OK;
-        }
-        if (c == ':')
-            return cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
-        bool ok = false;
-        for (const int *a = allowed; *a; a++)
-            ok |= *a == c;
-        if (c == '?' || !ok)
-            return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
-        int64_t i;
-        double d;
-        switch (c) {
-        case 'q': o->quiet = 1; break;
-        case O_HISTORY: o->history = optarg; break;
-        case O_METRICS: o->metrics = optarg; break;
-        case O_COMMIT: o->commit = optarg; break;
-        case O_MACHINE: o->machine = optarg; break;
-        case O_DATE: o->date = optarg; break;
-        case O_OUT: o->out = optarg; break;
-        case O_GNUPLOT: o->gnuplot = optarg; break;
-        case O_FAIL: o->fail_on_regression = 1; break;
-        case O_FAILON: {
-            char buf[64];
-            if (snprintf(buf, sizeof buf, "%s", optarg) >= (int)sizeof buf)
-                return cli_usage(cmd, "--fail-on: '%s' is too long", optarg);
-            o->fail_kinds = 0;
-            char *save = NULL;
-            for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (!strcmp(t, "perf"))
-                    o->fail_kinds |= FAIL_PERF;
-                else if (!strcmp(t, "tight"))
-                    o->fail_kinds |= FAIL_TIGHT;
-                else if (!strcmp(t, "exact"))
-                    o->fail_kinds |= FAIL_EXACT;
-                else if (strcmp(t, "none"))
-                    return cli_usage(cmd, "--fail-on: unknown kind '%s' (perf, tight, exact, none)",
-                                     t);
-            }
-            break;
-        }
-        case O_WINDOW:
-            if (!cli_i64(cmd, "--window", optarg, 1, 1000, &i))
-                return DB_EXIT_USAGE;
-            o->rule.window = (int)i;
-            break;
-        case O_MINHIST:
-            if (!cli_i64(cmd, "--min-history", optarg, 1, 1000, &i))
-                return DB_EXIT_USAGE;
-            o->rule.min_history = (int)i;
-            break;
-        case O_CONFIRM:
-            if (!cli_i64(cmd, "--confirm", optarg, 1, 100, &i))
-                return DB_EXIT_USAGE;
-            o->rule.confirm = (int)i;
-            break;
-        case O_RUNS:
-            if (!cli_i64(cmd, "--runs", optarg, 2, 10000, &o->runs))
-                return DB_EXIT_USAGE;
-            break;
-        case O_REL:
-            if (!cli_f64(cmd, "--rel", optarg, 0, 100, &d))
-                return DB_EXIT_USAGE;
-            o->rule.rel = d;
-            break;
-        case O_K:
-            if (!cli_f64(cmd, "--k", optarg, 0, 1000, &d))
-                return DB_EXIT_USAGE;
-            o->rule.k = d;
-            break;
-        case O_TIGHT:
-            if (!cli_f64(cmd, "--tight", optarg, 0, 1, &d))
-                return DB_EXIT_USAGE;
-            o->rule.tight = d;
-            break;
-        default:
-            return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
+}
+
+static bool parse_fail_on(const char *cmd, const char *opt, const char *val, void *dst)
+{
+    unsigned *kinds = dst;
+    char buf[64];
+    if (snprintf(buf, sizeof buf, "%s", val) >= (int)sizeof buf)
+        return cli_usage(cmd, "%s: '%s' is too long", opt, val), false;
+    *kinds = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "perf"))
+            *kinds |= FAIL_PERF;
+        else if (!strcmp(t, "tight"))
+            *kinds |= FAIL_TIGHT;
+        else if (!strcmp(t, "exact"))
+            *kinds |= FAIL_EXACT;
+        else if (strcmp(t, "none"))
+            return cli_usage(cmd, "%s: unknown kind '%s' (perf, tight, exact, none)", opt, t),
+                   false;
     }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    return true;
+}
+
+/* The rows of the regression rule that check and dashboard share, appended at out[*n]. */
+static void rule_rows(nt_opts *o, cli_opt *out, size_t *n)
+{
+    nt_rule *r = &o->rule;
+    snprintf(o->defs[0], sizeof o->defs[0], "%d", r->window);
+    snprintf(o->defs[1], sizeof o->defs[1], "%d", r->min_history);
+    snprintf(o->defs[2], sizeof o->defs[2], "%g", r->rel);
+    snprintf(o->defs[3], sizeof o->defs[3], "%g", r->k);
+    snprintf(o->defs[4], sizeof o->defs[4], "%d", r->confirm);
+    snprintf(o->defs[5], sizeof o->defs[5], "%g; exact: any change", r->tight);
+    const cli_opt rows[] = {
+        CLI_STR_OPT("machine", &o->machine, "M", "machine whose series are judged",
+                    "that of the latest run"),
+        CLI_INT_OPT("window", &r->window, 1, 1000, "N",
+                    "previous runs in the rolling median, 1..1000", o->defs[0]),
+        CLI_INT_OPT("min-history", &r->min_history, 1, 1000, "N",
+                    "perf: fewer previous runs is 'short history', 1..window", o->defs[1]),
+        CLI_REAL_OPT("rel", &r->rel, 0, 100, "F", "perf: relative threshold, 0..100",
+                     o->defs[2]),
+        CLI_REAL_OPT("k", &r->k, 0, 1000, "K",
+                     "perf: multiple of 1.4826 MAD the change must also exceed", o->defs[3]),
+        CLI_INT_OPT("confirm", &r->confirm, 1, 100, "N",
+                    "perf: consecutive flagged runs that confirm, 1..100", o->defs[4]),
+        CLI_REAL_OPT("tight", &r->tight, 0, 1, "F", "tight: relative tolerance, 0..1",
+                     o->defs[5]),
+    };
+    for (size_t i = 0; i < CLI_NOPTS(rows); i++)
+        out[(*n)++] = rows[i];
+}
+
+/* Parses against the n rows of opts: returns -1 to go on, else the exit code. */
+static int parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n,
+                 void (*help)(const cli_opt *, size_t), nt_opts *o)
+{
+    int rc = cli_parse(cmd, argc, argv, opts, n, NULL);
+    if (rc == CLI_HELP)
+        return help(opts, n), DB_EXIT_OK;
+    if (rc)
+        return rc;
     if (!o->history)
         return cli_usage(cmd, "--history is required");
     if (o->rule.min_history > o->rule.window)
@@ -248,9 +171,18 @@ static bool fits(const char *s, size_t n) { return strlen(s) < n; }
 static int nightly_record(int argc, char **argv)
 {
     static const char *cmd = "nightly record";
-    static const int allowed[] = {O_HISTORY, O_METRICS, O_COMMIT, O_MACHINE, O_DATE, 0};
     nt_opts o;
-    int rc = parse(cmd, argc, argv, allowed, usage_record, &o);
+    opts_init(&o);
+    char commit_def[64];
+    snprintf(commit_def, sizeof commit_def, "the binary's: %s", db_git_commit());
+    const cli_opt opts[] = {
+        CLI_STR_OPT("history", &o.history, "H.h5", "the history file", "required"),
+        CLI_STR_OPT("metrics", &o.metrics, "FILE", "the run's metrics", "required"),
+        CLI_STR_OPT("commit", &o.commit, "C", "commit measured", commit_def),
+        CLI_STR_OPT("machine", &o.machine, "M", "machine name", "this host's name"),
+        CLI_STR_OPT("date", &o.date, "D", "ISO 8601 date of the run", "now, UTC"),
+    };
+    int rc = parse(cmd, argc, argv, opts, CLI_NOPTS(opts), usage_record, &o);
     if (rc >= 0)
         return rc;
     if (!o.metrics)
@@ -361,14 +293,40 @@ static void print_table(const nt_history *h, const nt_verdict *v, size_t nv)
 
 static int judge_and(const char *cmd, int argc, char **argv, bool dashboard)
 {
-    static const int allowed_check[] = {O_HISTORY, O_MACHINE, O_WINDOW, O_MINHIST, O_REL, O_K,
-                                        O_CONFIRM, O_TIGHT, O_FAILON, 'q', 0};
-    static const int allowed_dash[] = {O_HISTORY, O_MACHINE, O_WINDOW, O_MINHIST, O_REL, O_K,
-                                       O_CONFIRM, O_TIGHT, O_OUT, O_RUNS, O_GNUPLOT, O_FAIL,
-                                       O_FAILON, 0};
     nt_opts o;
-    int rc = parse(cmd, argc, argv, dashboard ? allowed_dash : allowed_check,
-                   dashboard ? usage_dashboard : usage_check, &o);
+    opts_init(&o);
+    cli_opt opts[20] = {CLI_STR_OPT("history", &o.history, "H.h5", "the history file", "required")};
+    size_t n = 1;
+    if (dashboard)
+        opts[n++] = (cli_opt)CLI_STR_OPT("out", &o.out, "DIR",
+                                         "output directory, created when missing", "required");
+    rule_rows(&o, opts, &n);
+    if (dashboard) {
+        const cli_opt rows[] = {
+            CLI_INT_OPT("runs", &o.runs, 2, 10000, "N", "runs drawn in plots and sparklines, 2..10000",
+                        "60"),
+            CLI_STR_OPT("gnuplot", &o.gnuplot, "G", "gnuplot executable", "gnuplot"),
+            CLI_FLAG_OPT("fail-on-regression", 0, &o.fail_on_regression,
+                         "exit 3 after writing when a regression is confirmed"),
+            CLI_FN_OPT("fail-on", parse_fail_on, &o.fail_kinds, "KINDS",
+                       "with --fail-on-regression: the kinds that count (as check)",
+                       "perf,tight,exact"),
+            CLI_FLAG_OPT("quiet", 'q', &o.quiet, "no 'wrote' line on stdout"),
+        };
+        for (size_t i = 0; i < CLI_NOPTS(rows); i++)
+            opts[n++] = rows[i];
+    } else {
+        const cli_opt rows[] = {
+            CLI_FN_OPT("fail-on", parse_fail_on, &o.fail_kinds, "KINDS",
+                       "kinds whose confirmed regressions exit 3: a comma list of\n"
+                       "perf, tight, exact, or none; the others are printed as\n"
+                       "warnings", "perf,tight,exact"),
+            CLI_FLAG_OPT("quiet", 'q', &o.quiet, "no table on stdout"),
+        };
+        for (size_t i = 0; i < CLI_NOPTS(rows); i++)
+            opts[n++] = rows[i];
+    }
+    int rc = parse(cmd, argc, argv, opts, n, dashboard ? usage_dashboard : usage_check, &o);
     if (rc >= 0)
         return rc;
     if (dashboard && !o.out)
@@ -395,8 +353,9 @@ static int judge_and(const char *cmd, int argc, char **argv, bool dashboard)
         nreg = 0;
         for (size_t i = 0; i < nv; i++)
             nreg += v[i].state == NT_REGRESSION;
-        printf("wrote %s/index.html: %zu metrics, %zu confirmed regression%s\n", o.out, nv, nreg,
-               nreg == 1 ? "" : "s");
+        if (!o.quiet)
+            printf("wrote %s/index.html: %zu metrics, %zu confirmed regression%s\n", o.out, nv,
+                   nreg, nreg == 1 ? "" : "s");
         nreg = o.fail_on_regression ? report_regressions(&h, v, nv, o.fail_kinds) : 0;
     } else {
         if (!o.quiet)

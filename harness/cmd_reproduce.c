@@ -2,7 +2,6 @@
  * its experiment script, its gnuplot figure, and the splice of its section into paper.md. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,7 @@
 
 #define CMD "reproduce"
 
-static void usage(void)
+static void usage(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench reproduce --list | --ids | --needs ID\n"
            "       deltabench reproduce ID [--out DIR] [--paper FILE | --no-paper]\n\n"
@@ -28,15 +27,8 @@ static void usage(void)
            "figure (DIR/ID.png and .svg, copied to docs/figures/ beside the report), and replaces the\n"
            "regenerated part of its paper.md section (between the markers\n"
            "<!-- regenerated:ID:begin --> and <!-- regenerated:ID:end -->). Run from the\n"
-           "project root; `make reproduce-ID` also builds what the entry needs first.\n\n"
-           "options:\n"
-           "  --list        the entries, their claims and status (verdict of the last run)\n"
-           "  --ids         the entry ids, one per line\n"
-           "  --needs ID    the make targets entry ID needs first (e.g. models), one line\n"
-           "  --out DIR     results directory (default results/ID)\n"
-           "  --paper FILE  report to update (default paper.md)\n"
-           "  --no-paper    leave the report alone\n"
-           "  -h, --help    this text\n");
+           "project root; `make reproduce-ID` also builds what the entry needs first.\n\n");
+    cli_help(stdout, opts, n);
 }
 
 static int list(void)
@@ -360,7 +352,7 @@ static db_status write_verdicts(const rp_entry *e, const char *dir)
     return s;
 }
 
-static int run(const rp_entry *e, const char *out_dir, const char *paper)
+static int run(const rp_entry *e, const char *out_dir, const char *paper, bool quiet)
 {
     char self[4096], dir[1024], csv[1200], fig[1200], arg[2600], path[1300];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -407,6 +399,8 @@ static int run(const rp_entry *e, const char *out_dir, const char *paper)
     }
     if (paper && ((s = splice(paper, e, path, dir, nruns)) || (s = splice_status(paper))))
         return cli_fail(CMD, s);
+    if (quiet)
+        return DB_EXIT_OK;
     printf("reproduce %s: done\n", e->id);
     if (e->plot)
         printf("  figure   %s/%s.png, %s/%s.svg%s\n", dir, e->id, dir, e->id,
@@ -434,32 +428,29 @@ static int ids(void)
 
 int cmd_reproduce(int argc, char **argv)
 {
-    enum { O_LIST = 1000, O_OUT, O_PAPER, O_NOPAPER, O_IDS, O_NEEDS };
-    static const struct option opts[] = {
-        {"list", no_argument, 0, O_LIST},         {"out", required_argument, 0, O_OUT},
-        {"ids", no_argument, 0, O_IDS},           {"needs", required_argument, 0, O_NEEDS},
-        {"paper", required_argument, 0, O_PAPER}, {"no-paper", no_argument, 0, O_NOPAPER},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     const char *out = NULL, *paper = "paper.md", *needs = NULL;
-    int c, do_list = 0, no_paper = 0, do_ids = 0;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(); return DB_EXIT_OK;
-        case O_LIST: do_list = 1; break;
-        case O_OUT: out = optarg; break;
-        case O_PAPER: paper = optarg; break;
-        case O_NOPAPER: no_paper = 1; break;
-        case O_IDS: do_ids = 1; break;
-        case O_NEEDS: needs = optarg; break;
-        default: return cli_usage(CMD, "unknown option or missing value: '%s'", argv[optind - 1]);
-        }
-    }
+    bool do_list = false, no_paper = false, quiet = false, do_ids = false;
+    const cli_opt opts[] = {
+        CLI_FLAG_OPT("list", 0, &do_list,
+                     "the entries, their claims and status (verdict of the last run)"),
+        CLI_FLAG_OPT("ids", 0, &do_ids, "the entry ids, one per line"),
+        CLI_STR_OPT("needs", &needs, "ID", "the make targets entry ID needs first (e.g. models)",
+                    "none"),
+        CLI_STR_OPT("out", &out, "DIR", "results directory", "results/ID"),
+        CLI_STR_OPT("paper", &paper, "FILE", "report to update", "paper.md"),
+        CLI_FLAG_OPT("no-paper", 0, &no_paper, "leave the report alone"),
+        CLI_FLAG_OPT("quiet", 'q', &quiet, "no summary of what was written"),
+    };
+    int argi = 0;
+    int rc = cli_parse(CMD, argc, argv, opts, CLI_NOPTS(opts), &argi);
+    if (rc == CLI_HELP)
+        return usage(opts, CLI_NOPTS(opts)), DB_EXIT_OK;
+    if (rc)
+        return rc;
     if (do_list + do_ids + (needs != NULL) > 1)
         return cli_usage(CMD, "--list, --ids and --needs exclude each other");
     if (do_list || do_ids || needs) {
-        if (optind < argc || out || no_paper)
+        if (argi < argc || out || no_paper)
             return cli_usage(CMD, "--list, --ids and --needs take no other argument");
         if (do_list)
             return list();
@@ -471,12 +462,12 @@ int cmd_reproduce(int argc, char **argv)
         printf("%s\n", e->make_needs ? e->make_needs : "");
         return DB_EXIT_OK;
     }
-    if (argc - optind != 1)
+    if (argc - argi != 1)
         return cli_usage(CMD, "expected one entry id (see --list)");
-    const rp_entry *e = rp_find(argv[optind]);
+    const rp_entry *e = rp_find(argv[argi]);
     if (!e)
-        return cli_usage(CMD, "unknown entry '%s' (see --list)", argv[optind]);
+        return cli_usage(CMD, "unknown entry '%s' (see --list)", argv[argi]);
     char def[256];
     snprintf(def, sizeof def, "results/%s", e->id);
-    return run(e, out ? out : def, no_paper ? NULL : paper);
+    return run(e, out ? out : def, no_paper ? NULL : paper, quiet);
 }

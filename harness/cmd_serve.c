@@ -81,20 +81,7 @@ static const srv_command serve = {
              "Options are those of `deltabench simulate`, plus the cpu executor's.\n\n",
     .hw_default = "a100-80gb; serve cpu, cpu-kernels: cpu",
     .executor_help = "cpu, cuda or cpu-kernels [cpu]",
-    .extra_options =
-        "cpu executor:\n"
-        "  --zoo DIR           zoo size directory: base/ + fine-tunes [" SRV_DEFAULT_ZOO "];\n"
-        "                      model i of the trace serves fine-tune i mod F (F fine-\n"
-        "                      tunes, sorted by name), each from its own file\n"
-        "  --zoo-map MAP       mod, or exact (model ids >= F are an error) [mod]\n"
-        "  --work-dir DIR      keep the per-model delta files here [a temporary\n"
-        "                      directory under $TMPDIR, removed at exit]\n"
-        "  --threads N         threads of the forward (cpu-kernels: of the kernels),\n"
-        "                      in [1, 256] [1]\n"
-        "  --seed N            seed of the random prompt tokens (kernel executors: of\n"
-        "                      the random weights) [1]\n"
-        "  --calib-out FILE    fit the cost model to the measured iterations and loads\n"
-        "                      and write a --calib overlay for `simulate --hw cpu`\n",
+    .cpu_executor_options = true,
     .default_executor = "cpu",
     .resolve = resolve,
     .executor = executor,

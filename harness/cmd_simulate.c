@@ -31,7 +31,7 @@ static const srv_command simulate = {
              "roofline cost model over a hardware profile. docs/serving.md has the formulas.\n\n",
     .hw_default = "a100-80gb",
     .executor_help = "sim (the only executor of simulate) [sim]",
-    .extra_options = "",
+    .cpu_executor_options = false,
     .default_executor = "sim",
     .resolve = resolve,
     .executor = executor,

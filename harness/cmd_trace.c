@@ -5,7 +5,6 @@
  * Parse, check, build, run, free. Option mistakes and impossible parameters are usage errors
  * (exit 2); problems with files or the work are failures (exit 1, one line naming the file),
  * and a failed `gen` leaves no output file behind (the writer renames only on success). */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,62 +29,18 @@ static void usage_top(void)
            "docs/workloads.md has every formula.\n");
 }
 
-static void usage_gen(void)
+static void usage_gen(const cli_opt *opts, size_t n)
 {
-    printf(
-        "usage: deltabench trace gen [OPTIONS] --out FILE\n\n"
-        "Generates a request trace: arrival times, a model per request and token counts, each\n"
-        "part from its own random stream of --seed (same seed, byte-identical file).\n\n"
-        "options (default in brackets):\n"
-        "  --arrival P       arrival process [poisson]:\n"
-        "                      poisson               exponential gaps, mean 1/rate\n"
-        "                      gamma                 Gamma gaps: mean 1/rate, CV --cv\n"
-        "                      onoff                 2-state MMPP: on/off periods, mean rate\n"
-        "                      replay:FILE           the times of a trace (deltabench CSV/HDF5\n"
-        "                                            or Azure LLM inference CSV)\n"
-        "                      azure-functions:FILE  per-minute invocation counts of the top\n"
-        "                                            --models functions of an Azure Functions\n"
-        "                                            file, spread uniformly in each minute\n"
-        "  --rate R          mean requests/s, in (0, 1e9] [1]; with replay and\n"
-        "                    azure-functions: rescale time to this rate [the file's own]\n"
-        "  --cv C            gamma: inter-arrival coefficient of variation, in [0, 1000] [1]\n"
-        "                    (1 = Poisson, 0 = evenly spaced, larger = burstier)\n"
-        "  --on S            onoff: mean on-period, s, in (0, 1e9] [10]\n"
-        "  --off S           onoff: mean off-period, s, in (0, 1e9] [30]\n"
-        "  --off-ratio F     onoff: rate while off / rate while on, in [0, 1) [0]\n"
-        "  --time-scale F    replay, azure-functions: multiply times by F, in (0, 1e9] [1]\n"
-        "                    (F < 1 compresses, F > 1 stretches; or use --rate)\n"
-        "  --models N        number of models M, in [1, 10000000] [1]\n"
-        "  --popularity L    model of each request [uniform; replay with azure-functions]:\n"
-        "                      uniform               p_i = 1/M\n"
-        "                      zipf:A                p_i ~ (i+1)^-A, A in [0, 100]\n"
-        "                      deltazip-zipf:A       p_i ~ (i+1)^+A (DeltaZip's sign), A in "
-        "[0, 100]\n"
-        "                      slora:A               S-LoRA power draw floor(M u^(1/A)), A in "
-        "(0, 100]\n"
-        "                      azure:FILE            p_i ~ invocations of the i-th busiest\n"
-        "                                            function of an Azure Functions file\n"
-        "                      replay                the model of the replayed request / function\n"
-        "  --lengths L       prompt and output tokens [fixed:512,128]:\n"
-        "                      fixed:P,O             P, O >= 1\n"
-        "                      uniform:PLO,PHI,OLO,OHI   integers in [lo, hi], 1 <= lo <= hi\n"
-        "                      lognormal:PMED,PSIG,OMED,OSIG   median in [1, 1e9], sigma in "
-        "[0, 10]\n"
-        "                      trace:FILE            (prompt, output) pairs drawn from a trace\n"
-        "                      replay                the replayed request's lengths\n"
-        "  --duration S      keep arrivals before S seconds, in [0, 1e12] [0 = no limit]\n"
-        "  --requests N      stop after N requests, in [0, 1e12] [0 = no limit]\n"
-        "                    (poisson, gamma and onoff need --duration or --requests)\n"
-        "  --seed S          random seed, in [0, 2^63-1] [1]\n"
-        "  --out FILE        output: FILE.h5 or FILE.hdf5 writes an HDF5 table 'requests',\n"
-        "                    any other name CSV, '-' CSV on stdout (required)\n"
-        "  -h, --help        this text\n\n"
-        "example: deltabench trace gen --arrival gamma --rate 2 --cv 3 --models 32 \\\n"
-        "           --popularity zipf:1.5 --lengths lognormal:1000,1,200,0.8 --duration 600 \\\n"
-        "           --seed 7 --out trace.csv\n");
+    printf("usage: deltabench trace gen [OPTIONS] --out FILE\n\n"
+           "Generates a request trace: arrival times, a model per request and token counts, each\n"
+           "part from its own random stream of --seed (same seed, byte-identical file).\n\n");
+    cli_help(stdout, opts, n);
+    printf("\nexample: deltabench trace gen --arrival gamma --rate 2 --cv 3 --models 32 \\\n"
+           "           --popularity zipf:1.5 --lengths lognormal:1000,1,200,0.8 --duration 600 \\\n"
+           "           --seed 7 --out trace.csv\n");
 }
 
-static void usage_stats(void)
+static void usage_stats(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench trace stats [OPTIONS] FILE\n\n"
            "Summarises a trace: a deltabench CSV or HDF5 trace, or an Azure LLM inference CSV.\n"
@@ -95,138 +50,100 @@ static void usage_stats(void)
            "  peak_to_mean    busiest one-second bin / mean requests per second\n"
            "  models          per-model counts, busiest first, and the maximum-likelihood Zipf\n"
            "                  exponent a (p_r ~ r^-a over ranks 1..M of the counts)\n"
-           "  *_tokens        nearest-rank percentiles p50, p90, p99, mean, min, max\n\n"
-           "options (default in brackets):\n"
-           "  --models N      number of models M, in [1, 10000000] [largest model id + 1]\n"
-           "  --top K         rows of the per-model table, in [0, 10000000] [10; 0 = all]\n"
-           "  -h, --help      this text\n");
+           "  *_tokens        nearest-rank percentiles p50, p90, p99, mean, min, max\n\n");
+    cli_help(stdout, opts, n);
 }
 
 /* ---- gen --------------------------------------------------------------------------------- */
 
-/* A number in (0, hi]: cli_f64 checks [0, hi], zero is refused here with the open interval. */
-static bool pos_f64(const char *cmd, const char *opt, const char *s, double hi, double *out)
-{
-    if (!cli_f64(cmd, opt, s, 0, hi, out))
-        return false;
-    if (*out <= 0) {
-        cli_usage(cmd, "%s: '%s' is not a number in (0, %g]", opt, s, hi);
-        return false;
-    }
-    return true;
-}
-
-enum {
-    O_ARRIVAL = 256, O_RATE, O_CV, O_ON, O_OFF, O_OFF_RATIO, O_TIME_SCALE, O_MODELS,
-    O_POPULARITY, O_LENGTHS, O_DURATION, O_REQUESTS, O_SEED, O_OUT, O_TOP
-};
-
 static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
 {
     static const char *cmd = "trace gen";
-    static const struct option opts[] = {
-        {"help", no_argument, 0, 'h'},
-        {"arrival", required_argument, 0, O_ARRIVAL},
-        {"rate", required_argument, 0, O_RATE},
-        {"cv", required_argument, 0, O_CV},
-        {"on", required_argument, 0, O_ON},
-        {"off", required_argument, 0, O_OFF},
-        {"off-ratio", required_argument, 0, O_OFF_RATIO},
-        {"time-scale", required_argument, 0, O_TIME_SCALE},
-        {"models", required_argument, 0, O_MODELS},
-        {"popularity", required_argument, 0, O_POPULARITY},
-        {"lengths", required_argument, 0, O_LENGTHS},
-        {"duration", required_argument, 0, O_DURATION},
-        {"requests", required_argument, 0, O_REQUESTS},
-        {"seed", required_argument, 0, O_SEED},
-        {"out", required_argument, 0, O_OUT},
-        {0, 0, 0, 0},
-    };
     wl_gen_spec spec;
     wl_gen_defaults(&spec);
     const char *arrival = "poisson", *popularity = NULL, *lengths = "fixed:512,128", *out = NULL;
-    bool has_rate = false, has_cv = false, has_onoff = false, has_scale = false;
-    double rate = 1.0;
-    int64_t i64;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        const char *opt = argv[optind - 1];
-        switch (c) {
-        case 'h':
-            usage_gen();
-            return DB_EXIT_OK;
-        case O_ARRIVAL:
-            arrival = optarg;
-            break;
-        case O_RATE:
-            if (!pos_f64(cmd, "--rate", optarg, 1e9, &rate))
-                return DB_EXIT_USAGE;
-            has_rate = true;
-            break;
-        case O_CV:
-            if (!cli_f64(cmd, "--cv", optarg, 0, 1000, &spec.arrival.cv))
-                return DB_EXIT_USAGE;
-            has_cv = true;
-            break;
-        case O_ON:
-            if (!pos_f64(cmd, "--on", optarg, 1e9, &spec.arrival.on_s))
-                return DB_EXIT_USAGE;
-            has_onoff = true;
-            break;
-        case O_OFF:
-            if (!pos_f64(cmd, "--off", optarg, 1e9, &spec.arrival.off_s))
-                return DB_EXIT_USAGE;
-            has_onoff = true;
-            break;
-        case O_OFF_RATIO:
-            if (!cli_f64(cmd, "--off-ratio", optarg, 0, 1, &spec.arrival.off_ratio))
-                return DB_EXIT_USAGE;
-            if (spec.arrival.off_ratio >= 1)
-                return cli_usage(cmd, "--off-ratio: '%s' is not a number in [0, 1)", optarg);
-            has_onoff = true;
-            break;
-        case O_TIME_SCALE:
-            if (!pos_f64(cmd, "--time-scale", optarg, 1e9, &spec.arrival.time_scale))
-                return DB_EXIT_USAGE;
-            has_scale = true;
-            break;
-        case O_MODELS:
-            if (!cli_i64(cmd, "--models", optarg, 1, 10000000, &i64))
-                return DB_EXIT_USAGE;
-            spec.nmodels = (int32_t)i64;
-            break;
-        case O_POPULARITY:
-            popularity = optarg;
-            break;
-        case O_LENGTHS:
-            lengths = optarg;
-            break;
-        case O_DURATION:
-            if (!cli_f64(cmd, "--duration", optarg, 0, 1e12, &spec.duration_s))
-                return DB_EXIT_USAGE;
-            break;
-        case O_REQUESTS:
-            if (!cli_i64(cmd, "--requests", optarg, 0, 1000000000000LL, &spec.max_requests))
-                return DB_EXIT_USAGE;
-            break;
-        case O_SEED:
-            if (!cli_i64(cmd, "--seed", optarg, 0, INT64_MAX, &i64))
-                return DB_EXIT_USAGE;
-            spec.seed = (uint64_t)i64;
-            break;
-        case O_OUT:
-            out = optarg;
-            break;
-        case ':':
-            return cli_usage(cmd, "option '%s' needs a value", opt);
-        default:
-            return cli_usage(cmd, "unknown option '%s'", opt);
-        }
-    }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    /* NaN: not given (the spec's default stays; some options apply to one process only) */
+    double rate = NAN, cv = NAN, on = NAN, off = NAN, off_ratio = NAN, scale = NAN;
+    int nmodels = spec.nmodels;
+    bool quiet = false;
+    const cli_opt opts[] = {
+        CLI_STR_OPT("arrival", &arrival, "P",
+                    "arrival process:\n"
+                    "  poisson               exponential gaps, mean 1/rate\n"
+                    "  gamma                 Gamma gaps: mean 1/rate, CV --cv\n"
+                    "  onoff                 2-state MMPP: on/off periods, mean rate\n"
+                    "  replay:FILE           the times of a trace (deltabench CSV/HDF5\n"
+                    "                        or Azure LLM inference CSV)\n"
+                    "  azure-functions:FILE  per-minute invocation counts of the top\n"
+                    "                        --models functions of an Azure Functions\n"
+                    "                        file, spread uniformly in each minute",
+                    "poisson"),
+        CLI_POS_OPT("rate", &rate, 1e9, "R",
+                    "mean requests/s, in (0, 1e9]; with replay and azure-functions:\n"
+                    "rescale time to this rate (else the file's own)", "1"),
+        CLI_REAL_OPT("cv", &cv, 0, 1000, "C",
+                     "gamma: inter-arrival coefficient of variation, in [0, 1000]\n"
+                     "(1 = Poisson, 0 = evenly spaced, larger = burstier)", "1"),
+        CLI_POS_OPT("on", &on, 1e9, "S", "onoff: mean on-period, s, in (0, 1e9]", "10"),
+        CLI_POS_OPT("off", &off, 1e9, "S", "onoff: mean off-period, s, in (0, 1e9]", "30"),
+        CLI_REAL_OPT("off-ratio", &off_ratio, 0, 1, "F",
+                     "onoff: rate while off / rate while on, in [0, 1)", "0"),
+        CLI_POS_OPT("time-scale", &scale, 1e9, "F",
+                    "replay, azure-functions: multiply times by F, in (0, 1e9]\n"
+                    "(F < 1 compresses, F > 1 stretches; or use --rate)", "1"),
+        CLI_INT_OPT("models", &nmodels, 1, 10000000, "N", "number of models M, in [1, 10000000]",
+                    "1"),
+        CLI_STR_OPT("popularity", &popularity, "L",
+                    "model of each request:\n"
+                    "  uniform               p_i = 1/M\n"
+                    "  zipf:A                p_i ~ (i+1)^-A, A in [0, 100]\n"
+                    "  deltazip-zipf:A       p_i ~ (i+1)^+A (DeltaZip's sign), A in [0, 100]\n"
+                    "  slora:A               S-LoRA power draw floor(M u^(1/A)), A in (0, 100]\n"
+                    "  azure:FILE            p_i ~ invocations of the i-th busiest\n"
+                    "                        function of an Azure Functions file\n"
+                    "  replay                the model of the replayed request / function",
+                    "uniform; replay with azure-functions"),
+        CLI_STR_OPT("lengths", &lengths, "L",
+                    "prompt and output tokens:\n"
+                    "  fixed:P,O             P, O >= 1\n"
+                    "  uniform:PLO,PHI,OLO,OHI   integers in [lo, hi], 1 <= lo <= hi\n"
+                    "  lognormal:PMED,PSIG,OMED,OSIG   median in [1, 1e9], sigma in [0, 10]\n"
+                    "  trace:FILE            (prompt, output) pairs drawn from a trace\n"
+                    "  replay                the replayed request's lengths",
+                    "fixed:512,128"),
+        CLI_REAL_OPT("duration", &spec.duration_s, 0, 1e12, "S",
+                     "keep arrivals before S seconds, in [0, 1e12]", "0 = no limit"),
+        CLI_INT_OPT("requests", &spec.max_requests, 0, 1000000000000LL, "N",
+                    "stop after N requests, in [0, 1e12]\n"
+                    "(poisson, gamma and onoff need --duration or --requests)", "0 = no limit"),
+        CLI_INT_OPT("seed", &spec.seed, 0, INT64_MAX, "S", "random seed, in [0, 2^63-1]", "1"),
+        CLI_STR_OPT("out", &out, "FILE",
+                    "output: FILE.h5 or FILE.hdf5 writes an HDF5 table 'requests',\n"
+                    "any other name CSV, '-' CSV on stdout", "required"),
+        CLI_FLAG_OPT("quiet", 'q', &quiet, "no 'wrote' line"),
+    };
+    int rc = cli_parse(cmd, argc, argv, opts, CLI_NOPTS(opts), NULL);
+    if (rc == CLI_HELP)
+        return usage_gen(opts, CLI_NOPTS(opts)), DB_EXIT_OK;
+    if (rc)
+        return rc;
+    bool has_rate = !isnan(rate), has_cv = !isnan(cv), has_scale = !isnan(scale);
+    bool has_onoff = !isnan(on) || !isnan(off) || !isnan(off_ratio);
+    if (!isnan(off_ratio) && off_ratio >= 1)
+        return cli_usage(cmd, "--off-ratio: '%g' is not a number in [0, 1)", off_ratio);
+    if (has_cv)
+        spec.arrival.cv = cv;
+    if (!isnan(on))
+        spec.arrival.on_s = on;
+    if (!isnan(off))
+        spec.arrival.off_s = off;
+    if (!isnan(off_ratio))
+        spec.arrival.off_ratio = off_ratio;
+    if (has_scale)
+        spec.arrival.time_scale = scale;
+    if (!has_rate)
+        rate = 1.0;
+    spec.nmodels = (int32_t)nmodels;
     if (!out)
         return cli_usage(cmd, "--out FILE is required");
 
@@ -299,7 +216,7 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
     w = NULL;
     if (s != DB_OK)
         goto fail;
-    if (strcmp(out, "-") != 0)
+    if (!quiet && strcmp(out, "-") != 0)
         printf("wrote %zu requests over %.3f s (%s; %s over %d models; %s) to %s\n", total, last,
                desc[0], desc[1], spec.nmodels, desc[2], out);
     db_free(buf);
@@ -363,39 +280,22 @@ static void print_stats(const char *path, const trace_table *t, const trace_stat
 static int stats_main(int argc, char **argv)
 {
     static const char *cmd = "trace stats";
-    static const struct option opts[] = {
-        {"help", no_argument, 0, 'h'},
-        {"models", required_argument, 0, O_MODELS},
-        {"top", required_argument, 0, O_TOP},
-        {0, 0, 0, 0},
-    };
     int64_t models = 0, top = 10;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        const char *opt = argv[optind - 1];
-        switch (c) {
-        case 'h':
-            usage_stats();
-            return DB_EXIT_OK;
-        case O_MODELS:
-            if (!cli_i64(cmd, "--models", optarg, 1, 10000000, &models))
-                return DB_EXIT_USAGE;
-            break;
-        case O_TOP:
-            if (!cli_i64(cmd, "--top", optarg, 0, 10000000, &top))
-                return DB_EXIT_USAGE;
-            break;
-        case ':':
-            return cli_usage(cmd, "option '%s' needs a value", opt);
-        default:
-            return cli_usage(cmd, "unknown option '%s'", opt);
-        }
-    }
-    if (argc - optind != 1)
-        return cli_usage(cmd, "expected exactly one trace FILE, got %d", argc - optind);
-    const char *path = argv[optind];
+    const cli_opt opts[] = {
+        CLI_INT_OPT("models", &models, 1, 10000000, "N", "number of models M, in [1, 10000000]",
+                    "largest model id + 1"),
+        CLI_INT_OPT("top", &top, 0, 10000000, "K", "rows of the per-model table, in [0, 10000000]",
+                    "10; 0 = all"),
+    };
+    int argi = 0;
+    int rc = cli_parse(cmd, argc, argv, opts, CLI_NOPTS(opts), &argi);
+    if (rc == CLI_HELP)
+        return usage_stats(opts, CLI_NOPTS(opts)), DB_EXIT_OK;
+    if (rc)
+        return rc;
+    if (argc - argi != 1)
+        return cli_usage(cmd, "expected exactly one trace FILE, got %d", argc - argi);
+    const char *path = argv[argi];
     trace_table t;
     trace_stats st;
     db_status s = trace_read(path, &t);

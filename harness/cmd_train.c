@@ -3,7 +3,6 @@
  *
  * Writes DIR/config.json, DIR/model.safetensors and DIR/train.json (the run's statistics, read
  * back by the zoo table). Deterministic for a given seed and --threads. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,41 +13,27 @@
 #include "models/task.h"
 #include "models/train.h"
 
-static void usage(void)
+static void usage(const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench train --out DIR --task T [options]\n\n"
            "Trains a LLaMA-architecture byte-level model on task T: from scratch with the size\n"
            "options, or a full-parameter fine-tune of --init DIR. Writes DIR/config.json,\n"
-           "DIR/model.safetensors (HF names) and DIR/train.json.\n\n"
-           "model (ignored with --init or --resume):\n"
-           "  --hidden C       hidden size (default 128, 8..4096, multiple of --heads)\n"
-           "  --layers L       layers (default 4, 1..64)\n"
-           "  --heads NH       attention heads (default 4, 1..64)\n"
-           "  --kv-heads NKV   key/value heads, divides NH (default NH: no grouped-query)\n"
-           "  --ffn F          MLP intermediate size (default 8/3 C rounded up to 16)\n"
-           "  --ctx N          max_position_embeddings (default 256, >= --seq)\n"
-           "  --init-seed S    weight initialisation seed (default 1)\n"
-           "training:\n"
-           "  --task T         english, scripture, code, arith, reverse, sort, or text:FILE\n"
-           "  --data DIR       corpus directory of the text tasks (default models/zoo/data)\n"
-           "  --init DIR       start from this model (fine-tuning)\n"
-           "  --resume DIR     continue a checkpoint written by --ckpt-every (model + optimizer)\n"
-           "  --steps N        optimizer steps (default 1000, 1..10000000)\n"
-           "  --batch B        sequences per step (default 16, 1..4096)\n"
-           "  --seq T          tokens per sequence (default 128, 2..ctx)\n"
-           "  --lr X           peak learning rate (default 3e-3, (0, 1])\n"
-           "  --lr-min X       cosine floor as a share of --lr (default 0.1, [0, 1])\n"
-           "  --warmup N       linear warm-up steps (default 50, 0..steps)\n"
-           "  --wd X           AdamW weight decay on matrices (default 0.1, [0, 1])\n"
-           "  --clip X         max global gradient norm, 0 = off (default 1.0, [0, 1e6])\n"
-           "  --seed S         batch sampling seed (default 1)\n"
-           "  --threads N      OpenBLAS + OpenMP threads (default 2, 1..256); results are\n"
-           "                   bit-identical for the same seed and thread count\n"
-           "  --ckpt-every N   write model + optimizer state to --out every N steps (default 0)\n"
-           "  --dtype D        f32, f16 or bf16 weights in the output (default f32)\n"
-           "  --log-every N    print the mean loss of every N steps to stderr (default 0)\n"
-           "  --quiet          no progress bar\n"
-           "  -h, --help       this text\n");
+           "DIR/model.safetensors (HF names) and DIR/train.json.\n\n");
+    cli_help(stdout, opts, n);
+}
+
+static bool parse_dtype(const char *cmd, const char *opt, const char *val, void *dst)
+{
+    db_dtype *dt = dst;
+    if (!strcmp(val, "f32"))
+        *dt = DT_F32;
+    else if (!strcmp(val, "f16"))
+        *dt = DT_F16;
+    else if (!strcmp(val, "bf16"))
+        *dt = DT_BF16;
+    else
+        return cli_usage(cmd, "%s: '%s' is not f32, f16 or bf16", opt, val), false;
+    return true;
 }
 
 static db_status write_stats(const char *dir, const tf_model *m, const char *taskname, const char *init,
@@ -74,72 +59,62 @@ static db_status write_stats(const char *dir, const tf_model *m, const char *tas
 
 int cmd_train(int argc, char **argv)
 {
-    enum { O_HIDDEN = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_ISEED, O_TASK, O_DATA, O_INIT,
-           O_RESUME, O_STEPS, O_BATCH, O_SEQ, O_LR, O_LRMIN, O_WARM, O_WD, O_CLIP, O_SEED,
-           O_THREADS, O_CKPT, O_DTYPE, O_QUIET, O_OUT, O_LOG };
-    static const struct option opts[] = {
-        {"hidden", 1, 0, O_HIDDEN}, {"layers", 1, 0, O_LAYERS}, {"heads", 1, 0, O_HEADS},
-        {"kv-heads", 1, 0, O_KV},   {"ffn", 1, 0, O_FFN},       {"ctx", 1, 0, O_CTX},
-        {"init-seed", 1, 0, O_ISEED}, {"task", 1, 0, O_TASK},   {"data", 1, 0, O_DATA},
-        {"init", 1, 0, O_INIT},     {"resume", 1, 0, O_RESUME}, {"steps", 1, 0, O_STEPS},
-        {"batch", 1, 0, O_BATCH},   {"seq", 1, 0, O_SEQ},       {"lr", 1, 0, O_LR},
-        {"lr-min", 1, 0, O_LRMIN},  {"warmup", 1, 0, O_WARM},   {"wd", 1, 0, O_WD},
-        {"clip", 1, 0, O_CLIP},     {"seed", 1, 0, O_SEED},     {"threads", 1, 0, O_THREADS},
-        {"ckpt-every", 1, 0, O_CKPT}, {"dtype", 1, 0, O_DTYPE}, {"quiet", 0, 0, O_QUIET},
-        {"out", 1, 0, O_OUT},       {"log-every", 1, 0, O_LOG}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
     const char *cmd = "train", *out = NULL, *taskname = NULL, *data = "models/zoo/data";
     const char *init = NULL, *resume = NULL;
     int64_t hidden = 128, layers = 4, heads = 4, kvh = 0, ffn = 0, ctx = 256, threads = 2;
-    int64_t iseed = 1, v, warm = -1;
-    double d;
+    int64_t iseed = 1, warm = -1;
     bool quiet = false;
     db_dtype dt = DT_F32;
     train_opts o;
     train_opts_default(&o);
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *on = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
-        switch (c) {
-        case 'h': usage(); return DB_EXIT_OK;
-        case O_HIDDEN: if (!cli_i64(cmd, "--hidden", optarg, 8, 4096, &hidden)) return DB_EXIT_USAGE; break;
-        case O_LAYERS: if (!cli_i64(cmd, "--layers", optarg, 1, 64, &layers)) return DB_EXIT_USAGE; break;
-        case O_HEADS: if (!cli_i64(cmd, "--heads", optarg, 1, 64, &heads)) return DB_EXIT_USAGE; break;
-        case O_KV: if (!cli_i64(cmd, "--kv-heads", optarg, 1, 64, &kvh)) return DB_EXIT_USAGE; break;
-        case O_FFN: if (!cli_i64(cmd, "--ffn", optarg, 1, 65536, &ffn)) return DB_EXIT_USAGE; break;
-        case O_CTX: if (!cli_i64(cmd, "--ctx", optarg, 2, 65536, &ctx)) return DB_EXIT_USAGE; break;
-        case O_ISEED: if (!cli_i64(cmd, "--init-seed", optarg, 0, INT64_MAX, &iseed)) return DB_EXIT_USAGE; break;
-        case O_TASK: taskname = optarg; break;
-        case O_DATA: data = optarg; break;
-        case O_INIT: init = optarg; break;
-        case O_RESUME: resume = optarg; break;
-        case O_STEPS: if (!cli_i64(cmd, "--steps", optarg, 1, 10000000, &v)) return DB_EXIT_USAGE; o.steps = (int)v; break;
-        case O_BATCH: if (!cli_i64(cmd, "--batch", optarg, 1, 4096, &v)) return DB_EXIT_USAGE; o.B = (int)v; break;
-        case O_SEQ: if (!cli_i64(cmd, "--seq", optarg, 2, 65536, &v)) return DB_EXIT_USAGE; o.T = (int)v; break;
-        case O_LR: if (!cli_f64(cmd, "--lr", optarg, 1e-12, 1, &d)) return DB_EXIT_USAGE; o.lr = (float)d; break;
-        case O_LRMIN: if (!cli_f64(cmd, "--lr-min", optarg, 0, 1, &d)) return DB_EXIT_USAGE; o.lr_min = (float)d; break;
-        case O_WARM: if (!cli_i64(cmd, "--warmup", optarg, 0, 10000000, &warm)) return DB_EXIT_USAGE; break;
-        case O_WD: if (!cli_f64(cmd, "--wd", optarg, 0, 1, &d)) return DB_EXIT_USAGE; o.wd = (float)d; break;
-        case O_CLIP: if (!cli_f64(cmd, "--clip", optarg, 0, 1e6, &d)) return DB_EXIT_USAGE; o.clip = (float)d; break;
-        case O_SEED: if (!cli_i64(cmd, "--seed", optarg, 0, INT64_MAX, &v)) return DB_EXIT_USAGE; o.seed = (uint64_t)v; break;
-        case O_THREADS: if (!cli_i64(cmd, "--threads", optarg, 1, 256, &threads)) return DB_EXIT_USAGE; break;
-        case O_CKPT: if (!cli_i64(cmd, "--ckpt-every", optarg, 0, 10000000, &v)) return DB_EXIT_USAGE; o.ckpt_every = (int)v; break;
-        case O_DTYPE:
-            if (!strcmp(optarg, "f32")) dt = DT_F32;
-            else if (!strcmp(optarg, "f16")) dt = DT_F16;
-            else if (!strcmp(optarg, "bf16")) dt = DT_BF16;
-            else return cli_usage(cmd, "--dtype: '%s' is not f32, f16 or bf16", optarg);
-            break;
-        case O_QUIET: quiet = true; break;
-        case O_LOG: if (!cli_i64(cmd, "--log-every", optarg, 0, 10000000, &v)) return DB_EXIT_USAGE; o.log_every = (int)v; break;
-        case O_OUT: out = optarg; break;
-        default: return cli_usage(cmd, "unknown or incomplete option '%s'", on);
-        }
-    }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    const cli_opt opts[] = {
+        CLI_SECTION("model (ignored with --init or --resume)"),
+        CLI_INT_OPT("hidden", &hidden, 8, 4096, "C", "hidden size, 8..4096, multiple of --heads",
+                    "128"),
+        CLI_INT_OPT("layers", &layers, 1, 64, "L", "layers, 1..64", "4"),
+        CLI_INT_OPT("heads", &heads, 1, 64, "NH", "attention heads, 1..64", "4"),
+        CLI_INT_OPT("kv-heads", &kvh, 1, 64, "NKV", "key/value heads, divides NH",
+                    "NH: no grouped-query"),
+        CLI_INT_OPT("ffn", &ffn, 1, 65536, "F", "MLP intermediate size, 1..65536",
+                    "8/3 C rounded up to 16"),
+        CLI_INT_OPT("ctx", &ctx, 2, 65536, "N", "max_position_embeddings, >= --seq", "256"),
+        CLI_INT_OPT("init-seed", &iseed, 0, INT64_MAX, "S", "weight initialisation seed", "1"),
+        CLI_SECTION("training"),
+        CLI_STR_OPT("task", &taskname, "T",
+                    "english, scripture, code, arith, reverse, sort, or text:FILE", "required"),
+        CLI_STR_OPT("data", &data, "DIR", "corpus directory of the text tasks", "models/zoo/data"),
+        CLI_STR_OPT("init", &init, "DIR", "start from this model (fine-tuning)", "none"),
+        CLI_STR_OPT("resume", &resume, "DIR",
+                    "continue a checkpoint written by --ckpt-every (model + optimizer)", "none"),
+        CLI_STR_OPT("out", &out, "DIR", "output model directory", "required"),
+        CLI_INT_OPT("steps", &o.steps, 1, 10000000, "N", "optimizer steps, 1..10000000", "1000"),
+        CLI_INT_OPT("batch", &o.B, 1, 4096, "B", "sequences per step, 1..4096", "16"),
+        CLI_INT_OPT("seq", &o.T, 2, 65536, "T", "tokens per sequence, 2..ctx", "128"),
+        CLI_REAL_OPT("lr", &o.lr, 1e-12, 1, "X", "peak learning rate, (0, 1]", "3e-3"),
+        CLI_REAL_OPT("lr-min", &o.lr_min, 0, 1, "X", "cosine floor as a share of --lr, [0, 1]",
+                     "0.1"),
+        CLI_INT_OPT("warmup", &warm, 0, 10000000, "N", "linear warm-up steps, 0..steps",
+                    "steps/10 below 500 steps, else 50"),
+        CLI_REAL_OPT("wd", &o.wd, 0, 1, "X", "AdamW weight decay on matrices, [0, 1]", "0.1"),
+        CLI_REAL_OPT("clip", &o.clip, 0, 1e6, "X", "max global gradient norm, 0 = off, [0, 1e6]",
+                     "1.0"),
+        CLI_INT_OPT("seed", &o.seed, 0, INT64_MAX, "S", "batch sampling seed", "1"),
+        CLI_INT_OPT("threads", &threads, 1, 256, "N",
+                    "OpenBLAS + OpenMP threads, 1..256; results are\n"
+                    "bit-identical for the same seed and thread count", "2"),
+        CLI_INT_OPT("ckpt-every", &o.ckpt_every, 0, 10000000, "N",
+                    "write model + optimizer state to --out every N steps", "0"),
+        CLI_FN_OPT("dtype", parse_dtype, &dt, "D", "f32, f16 or bf16 weights in the output",
+                   "f32"),
+        CLI_INT_OPT("log-every", &o.log_every, 0, 10000000, "N",
+                    "print the mean loss of every N steps to stderr", "0"),
+        CLI_FLAG_OPT("quiet", 'q', &quiet, "no progress bar"),
+    };
+    int rc = cli_parse(cmd, argc, argv, opts, CLI_NOPTS(opts), NULL);
+    if (rc == CLI_HELP)
+        return usage(opts, CLI_NOPTS(opts)), DB_EXIT_OK;
+    if (rc)
+        return rc;
     if (!out)
         return cli_usage(cmd, "--out DIR is required");
     if (!taskname)

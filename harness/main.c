@@ -35,6 +35,8 @@ static const cli_command commands[] = {
      cmd_nightly},
     {"reproduce", "run an entry of the reproduction registry (figure, paper.md section)",
      cmd_reproduce},
+    {"interval", "confidence interval of a rate, mean, ratio of medians or gain kept (for scripts)",
+     cmd_interval},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 

@@ -5,7 +5,6 @@
  *
  * srv_main reads top to bottom: options, checks (every bad input fails here, before anything
  * runs), the cost model and executor, the run, the output. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,178 +18,131 @@
 #include "workloads/trace.h"
 
 
-static void usage(const srv_command *c)
+static void usage(const srv_command *c, const cli_opt *opts, size_t n)
 {
     printf("usage: deltabench %s --trace FILE --system S [OPTIONS] [--out RES.h5]\n\n", c->name);
     fputs(c->intro, stdout);
-    char model_names[256];
-    llama_model_names(model_names, sizeof model_names, ", ");
-    printf("options (default in brackets):\n"
-           "  --trace FILE        request trace (request_id,arrival_s,model,prompt_tokens,\n"
-           "                      output_tokens); required\n"
-           "  --system S          serving policy; required:\n");
-    for (int i = 0; i < pol_count; i++)
-        printf("                        %-10s %s\n", pol_table[i].name, pol_table[i].summary);
-    printf("  --hw H              hardware profile [%s]: a100-80gb, h100-sxm, h200, rtx3090,\n"
-           "                      cpu (this machine, measured once and cached in\n"
-           "                      " HW_CPU_PROFILE_CACHE "), or a profile file\n"
-           "  --calib FILE        calibration overlay (eff.* keys) written by `bench-kernel\n"
-           "                      --calib-out` or `serve --executor cpu --calib-out`\n"
-           "  --model M           model shape [simulate: llama2-13b; serve cpu: the zoo's base]:\n"
-           "                      %s,\n"
-           "                      or a model directory (its config.json, e.g. a zoo base)\n"
-           "  --tp N              tensor-parallel degree per replica, in [1, profile max_gpus] [1]\n"
-           "  --models N          models in the run, in [1, 1000000] [largest id in the trace + 1];\n"
-           "                      a trace naming a model >= N is an error\n"
-           "  --max-resident K    swap: full models on the GPU, in [1, 1000000] [6]\n"
-           "  --max-deltas K      deltazip/bitdelta/deltadq: delta slots on the GPU, in\n"
-           "                      [1, 1000000] [deltazip 8; bitdelta, deltadq: every model]\n"
-           "  --delta-format F    delta format [deltazip 4bit-2:4, bitdelta bitdelta, deltadq\n"
-           "                      deltadq-16x]: fp16, int4, 4bit-2:4, 2bit-2:4, bitdelta,\n"
-           "                      deltadq-16x, deltadq-32x\n"
-           "  --prefetch          delta policies: read a queued request's delta from disk into\n"
-           "                      host memory as soon as it arrives [off]\n"
-           "  --preempt           delta policies: when the oldest waiting request has waited\n"
-           "                      --preempt-after seconds for a slot, preempt the running\n"
-           "                      requests of one delta (recomputed later) [off]\n"
-           "  --preempt-after S   seconds, in [0, 1e6] [1]\n"
-           "  --max-batch N       running requests per replica, in [1, 65536] [256]\n"
-           "  --token-budget N    prefill tokens per iteration, in [1, 10000000] [4096]\n"
-           "  --kv-block N        tokens per KV-cache block, in [1, 4096] [16]\n"
-           "  --gpu-util F        share of GPU memory for weights + KV, in (0, 1] [0.9]\n"
-           "  --host-util F       share of host memory for the host cache, in [0, 1] [0.8]\n"
-           "  --mem-interval S    memory timeline period, s, in [0, 1e6] (0: start/end) [1]\n"
-           "  --executor E        %s\n"
-           "%s"
-           "  --out FILE          HDF5 result (tables requests, summary, slo, memory, loads);\n"
-           "                      written only when the run succeeds [none]\n"
-           "  -q, --quiet         no summary table on stdout\n"
-           "  -h, --help          this text\n\n"
-           "exit status: 0 success, 1 failure (one line on stderr), 2 usage error\n",
-           c->hw_default, model_names, c->executor_help,
-           c->extra_options);
+    cli_help(stdout, opts, n);
+    printf("\nexit status: 0 success, 1 failure (one line on stderr), 2 usage error\n");
 }
 
-enum {
-    O_TRACE = 256, O_SYSTEM, O_HW, O_CALIB, O_MODEL, O_TP, O_MODELS, O_MAXRES, O_MAXDELTAS,
-    O_FORMAT, O_PREFETCH, O_PREEMPT, O_PREEMPT_AFTER, O_MAXBATCH, O_BUDGET, O_KVBLOCK, O_GPUUTIL,
-    O_HOSTUTIL, O_MEMINT, O_EXECUTOR, O_OUT, O_ZOO, O_ZOOMAP, O_WORKDIR, O_THREADS, O_SEED,
-    O_CALIBOUT,
-};
+/* The option table of command c into opts (at most cap rows); the help texts that name tables
+ * (policies, models) are built into buf. Returns the row count. */
+static size_t srv_rows(const srv_command *c, srv_opts *o, cli_opt *opts, size_t cap, char *buf,
+                       size_t bufsz)
+{
+    char *sys_help = buf, *model_help = buf + bufsz / 2;
+    int k = snprintf(sys_help, bufsz / 2, "serving policy:");
+    for (int i = 0; i < pol_count && k > 0 && (size_t)k < bufsz / 2; i++)
+        k += snprintf(sys_help + k, bufsz / 2 - (size_t)k, "\n  %-10s %s", pol_table[i].name,
+                      pol_table[i].summary);
+    char names[256];
+    snprintf(model_help, bufsz / 2, "model shape: %s,\nor a model directory (its config.json, e.g. a "
+             "zoo base)", llama_model_names(names, sizeof names, ", "));
+    const cli_opt rows[] = {
+        CLI_STR_OPT("trace", &o->trace, "FILE",
+                    "request trace (request_id,arrival_s,model,prompt_tokens,\n"
+                    "output_tokens)", "required"),
+        CLI_STR_OPT("system", &o->system, "S", sys_help, "required"),
+        CLI_STR_OPT("hw", &o->hw, "H",
+                    "hardware profile: a100-80gb, h100-sxm, h200, rtx3090,\n"
+                    "cpu (this machine, measured once and cached in\n"
+                    HW_CPU_PROFILE_CACHE "), or a profile file", c->hw_default),
+        CLI_STR_OPT("calib", &o->calib, "FILE",
+                    "calibration overlay (eff.* keys) written by `bench-kernel\n"
+                    "--calib-out` or `serve --executor cpu --calib-out`", "none"),
+        CLI_STR_OPT("model", &o->model, "M", model_help,
+                    "simulate: llama2-13b; serve cpu: the zoo's base"),
+        CLI_INT_OPT("tp", &o->tp, 1, 1024, "N",
+                    "tensor-parallel degree per replica, in [1, profile max_gpus]", "1"),
+        CLI_INT_OPT("models", &o->models, 1, 1000000, "N",
+                    "models in the run, in [1, 1000000]; a trace naming\n"
+                    "a model >= N is an error", "largest id in the trace + 1"),
+        CLI_INT_OPT("max-resident", &o->max_resident, 1, 1000000, "K",
+                    "swap: full models on the GPU, in [1, 1000000]", "6"),
+        CLI_INT_OPT("max-deltas", &o->max_deltas, 1, 1000000, "K",
+                    "deltazip/bitdelta/deltadq: delta slots on the GPU, in\n"
+                    "[1, 1000000]", "deltazip 8; bitdelta, deltadq: every model"),
+        CLI_STR_OPT("delta-format", &o->format, "F",
+                    "delta format: fp16, int4, 4bit-2:4, 2bit-2:4, bitdelta,\n"
+                    "deltadq-16x, deltadq-32x",
+                    "deltazip 4bit-2:4, bitdelta bitdelta, deltadq deltadq-16x"),
+        CLI_FLAG_OPT("prefetch", 0, &o->cfg.prefetch,
+                     "delta policies: read a queued request's delta from disk into\n"
+                     "host memory as soon as it arrives [off]"),
+        CLI_FLAG_OPT("preempt", 0, &o->cfg.preempt,
+                     "delta policies: when the oldest waiting request has waited\n"
+                     "--preempt-after seconds for a slot, preempt the running\n"
+                     "requests of one delta (recomputed later) [off]"),
+        CLI_REAL_OPT("preempt-after", &o->cfg.preempt_after_s, 0, 1e6, "S",
+                     "seconds, in [0, 1e6]", "1"),
+        CLI_INT_OPT("max-batch", &o->cfg.max_batch, 1, 65536, "N",
+                    "running requests per replica, in [1, 65536]", "256"),
+        CLI_INT_OPT("token-budget", &o->cfg.token_budget, 1, 10000000, "N",
+                    "prefill tokens per iteration, in [1, 10000000]", "4096"),
+        CLI_INT_OPT("kv-block", &o->cfg.kv_block, 1, 4096, "N",
+                    "tokens per KV-cache block, in [1, 4096]", "16"),
+        CLI_REAL_OPT("gpu-util", &o->cfg.gpu_util, 1e-9, 1, "F",
+                     "share of GPU memory for weights + KV, in (0, 1]", "0.9"),
+        CLI_REAL_OPT("host-util", &o->cfg.host_util, 0, 1, "F",
+                     "share of host memory for the host cache, in [0, 1]", "0.8"),
+        CLI_REAL_OPT("mem-interval", &o->cfg.mem_interval_s, 0, 1e6, "S",
+                     "memory timeline period, s, in [0, 1e6] (0: start/end)", "1"),
+        CLI_STR_OPT("executor", &o->executor, "E", c->executor_help, c->default_executor),
+        CLI_STR_OPT("out", &o->out, "FILE",
+                    "HDF5 result (tables requests, summary, slo, memory, loads);\n"
+                    "written only when the run succeeds", "none"),
+        CLI_FLAG_OPT("quiet", 'q', &o->quiet, "no summary table on stdout"),
+    };
+    const cli_opt cpu_rows[] = {
+        CLI_SECTION("cpu executor"),
+        CLI_STR_OPT("zoo", &o->zoo, "DIR",
+                    "zoo size directory: base/ + fine-tunes; model i of the\n"
+                    "trace serves fine-tune i mod F (F fine-tunes, sorted by\n"
+                    "name), each from its own file", SRV_DEFAULT_ZOO),
+        CLI_STR_OPT("zoo-map", &o->zoo_map, "MAP", "mod, or exact (model ids >= F are an error)",
+                    "mod"),
+        CLI_STR_OPT("work-dir", &o->work_dir, "DIR", "keep the per-model delta files here",
+                    "a temporary directory under $TMPDIR, removed at exit"),
+        CLI_INT_OPT("threads", &o->threads, 1, 256, "N",
+                    "threads of the forward (cpu-kernels: of the kernels),\n"
+                    "in [1, 256]", "1"),
+        CLI_INT_OPT("seed", &o->seed, 0, INT64_MAX, "N",
+                    "seed of the random prompt tokens (kernel executors: of\n"
+                    "the random weights)", "1"),
+        CLI_STR_OPT("calib-out", &o->calib_out, "FILE",
+                    "fit the cost model to the measured iterations and loads\n"
+                    "and write a --calib overlay for `simulate --hw cpu`", "none"),
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < CLI_NOPTS(rows) && n < cap; i++)
+        opts[n++] = rows[i];
+    /* simulate parses them too (its resolve names them in its refusal) but does not list them */
+    for (size_t i = c->cpu_executor_options ? 0 : 1; i < CLI_NOPTS(cpu_rows) && n < cap; i++) {
+        opts[n] = cpu_rows[i];
+        if (!c->cpu_executor_options)
+            opts[n].help = NULL;
+        n++;
+    }
+    return n;
+}
 
 static int parse(const srv_command *cmd_row, int argc, char **argv, srv_opts *o)
 {
     const char *cmd = cmd_row->name;
-    static const struct option opts[] = {
-        {"help", no_argument, 0, 'h'},
-        {"quiet", no_argument, 0, 'q'},
-        {"trace", required_argument, 0, O_TRACE},
-        {"system", required_argument, 0, O_SYSTEM},
-        {"hw", required_argument, 0, O_HW},
-        {"calib", required_argument, 0, O_CALIB},
-        {"model", required_argument, 0, O_MODEL},
-        {"tp", required_argument, 0, O_TP},
-        {"models", required_argument, 0, O_MODELS},
-        {"max-resident", required_argument, 0, O_MAXRES},
-        {"max-deltas", required_argument, 0, O_MAXDELTAS},
-        {"delta-format", required_argument, 0, O_FORMAT},
-        {"prefetch", no_argument, 0, O_PREFETCH},
-        {"preempt", no_argument, 0, O_PREEMPT},
-        {"preempt-after", required_argument, 0, O_PREEMPT_AFTER},
-        {"max-batch", required_argument, 0, O_MAXBATCH},
-        {"token-budget", required_argument, 0, O_BUDGET},
-        {"kv-block", required_argument, 0, O_KVBLOCK},
-        {"gpu-util", required_argument, 0, O_GPUUTIL},
-        {"host-util", required_argument, 0, O_HOSTUTIL},
-        {"mem-interval", required_argument, 0, O_MEMINT},
-        {"executor", required_argument, 0, O_EXECUTOR},
-        {"out", required_argument, 0, O_OUT},
-        {"zoo", required_argument, 0, O_ZOO},
-        {"zoo-map", required_argument, 0, O_ZOOMAP},
-        {"work-dir", required_argument, 0, O_WORKDIR},
-        {"threads", required_argument, 0, O_THREADS},
-        {"seed", required_argument, 0, O_SEED},
-        {"calib-out", required_argument, 0, O_CALIBOUT},
-        {0, 0, 0, 0},
-    };
-    int c;
-    int64_t v;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            usage(cmd_row);
-            return -1;
-        case 'q': o->quiet = true; break;
-        case O_TRACE: o->trace = optarg; break;
-        case O_SYSTEM: o->system = optarg; break;
-        case O_HW: o->hw = optarg, o->hw_set = true; break;
-        case O_CALIB: o->calib = optarg; break;
-        case O_MODEL: o->model = optarg, o->model_set = true; break;
-        case O_ZOO: o->zoo = optarg; break;
-        case O_ZOOMAP: o->zoo_map = optarg; break;
-        case O_WORKDIR: o->work_dir = optarg; break;
-        case O_CALIBOUT: o->calib_out = optarg; break;
-        case O_THREADS:
-            if (!cli_i64(cmd, "--threads", optarg, 1, 256, &o->threads)) return DB_EXIT_USAGE;
-            break;
-        case O_SEED:
-            if (!cli_i64(cmd, "--seed", optarg, 0, INT64_MAX, &o->seed)) return DB_EXIT_USAGE;
-            break;
-        case O_FORMAT: o->format = optarg; break;
-        case O_EXECUTOR: o->executor = optarg; break;
-        case O_OUT: o->out = optarg; break;
-        case O_PREFETCH: o->cfg.prefetch = true; break;
-        case O_PREEMPT: o->cfg.preempt = true; break;
-        case O_TP:
-            if (!cli_i64(cmd, "--tp", optarg, 1, 1024, &o->tp)) return DB_EXIT_USAGE;
-            break;
-        case O_MODELS:
-            if (!cli_i64(cmd, "--models", optarg, 1, 1000000, &o->models)) return DB_EXIT_USAGE;
-            break;
-        case O_MAXRES:
-            if (!cli_i64(cmd, "--max-resident", optarg, 1, 1000000, &o->max_resident))
-                return DB_EXIT_USAGE;
-            break;
-        case O_MAXDELTAS:
-            if (!cli_i64(cmd, "--max-deltas", optarg, 1, 1000000, &o->max_deltas))
-                return DB_EXIT_USAGE;
-            break;
-        case O_PREEMPT_AFTER:
-            if (!cli_f64(cmd, "--preempt-after", optarg, 0, 1e6, &o->cfg.preempt_after_s))
-                return DB_EXIT_USAGE;
-            break;
-        case O_MAXBATCH:
-            if (!cli_i64(cmd, "--max-batch", optarg, 1, 65536, &v)) return DB_EXIT_USAGE;
-            o->cfg.max_batch = (int)v;
-            break;
-        case O_BUDGET:
-            if (!cli_i64(cmd, "--token-budget", optarg, 1, 10000000, &o->cfg.token_budget))
-                return DB_EXIT_USAGE;
-            break;
-        case O_KVBLOCK:
-            if (!cli_i64(cmd, "--kv-block", optarg, 1, 4096, &v)) return DB_EXIT_USAGE;
-            o->cfg.kv_block = (int)v;
-            break;
-        case O_GPUUTIL:
-            if (!cli_f64(cmd, "--gpu-util", optarg, 1e-9, 1, &o->cfg.gpu_util)) return DB_EXIT_USAGE;
-            break;
-        case O_HOSTUTIL:
-            if (!cli_f64(cmd, "--host-util", optarg, 0, 1, &o->cfg.host_util)) return DB_EXIT_USAGE;
-            break;
-        case O_MEMINT:
-            if (!cli_f64(cmd, "--mem-interval", optarg, 0, 1e6, &o->cfg.mem_interval_s))
-                return DB_EXIT_USAGE;
-            break;
-        default:
-            if (optopt)
-                return cli_usage(cmd, "option needs a value or is unknown: '%s'", argv[optind - 1]);
-            return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
+    cli_opt opts[40];
+    char buf[4096];
+    size_t n = srv_rows(cmd_row, o, opts, CLI_NOPTS(opts), buf, sizeof buf);
+    const char *hw0 = o->hw, *model0 = o->model;
+    int rc = cli_parse(cmd, argc, argv, opts, n, NULL);
+    if (rc == CLI_HELP) {
+        usage(cmd_row, opts, n);
+        return -1;
     }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (rc)
+        return rc;
+    o->hw_set = o->hw != hw0;
+    o->model_set = o->model != model0;
     if (!o->trace)
         return cli_usage(cmd, "--trace FILE is required");
     if (!o->system)

@@ -30,7 +30,7 @@ typedef struct srv_command {
     const char *intro;            /* --help paragraph after the usage line */
     const char *hw_default;       /* --help: the --hw default */
     const char *executor_help;    /* --help: the --executor line */
-    const char *extra_options;    /* --help: options only this command has ("" for none) */
+    bool cpu_executor_options;    /* --help lists the cpu executor's options (zoo, threads...) */
     const char *default_executor; /* --executor when not given */
     /* Checks the executor and its options, fills their defaults; DB_EXIT_OK or a usage error
      * (cli_usage). */
