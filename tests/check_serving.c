@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/rng.h"
 #include "serve/engine.h"
 #include "serve/exec.h"
+#include "workloads/trace.h"
 
 static const llama_model tiny = {"tiny", 8, 4, 8, 1, 1, 1};
 /* w_lin = 2·16 + 2·16 + 3·32 = 160, w_head = 32: an iteration reads 384 weight bytes;
@@ -648,6 +650,114 @@ START_TEST(test_determinism_hash)
 }
 END_TEST
 
+/* ---- golden hashes: any change of the simulator's output fails here ------------------------ */
+
+/* One pinned run: a policy with its options on one of the two golden traces. */
+typedef struct {
+    const char *name;
+    const char *policy;
+    bool real;     /* llama2-13b on a100-80gb, TP 4, on traces/GOLDEN_TRACE; else tiny + random */
+    int slots;     /* 0: the policy's default */
+    bool preempt, prefetch;
+    uint64_t hash; /* eng_result_hash of the run, recorded from the engine before its refactor */
+} golden_case;
+
+#define GOLDEN_TRACE "traces/gamma_zipf1.5_32m_600s.csv"
+
+static const golden_case golden[] = {
+    {"tiny dedicated", "dedicated", false, 0, false, false, 0xbb696279b253e313ULL},
+    {"tiny swap", "swap", false, 3, false, false, 0x8db2d9ae9f1623edULL},
+    {"tiny deltazip", "deltazip", false, 3, false, false, 0xdf3b510064bbd03bULL},
+    {"tiny deltazip preempt+prefetch", "deltazip", false, 3, true, true, 0x9a1192fdb11a3d55ULL},
+    {"tiny bitdelta", "bitdelta", false, 0, false, false, 0x8a7af4f67995c657ULL},
+    {"tiny deltadq 2 slots", "deltadq", false, 2, false, false, 0xb8b8d6a52d1ae6d7ULL},
+    {"13b dedicated", "dedicated", true, 0, false, false, 0xd3d2e8451af5e934ULL},
+    {"13b swap", "swap", true, 0, false, false, 0xf9345cc4b8ffec08ULL},
+    {"13b deltazip", "deltazip", true, 0, false, false, 0x8a5af8f04f4efd63ULL},
+    {"13b deltazip 4 slots preempt+prefetch", "deltazip", true, 4, true, true, 0x467de7f0d1e9d6c5ULL},
+    {"13b bitdelta", "bitdelta", true, 0, false, false, 0x50f965b5cb905e3fULL},
+    {"13b deltadq", "deltadq", true, 0, false, false, 0x937b7bd881d64adaULL},
+};
+
+/* Reads GOLDEN_TRACE into eng_requests (*n of them; free with db_free). */
+static eng_request *golden_trace(int64_t *n)
+{
+    trace_table t;
+    if (trace_read(GOLDEN_TRACE, &t) != DB_OK)
+        ck_abort_msg("%s", db_errmsg());
+    eng_request *rq = db_malloc_array(t.n, sizeof *rq);
+    ck_assert_ptr_nonnull(rq);
+    for (size_t i = 0; i < t.n; i++)
+        rq[i] = (eng_request){t.req[i].request_id, t.req[i].arrival_s, t.req[i].model,
+                              t.req[i].prompt_tokens, t.req[i].output_tokens};
+    *n = (int64_t)t.n;
+    trace_table_free(&t);
+    return rq;
+}
+
+/* The hash of golden[k]'s run on the simulator. */
+static uint64_t golden_run(const golden_case *g, const eng_request *real, int64_t n_real)
+{
+    hw_profile hw = tiny_hw();
+    const llama_model *model = &tiny;
+    int tp = 1, M = 6;
+    int64_t n = 2000;
+    const eng_request *rq = random_trace(n, M, 11);
+    if (g->real) {
+        ck_assert_int_eq(hw_profile_builtin(&hw, "a100-80gb"), DB_OK);
+        model = llama_model_find("llama2-13b");
+        tp = 4, M = 32, rq = real, n = n_real;
+    } else {
+        hw.hbm_bytes = 2e4; /* tight KV: admission is bound by it */
+    }
+    eng_config cfg;
+    eng_config_default(&cfg);
+    cfg.policy = pol_find(g->policy);
+    cfg.n_models = M;
+    cfg.gpu_slots = g->slots;
+    cfg.preempt = g->preempt;
+    cfg.prefetch = g->prefetch;
+    if (g->real)
+        cfg.token_budget = 16384; /* the trace has prompts up to 9596 tokens */
+    else
+        cfg.max_batch = 8, cfg.mem_interval_s = 3;
+    const char *fn = cfg.policy->default_format;
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, model, fn ? cost_format_find(fn) : NULL, &hw, tp), DB_OK);
+    exe_executor exe;
+    ck_assert_int_eq(exe_sim_init(&exe, &c), DB_OK);
+    eng_result r;
+    if (eng_run(&cfg, &c, &hw, &exe, rq, n, &r) != DB_OK)
+        ck_abort_msg("%s: eng_run: %s", g->name, db_errmsg());
+    exe_free(&exe);
+    uint64_t h = eng_result_hash(&r);
+    eng_result_free(&r);
+    return h;
+}
+
+START_TEST(test_golden_hashes)
+{
+    int64_t n_real;
+    eng_request *real = golden_trace(&n_real);
+    int bad = 0;
+    for (size_t k = 0; k < sizeof golden / sizeof golden[0]; k++) {
+        uint64_t h = golden_run(&golden[k], real, n_real);
+        if (h == golden[k].hash)
+            continue;
+        fprintf(stderr,
+                "golden hash of \"%s\" changed: got 0x%016llxULL, pinned 0x%016llxULL\n",
+                golden[k].name, (unsigned long long)h, (unsigned long long)golden[k].hash);
+        bad++;
+    }
+    db_free(real);
+    ck_assert_msg(bad == 0,
+                  "%d of %zu golden simulator runs changed their output (hashes on stderr). "
+                  "If the change of behaviour is deliberate, copy each new value into golden[] "
+                  "in tests/check_serving.c and say in the commit why the output moved",
+                  bad, sizeof golden / sizeof golden[0]);
+}
+END_TEST
+
 static db_status try_run(eng_config *cfg, const hw_profile *hw, const cost_format *f, int tp,
                          const eng_request *rq, int64_t n)
 {
@@ -757,6 +867,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_prefetch);
     tcase_add_test(t, test_conservation_all_policies);
     tcase_add_test(t, test_determinism_hash);
+    tcase_add_test(t, test_golden_hashes);
     tcase_add_test(t, test_bad_input);
     suite_add_tcase(s, t);
     return s;
