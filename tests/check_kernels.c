@@ -13,6 +13,7 @@
 #include "compressors/compressor.h"
 #include "core/hash.h"
 #include "kn_testlib.h"
+#include "testlib.h"
 
 static const int64_t shapes[][2] = {{1, 1}, {3, 31}, {7, 33}, {17, 100}, {33, 257}, {40, 1000},
                                     {5, 4099}};
@@ -504,10 +505,6 @@ int main(void)
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_accounting);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
     printf("kernels: CPU ISA %s\n", kn_cpu_isa());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(su);
 }

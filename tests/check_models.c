@@ -20,6 +20,7 @@
 #include "models/tf.h"
 #include "models/tf_delta.h"
 #include "models/train.h"
+#include "testlib.h"
 
 /* Central differences in float with step GRAD_H: relative error |fd - an| / max(|fd| + |an|,
  * GRAD_FLOOR) must stay below GRAD_RTOL for every sampled parameter of every tensor kind. */
@@ -32,21 +33,6 @@
 static const tf_config micro = {.V = TASK_VOCAB, .C = 32, .F = 64, .L = 2, .NH = 4, .NKV = 2,
                                 .HS = 8, .maxT = 64, .eps = 1e-5f, .rope_theta = 10000.0f};
 
-static char tmpdir[256];
-
-static void make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/check_models.XXXXXX", base && *base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void rm_tmpdir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
 
 static void gradcheck(const tf_config *c)
 {
@@ -164,7 +150,7 @@ END_TEST
 
 START_TEST(test_resume_equals_uninterrupted)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_set_threads(2);
     db_task *t;
     ck_assert_int_eq(task_open("sort", NULL, 100000, &t), DB_OK);
@@ -183,7 +169,7 @@ START_TEST(test_resume_equals_uninterrupted)
     ck_assert_int_eq(train_run(&a, t, &o, NULL, &r), DB_OK);
     /* the same schedule, stopped after step 5 with a checkpoint, then resumed */
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/ckpt", tmpdir);
+    tl_path_buf(dir, sizeof dir, "ckpt");
     ck_assert_int_eq(tf_model_init(&b, &micro), DB_OK);
     tf_model_init_random(&b, 2);
     o.ckpt_dir = dir;
@@ -208,7 +194,7 @@ START_TEST(test_resume_equals_uninterrupted)
     tf_model_free(&a);
     tf_model_free(&b);
     task_free(t);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -303,13 +289,13 @@ END_TEST
 
 START_TEST(test_save_load_roundtrip)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_model m, a, b;
     ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
     tf_model_init_random(&m, 8);
     char d32[512], d16[512];
-    snprintf(d32, sizeof d32, "%s/f32", tmpdir);
-    snprintf(d16, sizeof d16, "%s/f16", tmpdir);
+    tl_path_buf(d32, sizeof d32, "f32");
+    tl_path_buf(d16, sizeof d16, "f16");
     ck_assert_int_eq(tf_model_save(&m, d32, DT_F32, 0, NULL, NULL), DB_OK);
     ck_assert_int_eq(tf_model_save(&m, d16, DT_F16, 0, NULL, NULL), DB_OK);
     ck_assert_int_eq(tf_model_load(&a, d32), DB_OK);
@@ -321,17 +307,9 @@ START_TEST(test_save_load_roundtrip)
     tf_model_free(&m);
     tf_model_free(&a);
     tf_model_free(&b);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 #define GOOD_CONFIG \
     "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": %d,"  \
@@ -344,7 +322,7 @@ static db_status load_with_config(int inter, int layers, int kvh, const char *ex
                                   const char *weights_from)
 {
     char path[600], text[1024], cmd[1400];
-    snprintf(path, sizeof path, "%s/bad", tmpdir);
+    tl_path_buf(path, sizeof path, "bad");
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     ck_assert_int_eq(system(cmd), 0);
     if (weights_from) {
@@ -354,7 +332,7 @@ static db_status load_with_config(int inter, int layers, int kvh, const char *ex
     snprintf(text, sizeof text, GOOD_CONFIG, inter, layers, kvh, extra);
     char cfg[700];
     snprintf(cfg, sizeof cfg, "%s/config.json", path);
-    write_file(cfg, text);
+    tl_write_text(cfg, text);
     tf_model m;
     db_status s = tf_model_load(&m, path);
     if (s == DB_OK)
@@ -364,45 +342,45 @@ static db_status load_with_config(int inter, int layers, int kvh, const char *ex
 
 START_TEST(test_config_errors)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_config c;
     char path[600];
-    snprintf(path, sizeof path, "%s/nothing", tmpdir);
+    tl_path_buf(path, sizeof path, "nothing");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_IO);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "config"));
-    snprintf(path, sizeof path, "%s/c.json", tmpdir);
-    write_file(path, "{\"hidden_size\": 32}");
+    tl_path_buf(path, sizeof path, "c.json");
+    tl_write_text(path, "{\"hidden_size\": 32}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "vocab_size"));
-    write_file(path, "not json");
+    tl_write_text(path, "not json");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
-    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 30, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260, \"hidden_size\": 30, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "multiple"));
-    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
                      " \"num_key_value_heads\": 3}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
-    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
                      " \"hidden_act\": \"gelu\"}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_UNSUPPORTED);
-    write_file(path, "{\"vocab_size\": 260.5, \"hidden_size\": 32, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260.5, \"hidden_size\": 32, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
 START_TEST(test_weight_errors)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_model m;
     ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
     tf_model_init_random(&m, 8);
     char good[512];
-    snprintf(good, sizeof good, "%s/good", tmpdir);
+    tl_path_buf(good, sizeof good, "good");
     ck_assert_int_eq(tf_model_save(&m, good, DT_F32, 0, NULL, NULL), DB_OK);
     ck_assert_int_eq(load_with_config(64, 2, 2, "", good), DB_OK);
     /* config promises more layers than the weights hold */
@@ -421,7 +399,7 @@ START_TEST(test_weight_errors)
     ck_assert_int_ne(load_with_config(64, 2, 2, "", NULL), DB_OK);
     /* an unsupported dtype */
     char bad[600];
-    snprintf(bad, sizeof bad, "%s/i8", tmpdir);
+    tl_path_buf(bad, sizeof bad, "i8");
     {
         char cmd[2048];
         snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/config.json' '%s/'", bad, good, bad);
@@ -450,7 +428,7 @@ START_TEST(test_weight_errors)
         ck_assert_ptr_nonnull(strstr(db_errmsg(), "q_proj"));
     }
     tf_model_free(&m);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -578,11 +556,11 @@ static void score(const char *dir, const char *delta, const char *base, const db
 #define DELTA_EVAL_TOL 1e-4
 START_TEST(test_eval_fp16_delta_equals_finetune)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     char base[512], ft[512], dz[512];
-    snprintf(base, sizeof base, "%s/base", tmpdir);
-    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
-    snprintf(dz, sizeof dz, "%s/ft.dz", tmpdir);
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    tl_path_buf(dz, sizeof dz, "ft.dz");
     make_pair(base, ft);
     compress(base, ft, "fp16", dz);
     db_task *t;
@@ -614,7 +592,7 @@ START_TEST(test_eval_fp16_delta_equals_finetune)
     ck_assert_msg(fabs(pf.bpb - p0.bpb) < DELTA_EVAL_TOL, "folded bpb %.6f", pf.bpb);
     tf_model_free(&m);
     task_free(t);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -622,11 +600,11 @@ END_TEST
  * untouched layer, and changed for later layers once an earlier one is updated. */
 START_TEST(test_calib_provider)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     char base[512], ft[512], file[512];
-    snprintf(base, sizeof base, "%s/base", tmpdir);
-    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
-    snprintf(file, sizeof file, "%s/calib.safetensors", tmpdir);
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    tl_path_buf(file, sizeof file, "calib.safetensors");
     make_pair(base, ft);
     dc_calib *c, *fc;
     ck_assert_int_eq(calib_model_open(base, ft, "arith", NULL, 512, 32, &c), DB_OK);
@@ -709,18 +687,18 @@ START_TEST(test_calib_provider)
     db_free(H2);
     calib_model_close(c);
     dc_calib_file_close(fc);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
 START_TEST(test_distill_lowers_logit_mse)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     char base[512], ft[512], dz[512], dz2[512];
-    snprintf(base, sizeof base, "%s/base", tmpdir);
-    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
-    snprintf(dz, sizeof dz, "%s/bd.dz", tmpdir);
-    snprintf(dz2, sizeof dz2, "%s/bd2.dz", tmpdir);
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    tl_path_buf(dz, sizeof dz, "bd.dz");
+    tl_path_buf(dz2, sizeof dz2, "bd2.dz");
     make_pair(base, ft);
     compress(base, ft, "bitdelta", dz);
     db_task *t;
@@ -756,7 +734,7 @@ START_TEST(test_distill_lowers_logit_mse)
     compress(base, ft, "fp16", dz);
     ck_assert_int_eq(distill_bitdelta(base, ft, dz, t, &o, dz2, &r), DB_ERR_ARG);
     task_free(t);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -820,9 +798,5 @@ static Suite *models_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(models_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(models_suite());
 }

@@ -16,6 +16,7 @@
 #include "serve/engine.h"
 #include "serve/exec.h"
 #include "workloads/trace.h"
+#include "testlib.h"
 
 static const llama_model tiny = {"tiny", 8, 4, 8, 1, 1, 1};
 /* w_lin = 2·16 + 2·16 + 3·32 = 160, w_head = 32: an iteration reads 384 weight bytes;
@@ -875,9 +876,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tl_run(suite());
 }
