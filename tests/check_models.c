@@ -19,6 +19,7 @@
 #include "models/task.h"
 #include "models/tf.h"
 #include "models/tf_delta.h"
+#include "models/tf_batch.h"
 #include "models/train.h"
 #include "testlib.h"
 
@@ -771,6 +772,202 @@ START_TEST(test_distill_loss_grad)
 }
 END_TEST
 
+/* ---- allocation failures ------------------------------------------------------------------ */
+
+/* The model's entry points under tl_alloc_sweep: each failing allocation gives DB_ERR_NOMEM with
+ * a message and leaves the output empty (NULL pointers, nothing to free), and nothing leaks. */
+typedef struct {
+    tf_model m;   /* the one under test (op_init, op_load) */
+    tf_model *base; /* a loaded model (acts, forward, train, kv, tfb) */
+    tf_kv kv;
+    const char *path;
+    dc_delta *dc;
+    tfb_weights *w;
+    kn_ctx *kn;
+    tfb_ctx *b;
+    int tokens[16], targets[16];
+} model_fault;
+
+static db_status op_init(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_model_init(&f->m, &micro);
+}
+
+static db_status op_load(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_model_load(&f->m, f->path);
+}
+
+static void done_model(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert(!f->m.params && !f->m.rope_cos && !f->m.rope_sin);
+    tf_model_free(&f->m);
+}
+
+static db_status op_acts(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_acts_alloc(f->base, 2, 8, true);
+}
+
+static db_status op_forward(void *ctx)
+{
+    model_fault *f = ctx;
+    float loss;
+    return tf_forward(f->base, f->tokens, f->targets, 2, 8, &loss);
+}
+
+static db_status op_train(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_train_alloc(f->base);
+}
+
+static void done_train(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK) /* all or nothing; no gradient view left pointing into freed memory */
+        ck_assert(!f->base->grads && !f->base->adam_m && !f->base->adam_v &&
+                  !f->base->g[LT_EMBED]);
+}
+
+static void done_acts(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert(!f->base->acts.mem && !f->base->acts.resid && f->base->acts.B == 0);
+}
+
+static db_status op_kv(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_kv_alloc(&f->kv, &micro, 2, 16);
+}
+
+static void done_kv(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->kv.mem);
+    tf_kv_free(&f->kv);
+}
+
+static db_status op_save(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_model_save(f->base, f->path, DT_F16, 0, NULL, NULL);
+}
+
+static void done_save(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    int ntmp;
+    tl_dir_entries(f->path, &ntmp);
+    ck_assert_int_eq(ntmp, 0); /* no temporary file left behind */
+    (void)s;
+}
+
+static db_status op_from_checkpoint(void *ctx)
+{
+    model_fault *f = ctx;
+    return tfb_weights_from_checkpoint(&micro, f->path, &f->w);
+}
+
+static db_status op_from_delta(void *ctx)
+{
+    model_fault *f = ctx;
+    return tfb_weights_from_delta(&micro, f->dc, f->path, &f->w);
+}
+
+static void done_weights(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->w);
+    tfb_weights_free(f->w);
+    f->w = NULL;
+}
+
+static db_status op_tfb(void *ctx)
+{
+    model_fault *f = ctx;
+    db_status s = tfb_init(&f->b, f->base, f->kn, 2, 16, 2);
+    if (s != DB_OK) {
+        ck_assert_ptr_null(f->b);
+        return s;
+    }
+    tfb_req rq[2] = {{f->w, 0, 0, 5, f->tokens}, {NULL, 1, 0, 3, f->tokens + 5}};
+    int next[2];
+    return tfb_run(f->b, 2, rq, next);
+}
+
+static void done_tfb(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    (void)s;
+    tfb_free(f->b);
+    f->b = NULL;
+}
+
+START_TEST(test_alloc_failures)
+{
+    tl_scratch_make("check_models");
+    model_fault f;
+    memset(&f, 0, sizeof f);
+    for (int i = 0; i < 16; i++)
+        f.tokens[i] = (i * 7) % TASK_VOCAB, f.targets[i] = (i * 5) % TASK_VOCAB;
+    ck_assert_int_eq(tl_alloc_sweep("tf_model_init", op_init, done_model, &f, 100), 3);
+    char base[PATH_MAX], ft[PATH_MAX], dz[PATH_MAX], bd[PATH_MAX], dq[PATH_MAX];
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    make_pair(base, ft);
+    f.path = base;
+    ck_assert_int_ge(tl_alloc_sweep("tf_model_load", op_load, done_model, &f, 10000), 5);
+    tf_model m;
+    ck_assert_int_eq(tf_model_load(&m, base), DB_OK);
+    f.base = &m;
+    ck_assert_int_ge(tl_alloc_sweep("tf_acts_alloc", op_acts, done_acts, &f, 100), 1);
+    tl_alloc_sweep("tf_forward", op_forward, NULL, &f, 100);
+    ck_assert_int_eq(tf_train_alloc(&m), DB_OK); /* a failing re-allocation must drop it all */
+    ck_assert_int_ge(tl_alloc_sweep("tf_train_alloc", op_train, done_train, &f, 100), 3);
+    ck_assert_int_ge(tl_alloc_sweep("tf_kv_alloc", op_kv, done_kv, &f, 100), 1);
+    char saved[PATH_MAX];
+    tl_path_buf(saved, sizeof saved, "saved");
+    f.path = saved;
+    ck_assert_int_ge(tl_alloc_sweep("tf_model_save", op_save, done_save, &f, 10000), 3);
+    /* The serving forward: full weights, then each delta path, then a batch over a delta. */
+    f.path = ft;
+    ck_assert_int_ge(tl_alloc_sweep("tfb_weights_from_checkpoint", op_from_checkpoint,
+                                    done_weights, &f, 10000), 5);
+    tl_path_buf(dz, sizeof dz, "ft.dz");
+    tl_path_buf(bd, sizeof bd, "ft.bd");
+    tl_path_buf(dq, sizeof dq, "ft.dq");
+    compress(base, ft, "deltazip", dz);
+    compress(base, ft, "bitdelta", bd);
+    compress(base, ft, "deltadq", dq);
+    const char *deltas[] = {dz, bd, dq};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(dc_delta_open(deltas[i], NULL, &f.dc), DB_OK);
+        f.path = deltas[i];
+        ck_assert_int_ge(tl_alloc_sweep(deltas[i], op_from_delta, done_weights, &f, 10000), 5);
+        dc_delta_close(f.dc);
+    }
+    ck_assert_int_eq(kn_ctx_init(&f.kn, KN_CPU, KN_IMPL_FAST), DB_OK);
+    ck_assert_int_eq(dc_delta_open(bd, NULL, &f.dc), DB_OK);
+    ck_assert_int_eq(tfb_weights_from_delta(&micro, f.dc, bd, &f.w), DB_OK);
+    ck_assert_int_ge(tl_alloc_sweep("tfb_init + tfb_run", op_tfb, done_tfb, &f, 10000), 5);
+    tfb_weights_free(f.w);
+    dc_delta_close(f.dc);
+    kn_ctx_free(f.kn);
+    tf_model_free(&m);
+    tl_scratch_drop();
+}
+END_TEST
+
 static Suite *models_suite(void)
 {
     Suite *s = suite_create("models");
@@ -792,6 +989,7 @@ static Suite *models_suite(void)
     tcase_add_test(tc, test_eval_fp16_delta_equals_finetune);
     tcase_add_test(tc, test_calib_provider);
     tcase_add_test(tc, test_distill_lowers_logit_mse);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }

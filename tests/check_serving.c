@@ -847,6 +847,183 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* ---- allocation failures ------------------------------------------------------------------ */
+
+/* Every run below fails its 1st, 2nd, ... allocation in turn (tl_alloc_sweep): each failure is
+ * DB_ERR_NOMEM with a message, leaves its outputs zeroed and leaks nothing (sanitizer build). */
+
+typedef struct {
+    eng_config cfg;
+    cost_ctx cost;
+    hw_profile hw;
+    exe_executor exe;
+    const eng_request *rq;
+    int64_t n;
+    eng_result r;
+} eng_fault;
+
+static db_status op_eng_run(void *ctx)
+{
+    eng_fault *f = ctx;
+    memset(&f->r, 0xA5, sizeof f->r); /* a failure must not leave this behind */
+    return eng_run(&f->cfg, &f->cost, &f->hw, &f->exe, f->rq, f->n, &f->r);
+}
+
+static void done_eng_run(void *ctx, db_status s)
+{
+    eng_fault *f = ctx;
+    if (s == DB_OK) {
+        ck_assert_int_gt(f->r.n_memory, 64); /* the timeline grew past its first block */
+        eng_result_free(&f->r);
+        return;
+    }
+    const eng_result zero = {0};
+    ck_assert_msg(!memcmp(&f->r, &zero, sizeof zero), "a failed eng_run left a partial result");
+}
+
+START_TEST(test_alloc_failures_engine)
+{
+    const eng_request *rq = random_trace(300, 6, 13);
+    for (int p = 0; p < pol_count; p++) {
+        eng_fault f;
+        memset(&f, 0, sizeof f);
+        f.hw = tiny_hw();
+        f.hw.hbm_bytes = 2e4;
+        f.cfg = tiny_cfg(pol_table[p].name, 6);
+        f.cfg.mem_interval_s = 0.25;
+        f.cfg.max_batch = 8;
+        if (pol_table[p].kind != POL_DEDICATED)
+            f.cfg.gpu_slots = 2;
+        f.cfg.preempt = pol_table[p].has_preempt;
+        f.cfg.prefetch = pol_table[p].has_prefetch;
+        const char *fn = pol_table[p].default_format;
+        ck_assert_int_eq(cost_init(&f.cost, &tiny, fn ? cost_format_find(fn) : NULL, &f.hw, 1),
+                         DB_OK);
+        ck_assert_int_eq(exe_sim_init(&f.exe, &f.cost), DB_OK);
+        f.rq = rq;
+        f.n = 300;
+        long calls = tl_alloc_sweep(pol_table[p].name, op_eng_run, done_eng_run, &f, 1000);
+        /* arena, rows, timeline (+ doublings), loads, event heap, summary scratch; the
+         * residency tables of the non-dedicated policies */
+        ck_assert_int_ge(calls, pol_table[p].kind == POL_DEDICATED ? 7 : 18);
+        exe_free(&f.exe);
+    }
+}
+END_TEST
+
+typedef struct {
+    cost_ctx cost;
+    hw_profile hw;
+    exe_executor exe;
+    exe_kn_opts kn;
+    pol_cache pc;
+    int32_t run[4], wait[4];
+    met_request_row rows[3];
+    met_summary_row sum;
+    const char *path;
+} serve_fault;
+
+static db_status op_cost_init(void *ctx)
+{
+    serve_fault *f = ctx;
+    return cost_init(&f->cost, &tiny, cost_format_find("bitdelta"), &f->hw, 1);
+}
+
+static db_status op_sim_init(void *ctx)
+{
+    serve_fault *f = ctx;
+    return exe_sim_init(&f->exe, &f->cost);
+}
+
+static void done_exe(void *ctx, db_status s)
+{
+    serve_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->exe.ops);
+    exe_free(&f->exe);
+}
+
+static db_status op_kn_init(void *ctx)
+{
+    serve_fault *f = ctx;
+    return exe_kn_init(&f->exe, &f->kn);
+}
+
+static db_status op_pol_cache(void *ctx)
+{
+    serve_fault *f = ctx;
+    return pol_cache_init(&f->pc, 4, 2, 3, f->run, f->wait);
+}
+
+static void done_pol_cache(void *ctx, db_status s)
+{
+    serve_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->pc.gpu_loads);
+    pol_cache_free(&f->pc);
+}
+
+static db_status op_summarize(void *ctx)
+{
+    serve_fault *f = ctx;
+    return met_summarize(f->rows, 3, &f->sum);
+}
+
+static db_status op_hw_write(void *ctx)
+{
+    serve_fault *f = ctx;
+    return hw_profile_write(&f->hw, f->path, "fault injection");
+}
+
+static void done_hw_write(void *ctx, db_status s)
+{
+    (void)ctx;
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), s == DB_OK); /* no temporary file left */
+}
+
+static db_status op_hw_load(void *ctx)
+{
+    serve_fault *f = ctx;
+    hw_profile_builtin(&f->hw, "a100-80gb");
+    return hw_profile_load(&f->hw, f->path);
+}
+
+static void done_hw_load(void *ctx, db_status s)
+{
+    serve_fault *f = ctx;
+    if (s == DB_OK) {
+        EQ(f->hw.hbm_bw, 384);
+        return;
+    }
+    hw_profile a100; /* a failed load leaves the profile as it was */
+    hw_profile_builtin(&a100, "a100-80gb");
+    ck_assert(!memcmp(&f->hw, &a100, sizeof a100));
+}
+
+START_TEST(test_alloc_failures_parts)
+{
+    serve_fault f;
+    memset(&f, 0, sizeof f);
+    f.hw = tiny_hw();
+    /* The cost model and the sim executor allocate nothing: their sweeps see no allocation. */
+    ck_assert_int_eq(tl_alloc_sweep("cost_init", op_cost_init, NULL, &f, 10), 0);
+    ck_assert_int_eq(tl_alloc_sweep("exe_sim_init", op_sim_init, done_exe, &f, 10), 0);
+    /* The kernel executor on the CPU: random deltas, packed tables, staging. */
+    f.kn = (exe_kn_opts){"cpu-kernels", KN_CPU, &f.cost, 2, 2, false, 4, 16, 1, 1};
+    ck_assert_int_ge(tl_alloc_sweep("exe_kn_init", op_kn_init, done_exe, &f, 10000), 10);
+    ck_assert_int_eq(tl_alloc_sweep("pol_cache_init", op_pol_cache, done_pol_cache, &f, 100), 11);
+    for (int i = 0; i < 3; i++)
+        f.rows[i] = (met_request_row){.request_id = i, .arrival_s = i, .e2e_s = 1 + i,
+                                      .finish_s = 1 + 2 * i, .output_tokens = 2};
+    ck_assert_int_eq(tl_alloc_sweep("met_summarize", op_summarize, NULL, &f, 10), 1);
+    tl_scratch_make("check_serving");
+    f.path = tl_path("tiny.hw");
+    ck_assert_int_ge(tl_alloc_sweep("hw_profile_write", op_hw_write, done_hw_write, &f, 100), 1);
+    ck_assert_int_ge(tl_alloc_sweep("hw_profile_load", op_hw_load, done_hw_load, &f, 100), 1);
+    tl_scratch_drop();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("serving");
@@ -869,6 +1046,8 @@ static Suite *suite(void)
     tcase_add_test(t, test_conservation_all_policies);
     tcase_add_test(t, test_determinism_hash);
     tcase_add_test(t, test_golden_hashes);
+    tcase_add_test(t, test_alloc_failures_engine);
+    tcase_add_test(t, test_alloc_failures_parts);
     tcase_add_test(t, test_bad_input);
     suite_add_tcase(s, t);
     return s;

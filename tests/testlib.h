@@ -190,6 +190,8 @@ static TL_UNUSED long tl_alloc_sweep(const char *what, tl_fault_op op, tl_fault_
         if (calls < n) { /* allocation n never happened: every one has been failed */
             ck_assert_msg(s == DB_OK, "%s: %s with no allocation failing (%s)", what,
                           db_status_str(s), db_errmsg());
+            if (getenv("TL_SWEEP_VERBOSE"))
+                fprintf(stderr, "sweep %s: %ld allocations\n", what, calls);
             if (done)
                 done(ctx, s);
             return calls;
