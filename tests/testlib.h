@@ -6,7 +6,8 @@
  * The sweep is SQLite's discipline: make the 1st, 2nd, ... allocation of a call fail until a
  * run makes fewer allocations than the one set to fail; every failing run must return
  * DB_ERR_NOMEM with a message, leave its outputs clean (the suite's `done` checks that) and
- * leak nothing (the sanitizer build's leak checker watches every run). */
+ * leak nothing (the sanitizer build's leak checker watches every run). TL_SWEEP_VERBOSE=1 in
+ * the environment prints each sweep's allocation count. */
 #ifndef DB_TESTLIB_H
 #define DB_TESTLIB_H
 
