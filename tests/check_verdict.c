@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness/verdict.h"
+#include "testlib.h"
 
 static vd_table *table(const char *text)
 {
@@ -194,9 +195,5 @@ int main(void)
     tcase_add_test(tc, test_errors_never_pass);
     tcase_add_test(tc, test_quoted_csv);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(s);
 }
