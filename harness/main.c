@@ -35,6 +35,7 @@ static const cli_command commands[] = {
      cmd_nightly},
     {"reproduce", "run an entry of the reproduction registry (figure, paper.md section)",
      cmd_reproduce},
+    {"sweep", "run a grid of runs here or on a Slurm cluster, and gather it into one table", cmd_sweep},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 
