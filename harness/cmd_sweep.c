@@ -54,10 +54,11 @@ static void usage(void)
         "  --index I          cell: the cell's index in the plan\n"
         "  --plan HASH        cell: refuse to run when the plan's hash differs (the sweep file\n"
         "                     changed since it was submitted)\n"
-        "  -q, --quiet        run: no progress lines on stderr\n"
+        "  -q, --quiet        run, gather: no progress lines on stderr (failed cells are\n"
+        "                     still reported)\n"
         "  -h, --help         this text\n\n"
-        "exit status: 0 success, 1 failure (a cell failed: one line per cell and a last line),\n"
-        "2 usage error\n");
+        "exit status: 0 success, 1 failure (a failed cell: one line per failed cell with its log,\n"
+        "then a last line), 2 usage error; cell: the cell's own exit status\n");
 }
 
 enum { O_DIR = 256, O_COMMANDS, O_BACKEND, O_JOBS, O_PARTITION, O_TIME, O_GRES, O_SBATCH_ARG,
@@ -109,16 +110,17 @@ static int do_run(const sw_sweep *sw, const char *exe, sweep_opts *o)
 {
     sw_report rep;
     FILE *progress = o->quiet ? NULL : stderr;
+    /* failed cells are reported (with their logs) even when quiet */
     db_status s;
     if (!strcmp(o->backend, "local")) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         int jobs = o->jobs ? (int)o->jobs : cores > 0 ? (int)cores : 1;
-        s = sw_run_local(sw, exe, jobs, progress, &rep);
+        s = sw_run_local(sw, exe, jobs, progress, stderr, &rep);
     } else {
         o->slurm.max_running = (int)o->jobs;
         o->slurm.poll_s = o->poll;
         o->slurm.extra = o->extra;
-        s = sw_run_slurm(sw, exe, &o->slurm, progress, &rep);
+        s = sw_run_slurm(sw, exe, &o->slurm, progress, stderr, &rep);
     }
     if (s)
         return cli_fail(CMD, s);
@@ -157,7 +159,7 @@ static int do_cell(const sw_sweep *sw, const char *exe, const sweep_opts *o)
         sw_cell_path(sw, o->index, ".log", log, sizeof log);
         fprintf(stderr, "deltabench " CMD ": cell %" PRId64 " failed (exit %d): log %s\n", o->index,
                 code, log);
-        return DB_EXIT_FAIL;
+        return code; /* the task's exit status is the cell's */
     }
     return DB_EXIT_OK;
 }

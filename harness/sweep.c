@@ -766,20 +766,20 @@ db_status sw_cell_run(const sw_sweep *sw, int64_t i, const char *exe, int *exit_
     return DB_OK;
 }
 
-static void report_failure(const sw_sweep *sw, int64_t i, const char *why, FILE *progress)
+static void report_failure(const sw_sweep *sw, int64_t i, const char *why, FILE *failures)
 {
-    if (!progress)
+    if (!failures)
         return;
     char desc[1024], log[PATH_MAX];
     sw_cell_desc(sw, i, desc, sizeof desc);
     sw_cell_path(sw, i, ".log", log, sizeof log);
-    fprintf(progress, "sweep: cell %" PRId64 " (%s) failed (%s): log %s\n", i, desc, why, log);
+    fprintf(failures, "sweep: cell %" PRId64 " (%s) failed (%s): log %s\n", i, desc, why, log);
 }
 
 /* ---- the local backend --------------------------------------------------------------------- */
 
 db_status sw_run_local(const sw_sweep *sw, const char *exe, int jobs, FILE *progress,
-                       sw_report *rep)
+                       FILE *failures, sw_report *rep)
 {
     *rep = (sw_report){.first_failed = -1};
     db_status s = make_dirs(sw);
@@ -848,7 +848,7 @@ db_status sw_run_local(const sw_sweep *sw, const char *exe, int jobs, FILE *prog
                 rep->first_failed = cell[j];
             char why[32];
             snprintf(why, sizeof why, "exit %d", code);
-            report_failure(sw, cell[j], why, progress);
+            report_failure(sw, cell[j], why, failures);
         } else if (progress) {
             fprintf(progress, "sweep: [%" PRId64 "/%" PRId64 "] cell %" PRId64 " (%s) done in %.1f s\n",
                     finished, ntodo, cell[j], desc, db_now() - t0[j]);
@@ -1058,7 +1058,7 @@ static db_status follow(const sw_sweep *sw, const char *jobid, const int64_t *to
 }
 
 db_status sw_run_slurm(const sw_sweep *sw, const char *exe, const sw_slurm_opts *o,
-                       FILE *progress, sw_report *rep)
+                       FILE *progress, FILE *failures, sw_report *rep)
 {
     *rep = (sw_report){.first_failed = -1};
     char dir[PATH_MAX], file[PATH_MAX], cwd[PATH_MAX], sdir[PATH_MAX + 8], script[PATH_MAX + 16],
@@ -1186,7 +1186,7 @@ db_status sw_run_slurm(const sw_sweep *sw, const char *exe, const sw_slurm_opts 
         else
             snprintf(why, sizeof why, "slurm state unknown; task output %s/%s_%" PRId64 ".out",
                      sdir, jobid, i);
-        report_failure(sw, i, why, progress);
+        report_failure(sw, i, why, failures);
     }
 done:
     db_free(todo);

@@ -61,9 +61,9 @@ typedef struct {
 } sw_report;
 
 /* Runs every pending or failed cell, `jobs` processes at once. progress: one line per finished
- * cell and per failure (with its log), NULL for none. */
+ * cell; failures: one line per failed cell with its log (either NULL for none). */
 db_status sw_run_local(const sw_sweep *sw, const char *exe, int jobs, FILE *progress,
-                       sw_report *rep);
+                       FILE *failures, sw_report *rep);
 
 typedef struct {
     const char *partition, *time, *gres; /* NULL: not passed */
@@ -78,7 +78,7 @@ typedef struct {
  * left, and reads each task's state from scontrol. Cells needing a GPU (--device cuda,
  * --executor cuda) get --gres gpu:1 unless opts->gres says otherwise. */
 db_status sw_run_slurm(const sw_sweep *sw, const char *exe, const sw_slurm_opts *opts,
-                       FILE *progress, sw_report *rep);
+                       FILE *progress, FILE *failures, sw_report *rep);
 
 /* Joins table `table` (NULL: the sweep's) of the done cells into the table "sweep" of out_h5
  * (columns: cell, the axes, the table's columns, cell_hash, git_commit, host, gpu_name; one row

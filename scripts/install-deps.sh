@@ -4,6 +4,7 @@
 # PyPI (never a download of anything else). Runs as root or through sudo.
 #   scripts/install-deps.sh          install what is missing
 #   scripts/install-deps.sh --check  exit 0 when nothing is missing, 1 otherwise (installs nothing)
+#   scripts/install-deps.sh --browser / --slurm   only that optional group (below)
 set -euo pipefail
 
 # Optional group: the headless browser of tests/cli/test_dashboard.sh. Large, so never a build
@@ -25,6 +26,39 @@ if [ "${1:-}" = "--browser" ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   exit 0
+fi
+
+# Optional group: a one-node Slurm cluster for tests/cli/test_slurm.sh (the sweep's slurm
+# backend). Never a build dependency; `--slurm` installs only it (the test calls this when it
+# can). A policy-rc.d that exits 101 is in place during the install so that no daemon starts:
+# the test runs its own from a temporary directory.
+SLURM_DEBS=(slurmctld slurmd slurm-client munge)
+if [ "${1:-}" = "--slurm" ]; then
+  missing=()
+  for p in "${SLURM_DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && { echo "install-deps: slurm present" >&2; exit 0; }
+  SUDO=
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo -n true 2>/dev/null || { echo "install-deps: not root and no passwordless sudo; install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  echo "install-deps: installing ${missing[*]} (for the one-node Slurm test)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  prc=/usr/sbin/policy-rc.d
+  if [ -e "$prc" ]; then
+    keep=$(mktemp)
+    $SUDO cp -p "$prc" "$keep"
+  else
+    keep=
+  fi
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$prc" >/dev/null
+  $SUDO chmod 755 "$prc"
+  rc=0
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  if [ -n "$keep" ]; then $SUDO mv "$keep" "$prc"; else $SUDO rm -f "$prc"; fi
+  exit $rc
 fi
 
 DEBS=(build-essential pkg-config libhdf5-dev hdf5-tools check gnuplot-nox libopenblas-dev
