@@ -1305,7 +1305,7 @@ db_status sw_gather(const sw_sweep *sw, const char *table, const char *out_h5,
     pool p = {0};
     strvec cells = {0};  /* per gathered row: the cell index, as a pointer-sized integer */
     strvec values = {0}; /* per row: the table's fields, then hash and provenance */
-    char **header = NULL;
+    char **header = NULL, **orig = NULL; /* the columns (renamed), as in the cells */
     size_t nt = 0;
     int64_t first_missing = -1;
     db_status s = DB_OK;
@@ -1352,19 +1352,36 @@ db_status sw_gather(const sw_sweep *sw, const char *table, const char *out_h5,
                 break;
             }
             memcpy(header, f.v, sizeof(char *) * nt);
+            if (!(orig = pool_alloc(&p, sizeof(char *) * nt))) {
+                db_free(f.v);
+                s = db_error(DB_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            memcpy(orig, f.v, sizeof(char *) * nt);
             for (size_t c = 0; c < nt && !s; c++) {
                 for (size_t r = 0; r < sizeof reserved_columns / sizeof *reserved_columns; r++)
                     if (!strcmp(header[c], reserved_columns[r]))
                         s = db_error(DB_ERR_FORMAT, "%s: table %s has a column '%s', a name gather "
                                      "adds", path, table, header[c]);
-                if (!s && axis_find(sw, header[c], strlen(header[c])) >= 0)
-                    s = db_error(DB_ERR_FORMAT, "%s: axis '%s' has the name of a column of table "
-                                 "%s; rename the axis", sw->path, header[c], table);
+                if (!s && axis_find(sw, header[c], strlen(header[c])) >= 0) {
+                    /* an axis named like a column (system, tp): the column becomes TABLE_NAME */
+                    char renamed[256];
+                    snprintf(renamed, sizeof renamed, "%s_%s", table, header[c]);
+                    bool taken = axis_find(sw, renamed, strlen(renamed)) >= 0;
+                    for (size_t d = 0; d < nt && !taken; d++)
+                        taken = !strcmp(header[d], renamed);
+                    if (taken)
+                        s = db_error(DB_ERR_FORMAT, "%s: axis '%s' has the name of a column of "
+                                     "table %s, and %s is taken too; rename the axis", sw->path,
+                                     header[c], table, renamed);
+                    else if (!(header[c] = pool_strdup(&p, renamed)))
+                        s = db_error(DB_ERR_NOMEM, "%s: out of memory", path);
+                }
             }
         } else {
             bool same = nc == nt;
             for (size_t c = 0; c < nt && same; c++)
-                same = !strcmp(header[c], f.v[c]);
+                same = !strcmp(orig[c], f.v[c]);
             if (!same)
                 s = db_error(DB_ERR_FORMAT, "%s: table %s has other columns than in the cells "
                              "before it", path, table);
