@@ -33,7 +33,12 @@ stop_cluster() {
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$p" 2>/dev/null
   done
-  if [ -s "$C/munged.pid" ]; then kill "$(cat "$C/munged.pid")" 2>/dev/null; fi
+  if [ -s "$C/munged.pid" ]; then
+    p=$(cat "$C/munged.pid")
+    kill "$p" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$p" 2>/dev/null
+  fi
   wait 2>/dev/null
   rm -rf "$T"
 }
