@@ -93,15 +93,17 @@ rp_json() {
   printf '"%s"' "$s"
 }
 
-# rp_sweep FILE DIR: runs every cell of sweep FILE not yet done in DIR, on $BACKEND (local, the
+# rp_sweep FILE DIR [OPTION...]: runs every cell of sweep FILE not yet done in DIR, on $BACKEND (local, the
 # default: a pool of processes here; slurm: one job array, from a login node of a cluster whose
 # nodes share this filesystem) with $SWEEP_ARGS (more `sweep run` options, split on spaces, e.g.
-# "--jobs 4" or "--partition gpu --time 30"). A failed cell stops the experiment; its log is named.
+# "--jobs 4" or "--partition gpu --time 30") after the OPTIONs the caller gives. A failed cell
+# stops the experiment; its log is named.
 rp_sweep() {
+  local f=$1 dir=$2; shift 2
   case ${BACKEND:-local} in local | slurm) ;; *) die "BACKEND: '$BACKEND' is not local or slurm" ;; esac
   # shellcheck disable=SC2086
-  "$D" sweep run "$1" --dir "$2" --backend "${BACKEND:-local}" -q ${SWEEP_ARGS:-} ||
-    die "sweep $1: cells failed (their logs are named above); rerun to retry only those"
+  "$D" sweep run "$f" --dir "$dir" --backend "${BACKEND:-local}" -q "$@" ${SWEEP_ARGS:-} ||
+    die "sweep $f: cells failed (their logs are named above); rerun to retry only those"
 }
 
 # rp_gather FILE DIR TABLE: the rows of table TABLE of every cell, joined by `sweep gather` into
