@@ -93,8 +93,10 @@ static void usage(void)
            "                     without rows are not read\n"
            "  --repeat N         timed calls, 1..10000 (default 20)\n"
            "  --warmup N         untimed calls first, 0..1000 (default 3)\n"
-           "  --impl I           CPU implementation: fast, avx2 (the AVX2 paths on an AVX-512\n"
-           "                     CPU), portable or ref (default fast)\n"
+           "  --impl I           CPU implementation: fast (int8 table lookups for 1-bit and\n"
+           "                     2:4 where AVX-512 VBMI + VNNI exist), f32 (the f32 kernels),\n"
+           "                     avx2 (the AVX2 paths on an AVX-512 CPU), portable or ref\n"
+           "                     (default fast)\n"
            "  --rank R           lowrank rank, 1..4096 (default 64)\n"
            "  --density P        csr kept share, (0, 1] (default 0.1: DARE drop 0.9)\n"
            "  --seed S           generator seed (default 1)\n"
@@ -397,8 +399,10 @@ int cmd_bench_kernel(int argc, char **argv)
                 impl = KN_IMPL_REF;
             else if (!strcmp(optarg, "avx2"))
                 impl = KN_IMPL_AVX2;
+            else if (!strcmp(optarg, "f32"))
+                impl = KN_IMPL_F32;
             else
-                return cli_usage(CMD, "--impl must be fast, avx2, portable or ref, not '%s'",
+                return cli_usage(CMD, "--impl must be fast, f32, avx2, portable or ref, not '%s'",
                                  optarg);
             break;
         case O_M: if (!cli_i64(CMD, "--m", optarg, 1, 65536, &M)) return DB_EXIT_USAGE; break;
