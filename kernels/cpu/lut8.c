@@ -241,24 +241,23 @@ KN_Q8 static inline __attribute__((always_inline)) __m512i q8_fields2(const uint
     return _mm512_multishift_epi64_epi8(ctl, d);
 }
 
-/* Codes of step st's 64 slots in position order as signed q − z (slots at or past S: 0). */
-KN_Q8 static inline __attribute__((always_inline)) __m512i q8_codes(const uint8_t *cb, int64_t cbytes,
-                                                                   int64_t st, int BITS,
-                                                                   __mmask64 valid)
+/* Codes of one step's 64 slots at cb (`left` bytes readable) in position order as signed q − z
+ * (positions outside `valid`: 0). */
+KN_Q8 static inline __attribute__((always_inline)) __m512i q8_codes(const uint8_t *cb, int64_t left,
+                                                                   int BITS, __mmask64 valid)
 {
-    const int64_t o = st * 8 * BITS, left = cbytes - o;
     __m512i c;
     if (BITS == 4) {
-        const __m256i v = left >= 32 ? _mm256_loadu_si256((const __m256i *)(cb + o))
-                                     : _mm256_maskz_loadu_epi8(_cvtu32_mask32((1u << left) - 1u), cb + o);
+        const __m256i v = left >= 32 ? _mm256_loadu_si256((const __m256i *)cb)
+                                     : _mm256_maskz_loadu_epi8(_cvtu32_mask32((1u << left) - 1u), cb);
         const __m512i w = _mm512_broadcast_i64x4(v);
         c = _mm512_and_si512(_mm512_mask_srli_epi16(w, _cvtu32_mask32(0xffff0000u), w, 4),
                              _mm512_set1_epi8(0x0f));
     } else if (BITS == 2) {
-        c = _mm512_and_si512(q8_fields2(cb + o, left >= 16 ? 16 : (int)left), _mm512_set1_epi8(3));
+        c = _mm512_and_si512(q8_fields2(cb, left >= 16 ? 16 : (int)left), _mm512_set1_epi8(3));
     } else {
-        const __m512i v = left >= 64 ? _mm512_loadu_si512(cb + o)
-                                     : _mm512_maskz_loadu_epi8(_cvtu64_mask64((1ull << left) - 1ull), cb + o);
+        const __m512i v = left >= 64 ? _mm512_loadu_si512(cb)
+                                     : _mm512_maskz_loadu_epi8(_cvtu64_mask64((1ull << left) - 1ull), cb);
         c = _mm512_permutexvar_epi8(
             _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
                             27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 62, 60, 58, 56, 54,
@@ -266,62 +265,73 @@ KN_Q8 static inline __attribute__((always_inline)) __m512i q8_codes(const uint8_
                             16, 14, 12, 10, 8, 6, 4, 2, 0),
             v);
     }
-    return _mm512_maskz_sub_epi8(valid, c, _mm512_set1_epi8((char)(1 << (BITS - 1))));
+    const __m512i z = _mm512_set1_epi8((char)(1 << (BITS - 1)));
+    return valid == ~0ull ? _mm512_sub_epi8(c, z) : _mm512_maskz_sub_epi8(valid, c, z);
 }
 
-/* Σ_k Δ_nk / scale_n · x_r[k] of one weight row for R <= 4 quantised activation rows xu[r]
- * (scales after them); cb / ib: the row's codes and indices (cbytes, ibytes readable). */
-KN_Q8 static inline __attribute__((always_inline)) void q8_nm_row(
-    const uint8_t *cb, int64_t cbytes, const uint8_t *ib, int64_t ibytes, int64_t S, int64_t Kp,
-    const uint8_t *const *xu, int R, int BITS, float *out)
+/* Step st (64 slots, 128 columns) of one weight row into a[r] and aw (Σ (q − z)) for R <= 4
+ * activation rows; `tail`: the row's last, partial step (masked loads, slots past S zero). */
+KN_Q8 static inline __attribute__((always_inline)) void q8_nm_step(
+    const uint8_t *cb, int64_t cbytes, const uint8_t *ib, int64_t ibytes, int64_t S, int64_t st,
+    const uint8_t *const *xu, int R, int BITS, bool tail, __m512i *a, __m512i *aw)
 {
-    const __m512i ones = _mm512_set1_epi8(1);
     const __m512i base = _mm512_set_epi8(124, 120, 116, 112, 108, 104, 100, 96, 92, 88, 84, 80,
                                          76, 72, 68, 64, 60, 56, 52, 48, 44, 40, 36, 32, 28, 24,
                                          20, 16, 12, 8, 4, 0, 124, 120, 116, 112, 108, 104, 100,
                                          96, 92, 88, 84, 80, 76, 72, 68, 64, 60, 56, 52, 48, 44,
                                          40, 36, 32, 28, 24, 20, 16, 12, 8, 4, 0);
-    const int64_t steps = (S + 63) / 64;
+    __mmask64 valid = ~0ull;
+    int64_t cleft = 1 << 30, ileft = 16;
+    if (tail) { /* position p < 32 holds slot 2 p, else 2 (p − 32) + 1; S is even */
+        const uint64_t half = (1ull << ((S - 64 * st) / 2)) - 1ull;
+        valid = _cvtu64_mask64(half | half << 32);
+        cleft = cbytes - st * 8 * BITS;
+        ileft = ibytes - 16 * st < 16 ? ibytes - 16 * st : 16;
+    }
+    const __m512i cs = q8_codes(cb + st * 8 * BITS, cleft, BITS, valid);
+    const __m512i iv = _mm512_ternarylogic_epi32(q8_fields2(ib + 16 * st, (int)ileft),
+                                                 _mm512_set1_epi8(3), base, 0xea);
+    *aw = _mm512_dpbusd_epi32(*aw, _mm512_set1_epi8(1), cs);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const uint8_t *xs = xu[r] + 128 * st;
+        const __m512i xg = _mm512_permutex2var_epi8(_mm512_loadu_si512(xs), iv,
+                                                    _mm512_loadu_si512(xs + 64));
+        a[r] = _mm512_dpbusd_epi32(a[r], xg, cs);
+    }
+}
+
+/* Σ_k Δ_nk / scale_n · x_r[k] of one weight row for R <= 4 quantised activation rows xu[r]
+ * (scales after them); cb / ib: the row's codes and indices (cbytes, ibytes readable). Full
+ * steps run unmasked in pairs (one block of KN_Q8_BLOCK columns), the partial one last. */
+KN_Q8 static inline __attribute__((always_inline)) void q8_nm_row(
+    const uint8_t *cb, int64_t cbytes, const uint8_t *ib, int64_t ibytes, int64_t S, int64_t Kp,
+    const uint8_t *const *xu, int R, int BITS, float *out)
+{
+    const int64_t steps = (S + 63) / 64, full = S / 64;
     __m512 f[4];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
         f[r] = _mm512_setzero_ps();
     for (int64_t s0 = 0, b = 0; s0 < steps; s0 += 2, b++) {
-        __m512i a[4][2], aw = _mm512_setzero_si512();
+        __m512i a0[4], a1[4], aw = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
-            a[r][0] = a[r][1] = _mm512_setzero_si512();
-#pragma GCC unroll 2
-        for (int u = 0; u < 2; u++) {
-            const int64_t st = s0 + u;
-            if (st >= steps)
-                break;
-            __mmask64 valid = ~0ull;
-            if (64 * st + 64 > S) { /* position p < 32 holds slot 2 p, else 2 (p − 32) + 1 */
-                const int64_t left = S - 64 * st; /* even: S = 2 ceil(K / 4) */
-                const uint64_t half = (1ull << (left / 2)) - 1ull;
-                valid = _cvtu64_mask64(half | half << 32);
-            }
-            const __m512i cs = q8_codes(cb, cbytes, st, BITS, valid);
-            const int64_t io = 16 * st;
-            const __m512i iv = _mm512_ternarylogic_epi32(
-                q8_fields2(ib + io, ibytes - io >= 16 ? 16 : (int)(ibytes - io)), _mm512_set1_epi8(3),
-                base, 0xea);
-            aw = _mm512_dpbusd_epi32(aw, ones, cs);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                const uint8_t *xs = xu[r] + 128 * st;
-                const __m512i xg = _mm512_permutex2var_epi8(_mm512_loadu_si512(xs), iv,
-                                                            _mm512_loadu_si512(xs + 64));
-                a[r][u] = _mm512_dpbusd_epi32(a[r][u], xg, cs);
-            }
+            a0[r] = a1[r] = _mm512_setzero_si512();
+        if (s0 + 1 < full) {
+            q8_nm_step(cb, cbytes, ib, ibytes, S, s0, xu, R, BITS, false, a0, &aw);
+            q8_nm_step(cb, cbytes, ib, ibytes, S, s0 + 1, xu, R, BITS, false, a1, &aw);
+        } else {
+            for (int64_t st = s0; st < steps && st < s0 + 2; st++)
+                q8_nm_step(cb, cbytes, ib, ibytes, S, st, xu, R, BITS, st >= full,
+                           st == s0 ? a0 : a1, &aw);
         }
         const __m512i corr = _mm512_slli_epi32(aw, 7);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            const __m512 s = _mm512_set1_ps(((const float *)(xu[r] + Kp))[b]);
-            const __m512i t = _mm512_sub_epi32(_mm512_add_epi32(a[r][0], a[r][1]), corr);
-            f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), s, f[r]);
+            const __m512 sc = _mm512_set1_ps(((const float *)(xu[r] + Kp))[b]);
+            const __m512i t = _mm512_sub_epi32(_mm512_add_epi32(a0[r], a1[r]), corr);
+            f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), sc, f[r]);
         }
     }
 #pragma GCC unroll 4
