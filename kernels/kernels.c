@@ -544,10 +544,7 @@ static db_status cpu_run(kn_ctx *c, const kn_deltas *dl, const kn_groups *g, int
         return DB_OK;
     }
     if (c->q8 && kn_q8_handles(dl)) {
-        if (dl->fmt == KN_FMT_BITDELTA)
-            kn_q8_bitdelta(dl, g, x, y, acc, &ws);
-        else
-            kn_q8_nmq(dl, g, x, y, acc, &ws);
+        kn_q8_gemm(dl, g, x, y, acc, &ws);
         return DB_OK;
     }
     switch (dl->fmt) {

@@ -88,10 +88,9 @@ void kn_fast_dequant16(const kn_deltas *dl, int d, uint16_t *out);
 bool kn_q8_handles(const kn_deltas *dl);
 /* Bytes of ws->q8 they want for dl (0: not covered). */
 size_t kn_q8_scratch(const kn_deltas *dl);
-void kn_q8_bitdelta(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
-                    kn_cpu_scratch *ws);
-void kn_q8_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
-               kn_cpu_scratch *ws);
+/* y rows of the groups (+)= Δ x for a covered descriptor (ws->q8 sized by kn_q8_scratch). */
+void kn_q8_gemm(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                kn_cpu_scratch *ws);
 
 /* Floats of the dense-GEMM panel workspace kn_fast_dense wants for K (0: none needed). */
 size_t kn_fast_dense_panel(int64_t K, int64_t rows);

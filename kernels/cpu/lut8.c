@@ -384,107 +384,94 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_store(float *yo, __m5
     _mm512_mask_storeu_ps(yo, m, v);
 }
 
-KN_Q8 static void q8_bitdelta(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
-                              bool acc, const kn_cpu_scratch *ws)
+/* 1-bit work item: output rows n0 .. n0 + 32 of delta d for the R <= 4 activation rows rows[r]
+ * whose tables are at T[r]. */
+KN_Q8 static void q8_bit_item(const kn_deltas *dl, int d, int64_t n0, const uint8_t *const *T,
+                              const int32_t *rows, int R, float *y, bool acc)
 {
-    const int64_t N = dl->N, K = dl->K, W = dc_fmt_words(K, 1);
-    const int64_t nb = (N + Q8_ROW_BLOCK - 1) / Q8_ROW_BLOCK, rows = g->start[g->G];
-    const size_t rb = q8_row_bytes(dl);
-    for (int64_t p0 = 0, p1, gi0 = 0, gi1; p0 < rows; p0 = p1) {
-        q8_pass(g, p0, rows, &p1, &gi0, &gi1);
-#pragma omp parallel for schedule(static) if (p1 - p0 > 1 && K >= 1024)
-        for (int64_t i = p0; i < p1; i++)
-            q8_tables(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
-        const int64_t items = (gi1 - gi0) * nb;
-        const double work = (double)N * (double)K * (double)(p1 - p0);
-#pragma omp parallel for schedule(dynamic, 4) if (work > 262144.0)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t gi = gi0 + it / nb, n0 = it % nb * Q8_ROW_BLOCK;
-            const int nr = (int)(N - n0 < Q8_ROW_BLOCK ? N - n0 : Q8_ROW_BLOCK), H = nr > 16 ? 2 : 1;
-            const int d = g->gdelta[gi];
-            const uint32_t *signs = dl->part[0][d];
-            const float a = *(const float *)dl->part[1][d];
-            const uint32_t *tb = dl->tiled ? signs + n0 * W : NULL, *sg = signs + n0 * W;
-            const int64_t i0 = g->start[gi] > p0 ? g->start[gi] : p0;
-            const int64_t i1 = g->start[gi + 1] < p1 ? g->start[gi + 1] : p1;
-            for (int64_t i = i0; i < i1; i += 4) {
-                const int R = i1 - i < 4 ? (int)(i1 - i) : 4;
-                const uint8_t *T[4];
-                for (int r = 0; r < R; r++)
-                    T[r] = ws->q8 + (size_t)(i + r - p0) * rb;
-                __m512 s[8];
-                q8_bit_dispatch(tb, sg, nr, W, T, R, H, s);
-                for (int h = 0; h < H; h++) {
-                    const int nh = nr - 16 * h < 16 ? nr - 16 * h : 16;
-                    const __mmask16 m = _cvtu32_mask16(nh == 16 ? 0xffffu : (1u << nh) - 1u);
-                    for (int r = 0; r < R; r++)
-                        q8_store(y + (int64_t)g->perm[i + r] * N + n0 + 16 * h,
-                                 _mm512_mul_ps(_mm512_set1_ps(a), s[r * H + h]), m, acc);
-                }
-            }
+    const int64_t N = dl->N, W = dc_fmt_words(dl->K, 1);
+    const int nr = (int)(N - n0 < Q8_ROW_BLOCK ? N - n0 : Q8_ROW_BLOCK), H = nr > 16 ? 2 : 1;
+    const uint32_t *signs = dl->part[0][d];
+    const float a = *(const float *)dl->part[1][d];
+    __m512 s[8];
+    q8_bit_dispatch(dl->tiled ? signs + n0 * W : NULL, signs + n0 * W, nr, W, T, R, H, s);
+    for (int h = 0; h < H; h++) {
+        const int nh = nr - 16 * h < 16 ? nr - 16 * h : 16;
+        const __mmask16 m = _cvtu32_mask16(nh == 16 ? 0xffffu : (1u << nh) - 1u);
+        for (int r = 0; r < R; r++)
+            q8_store(y + (int64_t)rows[r] * N + n0 + 16 * h,
+                     _mm512_mul_ps(_mm512_set1_ps(a), s[r * H + h]), m, acc);
+    }
+}
+
+/* 2:4 work item: output rows n0 .. n0 + 32 of delta d for the R <= 4 activation rows rows[r]
+ * whose quantised x is at xu[r]. */
+KN_Q8 static void q8_nm_item(const kn_deltas *dl, int d, int64_t n0, const uint8_t *const *xu,
+                             const int32_t *rows, int R, float *y, bool acc)
+{
+    const int64_t N = dl->N, K = dl->K, S = (K + 3) / 4 * 2, Kp = (K + 127) / 128 * 128;
+    const int64_t Wc = dc_fmt_words(S, dl->bits), Wi = dc_fmt_words(S, 2);
+    const int64_t n1 = n0 + Q8_ROW_BLOCK < N ? n0 + Q8_ROW_BLOCK : N;
+    const uint32_t *codes = dl->part[0][d], *idx = dl->part[1][d];
+    const uint16_t *scale = dl->part[2][d];
+    for (int64_t n = n0; n < n1; n++) {
+        float s[4];
+        q8_nm_dispatch((const uint8_t *)(codes + n * Wc), 4 * Wc, (const uint8_t *)(idx + n * Wi),
+                       4 * Wi, S, Kp, xu, R, dl->bits, s);
+        const float sc = f16_to_f32(scale[n]);
+        for (int r = 0; r < R; r++) {
+            float *yo = y + (int64_t)rows[r] * N + n;
+            *yo = acc ? *yo + sc * s[r] : sc * s[r];
         }
     }
 }
 
-KN_Q8 static void q8_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
+/* Both ops: passes of <= KN_Q8_ROWS activation rows (perm order): their tables (1-bit) or
+ * quantised x (2:4) into ws->q8, then every (group, 32 output rows) item of the pass, 4
+ * activation rows of the group at a time. */
+KN_Q8 static void q8_run(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
                          bool acc, const kn_cpu_scratch *ws)
 {
-    const int64_t N = dl->N, K = dl->K, S = (K + 3) / 4 * 2, Kp = (K + 127) / 128 * 128;
-    const int64_t Wc = dc_fmt_words(S, dl->bits), Wi = dc_fmt_words(S, 2);
+    const bool bit = dl->fmt == KN_FMT_BITDELTA;
+    const int64_t N = dl->N, K = dl->K;
     const int64_t nb = (N + Q8_ROW_BLOCK - 1) / Q8_ROW_BLOCK, rows = g->start[g->G];
     const size_t rb = q8_row_bytes(dl);
     for (int64_t p0 = 0, p1, gi0 = 0, gi1; p0 < rows; p0 = p1) {
         q8_pass(g, p0, rows, &p1, &gi0, &gi1);
 #pragma omp parallel for schedule(static) if (p1 - p0 > 1 && K >= 1024)
-        for (int64_t i = p0; i < p1; i++)
-            q8_quant(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
+        for (int64_t i = p0; i < p1; i++) {
+            if (bit)
+                q8_tables(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
+            else
+                q8_quant(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
+        }
         const int64_t items = (gi1 - gi0) * nb;
         const double work = (double)N * (double)K * (double)(p1 - p0);
 #pragma omp parallel for schedule(dynamic, 2) if (work > 262144.0)
         for (int64_t it = 0; it < items; it++) {
             const int64_t gi = gi0 + it / nb, n0 = it % nb * Q8_ROW_BLOCK;
-            const int64_t n1 = n0 + Q8_ROW_BLOCK < N ? n0 + Q8_ROW_BLOCK : N;
-            const int d = g->gdelta[gi];
-            const uint32_t *codes = dl->part[0][d], *idx = dl->part[1][d];
-            const uint16_t *scale = dl->part[2][d];
             const int64_t i0 = g->start[gi] > p0 ? g->start[gi] : p0;
             const int64_t i1 = g->start[gi + 1] < p1 ? g->start[gi + 1] : p1;
             for (int64_t i = i0; i < i1; i += 4) {
                 const int R = i1 - i < 4 ? (int)(i1 - i) : 4;
-                const uint8_t *xu[4];
+                const uint8_t *P[4];
                 for (int r = 0; r < R; r++)
-                    xu[r] = ws->q8 + (size_t)(i + r - p0) * rb;
-                for (int64_t n = n0; n < n1; n++) {
-                    float s[4];
-                    q8_nm_dispatch((const uint8_t *)(codes + n * Wc), 4 * Wc,
-                                   (const uint8_t *)(idx + n * Wi), 4 * Wi, S, Kp, xu, R, dl->bits, s);
-                    const float sc = f16_to_f32(scale[n]);
-                    for (int r = 0; r < R; r++) {
-                        float *yo = y + (int64_t)g->perm[i + r] * N + n;
-                        *yo = acc ? *yo + sc * s[r] : sc * s[r];
-                    }
-                }
+                    P[r] = ws->q8 + (size_t)(i + r - p0) * rb;
+                if (bit)
+                    q8_bit_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+                else
+                    q8_nm_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
             }
         }
     }
 }
 #endif /* KN_X86 */
 
-void kn_q8_bitdelta(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
-                    kn_cpu_scratch *ws)
+void kn_q8_gemm(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                kn_cpu_scratch *ws)
 {
 #ifdef KN_X86
-    q8_bitdelta(dl, g, x, y, acc, ws);
-#else
-    (void)dl, (void)g, (void)x, (void)y, (void)acc, (void)ws;
-#endif
-}
-
-void kn_q8_nmq(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
-               kn_cpu_scratch *ws)
-{
-#ifdef KN_X86
-    q8_nmq(dl, g, x, y, acc, ws);
+    q8_run(dl, g, x, y, acc, ws);
 #else
     (void)dl, (void)g, (void)x, (void)y, (void)acc, (void)ws;
 #endif
