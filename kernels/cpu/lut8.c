@@ -81,28 +81,34 @@ KN_Q8 static void q8_tables(const float *x, int64_t K, uint8_t *out)
     const __m512 s1 = _mm512_setr_ps(-1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1);
     const __m512 s2 = _mm512_setr_ps(-1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1);
     const __m512 s3 = _mm512_setr_ps(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
-    const int64_t W = dc_fmt_words(K, 1), nblk = q8_nblk(K);
-    float *sc = (float *)(out + W * 128);
+    const int64_t W = dc_fmt_words(K, 1), nblk = q8_nblk(K), Gf = K / 4; /* groups all in K */
+    float *sc = (float *)(out + W * 128), tail[4] = {0, 0, 0, 0};
+    for (int64_t k = 4 * Gf; k < K; k++)
+        tail[k - 4 * Gf] = x[k];
     for (int64_t b = 0; b < nblk; b++) {
         const int64_t g0 = 64 * b, g1 = 8 * W < g0 + 64 ? 8 * W : g0 + 64;
-        float m = 0.0f;
-        for (int64_t g = g0; g < g1; g++) {
-            float a = 0.0f;
-            for (int i = 0; i < 4; i++)
-                a += 4 * g + i < K ? __builtin_fabsf(x[4 * g + i]) : 0.0f;
-            m = a > m ? a : m;
+        /* m = max over the block's groups of Σ_i |x_{4g+i}|: 4 groups per vector */
+        __m512 mv = _mm512_setzero_ps();
+        for (int64_t c = 4 * g0; c < 4 * g1 && c < K; c += 16) {
+            const __mmask16 k = _cvtu32_mask16(K - c >= 16 ? 0xffffu : (1u << (K - c)) - 1u);
+            __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c));
+            a = _mm512_add_ps(a, _mm512_permute_ps(a, 0xb1));
+            mv = _mm512_max_ps(mv, _mm512_add_ps(a, _mm512_permute_ps(a, 0x4e)));
         }
-        const float inv = m > 0.0f ? 127.0f / m : 0.0f;
+        const float m = _mm512_reduce_max_ps(mv), inv = m > 0.0f ? 127.0f / m : 0.0f;
+        const __m512 vinv = _mm512_set1_ps(inv);
         sc[b] = m / 127.0f;
         for (int64_t g = g0; g < g1; g++) {
-            float v[4];
-            for (int i = 0; i < 4; i++)
-                v[i] = 4 * g + i < K ? x[4 * g + i] : 0.0f;
-            __m512 t = _mm512_mul_ps(s0, _mm512_set1_ps(v[0]));
-            t = _mm512_fmadd_ps(s1, _mm512_set1_ps(v[1]), t);
-            t = _mm512_fmadd_ps(s2, _mm512_set1_ps(v[2]), t);
-            t = _mm512_fmadd_ps(s3, _mm512_set1_ps(v[3]), t);
-            const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(t, _mm512_set1_ps(inv)));
+            /* ((±x0 ± x1) ± x2) ± x3: products by ±1 are exact, each step one rounding */
+            const float *v = g < Gf ? x + 4 * g : tail;
+            const bool past = g > Gf || (g == Gf && 4 * Gf == K);
+            __m512 t = past ? _mm512_setzero_ps() : _mm512_mul_ps(s0, _mm512_set1_ps(v[0]));
+            if (!past) {
+                t = _mm512_fmadd_ps(s1, _mm512_set1_ps(v[1]), t);
+                t = _mm512_fmadd_ps(s2, _mm512_set1_ps(v[2]), t);
+                t = _mm512_fmadd_ps(s3, _mm512_set1_ps(v[3]), t);
+            }
+            const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(t, vinv));
             const int64_t j = g & 7;
             _mm_storeu_si128((__m128i *)(out + (g >> 3) * 128 + (j & 1) * 64 + (j >> 1) * 16),
                              _mm512_cvtsepi32_epi8(q));
