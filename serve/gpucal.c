@@ -501,31 +501,54 @@ db_status gcal_fit(const gcal_data *d, const hw_profile *sheet, hw_profile *out)
     sf->nknots = kept;
     for (int i = 0; i < kept; i++)
         sf->tokens[i] = (float)tok[i];
-    /* Rows: every (projection, TP, model), efficiency = roofline / measured at each knot. */
-    for (int op = 0; op < HW_NOPS; op++)
-        for (int t = 0; t < ntp; t++)
-            for (int m = 0; m < d->nmodels; m++) {
-                if (sf->nrows == HW_MAX_ROWS)
-                    return db_error(DB_ERR_ARG, "gpu profiles: more than %d surface rows",
-                                    HW_MAX_ROWS);
-                int r = sf->nrows++;
+    /* Rows: every (projection, TP, weight shape), efficiency = roofline / measured at each
+     * knot; models with the same shape (Llama-2-70B and CodeLlama-34B's attention) are two
+     * runs of one GEMM: their efficiencies are averaged. */
+    double *sum = db_calloc((size_t)HW_MAX_ROWS * HW_MAX_KNOTS, sizeof *sum);
+    int cnt[HW_MAX_ROWS] = {0};
+    if (!sum)
+        return db_error(DB_ERR_NOMEM, "gpu profiles: out of memory");
+    db_status st = DB_OK;
+    for (int op = 0; op < HW_NOPS && st == DB_OK; op++)
+        for (int t = 0; t < ntp && st == DB_OK; t++)
+            for (int m = 0; m < d->nmodels && st == DB_OK; m++) {
                 const gcal_point *p0 = find_point(d, m, tps[t], tok[0]);
-                sf->row[r].op = op, sf->row[r].tp = tps[t];
-                sf->row[r].n = p0->n[op], sf->row[r].k = p0->k[op];
+                int r;
+                for (r = 0; r < sf->nrows; r++)
+                    if (sf->row[r].op == op && sf->row[r].tp == tps[t] &&
+                        sf->row[r].n == p0->n[op] && sf->row[r].k == p0->k[op])
+                        break;
+                if (r == HW_MAX_ROWS) {
+                    st = db_error(DB_ERR_ARG, "gpu profiles: more than %d surface rows",
+                                  HW_MAX_ROWS);
+                    break;
+                }
+                if (r == sf->nrows) {
+                    sf->nrows++;
+                    sf->row[r].op = op, sf->row[r].tp = tps[t];
+                    sf->row[r].n = p0->n[op], sf->row[r].k = p0->k[op];
+                }
+                cnt[r]++;
                 for (int i = 0; i < kept; i++) {
                     const gcal_point *p = find_point(d, m, tps[t], tok[i]);
                     double e = roof(sheet, p->n[op], p->k[op], (double)tok[i]) / p->sec[op];
-                    if (!(e > 0 && e <= 1))
-                        return db_error(DB_ERR_ARG, "%s TP %d %s at %lld tokens: efficiency %.3f "
-                                        "outside (0, 1] of the %s datasheet roofline",
-                                        d->models[m], tps[t], hw_op_names[op],
-                                        (long long)tok[i], e, sheet->name);
+                    if (!(e > 0 && e <= 1)) {
+                        st = db_error(DB_ERR_ARG, "%s TP %d %s at %lld tokens: efficiency %.3f "
+                                      "outside (0, 1] of the %s datasheet roofline",
+                                      d->models[m], tps[t], hw_op_names[op], (long long)tok[i], e,
+                                      sheet->name);
+                        break;
+                    }
+                    sum[(size_t)r * HW_MAX_KNOTS + (size_t)i] += e;
                     /* Rounded as the overlay text stores it, so a fit and its file agree. */
                     char buf[32];
-                    snprintf(buf, sizeof buf, "%.4g", e);
+                    snprintf(buf, sizeof buf, "%.4g", sum[(size_t)r * HW_MAX_KNOTS + (size_t)i] / cnt[r]);
                     sf->row[r].eff[i] = strtof(buf, NULL);
                 }
             }
+    db_free(sum);
+    if (st != DB_OK)
+        return st;
     for (int t = 2; t <= 8; t *= 2) {
         bool any = false;
         for (size_t i = 0; i < d->nar && !any; i++)
