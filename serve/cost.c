@@ -107,12 +107,13 @@ static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
     c->k.delta_curve = f ? 1 : 0;
     cost_knots *kn = &c->kn;
     kn->n = sf->nknots;
-    memcpy(kn->tok, sf->tokens, (size_t)kn->n * sizeof kn->tok[0]);
+    for (int i = 0; i < kn->n; i++)
+        kn->k[i].tok = sf->tokens[i];
     kn->shift = 0;
-    while (((int64_t)kn->tok[kn->n - 1] >> kn->shift) >= COST_BUCKETS - 1)
+    while (((int64_t)kn->k[kn->n - 1].tok >> kn->shift) >= COST_BUCKETS - 1)
         kn->shift++;
     for (int b = 0, i = 0; b < COST_BUCKETS; b++) {
-        while (i + 1 < kn->n && kn->tok[i + 1] <= (float)((int64_t)b << kn->shift))
+        while (i + 1 < kn->n && kn->k[i + 1].tok <= (double)((int64_t)b << kn->shift))
             i++;
         kn->bucket[b] = (uint16_t)i;
     }
@@ -129,7 +130,8 @@ static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
         c->delta_x = 2 * c->w_lin * f->density / c->delta_lin_bytes;
     }
     for (int i = 0; i < kn->n; i++) {
-        const double T = kn->tok[i];
+        const double T = kn->k[i].tok;
+        double *sec = kn->k[i].sec;
         double lin = 0, lin_roof = 0;
         for (int op = 0; op < HW_NOPS; op++) {
             double e = hw_surface_eff(hw, op, tp, shape[op][0], shape[op][1], i);
@@ -137,17 +139,21 @@ static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
             lin += r / e, lin_roof += r;
         }
         /* q/k/v and gate/up are each one fused GEMM here (Vidur measures them fused). */
-        c->lin[i] = L * lin;
+        sec[COST_C_LIN] = L * lin;
         double eh = hw_surface_eff(hw, HW_OP_GATE_UP, tp, hn, C, i);
-        c->head[i] = roof_nk(hw, hn, C, T, eh, eh);
+        sec[COST_C_HEAD] = roof_nk(hw, hn, C, T, eh, eh);
         if (!f)
             continue;
         /* At knot T (FLOPs per byte) a delta reads its bytes once and does T x bytes FLOPs. */
         double el = lin_roof / lin, B = c->delta_lin_bytes / tpd;
         double fl = T * B / (hw->peak_flops * el * kc), by = B / (hw->hbm_bw * el * km);
-        c->dlin[i] = fl > by ? fl : by;
-        c->dhead[i] = roof_nk(hw, hn, C, T, eh * kc, eh * km);
+        sec[COST_C_DLIN] = fl > by ? fl : by;
+        sec[COST_C_DHEAD] = roof_nk(hw, hn, C, T, eh * kc, eh * km);
     }
+    for (int i = 0; i + 1 < kn->n; i++)
+        for (int w = 0; w < COST_NCURVES; w++)
+            kn->k[i].slope[w] = (kn->k[i + 1].sec[w] - kn->k[i].sec[w]) /
+                                (kn->k[i + 1].tok - kn->k[i].tok);
 }
 
 db_status cost_init(cost_ctx *c, const llama_model *m, const cost_format *f, const hw_profile *hw,
@@ -228,18 +234,18 @@ static inline double max2(double a, double b) { return a > b ? a : b; }
 
 /* Seconds of curve `sec` at x tokens: the first knot's below it, linear between knots,
  * proportional to x past the last (compute-bound there). */
-static inline double curve(const cost_ctx *c, const double *sec, double x)
+static inline double curve(const cost_ctx *c, int w, double x)
 {
     const cost_knots *kn = &c->kn;
-    const int last = kn->n - 1;
-    if (x <= kn->tok[0])
-        return sec[0];
-    if (x >= kn->tok[last])
-        return sec[last] * (x / kn->tok[last]);
-    int i = kn->bucket[(int64_t)x >> kn->shift];
-    while (kn->tok[i + 1] <= x)
-        i++;
-    return sec[i] + (x - kn->tok[i]) / (kn->tok[i + 1] - kn->tok[i]) * (sec[i + 1] - sec[i]);
+    const cost_knot *first = &kn->k[0], *last = &kn->k[kn->n - 1];
+    if (x <= first->tok)
+        return first->sec[w];
+    if (x >= last->tok)
+        return last->sec[w] * (x / last->tok);
+    const cost_knot *k = &kn->k[kn->bucket[(int64_t)x >> kn->shift]];
+    while (k[1].tok <= x)
+        k++;
+    return k->sec[w] + (x - k->tok) * k->slope[w];
 }
 
 /* The GEMM and delta terms of an iteration on the measured surface. */
@@ -247,20 +253,20 @@ static double step_curved(const cost_ctx *c, const cost_batch *b, double T, doub
 {
     double t = 0;
     if (b->mode == COST_SHARED_BASE) {
-        t += c->k.gemm_curve * (curve(c, c->lin, T) + curve(c, c->head, NLg));
+        t += c->k.gemm_curve * (curve(c, COST_C_LIN, T) + curve(c, COST_C_HEAD, NLg));
         if (b->n_models && c->k.delta_curve != 0) {
             int64_t tok = 0, lg = 0;
             for (int i = 0; i < b->n_models; i++)
                 tok += b->tokens[i], lg += b->logits[i];
             /* Each distinct delta is read once, with the batch's tokens shared out evenly. */
             const double n = (double)b->n_models;
-            t += n * (curve(c, c->dlin, c->delta_x * (double)tok / n) +
-                      curve(c, c->dhead, (double)lg / n));
+            t += n * (curve(c, COST_C_DLIN, c->delta_x * (double)tok / n) +
+                      curve(c, COST_C_DHEAD, (double)lg / n));
         }
     } else {
         for (int i = 0; i < b->n_models; i++)
-            t += c->k.gemm_curve * (curve(c, c->lin, (double)b->tokens[i]) +
-                                    curve(c, c->head, (double)b->logits[i]));
+            t += c->k.gemm_curve * (curve(c, COST_C_LIN, (double)b->tokens[i]) +
+                                    curve(c, COST_C_HEAD, (double)b->logits[i]));
     }
     return t;
 }

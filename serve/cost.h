@@ -49,12 +49,18 @@ db_status cost_format_linear_bytes(const cost_format *f, const llama_model *m, d
 
 #define COST_BUCKETS 520 /* index from tokens to knots: one entry per 2^shift tokens */
 
-/* The knots of the GEMM curves (a copy of the profile surface's token counts) and an index
- * that finds the segment of a token count in O(1). */
+/* The GEMM curves of a measured-surface profile: at each knot (a token count of the surface)
+ * the seconds of every curve and their slope to the next knot, side by side so one lookup
+ * touches one or two cache lines; an index finds the segment of a token count in O(1). */
+enum { COST_C_LIN, COST_C_HEAD, COST_C_DLIN, COST_C_DHEAD, COST_NCURVES };
+typedef struct {
+    double tok;
+    double sec[COST_NCURVES], slope[COST_NCURVES];
+} cost_knot;
 typedef struct {
     int n, shift;
-    float tok[HW_MAX_KNOTS];
     uint16_t bucket[COST_BUCKETS]; /* last knot <= (b << shift) */
+    cost_knot k[HW_MAX_KNOTS];
 } cost_knots;
 
 /* Everything a run's cost model needs, resolved once (nothing is looked up per iteration). */
@@ -81,13 +87,12 @@ typedef struct {
         double gemm_curve, delta_curve;              /* 1: the curves below count, 0: not */
     } k;
     /* Measured-surface mode (curved): seconds over all TP GPUs at each knot, of the base
-     * model's 7 projections (lin, tokens), its lm_head (head, logit rows), one delta's
-     * projections (dlin, at delta_x tokens-equivalent per token) and lm_head (dhead). */
+     * model's 7 projections (COST_C_LIN, tokens), its lm_head (HEAD, logit rows), one delta's
+     * projections (DLIN, at delta_x tokens-equivalent per token) and lm_head (DHEAD). */
     bool curved;
     double delta_x; /* a delta's FLOPs per byte read: the dense GEMM token count of equal
                        arithmetic intensity, per token of that delta */
     cost_knots kn;
-    double lin[HW_MAX_KNOTS], head[HW_MAX_KNOTS], dlin[HW_MAX_KNOTS], dhead[HW_MAX_KNOTS];
 } cost_ctx;
 
 /* Resolves ctx for model m, delta format f (NULL: none), profile hw and TP degree tp. */

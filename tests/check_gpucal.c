@@ -257,7 +257,8 @@ START_TEST(test_cost_curve)
     /* A delta on the surface: priced at the dense efficiency of its intensity x the ratio. */
     ck_assert_int_eq(cost_init(&c, m, cost_format_find("4bit-2:4"), &p, 4), DB_OK);
     ck_assert(c.curved && c.delta_x > 1);
-    ck_assert(c.dlin[0] > 0 && c.dlin[0] < c.lin[0]); /* fewer bytes than the fp16 base */
+    ck_assert(c.kn.k[0].sec[COST_C_DLIN] > 0 &&
+              c.kn.k[0].sec[COST_C_DLIN] < c.kn.k[0].sec[COST_C_LIN]); /* fewer bytes than the fp16 base */
     /* h200 and rtx3090 say they are extrapolated. */
     ck_assert_int_eq(hw_profile_builtin(&q, "h200"), DB_OK);
     ck_assert_ptr_nonnull(strstr(q.calib, "extrapolated"));
