@@ -4,6 +4,8 @@
 # PyPI (never a download of anything else). Runs as root or through sudo.
 #   scripts/install-deps.sh          install what is missing
 #   scripts/install-deps.sh --check  exit 0 when nothing is missing, 1 otherwise (installs nothing)
+#   scripts/install-deps.sh --fuzz   only the fuzzing toolchain (`make fuzz`)
+#   scripts/install-deps.sh --coverage  only the coverage report tool (`make coverage`)
 set -euo pipefail
 
 # The headless browser of tests/cli/test_dashboard.sh. It is a test dependency, not a build one:
@@ -11,6 +13,11 @@ set -euo pipefail
 # it; the plain install (what make runs when something is missing, and `.ci/run` runs first)
 # installs it, and `--browser` installs only it.
 BROWSER_DEBS=(chromium)
+# `make fuzz` (tests/fuzz/): clang with libFuzzer and the sanitizer runtimes, llvm's tools for
+# symbolizing reports. `make coverage`: gcovr over gcc's gcov data. Like the browser, neither is
+# a build dependency: only their make targets ask for them.
+FUZZ_DEBS=(clang-14 libclang-rt-14-dev llvm-14)
+COVERAGE_DEBS=(gcovr)
 
 have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -38,8 +45,24 @@ install_browser() {
   apt_install "${missing[@]}"
 }
 
+install_group() { # what for, packages...
+  local what=$1 missing=() p; shift
+  for p in "$@"; do have_deb "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "install-deps: installing ${missing[*]} ($what)" >&2
+  apt_install "${missing[@]}"
+}
+
 if [ "${1:-}" = "--browser" ]; then
   install_browser
+  exit 0
+fi
+if [ "${1:-}" = "--fuzz" ]; then
+  install_group "make fuzz" "${FUZZ_DEBS[@]}"
+  exit 0
+fi
+if [ "${1:-}" = "--coverage" ]; then
+  install_group "make coverage" "${COVERAGE_DEBS[@]}"
   exit 0
 fi
 
