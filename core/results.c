@@ -61,6 +61,12 @@ struct res_file {
 /* Called at every entry point: HDF5 would otherwise print its whole stack on stderr. */
 static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+/* A failed H5Fclose (its flush found the disk full) leaves the file half closed inside HDF5; the
+ * library's exit handler then closes it again and crashes (HDF5 1.10). Every file is closed
+ * explicitly (the temporary one of a failed write is removed), so that handler has nothing left
+ * to do: it is not installed. This runs before main, ahead of any other HDF5 call. */
+__attribute__((constructor)) static void h5_no_atexit(void) { H5dont_atexit(); }
+
 static herr_t h5_err_innermost(unsigned n, const H5E_error2_t *e, void *data)
 {
     char *buf = data;
@@ -769,13 +775,13 @@ db_status res_commit(res_file *f)
         return st;
     }
     herr_t e = H5Fclose(f->fid);
-    f->fid = H5I_INVALID_HID;
     if (e < 0) {
         st = h5_fail(f->final, "closing %s", f->tmp);
         fs_abort(f->tmp);
     } else {
         st = fs_commit(f->tmp, f->final);
     }
+    f->fid = H5I_INVALID_HID;
     res_file_free(f);
     return st;
 }

@@ -2,6 +2,8 @@
  * nt_history_load; a history that loads must pass nt_row_check on every row. */
 #include "tests/fuzz/fuzz.h"
 
+#include <hdf5.h>
+
 #include "harness/nightly.h"
 
 FUZZ_TARGET(nightly_history)
@@ -19,5 +21,6 @@ FUZZ_TARGET(nightly_history)
         (void)nt_history_last_run(&h);
     }
     nt_history_free(&h);
+    FZ_CHECK_HDF5_CLOSED();
     return 0;
 }

@@ -2,6 +2,8 @@
  * detects HDF5 by its signature and reads it with trace_h5_read. */
 #include "tests/fuzz/fuzz.h"
 
+#include <hdf5.h>
+
 #include "workloads/trace.h"
 
 FUZZ_TARGET(trace_h5)
@@ -18,5 +20,6 @@ FUZZ_TARGET(trace_h5)
                 abort();
         trace_table_free(&t);
     }
+    FZ_CHECK_HDF5_CLOSED();
     return 0;
 }

@@ -17,14 +17,18 @@ fi
 crashed=0
 printf '%-16s %12s %9s %7s %8s %7s\n' target executions exec/s cov features crashes
 for t in "${targets[@]}"; do
-  bin=$fb/fuzz_$t
+  bin=$root/$fb/fuzz_$t
   [ -x "$bin" ] || { echo "fuzz: $bin is not built" >&2; exit 2; }
-  work=$fb/corpus/$t log=$fb/log-$t.txt
+  work=$root/$fb/corpus/$t log=$root/$fb/log-$t.txt
   mkdir -p "$work"
+  # The HDF5 library leaks on some malformed files (inside libhdf5, not through our handles:
+  # the targets abort when a handle stays open), so leak detection is off for those two.
+  extra=()
+  case $t in trace_h5 | nightly_history) extra=(-detect_leaks=0) ;; esac
   # -close_fd_mask=3: the targets' own output (usage errors) is dropped; reports still show.
-  "$bin" "$work" "$root/tests/fuzz/corpus/$t" -max_total_time="$secs" -runs="$runs" \
-    -close_fd_mask=3 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$fb/crash-$t-" >"$log" 2>&1
+  ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=32} "$bin" "$work" "$root/tests/fuzz/corpus/$t" -max_total_time="$secs" -runs="$runs" \
+    -close_fd_mask=3 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" \
+    -artifact_prefix="$root/$fb/crash-$t-" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
