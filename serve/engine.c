@@ -707,6 +707,9 @@ static db_status on_arrival(eng_loop *l, void *data, int64_t r)
     return DB_OK;
 }
 
+/* Most rows of the memory timeline a run may take (about 100 MB). */
+#define ENG_MEM_ROWS_MAX 2e6
+
 static db_status mem_record(eng_engine *e, double t)
 {
     if (e->n_mem == e->cap_mem) {
@@ -1041,6 +1044,17 @@ db_status eng_run(const eng_config *cfg, const cost_ctx *cost, const hw_profile 
     s = eng_loop_init(&e->loop, 2 + (int64_t)e->G + (int64_t)M + 1);
     if (s != DB_OK)
         goto fail;
+    /* The memory timeline takes a row per period over the whole trace: a trace spanning 1e12 s
+     * would take 1e12 rows (memory without bound), so a span beyond ENG_MEM_ROWS_MAX periods
+     * is refused with the way out. */
+    if (cfg->mem_interval_s > 0 && reqs[n - 1].arrival_s / cfg->mem_interval_s > ENG_MEM_ROWS_MAX) {
+        s = db_error(DB_ERR_ARG,
+                     "the trace spans %g s: %.3g memory samples at --mem-interval %g s exceed "
+                     "%g; give a longer --mem-interval (0: start and end only)",
+                     reqs[n - 1].arrival_s, reqs[n - 1].arrival_s / cfg->mem_interval_s,
+                     cfg->mem_interval_s, (double)ENG_MEM_ROWS_MAX);
+        goto fail;
+    }
     s = eng_loop_push(&e->loop, reqs[0].arrival_s, on_arrival, e, 0);
     if (s == DB_OK)
         s = mem_record(e, 0);
