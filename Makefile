@@ -16,6 +16,7 @@
 
 CUDA ?= auto
 SANITIZE ?=
+COVERAGE ?=
 DEBUG ?=
 CC ?= cc
 # The interop tests run on the virtual environment install-deps.sh makes under build/.
@@ -28,7 +29,12 @@ VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- . ':!paper.md' ':!docs/models.md' ':!docs/figures' 2>/dev/null || echo -dirty)
 
 # ---- variant and build directory -------------------------------------------------------------
-ifneq ($(SANITIZE),)
+ifneq ($(COVERAGE),)
+  # `make coverage`: gcc's gcov instrumentation, unoptimised so lines map one to one
+  VARIANT := coverage
+  OPT := -O0 -g --coverage
+  SANFLAGS := --coverage
+else ifneq ($(SANITIZE),)
   VARIANT := sanitize
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
   SANFLAGS := -fsanitize=$(SANITIZE)
@@ -232,6 +238,18 @@ $(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FB)/libdeltabench.a $(FB)/
 fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FB) $(FUZZ_S) $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
+# ---- coverage: the whole suite on the gcov variant (build/coverage), then one line per module ---
+# Test failures do not stop the report (it says how many failed); the kill and 10M-row tests run
+# small (their paths are the same at 3 kills and 1e5 rows); scripts/coverage.sh prints line
+# and branch coverage of core, kernels, compressors, models, workloads, serve and harness.
+.PHONY: coverage
+coverage:
+	@scripts/install-deps.sh --coverage
+	@find build/coverage -name '*.gcda' -delete 2>/dev/null || true
+	@CRASH_POINTS=3 BADINPUT_ROWS=100000 $(MAKE) --no-print-directory COVERAGE=1 CUDA=no test || \
+	  echo "coverage: some tests failed (above)"
+	@scripts/coverage.sh build/coverage
 
 clean:
 	rm -rf build bin
