@@ -97,7 +97,7 @@ int res_is_hdf5(const char *path);
  * arg) first in a child process: when the child dies (a signal, a sanitizer's exit), the file is
  * refused with a one-line DB_ERR_FORMAT naming it, and the caller never reads it itself. DB_OK
  * when the child's read succeeded or failed cleanly (the caller then reads, and gets the same
- * result); a failed fork falls back to DB_OK (no isolation). */
+ * result); a failed fork falls back to DB_OK (no isolation). The child's stderr is /dev/null. */
 db_status res_read_guarded(const char *path, db_status (*read)(const char *path, void *arg),
                            void *arg);
 
