@@ -10,10 +10,13 @@
 #   make CUDA=no         skip nvcc even when present (CUDA=auto by default, CUDA=yes to insist)
 #   make nightly         nightly suite -> results/nightly/history.h5, results/dashboard/index.html
 #   make reproduce-fig5  (and reproduce-<id>, reproduce-all: `bin/deltabench reproduce --list`)
+#   make fuzz FUZZ_S=60  every libFuzzer target of tests/fuzz/ for FUZZ_S seconds (ASan + UBSan)
+#   make coverage        gcov build, the suite, line and branch coverage per module (gcovr)
 #   make clean
 
 CUDA ?= auto
 SANITIZE ?=
+COVERAGE ?=
 DEBUG ?=
 CC ?= cc
 # The interop tests run on the virtual environment install-deps.sh makes under build/.
@@ -26,7 +29,12 @@ VERSION := 0.1.0
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- . ':!paper.md' ':!docs/models.md' ':!docs/figures' 2>/dev/null || echo -dirty)
 
 # ---- variant and build directory -------------------------------------------------------------
-ifneq ($(SANITIZE),)
+ifneq ($(COVERAGE),)
+  # `make coverage`: gcc's gcov instrumentation, unoptimised so lines map one to one
+  VARIANT := coverage
+  OPT := -O0 -g --coverage
+  SANFLAGS := --coverage
+else ifneq ($(SANITIZE),)
   VARIANT := sanitize
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
   SANFLAGS := -fsanitize=$(SANITIZE)
@@ -191,10 +199,62 @@ reproduce-%: $(BIN)
 reproduce-all: $(BIN)
 	@for id in $$($(BIN) reproduce --ids); do $(MAKE) --no-print-directory reproduce-$$id || exit 1; done
 
+# ---- fuzzing: libFuzzer + ASan + UBSan, clang, its own variant build/fuzz ---------------------
+# The library is compiled again by clang with coverage instrumentation (fuzzer-no-link); each
+# tests/fuzz/fuzz_<t>.c links with libFuzzer into build/fuzz/fuzz_<t>. tests/fuzz/run.sh runs
+# every target FUZZ_S seconds (FUZZ_RUNS executions at most, FUZZ_TARGETS to pick some) and
+# prints executions, coverage and crashes per target; a crash fails the goal.
+FUZZ_S ?= 60
+FUZZ_RUNS ?= -1
+FUZZ_TARGETS ?=
+FUZZ_CC ?= clang-14
+FB := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# clang 14 knows no "f16c" for __builtin_cpu_supports: the fuzz build takes the scalar paths;
+# it compiles without OpenMP (one thread, deterministic; omp_* calls link libomp), and warnings
+# (variables only OpenMP clauses use) do not stop it: -Werror belongs to the gcc variants.
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+               '-D__builtin_cpu_supports(x)=0' \
+               $(filter-out -Werror,$(WARN)) -Wno-unknown-pragmas -Wno-pass-failed -Wno-unused-variable -I. $(DEP_CFLAGS) -DDB_VERSION='"$(VERSION)"' -MMD -MP
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/%.o)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
+.PHONY: fuzz fuzz-build fuzz-deps
+fuzz-deps:
+	@scripts/install-deps.sh --fuzz
+$(FB)/%.o: %.c | fuzz-deps
+	@mkdir -p $(dir $@)
+	$(call say,CLANG,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FB)/git.o: $(B)/git.c | fuzz-deps
+	@$(FUZZ_CC) -std=gnu11 -Wno-missing-prototypes -c $< -o $@
+$(FB)/libdeltabench.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FB)/libdeltabench.a $(FB)/git.o
+	$(call say,LINK,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LIBFUZZER -fsanitize=fuzzer -o $@ $< $(FB)/git.o \
+	  $(FB)/libdeltabench.a $(DEP_LIBS) -fopenmp -lm -lpthread
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FB) $(FUZZ_S) $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
+# ---- coverage: the whole suite on the gcov variant (build/coverage), then one line per module ---
+# Test failures do not stop the report (it says how many failed); the kill and 10M-row tests run
+# small (their paths are the same at 3 kills and 1e5 rows); scripts/coverage.sh prints line
+# and branch coverage of core, kernels, compressors, models, workloads, serve and harness.
+.PHONY: coverage
+coverage:
+	@scripts/install-deps.sh --coverage
+	@find build/coverage -name '*.gcda' -delete 2>/dev/null || true
+	@CRASH_POINTS=3 BADINPUT_ROWS=100000 $(MAKE) --no-print-directory COVERAGE=1 CUDA=no test || \
+	  echo "coverage: some tests failed (above)"
+	@scripts/coverage.sh build/coverage
+
 clean:
 	rm -rf build bin
 
 help:
 	@sed -n '/^# deltabench:/,/^$$/{s/^# \{0,1\}//;p;}' Makefile
 
--include $(LIB_OBJ:.o=.d) $(B)/harness/main.d $(TESTS:%=%.d)
+-include $(LIB_OBJ:.o=.d) $(B)/harness/main.d $(TESTS:%=%.d) $(FUZZ_LIB_OBJ:.o=.d)

@@ -531,6 +531,11 @@ db_status dc_decompress_model(const char *base_path, const char *delta_path, con
         } else {
             s = dc_decode_dense(dt, f);
         }
+        /* a delta whose stored values hold NaN/Inf would write them into the checkpoint */
+        int64_t bad = s ? -1 : first_nonfinite(DT_F32, f, (int64_t)numel);
+        if (bad >= 0)
+            s = db_error(DB_ERR_NUMERIC, "%s: tensor %s decodes to NaN/Inf at element %lld",
+                         delta_path, name, (long long)bad);
         if (!s)
             s = to_dtype(f, ti->dtype, obuf, numel);
         if (!s)

@@ -91,5 +91,14 @@ db_status res_export_csv(const char *path, const char *table, FILE *out);
 db_status res_read_attr(const char *path, const char *key, char *buf, size_t n);
 /* True when path starts with the HDF5 signature. */
 int res_is_hdf5(const char *path);
+/* The HDF5 library (1.10) has memory-safety bugs on some malformed files (found by
+ * tests/fuzz/fuzz_trace_h5.c and fuzz_nightly_history.c: reads past a buffer in H5MM_xstrdup,
+ * multi-TiB allocations from corrupt lengths). A reader of a file from outside runs read(path,
+ * arg) first in a child process: when the child dies (a signal, a sanitizer's exit), the file is
+ * refused with a one-line DB_ERR_FORMAT naming it, and the caller never reads it itself. DB_OK
+ * when the child's read succeeded or failed cleanly (the caller then reads, and gets the same
+ * result); a failed fork falls back to DB_OK (no isolation). The child's stderr is /dev/null. */
+db_status res_read_guarded(const char *path, db_status (*read)(const char *path, void *arg),
+                           void *arg);
 
 #endif

@@ -38,6 +38,10 @@ db_status db_error(db_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* one line whatever the arguments quote (a file's bytes): control characters become '?' */
+    for (char *c = buf; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     memcpy(last_msg, buf, sizeof buf);
     return s;
 }

@@ -239,6 +239,17 @@ out:
     return st;
 }
 
+/* The history may be damaged or foreign: read first in a child process (res_read_guarded). */
+static db_status read_probe(const char *path, void *arg)
+{
+    (void)arg;
+    nt_history t;
+    memset(&t, 0, sizeof t);
+    db_status s = read_table(path, &t);
+    nt_history_free(&t);
+    return s;
+}
+
 db_status nt_history_load(const char *path, int allow_missing, nt_history *h)
 {
     memset(h, 0, sizeof *h);
@@ -251,7 +262,8 @@ db_status nt_history_load(const char *path, int allow_missing, nt_history *h)
     if (!res_is_hdf5(path))
         return db_error(DB_ERR_FORMAT, "%s: not an HDF5 file", path);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return read_table(path, h);
+    db_status s = res_read_guarded(path, read_probe, NULL);
+    return s ? s : read_table(path, h);
 }
 
 db_status nt_history_save(const char *path, const nt_history *h, const res_run_info *info)

@@ -225,6 +225,20 @@ static int64_t first_drawn_run(const nt_history *h, const char *machine, int plo
 }
 
 /* Writes DIR/plots/GROUP.gp and renders DIR/plots/GROUP.svg from it. */
+/* gnuplot exits 0 even when its output could not be written (a full disk): a plot counts as
+ * written when the file ends with the closing </svg> tag. */
+static bool svg_complete(const char *path)
+{
+    char tail[32] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    bool ok = fseek(f, -(long)(sizeof tail - 1), SEEK_END) == 0 &&
+              fread(tail, 1, sizeof tail - 1, f) == sizeof tail - 1 && strstr(tail, "</svg>");
+    fclose(f);
+    return ok;
+}
+
 static db_status plot_group(const nt_history *h, const nt_verdict *v, size_t nv,
                             const char *group, const char *machine, int64_t run0,
                             const char *plots, const nt_dash_opts *o)
@@ -321,6 +335,8 @@ static db_status plot_group(const nt_history *h, const nt_verdict *v, size_t nv,
         return st;
     st = run_gnuplot(o->gnuplot ? o->gnuplot : "gnuplot", gp, err);
     unlink(err);
+    if (st == DB_OK && !svg_complete(svgtmp))
+        st = db_error(DB_ERR_IO, "%s: gnuplot wrote an incomplete plot (disk full?)", svg);
     if (st != DB_OK) {
         fs_abort(svgtmp);
         return st;

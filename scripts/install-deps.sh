@@ -5,6 +5,8 @@
 #   scripts/install-deps.sh          install what is missing
 #   scripts/install-deps.sh --check  exit 0 when nothing is missing, 1 otherwise (installs nothing)
 #   scripts/install-deps.sh --browser / --slurm   only that optional group (below)
+#   scripts/install-deps.sh --fuzz   only the fuzzing toolchain (`make fuzz`)
+#   scripts/install-deps.sh --coverage  only the coverage report tool (`make coverage`)
 set -euo pipefail
 
 # The headless browser of tests/cli/test_dashboard.sh. It is a test dependency, not a build one:
@@ -12,6 +14,11 @@ set -euo pipefail
 # it; the plain install (what make runs when something is missing, and `.ci/run` runs first)
 # installs it, and `--browser` installs only it.
 BROWSER_DEBS=(chromium)
+# `make fuzz` (tests/fuzz/): clang with libFuzzer and the sanitizer runtimes, llvm's tools for
+# symbolizing reports. `make coverage`: gcovr over gcc's gcov data. Like the browser, neither is
+# a build dependency: only their make targets ask for them.
+FUZZ_DEBS=(clang-14 libclang-rt-14-dev llvm-14)
+COVERAGE_DEBS=(gcovr)
 
 have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -31,16 +38,26 @@ apt_install() { # packages...
   $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-install_browser() {
-  local missing=() p
-  for p in "${BROWSER_DEBS[@]}"; do have_deb "$p" || missing+=("$p"); done
+install_group() { # what for, packages...
+  local what=$1 missing=() p; shift
+  for p in "$@"; do have_deb "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  echo "install-deps: installing ${missing[*]} (the dashboard test's headless browser)" >&2
+  echo "install-deps: installing ${missing[*]} ($what)" >&2
   apt_install "${missing[@]}"
 }
 
+install_browser() { install_group "the dashboard test's headless browser" "${BROWSER_DEBS[@]}"; }
+
 if [ "${1:-}" = "--browser" ]; then
   install_browser
+  exit 0
+fi
+if [ "${1:-}" = "--fuzz" ]; then
+  install_group "make fuzz" "${FUZZ_DEBS[@]}"
+  exit 0
+fi
+if [ "${1:-}" = "--coverage" ]; then
+  install_group "make coverage" "${COVERAGE_DEBS[@]}"
   exit 0
 fi
 

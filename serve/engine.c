@@ -710,6 +710,9 @@ static db_status on_arrival(eng_loop *l, void *data, int64_t r)
     return DB_OK;
 }
 
+/* Most rows of the memory timeline a run may take (about 100 MB). */
+#define ENG_MEM_ROWS_MAX 2e6
+
 static db_status mem_record(eng_engine *e, double t)
 {
     if (e->n_mem == e->cap_mem) {
@@ -890,6 +893,16 @@ db_status eng_check(const eng_config *cfg, const cost_ctx *c, const hw_profile *
                             (long long)r->id, r->prompt_tokens + r->output_tokens,
                             (long long)cfg->token_budget);
     }
+    /* The memory timeline takes a row per period over the whole trace: a trace spanning 1e12 s
+     * would take 1e12 rows (memory without bound), so a span beyond ENG_MEM_ROWS_MAX periods
+     * is refused with the way out. */
+    double span = rq[n - 1].arrival_s;
+    if (cfg->mem_interval_s > 0 && span / cfg->mem_interval_s > ENG_MEM_ROWS_MAX)
+        return db_error(DB_ERR_ARG,
+                        "the trace spans %g s: %.3g memory samples at --mem-interval %g s exceed "
+                        "%g; give a longer --mem-interval (0: start and end only)",
+                        span, span / cfg->mem_interval_s, cfg->mem_interval_s,
+                        (double)ENG_MEM_ROWS_MAX);
     return DB_OK;
 }
 
