@@ -173,6 +173,9 @@ $(B)/tests/%: tests/%.c $(B)/git.o $(LIB) $(B)/flags
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/git.o $(LIB) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # ---- tests ------------------------------------------------------------------------------------
+# HDF5's own leaks on malformed files are suppressed (tests/lsan.supp); ours are not.
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
 test: $(BIN) $(TESTS)
 	@scripts/run-tests.sh "$(B)/tests" "$(BIN)" "$(PYTHON)"
 
