@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "kernels/device.h"
 
 int cli_fail(const char *cmd, db_status s)
@@ -71,6 +73,93 @@ const char *cli_gpu_name(void)
         asked = true;
     }
     return name;
+}
+
+/* ---- status lines ---------------------------------------------------------------------------- */
+
+void cli_ticker_start(cli_ticker *t, const char *cmd, double after_s, bool quiet)
+{
+    memset(t, 0, sizeof *t);
+    t->cmd = cmd;
+    t->t0 = t->last = db_now();
+    t->after_s = after_s;
+    t->tty = isatty(STDERR_FILENO) == 1;
+    t->off = quiet;
+}
+
+bool cli_ticker_due(cli_ticker *t)
+{
+    if (t->off)
+        return false;
+    double now = db_now();
+    if (now - t->t0 < t->after_s)
+        return false;
+    if (t->shown && now - t->last < (t->tty ? 0.25 : 10.0))
+        return false;
+    t->last = now;
+    return true;
+}
+
+void cli_ticker_line(cli_ticker *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%sdeltabench %s: ", t->tty ? "\r" : "", t->cmd);
+    vfprintf(stderr, fmt, ap);
+    fputs(t->tty ? "\033[K" : "\n", stderr);
+    fflush(stderr);
+    va_end(ap);
+    t->shown = true;
+}
+
+void cli_ticker_end(cli_ticker *t)
+{
+    if (t->shown && t->tty)
+        fputc('\n', stderr);
+    t->shown = false;
+}
+
+double cli_ticker_elapsed(const cli_ticker *t) { return db_now() - t->t0; }
+
+/* ---- the project root ----------------------------------------------------------------------- */
+
+const char *cli_root(void)
+{
+    static char root[4096];
+    if (root[0])
+        return root;
+    const char *env = getenv("DELTABENCH_ROOT");
+    if (env && env[0]) {
+        snprintf(root, sizeof root, "%s", env);
+        return root;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/'); /* .../bin/deltabench -> .../bin */
+        if (slash) {
+            *slash = '\0';
+            slash = strrchr(exe, '/');
+            if (slash && !strcmp(slash, "/bin")) {
+                *slash = '\0';
+                snprintf(root, sizeof root, "%s", exe[0] ? exe : "/");
+                return root;
+            }
+        }
+    }
+    snprintf(root, sizeof root, ".");
+    return root;
+}
+
+const char *cli_root_path(const char *rel, char *buf, size_t n)
+{
+    const char *root = cli_root();
+    if (rel[0] == '/' || !strcmp(root, "."))
+        snprintf(buf, n, "%s", rel);
+    else
+        snprintf(buf, n, "%s/%s", root, rel);
+    return buf;
 }
 
 /* ---- option tables -------------------------------------------------------------------------- */

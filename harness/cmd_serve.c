@@ -25,7 +25,7 @@ static int resolve(srv_opts *o)
         return DB_EXIT_OK;
     }
     if (!o->zoo)
-        o->zoo = SRV_DEFAULT_ZOO;
+        o->zoo = cli_root_path(SRV_DEFAULT_ZOO, o->zoo_dflt, sizeof o->zoo_dflt);
     if (!o->hw_set)
         o->hw = "cpu";
     if (o->model_set && llama_model_find(o->model))

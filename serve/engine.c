@@ -650,6 +650,8 @@ static db_status on_step_end(eng_loop *l, void *data, int64_t gi)
         if (st != DB_OK)
             return st;
     }
+    if (e->cfg->progress)
+        e->cfg->progress(e->cfg->progress_arg, e->n_done, e->R, now);
     return start_iteration(e, (int)gi, now);
 }
 
@@ -768,6 +770,25 @@ int eng_gpu_slots(const eng_config *cfg)
     return slots == 0 || slots > cfg->n_models ? cfg->n_models : slots;
 }
 
+/* "; raise --tp" where the profile has more GPUs than the run uses, else nothing. */
+static const char *hint_tp(const cost_ctx *c, const hw_profile *hw)
+{
+    return c->tp < hw->max_gpus ? "; raise --tp" : "";
+}
+
+double eng_run_bytes(const eng_config *cfg, int64_t n)
+{
+    double M = cfg->n_models > 0 ? cfg->n_models : 1, R = n > 0 ? (double)n : 0;
+    double G = cfg->policy && cfg->policy->kind == POL_DEDICATED ? M : 1;
+    double per_req = sizeof(rq_state) + sizeof(met_request_row) + sizeof(int32_t);
+    double per_model = 9 * sizeof(int32_t) + 5 * sizeof(int64_t) + 4 * sizeof(double) +
+                       sizeof(met_load_row) + 64 /* the policy's cache tables */;
+    double per_group = sizeof(eng_group) + (double)(cfg->kv_block > 0 ? cfg->kv_block : 16) *
+                       sizeof(int64_t) + 2.0 * cfg->max_batch * sizeof(int32_t) +
+                       2.0 * M * sizeof(int32_t);
+    return R * per_req + M * per_model + G * per_group + 4.0 * cfg->max_batch * sizeof(int32_t);
+}
+
 static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profile *hw,
                         eng_layout *lo)
 {
@@ -802,10 +823,9 @@ static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profi
         lo->weights = c->full_bytes;
         if (lo->weights > lo->usable)
             return db_error(DB_ERR_ARG,
-                            "%s (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f of %s; raise "
-                            "--tp",
+                            "%s (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f of %s%s",
                             mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb, cfg->gpu_util,
-                            hw->name);
+                            hw->name, hint_tp(c, hw));
         break;
     case POL_SWAP:
         lo->item_bytes = c->full_bytes;
@@ -813,9 +833,11 @@ static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profi
         if (lo->weights > lo->usable)
             return db_error(DB_ERR_ARG,
                             "%d resident %s models (%.1f GB each) do not fit in %d x %.1f GB x "
-                            "%.2f of %s; lower --max-resident or raise --tp",
+                            "%.2f of %s%s%s",
                             slots, mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb,
-                            cfg->gpu_util, hw->name);
+                            cfg->gpu_util, hw->name, slots > 1 ? "; lower --max-resident" : "",
+                            slots > 1 && c->tp < hw->max_gpus ? " or raise --tp"
+                                                               : hint_tp(c, hw));
         break;
     case POL_DELTA:
         lo->item_bytes = c->delta_bytes;
@@ -823,9 +845,9 @@ static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profi
         if (c->full_bytes > lo->usable)
             return db_error(DB_ERR_ARG,
                             "the %s base model (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f "
-                            "of %s; raise --tp",
+                            "of %s%s",
                             mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb, cfg->gpu_util,
-                            hw->name);
+                            hw->name, hint_tp(c, hw));
         if (lo->weights > lo->usable)
             return db_error(DB_ERR_ARG,
                             "base %s (%.1f GB) + %d %s deltas (%.2f GB each) do not fit in %d x "
@@ -1002,7 +1024,9 @@ db_status eng_run(const eng_config *cfg, const cost_ctx *cost, const hw_profile 
         g->act = db_calloc(M, sizeof(int32_t));
         g->wm = db_calloc(M, sizeof(int32_t));
         if (!g->cls_count || !g->fh || !g->adm || !g->act || !g->wm) {
-            s = db_error(DB_ERR_NOMEM, "replica tables");
+            s = db_error(DB_ERR_NOMEM, "out of memory for the tables of %d replicas (%.3g GB "
+                                       "in all)",
+                         e->G, eng_run_bytes(cfg, n) / 1e9);
             goto fail;
         }
     }

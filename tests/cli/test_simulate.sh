@@ -115,7 +115,8 @@ expect_exit 1 "malformed trace" -- "$D" simulate --trace "$T/bad.csv" --system s
 printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,10,0\n' >"$T/zero.csv"
 expect_exit 1 "zero output tokens" -- "$D" simulate --trace "$T/zero.csv" --system swap --out "$T/x.h5"
 printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,9000,10\n' >"$T/long.csv"
-expect_exit 1 "prompt beyond budget" -- "$D" simulate --trace "$T/long.csv" --system swap --out "$T/x.h5" &&
+expect_exit 1 "prompt beyond budget" -- "$D" simulate --trace "$T/long.csv" --system swap \
+  --token-budget 4096 --out "$T/x.h5" &&
   expect_err_contains "token-budget" "budget message"
 [ -e "$T/x.h5" ] && fail "a failed run left its output file"
 ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
