@@ -1,6 +1,6 @@
 /* cmd_calib.c: `deltabench calib`: measures the Hessian proxies H = 2/n·XᵀX of every linear layer
  * of a model on a task's text and writes the static calibration file that
- * `deltabench compress --calib FILE` reads (compressors/compressor.h, dc_calib_file_open). */
+ * `deltabench compress --hessians FILE` reads (compressors/compressor.h, dc_calib_file_open). */
 #include <inttypes.h>
 #include <stdio.h>
 
