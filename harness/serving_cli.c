@@ -54,7 +54,8 @@ static size_t srv_rows(const srv_command *c, srv_opts *o, cli_opt *opts, size_t 
                     "calibration overlay (eff.* keys) written by `bench-kernel\n"
                     "--calib-out` or `serve --executor cpu --calib-out`", "none"),
         CLI_STR_OPT("model", &o->model, "M", model_help,
-                    "simulate: llama2-13b; serve cpu: the zoo's base"),
+                    "simulate, serve cuda: llama2-13b; serve cpu: the zoo's\n"
+                    "base; cpu-kernels: the largest that fits half the memory"),
         CLI_INT_OPT("tp", &o->tp, 1, 1024, "N",
                     "tensor-parallel degree per replica, in [1, profile max_gpus]",
                     "the smallest of 1, 2, 4, ... that fits"),
