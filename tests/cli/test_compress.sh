@@ -104,4 +104,15 @@ expect_exit 2 "synth unknown shape" -- "$DELTABENCH" synth --shape huge --out-ba
 expect_exit 2 "synth bad std" -- "$DELTABENCH" synth --shape tiny --delta-std 0 --out-base "$T/x1" --out-target "$T/x2"
 [ ! -e "$T/x1" ] || fail "synth left output behind"
 expect_exit 1 "synth unwritable" -- "$DELTABENCH" synth --shape tiny --out-base "$T/nodir/b" --out-target "$T/nodir/f"
+# --calib is simulate's efficiency overlay; compress's Hessians are --hessians
+expect_exit 2 "compress --calib renamed" -- "$DELTABENCH" compress --base "$B" --target "$F" --method deltazip --calib "$C" --out "$O" &&
+  expect_err_contains "--hessians" "the old name points to the new"
+# decompress of a base with a config.json writes a model directory eval and HF loaders read
+mkdir -p "$T/bdir" && cp "$B" "$T/bdir/model.safetensors" && printf '{"model_type":"llama"}\n' >"$T/bdir/config.json"
+expect_exit 0 "compress for decompress" -- "$DELTABENCH" compress --base "$T/bdir" --target "$F" --method bitdelta -q --out "$T/bd.dz"
+expect_exit 0 "decompress to a directory" -- "$DELTABENCH" decompress --base "$T/bdir" --delta "$T/bd.dz" --out "$T/ftdir" -q
+[ -s "$T/ftdir/model.safetensors" ] && cmp -s "$T/ftdir/config.json" "$T/bdir/config.json" ||
+  fail "decompress did not write model.safetensors + config.json"
+expect_exit 0 "inspect the decompressed directory" -- "$DELTABENCH" inspect "$T/ftdir"
+
 finish

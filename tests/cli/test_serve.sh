@@ -131,4 +131,10 @@ ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
 sysdir=$(dirname "$(mktemp -u)") # where the executor makes its work directory: $TMPDIR or the default
 ls "$sysdir"/deltabench-serve.* >/dev/null 2>&1 && fail "a run left its work directory"
 
+# a real executor reports requests served per second of wall time, not "simulated"
+expect_exit 0 "cpu-kernels footer" -- "${K[@]}" --system bitdelta --out "$T/kf.h5" &&
+  expect_out_contains "served in" "real footer" && expect_out_contains "where time went" "breakdown"
+grep -q "simulated)" "$T/out" && fail "a real run's footer says simulated"
+"$D" inspect "$T/kf.h5" | grep -q 'served_requests_per_wall_s = ' || fail "served_requests_per_wall_s attribute"
+
 finish
