@@ -171,6 +171,18 @@ static int parse(const srv_command *cmd_row, int argc, char **argv, srv_opts *o)
     if (o->format && !cost_format_find(o->format))
         return cli_usage(cmd, "--delta-format: unknown format '%s'", o->format);
     char names[256];
+    bool hw_known = false;
+    for (int i = 0; hw_profile_names[i]; i++)
+        hw_known |= !strcmp(o->hw, hw_profile_names[i]);
+    if (!hw_known && !strchr(o->hw, '/') && access(o->hw, F_OK) != 0) {
+        int w = 0;
+        for (int i = 0; hw_profile_names[i] && w < (int)sizeof names; i++)
+            w += snprintf(names + w, sizeof names - (size_t)w, "%s%s", i ? ", " : "",
+                          hw_profile_names[i]);
+        return cli_usage(cmd, "--hw: unknown hardware profile '%s' (one of: %s; or a profile "
+                              "file)",
+                         o->hw, names);
+    }
     if (!llama_model_find(o->model) && !strchr(o->model, '/'))
         return cli_usage(cmd, "--model: unknown model '%s' (one of: %s; or a directory with a "
                               "config.json)",
@@ -476,20 +488,29 @@ int srv_main(const srv_command *c, int argc, char **argv)
             fprintf(stderr, " --token-budget %lld", (long long)o.cfg.token_budget);
         fprintf(stderr, " so that %s fits %s (give the options to override)\n", cm->name, hw.name);
     }
+    const bool tty = isatty(STDERR_FILENO) == 1;
+    if (!is_sim(&o) && tty && !o.quiet)
+        fprintf(stderr, "deltabench %s: preparing the %s executor (%s)...\n", cmd, o.executor,
+                cm->name);
     s = c->executor(&o, &cost, reqs, (int64_t)tr.n, &exe);
     if (s != DB_OK)
         goto fail;
     srv_progress prog;
     if (!is_sim(&o)) { /* real executors take minutes: say how far they are */
-        cli_ticker_start(&prog.tk, cmd, isatty(STDERR_FILENO) ? 0.5 : 10.0, o.quiet);
+        cli_ticker_start(&prog.tk, cmd, tty ? 0.0 : 10.0, o.quiet);
         o.cfg.progress = on_progress;
         o.cfg.progress_arg = &prog;
     }
     double t0 = db_now();
     s = eng_run(&o.cfg, &cost, &hw, &exe, reqs, (int64_t)tr.n, &res);
     double wall = db_now() - t0;
-    if (!is_sim(&o))
+    if (!is_sim(&o)) {
+        if (prog.tk.shown && s == DB_OK) /* the last state, so the line ends at "N of N" */
+            cli_ticker_line(&prog.tk, "%lld of %lld requests done, %.1f s simulated, %.1f s wall",
+                            (long long)res.n_requests, (long long)res.n_requests,
+                            res.summary.makespan_s, wall);
         cli_ticker_end(&prog.tk);
+    }
     if (s != DB_OK)
         goto fail;
     if ((s = met_breakdown(res.requests, res.n_requests, bd)) != DB_OK)

@@ -77,8 +77,13 @@ expect_exit 1 "bad profile file" -- "$D" "${S[@]}" --system deltazip --hw "$T/ba
   expect_err_contains "bad.hw:1" "bad profile names file and line"
 printf 'eff.gemm.mem = 3\n' >"$T/badcal.txt"
 expect_exit 1 "bad calibration" -- "$D" "${S[@]}" --system deltazip --calib "$T/badcal.txt"
-expect_exit 1 "unknown profile" -- "$D" "${S[@]}" --system deltazip --hw tpu-v9 &&
-  expect_err_contains "unknown hardware profile" "unknown profile message"
+# an unknown name is a usage error listing the valid names, for --hw as for --model
+expect_exit 2 "unknown profile" -- "$D" "${S[@]}" --system deltazip --hw tpu-v9 &&
+  expect_err_contains "unknown hardware profile" "unknown profile message" &&
+  expect_err_contains "h100-sxm" "unknown profile lists the names"
+expect_exit 2 "unknown model" -- "$D" "${S[@]}" --system deltazip --model llama9 &&
+  expect_err_contains "llama2-7b" "unknown model lists the names"
+expect_exit 1 "missing profile file" -- "$D" "${S[@]}" --system deltazip --hw "$T/none/x.hw"
 
 # Usage errors (exit 2).
 expect_exit 2 "no trace" -- "$D" simulate --system swap
