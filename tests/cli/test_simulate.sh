@@ -136,6 +136,14 @@ for tr in traces/*.csv; do
     expect_exit 0 "defaults fit: $p on $tr" -- "$D" simulate --trace "$tr" --system $p -q
   done
 done
+# and on the replayed Azure traces (beside the clone in ../shared/traces)
+for az in ../shared/traces/AzureLLMInferenceTrace_code.csv ../shared/traces/AzureLLMInferenceTrace_conv.csv; do
+  [ -s "$az" ] || { echo "SKIP: $az is absent"; continue; }
+  expect_exit 0 "replay $az" -- "$D" trace gen --arrival replay:"$az" --popularity zipf:1.5 --models 32 -q --out "$T/az.csv"
+  for p in dedicated swap deltazip bitdelta deltadq; do
+    expect_exit 0 "defaults fit: $p on $(basename "$az")" -- "$D" simulate --trace "$T/az.csv" --system $p -q
+  done
+done
 expect_exit 0 "swap picks the resident count" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap &&
   expect_err_contains "chose --max-resident" "chosen resident count printed"
 expect_exit 0 "70b picks the TP" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap --model llama2-70b --hw h100-sxm &&
