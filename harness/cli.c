@@ -133,17 +133,23 @@ const char *cli_root(void)
         snprintf(root, sizeof root, "%s", env);
         return root;
     }
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char dir[4096], probe[4200];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
     if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/'); /* .../bin/deltabench -> .../bin */
-        if (slash) {
+        dir[n] = '\0';
+        /* up from the binary (bin/deltabench, build/<variant>/bin/deltabench) to the first
+         * directory holding the project's Makefile and traces/ */
+        for (int up = 0; up < 4; up++) {
+            char *slash = strrchr(dir, '/');
+            if (!slash || slash == dir)
+                break;
             *slash = '\0';
-            slash = strrchr(exe, '/');
-            if (slash && !strcmp(slash, "/bin")) {
-                *slash = '\0';
-                snprintf(root, sizeof root, "%s", exe[0] ? exe : "/");
+            snprintf(probe, sizeof probe, "%s/traces", dir);
+            if (access(probe, F_OK) != 0)
+                continue;
+            snprintf(probe, sizeof probe, "%s/Makefile", dir);
+            if (access(probe, F_OK) == 0) {
+                snprintf(root, sizeof root, "%s", dir);
                 return root;
             }
         }

@@ -83,8 +83,9 @@ double cli_ticker_elapsed(const cli_ticker *t);
 /* ---- the project root ----------------------------------------------------------------------- */
 
 /* The directory defaults such as models/zoo/small and results/hw-cpu.txt are relative to:
- * $DELTABENCH_ROOT when set, else the directory above the running binary's bin/ (so
- * bin/deltabench finds them from any working directory), else ".". */
+ * $DELTABENCH_ROOT when set, else the first directory above the running binary that holds
+ * the project's Makefile and traces/ (so bin/deltabench, and the build/<variant>/ binaries,
+ * find them from any working directory), else ".". */
 const char *cli_root(void);
 /* rel resolved against cli_root() into buf (rel itself when absolute or when the root is ".");
  * returns buf. */

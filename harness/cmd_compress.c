@@ -331,7 +331,9 @@ int cmd_compress(int argc, char **argv)
         snprintf(calib_desc, sizeof calib_desc, "file:%s tokens=%lld", calib,
                  (long long)dc_calib_file_tokens(cal));
     } else if (ctask) {
-        s = calib_model_open(base, target, ctask, cdata ? cdata : "models/zoo/data",
+        static char dbuf[4200]; /* the provider may keep the path */
+        s = calib_model_open(base, target, ctask,
+                             cdata ? cdata : cli_root_path("models/zoo/data", dbuf, sizeof dbuf),
                              calib_tokens, 0, &cal);
         if (s)
             return cli_fail(CMD, s);

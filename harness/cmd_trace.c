@@ -139,9 +139,9 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
                     "  azure:FILE            p_i ~ invocations of the i-th busiest\n"
                     "                        function of an Azure Functions file\n"
                     "  replay                the model of the replayed request / function\n"
-                    "a law other than replay needs --models N >= 2",
-                    "uniform; replay with azure-functions and with replay of a\n"
-                    "trace that has a model column"),
+                    "a law other than replay needs --models N; replay of a\n"
+                    "trace with a model column keeps its models",
+                    "uniform; replay with azure-functions, or of a trace with models"),
         CLI_STR_OPT("lengths", &lengths, "L",
                     "prompt and output tokens:\n"
                     "  fixed:P,O             P, O >= 1\n"
@@ -214,10 +214,11 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
         popularity = ak == WL_ARR_AZURE_FUNC ? "replay" : "uniform";
     if (wl_pop_parse(popularity, &spec.popularity) != DB_OK)
         return cli_usage(cmd, "--popularity: %s", db_errmsg());
-    if (pop_given && spec.popularity.kind != WL_POP_REPLAY && spec.nmodels < 2)
-        return cli_usage(cmd, "--popularity %s over %d model%s draws nothing: give --models N "
-                              "(N >= 2)",
-                         popularity, spec.nmodels, spec.nmodels == 1 ? "" : "s");
+    /* A law over the default single model would silently draw nothing: --models must say. */
+    if (pop_given && spec.popularity.kind != WL_POP_REPLAY && !nmodels)
+        return cli_usage(cmd, "--popularity %s over 1 model (the default) draws nothing: give "
+                              "--models N",
+                         popularity);
     if (wl_len_parse(lengths, &spec.lengths) != DB_OK)
         return cli_usage(cmd, "--lengths: %s", db_errmsg());
     if (wl_gen_check(&spec) != DB_OK)

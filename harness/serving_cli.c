@@ -54,21 +54,22 @@ static size_t srv_rows(const srv_command *c, srv_opts *o, cli_opt *opts, size_t 
                     "calibration overlay (eff.* keys) written by `bench-kernel\n"
                     "--calib-out` or `serve --executor cpu --calib-out`", "none"),
         CLI_STR_OPT("model", &o->model, "M", model_help,
-                    "simulate, serve cuda: llama2-13b; serve cpu: the zoo's\n"
-                    "base; cpu-kernels: the largest that fits half the memory"),
+                    "llama2-13b; serve cpu: the zoo's base; cpu-kernels: the largest in half the memory"),
         CLI_INT_OPT("tp", &o->tp, 1, 1024, "N",
-                    "tensor-parallel degree per replica, in [1, profile max_gpus]",
-                    "the smallest of 1, 2, 4, ... that fits"),
+                    "tensor-parallel degree per replica, in [1, profile max_gpus];\n"
+                    "not given: the smallest of 1, 2, 4, ... at which the run fits",
+                    "smallest that fits"),
         CLI_INT_OPT("models", &o->models, 1, SRV_MAX_MODELS, "N",
                     "models in the run, in [1, 1000000]; a trace naming\n"
                     "a model >= N is an error",
                     "largest id in the trace + 1, at most 1000000"),
         CLI_INT_OPT("max-resident", &o->max_resident, 1, 1000000, "K",
-                    "swap: full models on the GPU, in [1, 1000000]", "6, fewer\nwhen 6 do not fit"),
+                    "swap: full models on the GPU, in [1, 1000000]; not given:\n"
+                    "6, or as many as fit", "6 or fewer"),
         CLI_INT_OPT("max-deltas", &o->max_deltas, 1, 1000000, "K",
                     "deltazip/bitdelta/deltadq: delta slots on the GPU, in\n"
-                    "[1, 1000000]", "deltazip 8; bitdelta, deltadq: every model;\n"
-                    "fewer when they do not fit"),
+                    "[1, 1000000]; not given: the default, or as many as fit",
+                    "deltazip 8; bitdelta, deltadq: every model"),
         CLI_STR_OPT("delta-format", &o->format, "F",
                     "delta format: fp16, int4, 4bit-2:4, 2bit-2:4, bitdelta,\n"
                     "deltadq-16x, deltadq-32x",
@@ -85,9 +86,9 @@ static size_t srv_rows(const srv_command *c, srv_opts *o, cli_opt *opts, size_t 
         CLI_INT_OPT("max-batch", &o->cfg.max_batch, 1, 65536, "N",
                     "running requests per replica, in [1, 65536]", "256"),
         CLI_INT_OPT("token-budget", &o->cfg.token_budget, 1, 10000000, "N",
-                    "prefill tokens per iteration, in [1, 10000000]",
-                    "4096, or the trace's longest prompt when longer\n"
-                    "(with --preempt: prompt + output)"),
+                    "prefill tokens per iteration, in [1, 10000000]; not given:\n"
+                    "4096, or the trace's longest prompt when longer (with\n"
+                    "--preempt: prompt + output)", "4096 or the longest prompt"),
         CLI_INT_OPT("kv-block", &o->cfg.kv_block, 1, 4096, "N",
                     "tokens per KV-cache block, in [1, 4096]", "16"),
         CLI_REAL_OPT("gpu-util", &o->cfg.gpu_util, 1e-9, 1, "F",
@@ -110,7 +111,7 @@ static size_t srv_rows(const srv_command *c, srv_opts *o, cli_opt *opts, size_t 
                     "zoo size directory: base/ + fine-tunes; model i of the\n"
                     "trace serves fine-tune i mod F (F fine-tunes, sorted by\n"
                     "name), each from its own file; relative to the project\n"
-                    "root ($DELTABENCH_ROOT, else the directory above bin/)", SRV_DEFAULT_ZOO),
+                    "root ($DELTABENCH_ROOT, else found above the binary)", SRV_DEFAULT_ZOO),
         CLI_STR_OPT("zoo-map", &o->zoo_map, "MAP", "mod, or exact (model ids >= F are an error)",
                     "mod"),
         CLI_STR_OPT("work-dir", &o->work_dir, "DIR", "keep the per-model delta files here",
