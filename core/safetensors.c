@@ -73,6 +73,12 @@ static cJSON *json_parse(const char *text, size_t n, const char **end, bool *oom
     return j;
 }
 
+struct cJSON *st_json_parse(const char *text, size_t n, bool *oom)
+{
+    const char *end;
+    return json_parse(text, n, &end, oom);
+}
+
 static bool json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* A JSON number that is an exact non-negative integer no larger than 2^53. */

@@ -23,6 +23,11 @@
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
+/* Parses n bytes of JSON with cJSON's allocations routed through core/alloc.h (so fault
+ * injection reaches them), for every JSON file of the project; free with cJSON_Delete. NULL on
+ * failure, *oom then telling memory exhaustion from a syntax error. */
+struct cJSON *st_json_parse(const char *text, size_t n, bool *oom);
+
 typedef struct {
     const char *name;
     db_dtype dtype;

@@ -44,6 +44,7 @@ int cmd_bench_kernel(int argc, char **argv);
 int cmd_nightly(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
 int cmd_interval(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* Prints "deltabench CMD: <last error message>" and returns DB_EXIT_FAIL. */
 int cli_fail(const char *cmd, db_status s);

@@ -37,6 +37,7 @@ static const cli_command commands[] = {
      cmd_reproduce},
     {"interval", "confidence interval of a rate, mean, ratio of medians or gain kept (for scripts)",
      cmd_interval},
+    {"sweep", "run a grid of runs here or on a Slurm cluster, and gather it into one table", cmd_sweep},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 

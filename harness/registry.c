@@ -14,6 +14,19 @@ static const vd_rule bd2_rules[] = {
      VD_AT_LEAST, 10, 0, "the claim is a footprint more than 10x smaller than the fp16 fine-tune"},
 };
 
+/* DZ-5 from dz5.csv: the serving format's delta load against the full model's, with the
+ * interval of the speed-up over interleaved rounds of cold reads. */
+static const vd_rule dz5_rules[] = {
+    {"DZ-5", "reproduced", "serving=1", "speedup", "paper_speedup", "speedup_lo", "speedup_hi",
+     "name", VD_AT_LEAST, 0.5, 0,
+     "the paper's ~21x (32 s against 1.5 s, its artifact logs) is a single logged run: half of it, "
+     "at the whole interval, is what a different disk could still be said to reproduce"},
+    {"DZ-5", "reproduced in trend", "serving=1", "speedup", NULL, "speedup_lo", "speedup_hi",
+     "name", VD_AT_LEAST, 2, 0,
+     "the claim's substance is that a delta loads far faster than a model; 2x at the whole "
+     "interval is the least that says so"},
+};
+
 #define RULES(r) .rules = (r), .nrules = sizeof(r) / sizeof((r)[0])
 
 const rp_entry rp_entries[] = {
@@ -64,6 +77,7 @@ const rp_entry rp_entries[] = {
         .plot = "plots/dz5.gp",
         .needs = "nothing (a synthetic 13B-shaped layer; 1.4 GB of scratch disk)",
         .budget = "about 1 min; 1 s when cached",
+        RULES(dz5_rules),
     },
     {
         .id = "dz6",

@@ -374,6 +374,78 @@ static void on_progress(void *arg, int64_t done, int64_t n, double now_s)
                         (long long)done, (long long)n, now_s, cli_ticker_elapsed(&p->tk));
 }
 
+/* ---- reading the trace, printing -------------------------------------------------------------- */
+
+/* The trace of o into *tr and the engine's requests *reqs, and its largest model id; the model
+ * count inferred from it is capped as --models is. */
+static db_status read_trace(const srv_opts *o, trace_table *tr, eng_request **reqs,
+                            int32_t *max_model)
+{
+    db_status s = trace_read(o->trace, tr);
+    if (s != DB_OK)
+        return s;
+    if (!tr->has_models)
+        return db_error(DB_ERR_FORMAT, "%s: the trace has no model column (assign models with "
+                                       "`deltabench trace gen --arrival replay:FILE --popularity "
+                                       "...`)",
+                        o->trace);
+    *reqs = db_malloc_array(tr->n, sizeof **reqs);
+    if (!*reqs)
+        return db_error(DB_ERR_NOMEM, "%s: %zu requests", o->trace, tr->n);
+    *max_model = 0;
+    for (size_t i = 0; i < tr->n; i++) {
+        const trace_req *t = &tr->req[i];
+        (*reqs)[i] = (eng_request){t->request_id, t->arrival_s, t->model, t->prompt_tokens,
+                                   t->output_tokens};
+        if (t->model > *max_model)
+            *max_model = t->model;
+    }
+    if (!o->models && *max_model >= SRV_MAX_MODELS)
+        return db_error(DB_ERR_ARG, "%s: model id %d: a run has at most %d models (the --models "
+                                    "cap applies to the count inferred from the trace too)",
+                        o->trace, *max_model, SRV_MAX_MODELS);
+    return DB_OK;
+}
+
+/* "deltabench CMD: chose --tp 2 ..." on stderr for the defaults that differ from the nominal
+ * ones (tp 1, the policy's slots, budget 4096); nothing when none does. */
+static void print_chosen(const char *cmd, const srv_opts *o, const srv_auto *au, int slots0,
+                         const llama_model *cm, const hw_profile *hw)
+{
+    const int slots = eng_gpu_slots(&o->cfg);
+    const bool tp = au->tp && o->tp != 1, sl = au->slots && slots != slots0,
+               budget = au->budget && o->cfg.token_budget != 4096;
+    if (!tp && !sl && !budget)
+        return;
+    fprintf(stderr, "deltabench %s: chose", cmd);
+    if (tp)
+        fprintf(stderr, " --tp %lld", (long long)o->tp);
+    if (sl)
+        fprintf(stderr, " --%s %d",
+                o->cfg.policy->kind == POL_SWAP ? "max-resident" : "max-deltas", slots);
+    if (budget)
+        fprintf(stderr, " --token-budget %lld", (long long)o->cfg.token_budget);
+    fprintf(stderr, " so that %s fits %s (give the options to override)\n", cm->name, hw->name);
+}
+
+/* The summary table, where the time went, and the footer: how fast the simulator ran, or how
+ * many requests a real executor served per second of wall time. */
+static void print_run(const srv_opts *o, const eng_result *res, const met_breakdown_row *bd,
+                      double wall)
+{
+    met_print_table(stdout, &res->summary, 1);
+    met_print_breakdown(stdout, bd);
+    double rps = wall > 0 ? (double)res->n_requests / wall : 0;
+    if (is_sim(o))
+        printf("throughput = requests / makespan (last finish - first arrival); %lld events in "
+               "%.3f s (%.0f requests/s simulated)\n",
+               (long long)res->events, wall, rps);
+    else
+        printf("throughput = requests / makespan (last finish - first arrival); %lld requests "
+               "served in %.1f s of wall time (%.3g requests/s)\n",
+               (long long)res->n_requests, wall, rps);
+}
+
 int srv_main(const srv_command *c, int argc, char **argv)
 {
     const char *cmd = c->name;
@@ -416,33 +488,9 @@ int srv_main(const srv_command *c, int argc, char **argv)
                      (long long)o.tp, hw.name, hw.max_gpus);
         goto fail;
     }
-    if ((s = trace_read(o.trace, &tr)) != DB_OK)
-        goto fail;
-    if (!tr.has_models) {
-        s = db_error(DB_ERR_FORMAT, "%s: the trace has no model column (assign models with "
-                                    "`deltabench trace gen --arrival replay:FILE --popularity ...`)",
-                     o.trace);
-        goto fail;
-    }
-    reqs = db_malloc_array(tr.n, sizeof *reqs);
-    if (!reqs) {
-        s = db_error(DB_ERR_NOMEM, "%s: %zu requests", o.trace, tr.n);
-        goto fail;
-    }
     int32_t max_model = 0;
-    for (size_t i = 0; i < tr.n; i++) {
-        const trace_req *t = &tr.req[i];
-        reqs[i] = (eng_request){t->request_id, t->arrival_s, t->model, t->prompt_tokens,
-                                t->output_tokens};
-        if (t->model > max_model)
-            max_model = t->model;
-    }
-    if (!o.models && max_model >= SRV_MAX_MODELS) {
-        s = db_error(DB_ERR_ARG, "%s: model id %d: a run has at most %d models (the --models cap "
-                                 "applies to the count inferred from the trace too)",
-                     o.trace, max_model, SRV_MAX_MODELS);
+    if ((s = read_trace(&o, &tr, &reqs, &max_model)) != DB_OK)
         goto fail;
-    }
     o.cfg.n_models = o.models ? (int)o.models : max_model + 1;
     const llama_model *cm = llama_model_find(o.model);
     llama_model dir_model;
@@ -477,18 +525,8 @@ int srv_main(const srv_command *c, int argc, char **argv)
             db_error(s, "%s: %s", o.trace, msg); /* name the file when the trace is at fault */
         goto fail;
     }
-    if (!o.quiet && ((au.tp && o.tp != 1) || (au.slots && eng_gpu_slots(&o.cfg) != slots0) ||
-                     (au.budget && o.cfg.token_budget != 4096))) {
-        fprintf(stderr, "deltabench %s: chose", cmd);
-        if (au.tp && o.tp != 1)
-            fprintf(stderr, " --tp %lld", (long long)o.tp);
-        if (au.slots && eng_gpu_slots(&o.cfg) != slots0)
-            fprintf(stderr, " --%s %d", o.cfg.policy->kind == POL_SWAP ? "max-resident" : "max-deltas",
-                    eng_gpu_slots(&o.cfg));
-        if (au.budget && o.cfg.token_budget != 4096)
-            fprintf(stderr, " --token-budget %lld", (long long)o.cfg.token_budget);
-        fprintf(stderr, " so that %s fits %s (give the options to override)\n", cm->name, hw.name);
-    }
+    if (!o.quiet)
+        print_chosen(cmd, &o, &au, slots0, cm, &hw);
     const bool tty = isatty(STDERR_FILENO) == 1;
     if (!is_sim(&o) && tty && !o.quiet)
         fprintf(stderr, "deltabench %s: preparing the %s executor (%s)...\n", cmd, o.executor,
@@ -521,18 +559,8 @@ int srv_main(const srv_command *c, int argc, char **argv)
     if (o.out && (s = write_results(o.out, argc, argv, &o, &res, bd, wall,
                                     exe_cpu_token_hash(&exe))) != DB_OK)
         goto fail;
-    if (!o.quiet) {
-        met_print_table(stdout, &res.summary, 1);
-        met_print_breakdown(stdout, bd);
-        if (is_sim(&o))
-            printf("throughput = requests / makespan (last finish - first arrival); %lld events "
-                   "in %.3f s (%.0f requests/s simulated)\n",
-                   (long long)res.events, wall, wall > 0 ? (double)res.n_requests / wall : 0);
-        else
-            printf("throughput = requests / makespan (last finish - first arrival); %lld "
-                   "requests served in %.1f s of wall time (%.3g requests/s)\n",
-                   (long long)res.n_requests, wall, wall > 0 ? (double)res.n_requests / wall : 0);
-    }
+    if (!o.quiet)
+        print_run(&o, &res, bd, wall);
     rc = DB_EXIT_OK;
     if (fflush(stdout) != 0)
         rc = cli_fail(cmd, db_error(DB_ERR_IO, "stdout: write error"));

@@ -306,7 +306,7 @@ db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const cha
 {
     const char *word = NULL;
     vd_result shown = {0}, res;
-    size_t nclaim = 0, decided = 0;
+    size_t nclaim = 0, decided = 0, first_tie = 0;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(rules[i].claim, claim))
             continue;
@@ -318,17 +318,22 @@ db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const cha
             shown = res;
         if (!word && res.outcome == VD_PASS)
             word = rules[i].verdict, decided = nclaim;
-        else if (!word && res.outcome == VD_TIE)
-            word = "not decided here (an interval straddles the threshold)", decided = nclaim;
+        else if (!word && res.outcome == VD_TIE && !first_tie)
+            first_tie = nclaim;
     }
     if (nclaim == 0)
         return db_error(DB_ERR_ARG, "no rule decides claim %s", claim);
     if (!word)
-        word = "not reproduced";
+        word = first_tie ? "not decided here (an interval straddles the threshold)"
+                         : "not reproduced";
     snprintf(verdict, nverdict, "%s", word);
     fprintf(out, "**Verdict %s**: %s: %s", claim, word, shown.values);
     if (decided)
-        fprintf(out, " (rule %zu)", decided);
+        fprintf(out, " (rule %zu", decided);
+    if (decided && first_tie)
+        fprintf(out, "; rule %zu not decided: its interval straddles the threshold", first_tie);
+    if (decided)
+        fprintf(out, ")");
     fprintf(out, ". Rules, tried in order:");
     for (size_t i = 0, k = 0; i < n; i++) {
         if (strcmp(rules[i].claim, claim))

@@ -12,10 +12,10 @@
  *   pass  every row satisfies the comparison (with an interval: the whole interval does);
  *   fail  some row misses it (with an interval: the whole interval lies on the wrong side);
  *   tie   otherwise: an interval straddles the threshold, so the data cannot decide.
- * A claim's rules are tried in order (e.g. "reproduced" within ±2 % of the paper, then
- * "reproduced in trend" above 10x): the verdict is the pass word of the first rule that passes;
- * a tie met first makes the claim "not decided here"; when every rule fails it is "not
- * reproduced". A column or row selector the table lacks is an error, never a silent pass. */
+ * A claim's rules are tiers tried in order (e.g. "reproduced" within ±2 % of the paper, then
+ * "reproduced in trend" above 10x): the verdict is the pass word of the first rule that passes
+ * (a higher tier that tied is named beside it); when none passes but one tied, the claim is
+ * "not decided here"; when every rule fails it is "not reproduced". A column or row selector the table lacks is an error, never a silent pass. */
 #ifndef DB_VERDICT_H
 #define DB_VERDICT_H
 

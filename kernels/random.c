@@ -34,11 +34,16 @@ db_status kn_random_delta(kn_fmt fmt, int64_t N, int64_t K, int bits, double den
     case KN_FMT_LOWRANK: bytes[0] = (size_t)(N * rank) * 2, bytes[1] = (size_t)(rank * K) * 2; break;
     default: break;
     }
-    for (int j = 0; j < KN_MAX_PARTS; j++) {
+    for (int j = 0; j < KN_MAX_PARTS; j++)
         part[j] = NULL;
-        if (bytes[j] && !(part[j] = db_malloc(bytes[j])))
+    for (int j = 0; j < KN_MAX_PARTS; j++)
+        if (bytes[j] && !(part[j] = db_malloc(bytes[j]))) {
+            for (int i = 0; i < j; i++) { /* all parts or none */
+                db_free(part[i]);
+                part[i] = NULL;
+            }
             return db_error(DB_ERR_NOMEM, "random delta: out of memory (%zu bytes)", bytes[j]);
-    }
+        }
     switch (fmt) {
     case KN_FMT_DENSE16:
     case KN_FMT_LOWRANK:

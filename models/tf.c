@@ -236,8 +236,15 @@ db_status tf_train_alloc(tf_model *m)
     m->grads = db_calloc(n, sizeof(float));
     m->adam_m = db_calloc(n, sizeof(float));
     m->adam_v = db_calloc(n, sizeof(float));
-    if (!m->grads || !m->adam_m || !m->adam_v)
+    if (!m->grads || !m->adam_m || !m->adam_v) {
+        /* all or nothing: no part of the three, and no gradient pointer into the freed ones */
+        db_free(m->grads);
+        db_free(m->adam_m);
+        db_free(m->adam_v);
+        m->grads = m->adam_m = m->adam_v = NULL;
+        memset(m->g, 0, sizeof m->g);
         return db_error(DB_ERR_NOMEM, "model: out of memory for gradients (%zu parameters)", n);
+    }
     point_params(&m->cfg, m->grads, m->g);
     return DB_OK;
 }

@@ -64,10 +64,14 @@ static db_status config_load(const char *path, tf_config *c, bool *tied)
     config_path(path, file, sizeof file);
     char *text = NULL;
     size_t len = 0;
-    if (fs_read_all(file, &text, &len) != DB_OK)
-        return db_error(DB_ERR_IO, "%s: cannot read the model config", file);
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    db_status rs = fs_read_all(file, &text, &len);
+    if (rs != DB_OK)
+        return db_error(rs, "%s: cannot read the model config", file);
+    bool oom;
+    cJSON *root = st_json_parse(text, len, &oom);
     db_free(text);
+    if (!root && oom)
+        return db_error(DB_ERR_NOMEM, "%s: out of memory parsing the model config", file);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return db_error(DB_ERR_FORMAT, "%s: not a JSON object", file);

@@ -4,6 +4,7 @@
 # PyPI (never a download of anything else). Runs as root or through sudo.
 #   scripts/install-deps.sh          install what is missing
 #   scripts/install-deps.sh --check  exit 0 when nothing is missing, 1 otherwise (installs nothing)
+#   scripts/install-deps.sh --browser / --slurm   only that optional group (below)
 set -euo pipefail
 
 # The headless browser of tests/cli/test_dashboard.sh. It is a test dependency, not a build one:
@@ -43,23 +44,30 @@ if [ "${1:-}" = "--browser" ]; then
   exit 0
 fi
 
-DEBS=(chromium)
-if [ "${1:-}" = "--browser" ]; then
-  missing=()
-  for p in "${BROWSER_DEBS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && { echo "install-deps: browser present" >&2; exit 0; }
-  SUDO=
-  if [ "$(id -u)" -ne 0 ]; then
-    sudo -n true 2>/dev/null || { echo "install-deps: not root and no passwordless sudo; install: ${missing[*]}" >&2; exit 1; }
-    SUDO=sudo
-  fi
-  echo "install-deps: installing ${missing[*]} (for the dashboard browser test)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  exit 0
+# The one-node Slurm cluster of tests/cli/test_slurm.sh (the sweep's slurm backend): also a test
+# dependency, installed by the plain install and by `--slurm`. A policy-rc.d that exits 101 is in
+# place during the install so that no daemon starts: the test runs its own from a temporary
+# directory; whatever policy-rc.d was there before is put back.
+SLURM_DEBS=(slurmctld slurmd slurm-client munge)
+
+install_slurm() {
+  local missing=() p
+  for p in "${SLURM_DEBS[@]}"; do have_deb "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  need_root "${missing[@]}"
+  echo "install-deps: installing ${missing[*]} (the one-node Slurm test)" >&2
+  local prc=/usr/sbin/policy-rc.d keep= rc=0
+  if [ -e "$prc" ]; then keep=$(mktemp) && $SUDO cp -p "$prc" "$keep"; fi
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$prc" >/dev/null
+  $SUDO chmod 755 "$prc"
+  apt_install "${missing[@]}" || rc=$?
+  if [ -n "$keep" ]; then $SUDO mv "$keep" "$prc"; else $SUDO rm -f "$prc"; fi
+  return $rc
+}
+
+if [ "${1:-}" = "--slurm" ]; then
+  install_slurm
+  exit $?
 fi
 
 DEBS=(build-essential pkg-config libhdf5-dev hdf5-tools check gnuplot-nox libopenblas-dev
@@ -99,4 +107,5 @@ if [ ${#missing_py[@]} -gt 0 ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing_py[@]}"
 fi
 install_browser
+install_slurm
 echo "install-deps: all dependencies present" >&2

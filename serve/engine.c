@@ -10,6 +10,9 @@
 #include "serve/engine.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -174,9 +177,9 @@ typedef struct {
     int64_t tot_kv_used, tot_kv_reserved;
     int64_t preemptions, iterations;
     double peak_gpu;
-    met_memory_row *mem;
+    met_memory_row *mem; /* grows by doubling */
     int64_t n_mem, cap_mem;
-    bool failed;
+    void *arena; /* the one block every table above points into (but rows and mem) */
 } eng_engine;
 
 #define CHECK(cond, ...)                                                                          \
@@ -776,19 +779,6 @@ static const char *hint_tp(const cost_ctx *c, const hw_profile *hw)
     return c->tp < hw->max_gpus ? "; raise --tp" : "";
 }
 
-double eng_run_bytes(const eng_config *cfg, int64_t n)
-{
-    double M = cfg->n_models > 0 ? cfg->n_models : 1, R = n > 0 ? (double)n : 0;
-    double G = cfg->policy && cfg->policy->kind == POL_DEDICATED ? M : 1;
-    double per_req = sizeof(rq_state) + sizeof(met_request_row) + sizeof(int32_t);
-    double per_model = 9 * sizeof(int32_t) + 5 * sizeof(int64_t) + 4 * sizeof(double) +
-                       sizeof(met_load_row) + 64 /* the policy's cache tables */;
-    double per_group = sizeof(eng_group) + (double)(cfg->kv_block > 0 ? cfg->kv_block : 16) *
-                       sizeof(int64_t) + 2.0 * cfg->max_batch * sizeof(int32_t) +
-                       2.0 * M * sizeof(int32_t);
-    return R * per_req + M * per_model + G * per_group + 4.0 * cfg->max_batch * sizeof(int32_t);
-}
-
 static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profile *hw,
                         eng_layout *lo)
 {
@@ -912,34 +902,307 @@ db_status eng_check(const eng_config *cfg, const cost_ctx *c, const hw_profile *
     return DB_OK;
 }
 
+/* ---- the engine's arena -------------------------------------------------------------------- */
+
+/* Every table of the engine lives in one allocation (llm.c's malloc_and_point_parameters):
+ * engine_carve runs twice over the same list, first with base NULL to measure, then on the
+ * allocated block to point each table at its part. */
+typedef struct {
+    unsigned char *base; /* NULL while measuring */
+    size_t used, cap;
+    bool overflow; /* a size did not fit in size_t */
+} eng_arena;
+
+/* The next part of count elements of `size` bytes, aligned for any type; NULL while measuring
+ * or after an overflow. */
+static void *arena_take(eng_arena *a, size_t count, size_t size)
+{
+    const size_t align = _Alignof(max_align_t);
+    if (a->overflow || (size && count > (SIZE_MAX - align) / size)) {
+        a->overflow = true;
+        return NULL;
+    }
+    size_t bytes = (count * size + align - 1) / align * align;
+    if (bytes > SIZE_MAX - a->used || (a->base && a->used + bytes > a->cap)) {
+        a->overflow = true;
+        return NULL;
+    }
+    void *p = a->base ? a->base + a->used : NULL;
+    a->used += bytes;
+    return p;
+}
+
+/* Points every table of e into the arena: per request [R], per model [M], per replica [G] and
+ * the per-iteration scratch [max_batch]. */
+static void engine_carve(eng_engine *e, eng_arena *a)
+{
+    size_t R = (size_t)e->R, M = (size_t)e->M, G = (size_t)e->G, B = (size_t)e->B;
+    size_t run = (size_t)e->cfg->max_batch;
+    e->rq = arena_take(a, R, sizeof *e->rq);
+    e->qorder = arena_take(a, R, sizeof *e->qorder);
+    e->grp = arena_take(a, G, sizeof *e->grp);
+    e->run_count = arena_take(a, M, sizeof *e->run_count);
+    e->wait_count = arena_take(a, M, sizeof *e->wait_count);
+    e->act_pos = arena_take(a, M, sizeof *e->act_pos);
+    e->wm_pos = arena_take(a, M, sizeof *e->wm_pos);
+    e->pf_req = arena_take(a, M, sizeof *e->pf_req);
+    e->pf_tok = arena_take(a, M, sizeof *e->pf_tok);
+    e->q_head = arena_take(a, M, sizeof *e->q_head);
+    e->q_tail = arena_take(a, M, sizeof *e->q_tail);
+    e->q_start = arena_take(a, M + 1, sizeof *e->q_start);
+    e->load_start = arena_take(a, M, sizeof *e->load_start);
+    e->load_done = arena_take(a, M, sizeof *e->load_done);
+    e->run_since = arena_take(a, M, sizeof *e->run_since);
+    e->load_bytes = arena_take(a, M, sizeof *e->load_bytes);
+    e->cand = arena_take(a, M, sizeof *e->cand);
+    e->park = arena_take(a, M, sizeof *e->park);
+    e->b_models = arena_take(a, M, sizeof *e->b_models);
+    e->b_tokens = arena_take(a, M, sizeof *e->b_tokens);
+    e->b_logits = arena_take(a, M, sizeof *e->b_logits);
+    e->d_req = arena_take(a, run, sizeof *e->d_req);
+    e->d_model = arena_take(a, run, sizeof *e->d_model);
+    e->d_new = arena_take(a, run, sizeof *e->d_new);
+    e->d_ctx = arena_take(a, run, sizeof *e->d_ctx);
+    /* Replica tables, G of each side by side. */
+    int64_t *cls = arena_take(a, G, B * sizeof *cls);
+    int32_t *fh = arena_take(a, G, run * sizeof *fh);
+    int32_t *adm = arena_take(a, G, run * sizeof *adm);
+    int32_t *act = arena_take(a, G, M * sizeof *act);
+    int32_t *wm = arena_take(a, G, M * sizeof *wm);
+    if (!a->base || a->overflow)
+        return;
+    for (size_t gi = 0; gi < G; gi++) {
+        e->grp[gi].cls_count = cls + gi * B;
+        e->grp[gi].fh = fh + gi * run;
+        e->grp[gi].adm = adm + gi * run;
+        e->grp[gi].act = act + gi * M;
+        e->grp[gi].wm = wm + gi * M;
+    }
+}
+
+/* The arena (zeroed) and the tables the result takes over: request rows and the memory
+ * timeline, which grows by doubling as the run samples it. */
+static db_status engine_alloc(eng_engine *e)
+{
+    eng_arena a = {0};
+    engine_carve(e, &a);
+    if (a.overflow)
+        return db_error(DB_ERR_NOMEM, "engine tables for %lld requests and %d models overflow",
+                        (long long)e->R, e->M);
+    e->arena = db_calloc(1, a.used);
+    e->rows = db_calloc((size_t)e->R, sizeof *e->rows);
+    e->cap_mem = 64;
+    e->mem = db_malloc_array((size_t)e->cap_mem, sizeof *e->mem);
+    if (!e->arena || !e->rows || !e->mem)
+        return db_error(DB_ERR_NOMEM, "engine tables for %lld requests (%zu bytes)",
+                        (long long)e->R, a.used);
+    a = (eng_arena){e->arena, 0, a.used, false};
+    engine_carve(e, &a);
+    return DB_OK;
+}
+
+double eng_run_bytes(const eng_config *cfg, int64_t n)
+{
+    eng_engine e;
+    memset(&e, 0, sizeof e);
+    e.cfg = cfg;
+    e.R = n > 0 ? n : 0;
+    e.M = cfg->n_models > 0 ? cfg->n_models : 1;
+    e.G = cfg->policy && cfg->policy->kind == POL_DEDICATED ? e.M : 1;
+    e.B = cfg->kv_block > 0 ? cfg->kv_block : 1;
+    eng_arena a = {0};
+    engine_carve(&e, &a); /* measures: the arena as engine_alloc will ask for it */
+    double arena = a.overflow ? INFINITY : (double)a.used;
+    /* + the request rows and the policy's per-model cache tables (about 64 bytes a model) */
+    return arena + (double)e.R * sizeof(met_request_row) + 64.0 * e.M;
+}
+
 static void engine_free(eng_engine *e)
 {
-    db_free(e->rq);
-    if (e->grp)
-        for (int i = 0; i < e->G; i++) {
-            db_free(e->grp[i].cls_count);
-            db_free(e->grp[i].fh);
-            db_free(e->grp[i].adm);
-            db_free(e->grp[i].act);
-            db_free(e->grp[i].wm);
-        }
-    db_free(e->grp);
     pol_cache_free(&e->pc);
-    int32_t *i32[] = {e->run_count, e->wait_count, e->act_pos, e->wm_pos, e->pf_req, e->qorder,
-                      e->cand, e->park, e->b_models, e->d_req, e->d_model, e->d_new, e->d_ctx};
-    for (size_t i = 0; i < sizeof i32 / sizeof i32[0]; i++)
-        db_free(i32[i]);
-    db_free(e->pf_tok);
-    db_free(e->q_head);
-    db_free(e->q_tail);
-    db_free(e->q_start);
-    db_free(e->load_start);
-    db_free(e->load_done);
-    db_free(e->run_since);
-    db_free(e->load_bytes);
-    db_free(e->b_tokens);
-    db_free(e->b_logits);
     eng_loop_free(&e->loop);
+    db_free(e->arena);
+    db_free(e->rows);
+    db_free(e->mem);
+    memset(e, 0, sizeof *e);
+}
+
+/* ---- setup of a run ------------------------------------------------------------------------ */
+
+/* Requests grouped by model in trace order (counting sort): each model's queue is a window
+ * [q_head, q_tail) of qorder, empty at the start. */
+static void engine_queues(eng_engine *e)
+{
+    const eng_request *rq = e->rq_in;
+    for (int64_t i = 0; i < e->R; i++)
+        e->q_start[rq[i].model + 1]++;
+    for (int m = 0; m < e->M; m++)
+        e->q_start[m + 1] += e->q_start[m];
+    for (int m = 0; m < e->M; m++)
+        e->q_head[m] = e->q_tail[m] = e->q_start[m];
+    for (int64_t i = 0; i < e->R; i++)
+        e->qorder[e->q_tail[rq[i].model]++] = (int32_t)i;
+    for (int m = 0; m < e->M; m++) {
+        e->q_tail[m] = e->q_start[m];
+        e->act_pos[m] = e->wm_pos[m] = -1;
+        e->load_start[m] = -1;
+        e->load_done[m] = -1;
+    }
+}
+
+/* Request state and the trace's columns of each result row. */
+static void engine_requests(eng_engine *e)
+{
+    for (int64_t i = 0; i < e->R; i++) {
+        const eng_request *in = &e->rq_in[i];
+        e->rq[i].first_admit = e->rq[i].first_token = -1;
+        met_request_row *row = &e->rows[i];
+        row->request_id = in->id;
+        row->model = in->model;
+        row->prompt_tokens = in->prompt_tokens;
+        row->output_tokens = in->output_tokens;
+        row->arrival_s = in->arrival_s;
+    }
+}
+
+/* An engine ready to run reqs[0..n) on the layout lo (free with engine_free, even on error). */
+static db_status engine_init(eng_engine *e, const eng_config *cfg, const cost_ctx *cost,
+                             exe_executor *exe, const eng_layout *lo, const eng_request *reqs,
+                             int64_t n)
+{
+    memset(e, 0, sizeof *e);
+    e->cfg = cfg;
+    e->cost = cost;
+    e->exe = exe;
+    e->rq_in = reqs;
+    e->R = n;
+    e->M = cfg->n_models;
+    e->G = lo->G;
+    e->B = cfg->kv_block;
+    e->dedicated = cfg->policy->kind == POL_DEDICATED;
+    e->mode = lo->mode;
+    e->item_bytes = lo->item_bytes;
+    e->slots_dirty = true;
+    db_status s = engine_alloc(e);
+    if (s != DB_OK)
+        return s;
+    for (int gi = 0; gi < e->G; gi++) {
+        e->grp[gi].kv_cap = lo->kv_cap;
+        e->grp[gi].usable = lo->usable;
+    }
+    if (!e->dedicated) {
+        s = pol_cache_init(&e->pc, e->M, lo->slots, lo->host_cap, e->run_count, e->wait_count);
+        if (s != DB_OK)
+            return s;
+    }
+    engine_queues(e);
+    engine_requests(e);
+    /* Pending events at most: one arrival, one iteration per replica, one load per model, one
+     * memory sample. */
+    return eng_loop_init(&e->loop, 2 + (int64_t)e->G + (int64_t)e->M + 1);
+}
+
+/* Runs the events from the first arrival to the last finish, then checks conservation and
+ * records the final memory sample. */
+static db_status engine_simulate(eng_engine *e)
+{
+    db_status s = eng_loop_push(&e->loop, e->rq_in[0].arrival_s, on_arrival, e, 0);
+    if (s == DB_OK)
+        s = mem_record(e, 0);
+    if (s == DB_OK && e->cfg->mem_interval_s > 0)
+        s = eng_loop_push(&e->loop, e->cfg->mem_interval_s, on_mem_sample, e, 0);
+    if (s == DB_OK)
+        s = eng_loop_run(&e->loop);
+    if (s != DB_OK)
+        return s;
+    /* Conservation: every request finished once, nothing left running or reserved. */
+    if (e->n_done != e->R || e->n_running || e->n_waiting || e->tot_kv_used || e->tot_kv_reserved)
+        return db_error(DB_ERR_INTERNAL,
+                        "run ended with %lld of %lld requests done, %lld running, %lld waiting, "
+                        "%lld KV blocks used",
+                        (long long)e->n_done, (long long)e->R, (long long)e->n_running,
+                        (long long)e->n_waiting, (long long)e->tot_kv_used);
+    double t_end = 0;
+    for (int64_t i = 0; i < e->R; i++)
+        if (e->rows[i].finish_s > t_end)
+            t_end = e->rows[i].finish_s;
+    return mem_record(e, t_end > e->loop.now ? t_end : e->loop.now);
+}
+
+/* ---- the result ---------------------------------------------------------------------------- */
+
+/* One loads row per model; their totals go into the summary. */
+static void result_loads(const eng_engine *e, eng_result *out)
+{
+    for (int m = 0; m < e->M; m++) {
+        met_load_row *lr = &out->loads[m];
+        lr->model = m;
+        lr->requests = e->q_start[m + 1] - e->q_start[m];
+        if (!e->dedicated) {
+            lr->gpu_loads = e->pc.gpu_loads[m];
+            lr->disk_loads = e->pc.disk_loads[m];
+            lr->gpu_evictions = e->pc.gpu_evictions[m];
+            lr->host_evictions = e->pc.host_evictions[m];
+        }
+        lr->load_bytes = e->load_bytes[m];
+        out->summary.gpu_loads += lr->gpu_loads;
+        out->summary.disk_loads += lr->disk_loads;
+        out->summary.gpu_evictions += lr->gpu_evictions;
+    }
+}
+
+/* The summary fields the engine knows beyond the request-derived ones. */
+static void result_summary(const eng_engine *e, const hw_profile *hw, const eng_layout *lo,
+                           met_summary_row *sm)
+{
+    const eng_config *cfg = e->cfg;
+    const cost_ctx *cost = e->cost;
+    snprintf(sm->system, sizeof sm->system, "%s", cfg->policy->name);
+    snprintf(sm->executor, sizeof sm->executor, "%s", e->exe->ops->name);
+    snprintf(sm->hw, sizeof sm->hw, "%s", hw->name);
+    snprintf(sm->model, sizeof sm->model, "%s", cost->model->name);
+    if (cost->format && lo->mode == COST_SHARED_BASE)
+        snprintf(sm->delta_format, sizeof sm->delta_format, "%s", cost->format->name);
+    sm->tp = cost->tp;
+    sm->n_models = e->M;
+    sm->gpus = (int64_t)e->G * cost->tp;
+    sm->gpu_slots = e->dedicated ? e->M : lo->slots;
+    sm->max_batch = cfg->max_batch;
+    sm->token_budget = cfg->token_budget;
+    sm->prefetch = cfg->prefetch;
+    sm->preempt = cfg->preempt;
+    sm->iterations = e->iterations;
+    sm->preemptions = e->preemptions;
+    sm->full_model_bytes = cost->full_bytes;
+    sm->delta_bytes = lo->mode == COST_SHARED_BASE ? cost->delta_bytes : 0;
+    sm->peak_gpu_bytes = e->peak_gpu;
+    sm->gpu_capacity_bytes = (double)e->G * cost->tp * hw->hbm_bytes;
+    sm->kv_capacity_bytes = (double)e->G * (double)lo->kv_cap * e->B * cost->kv_token_bytes;
+}
+
+/* Fills *out from a finished run; the request rows and the memory timeline move from e to out.
+ * On error *out may hold part of the result: the caller frees it. */
+static db_status result_fill(eng_engine *e, const hw_profile *hw, const eng_layout *lo,
+                             eng_result *out)
+{
+    out->loads = db_calloc((size_t)e->M, sizeof *out->loads);
+    if (!out->loads)
+        return db_error(DB_ERR_NOMEM, "loads table of %d models", e->M);
+    out->n_models = e->M;
+    out->requests = e->rows;
+    e->rows = NULL;
+    out->n_requests = e->R;
+    out->memory = e->mem;
+    e->mem = NULL;
+    out->n_memory = e->n_mem;
+    out->events = e->loop.processed;
+    result_loads(e, out);
+    db_status s = met_summarize(out->requests, out->n_requests, &out->summary);
+    if (s != DB_OK)
+        return s;
+    met_slo(out->requests, out->n_requests, out->slo);
+    result_summary(e, hw, lo, &out->summary);
+    return DB_OK;
 }
 
 void eng_result_free(eng_result *r)
@@ -961,195 +1224,15 @@ db_status eng_run(const eng_config *cfg, const cost_ctx *cost, const hw_profile 
         return s;
     eng_layout lo;
     layout(cfg, cost, hw, &lo);
-    eng_engine E, *e = &E;
-    memset(e, 0, sizeof *e);
-    e->cfg = cfg;
-    e->cost = cost;
-    e->exe = exe;
-    e->rq_in = reqs;
-    e->R = n;
-    e->M = cfg->n_models;
-    e->G = lo.G;
-    e->B = cfg->kv_block;
-    e->dedicated = cfg->policy->kind == POL_DEDICATED;
-    e->mode = lo.mode;
-    e->item_bytes = lo.item_bytes;
-    size_t M = (size_t)e->M, R = (size_t)n;
-    int32_t cap_run = cfg->max_batch;
-    e->rq = db_calloc(R, sizeof *e->rq);
-    e->rows = db_calloc(R, sizeof *e->rows);
-    e->grp = db_calloc((size_t)e->G, sizeof *e->grp);
-    e->run_count = db_calloc(M, sizeof(int32_t));
-    e->wait_count = db_calloc(M, sizeof(int32_t));
-    e->act_pos = db_calloc(M, sizeof(int32_t));
-    e->wm_pos = db_calloc(M, sizeof(int32_t));
-    e->pf_req = db_calloc(M, sizeof(int32_t));
-    e->pf_tok = db_calloc(M, sizeof(int64_t));
-    e->q_head = db_calloc(M, sizeof(int64_t));
-    e->q_tail = db_calloc(M, sizeof(int64_t));
-    e->q_start = db_calloc(M + 1, sizeof(int64_t));
-    e->qorder = db_calloc(R, sizeof(int32_t));
-    e->load_start = db_calloc(M, sizeof(double));
-    e->load_done = db_calloc(M, sizeof(double));
-    e->run_since = db_calloc(M, sizeof(double));
-    e->load_bytes = db_calloc(M, sizeof(double));
-    e->cand = db_calloc(M, sizeof(int32_t));
-    e->park = db_calloc(M, sizeof(int32_t));
-    e->slots_dirty = true;
-    e->b_models = db_calloc(M, sizeof(int32_t));
-    e->b_tokens = db_calloc(M, sizeof(int64_t));
-    e->b_logits = db_calloc(M, sizeof(int64_t));
-    e->d_req = db_calloc((size_t)cap_run, sizeof(int32_t));
-    e->d_model = db_calloc((size_t)cap_run, sizeof(int32_t));
-    e->d_new = db_calloc((size_t)cap_run, sizeof(int32_t));
-    e->d_ctx = db_calloc((size_t)cap_run, sizeof(int32_t));
-    e->cap_mem = 64;
-    e->mem = db_malloc_array((size_t)e->cap_mem, sizeof *e->mem);
-    out->loads = db_calloc(M, sizeof *out->loads);
-    if (!e->rq || !e->rows || !e->grp || !e->run_count || !e->wait_count || !e->act_pos ||
-        !e->wm_pos || !e->pf_req || !e->pf_tok || !e->q_head || !e->q_tail || !e->q_start ||
-        !e->qorder || !e->load_start || !e->load_done || !e->run_since || !e->load_bytes || !e->cand || !e->park ||
-        !e->b_models || !e->b_tokens || !e->b_logits || !e->d_req || !e->d_model || !e->d_new ||
-        !e->d_ctx || !e->mem || !out->loads) {
-        s = db_error(DB_ERR_NOMEM, "engine tables for %lld requests", (long long)n);
-        goto fail;
-    }
-    for (int gi = 0; gi < e->G; gi++) {
-        eng_group *g = &e->grp[gi];
-        g->kv_cap = lo.kv_cap;
-        g->usable = lo.usable;
-        g->cls_count = db_calloc((size_t)e->B, sizeof(int64_t));
-        g->fh = db_calloc((size_t)cap_run, sizeof(int32_t));
-        g->adm = db_calloc((size_t)cap_run, sizeof(int32_t));
-        g->act = db_calloc(M, sizeof(int32_t));
-        g->wm = db_calloc(M, sizeof(int32_t));
-        if (!g->cls_count || !g->fh || !g->adm || !g->act || !g->wm) {
-            s = db_error(DB_ERR_NOMEM, "out of memory for the tables of %d replicas (%.3g GB "
-                                       "in all)",
-                         e->G, eng_run_bytes(cfg, n) / 1e9);
-            goto fail;
-        }
-    }
-    if (!e->dedicated) {
-        s = pol_cache_init(&e->pc, e->M, lo.slots, lo.host_cap, e->run_count, e->wait_count);
-        if (s != DB_OK)
-            goto fail;
-    }
-    /* Requests grouped by model in trace order (counting sort): each model's queue is a window
-     * [q_head, q_tail) of it. */
-    for (int64_t i = 0; i < n; i++)
-        e->q_start[reqs[i].model + 1]++;
-    for (size_t m = 0; m < M; m++)
-        e->q_start[m + 1] += e->q_start[m];
-    for (size_t m = 0; m < M; m++)
-        e->q_head[m] = e->q_tail[m] = e->q_start[m];
-    for (int64_t i = 0; i < n; i++)
-        e->qorder[e->q_tail[reqs[i].model]++] = (int32_t)i;
-    for (size_t m = 0; m < M; m++) {
-        e->q_tail[m] = e->q_start[m];
-        e->act_pos[m] = e->wm_pos[m] = -1;
-        e->load_start[m] = -1;
-        e->load_done[m] = -1;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        e->rq[i].first_admit = e->rq[i].first_token = -1;
-        met_request_row *row = &e->rows[i];
-        row->request_id = reqs[i].id;
-        row->model = reqs[i].model;
-        row->prompt_tokens = reqs[i].prompt_tokens;
-        row->output_tokens = reqs[i].output_tokens;
-        row->arrival_s = reqs[i].arrival_s;
-    }
-    /* Pending events at most: one arrival, one iteration per replica, one load per model, one
-     * memory sample. */
-    s = eng_loop_init(&e->loop, 2 + (int64_t)e->G + (int64_t)M + 1);
-    if (s != DB_OK)
-        goto fail;
-    s = eng_loop_push(&e->loop, reqs[0].arrival_s, on_arrival, e, 0);
+    eng_engine e;
+    s = engine_init(&e, cfg, cost, exe, &lo, reqs, n);
     if (s == DB_OK)
-        s = mem_record(e, 0);
-    if (s == DB_OK && cfg->mem_interval_s > 0)
-        s = eng_loop_push(&e->loop, cfg->mem_interval_s, on_mem_sample, e, 0);
+        s = engine_simulate(&e);
+    if (s == DB_OK)
+        s = result_fill(&e, hw, &lo, out);
+    engine_free(&e);
     if (s != DB_OK)
-        goto fail;
-    s = eng_loop_run(&e->loop);
-    if (s != DB_OK)
-        goto fail;
-    /* Conservation: every request finished once, nothing left running or reserved. */
-    if (e->n_done != n || e->n_running || e->n_waiting || e->tot_kv_used || e->tot_kv_reserved) {
-        s = db_error(DB_ERR_INTERNAL,
-                     "run ended with %lld of %lld requests done, %lld running, %lld waiting, "
-                     "%lld KV blocks used",
-                     (long long)e->n_done, (long long)n, (long long)e->n_running,
-                     (long long)e->n_waiting, (long long)e->tot_kv_used);
-        goto fail;
-    }
-    double t_end = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (e->rows[i].finish_s > t_end)
-            t_end = e->rows[i].finish_s;
-    s = mem_record(e, t_end > e->loop.now ? t_end : e->loop.now);
-    if (s != DB_OK)
-        goto fail;
-
-    out->requests = e->rows;
-    e->rows = NULL;
-    out->n_requests = n;
-    out->memory = e->mem;
-    e->mem = NULL;
-    out->n_memory = e->n_mem;
-    out->n_models = e->M;
-    out->events = e->loop.processed;
-    for (size_t m = 0; m < M; m++) {
-        met_load_row *lr = &out->loads[m];
-        lr->model = (int64_t)m;
-        lr->requests = e->q_start[m + 1] - e->q_start[m];
-        if (!e->dedicated) {
-            lr->gpu_loads = e->pc.gpu_loads[m];
-            lr->disk_loads = e->pc.disk_loads[m];
-            lr->gpu_evictions = e->pc.gpu_evictions[m];
-            lr->host_evictions = e->pc.host_evictions[m];
-        }
-        lr->load_bytes = e->load_bytes[m];
-        out->summary.gpu_loads += lr->gpu_loads;
-        out->summary.disk_loads += lr->disk_loads;
-        out->summary.gpu_evictions += lr->gpu_evictions;
-    }
-    met_summary_row *sm = &out->summary;
-    s = met_summarize(out->requests, n, sm);
-    if (s != DB_OK)
-        goto fail;
-    met_slo(out->requests, n, out->slo);
-    snprintf(sm->system, sizeof sm->system, "%s", cfg->policy->name);
-    snprintf(sm->executor, sizeof sm->executor, "%s", exe->ops->name);
-    snprintf(sm->hw, sizeof sm->hw, "%s", hw->name);
-    snprintf(sm->model, sizeof sm->model, "%s", cost->model->name);
-    if (cost->format && lo.mode == COST_SHARED_BASE)
-        snprintf(sm->delta_format, sizeof sm->delta_format, "%s", cost->format->name);
-    sm->tp = cost->tp;
-    sm->n_models = e->M;
-    sm->gpus = (int64_t)e->G * cost->tp;
-    sm->gpu_slots = e->dedicated ? e->M : lo.slots;
-    sm->max_batch = cfg->max_batch;
-    sm->token_budget = cfg->token_budget;
-    sm->prefetch = cfg->prefetch;
-    sm->preempt = cfg->preempt;
-    sm->iterations = e->iterations;
-    sm->preemptions = e->preemptions;
-    sm->full_model_bytes = cost->full_bytes;
-    sm->delta_bytes = lo.mode == COST_SHARED_BASE ? cost->delta_bytes : 0;
-    sm->peak_gpu_bytes = e->peak_gpu;
-    sm->gpu_capacity_bytes = (double)e->G * cost->tp * hw->hbm_bytes;
-    sm->kv_capacity_bytes = (double)e->G * (double)lo.kv_cap * e->B * cost->kv_token_bytes;
-    engine_free(e);
-    db_free(e->rows);
-    db_free(e->mem);
-    return DB_OK;
-fail:
-    engine_free(e);
-    db_free(e->rows);
-    db_free(e->mem);
-    eng_result_free(out);
+        eng_result_free(out);
     return s;
 }
 

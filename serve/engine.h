@@ -8,8 +8,16 @@
  * prefill tokens, KV blocks reserved for each request's final length so the paged KV cache
  * never overflows) and decodes one token for every request admitted before. A waiting request
  * whose model (or delta) is not on the GPU is skipped and its model's load is started; the
- * load runs on the disk and PCIe queues while iterations go on. Nothing is allocated per
- * event or per request once eng_run has set up its tables from the trace size.
+ * load runs on the disk and PCIe queues while iterations go on.
+ *
+ * Memory: eng_run sizes every table from the trace (R requests, M models, G replicas,
+ * max_batch) and makes one arena for all of them; besides it, the result's request rows and
+ * loads table, the event heap (fixed capacity) and the policy's residency tables (pol_cache).
+ * During the run the engine allocates only for the memory timeline, which grows by doubling
+ * from 64 rows (one realloc at 64, 128, 256, ... samples); met_summarize
+ * allocates one scratch copy at the end. Executors may allocate on their own: the `cpu` one
+ * rebuilds a model's weights on each of its loads (a load is real work there) and, with
+ * --calib-out, grows its sample table by doubling; `sim` never allocates.
  *
  * Invariants, checked as the run goes (a violation returns DB_ERR_INTERNAL): time never goes
  * back; every request is admitted only after it arrives and finishes exactly once; KV blocks in
@@ -105,9 +113,9 @@ typedef struct {
     int64_t events;          /* events processed */
 } eng_result;
 
-/* Bytes eng_run allocates for its tables with n requests (an estimate within a few percent,
- * computed before anything is allocated: the dedicated policy's per-replica tables grow as
- * n_models^2). */
+/* Bytes eng_run allocates for its tables with n requests, computed before anything is
+ * allocated: the arena exactly as eng_run measures it, plus the request rows and about 64 bytes
+ * a model of policy tables (the dedicated policy's per-replica tables grow as n_models^2). */
 double eng_run_bytes(const eng_config *cfg, int64_t n);
 
 /* Checks that the run can start at all (model ids, lengths, order, memory fit, slots) with the

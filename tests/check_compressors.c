@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
+#include "testlib.h"
 
 /* apply_ref vs decode + dense product: |Δy| <= APPLY_TOL (Σ_k |Δ̂_nk x_bk| + tiny). Both sides
  * accumulate in double; the difference is the final f32 rounding and f16 scale products. */
@@ -683,34 +684,18 @@ END_TEST
 
 /* ---- container ------------------------------------------------------------------------------- */
 
-static char tmpdir[256];
-
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "%s/dcXXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void path_in(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
-
-static void rm_tmpdir(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
 
 START_TEST(test_container_roundtrip)
 {
     progress_disable(true);
-    make_tmpdir();
+    tl_scratch_make("check_compressors");
     char base[300], tgt[300], other[300], tgt2[300], out[300], calib[300];
-    path_in(base, sizeof base, "base.safetensors");
-    path_in(tgt, sizeof tgt, "tgt.safetensors");
-    path_in(other, sizeof other, "other.safetensors");
-    path_in(tgt2, sizeof tgt2, "tgt2.safetensors");
-    path_in(out, sizeof out, "delta.safetensors");
-    path_in(calib, sizeof calib, "calib.safetensors");
+    tl_path_buf(base, sizeof base, "base.safetensors");
+    tl_path_buf(tgt, sizeof tgt, "tgt.safetensors");
+    tl_path_buf(other, sizeof other, "other.safetensors");
+    tl_path_buf(tgt2, sizeof tgt2, "tgt2.safetensors");
+    tl_path_buf(out, sizeof out, "delta.safetensors");
+    tl_path_buf(calib, sizeof calib, "calib.safetensors");
     const llama_model *sh = llama_model_find("tiny");
     ck_assert_int_eq(dc_synth_write(sh, 1, 1e-3, base, tgt, calib, 64, false), DB_OK);
     ck_assert_int_eq(dc_synth_write(sh, 2, 1e-3, other, tgt2, NULL, 0, false), DB_OK);
@@ -790,7 +775,7 @@ START_TEST(test_container_roundtrip)
     dc_summary sum;
     ck_assert_int_eq(dc_compress_model(&o, &sum), DB_OK);
     char rec[300];
-    path_in(rec, sizeof rec, "rec.safetensors");
+    tl_path_buf(rec, sizeof rec, "rec.safetensors");
     ck_assert_msg(dc_decompress_model(base, out, rec, false) == DB_OK, "%s", db_errmsg());
     st_model *rm;
     ck_assert_int_eq(st_model_open(rec, &rm), DB_OK);
@@ -813,17 +798,19 @@ START_TEST(test_container_roundtrip)
     o.base_path = tgt;
     ck_assert_int_eq(dc_compress_model(&o, &sum), DB_OK); /* swapped roles are fine */
     remove(out);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "head -c 100 '%s' > '%s/trunc.safetensors'", tgt, tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    size_t tlen;
+    unsigned char *whole = tl_read(tgt, &tlen);
+    ck_assert_uint_gt(tlen, 100);
     char trunc[300];
-    path_in(trunc, sizeof trunc, "trunc.safetensors");
+    tl_path_buf(trunc, sizeof trunc, "trunc.safetensors");
+    tl_write(trunc, whole, 100);
+    free(whole);
     o.base_path = base, o.target_path = trunc;
     ck_assert_int_ne(dc_compress_model(&o, &sum), DB_OK);
     ck_assert_int_ne(access(out, F_OK), 0);
     st_model_close(bm);
     st_model_close(tm);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -831,11 +818,11 @@ END_TEST
 START_TEST(test_compress_bad_inputs)
 {
     progress_disable(true);
-    make_tmpdir();
+    tl_scratch_make("check_compressors");
     char b[300], t[300], out[300];
-    path_in(b, sizeof b, "b.safetensors");
-    path_in(t, sizeof t, "t.safetensors");
-    path_in(out, sizeof out, "o.safetensors");
+    tl_path_buf(b, sizeof b, "b.safetensors");
+    tl_path_buf(t, sizeof t, "t.safetensors");
+    tl_path_buf(out, sizeof out, "o.safetensors");
     uint16_t wb[12] = {0}, wt[12] = {0};
     for (int i = 0; i < 12; i++)
         wb[i] = f32_to_f16(0.01f * i), wt[i] = f32_to_f16(0.01f * i + 0.001f);
@@ -862,10 +849,8 @@ START_TEST(test_compress_bad_inputs)
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "[4, 3]"));
     ck_assert_int_ne(access(out, F_OK), 0);
     /* no stray files at all */
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 2", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-    rm_tmpdir();
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 2);
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -873,9 +858,9 @@ END_TEST
 START_TEST(test_container_validation)
 {
     progress_disable(true);
-    make_tmpdir();
+    tl_scratch_make("check_compressors");
     char p[300];
-    path_in(p, sizeof p, "bad.safetensors");
+    tl_path_buf(p, sizeof p, "bad.safetensors");
     uint32_t signs[4] = {0};
     float sc = 1.0f;
     db_tensor t[2];
@@ -912,7 +897,7 @@ START_TEST(test_container_validation)
     vals[0] = DC_FORMAT_MAGIC;
     ck_assert_int_eq(st_save(p, 2, names, t, 6, keys, vals), DB_OK); /* parts of no entry */
     ck_assert_int_eq(dc_delta_open(p, NULL, &d), DB_ERR_FORMAT);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -943,9 +928,5 @@ static Suite *compressors_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(compressors_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(compressors_suite());
 }

@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "testlib.h"
 
 static uint32_t f2u(float f)
 {
@@ -439,20 +440,12 @@ END_TEST
 
 /* ---- fsutil ---------------------------------------------------------------------------------- */
 
-static char scratch[256];
-
-static void make_scratch(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/dbcoreXXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
 
 START_TEST(test_fs_out_commit_abort)
 {
-    make_scratch();
+    tl_scratch_make("check_core");
     char path[512], tmp[600];
-    snprintf(path, sizeof path, "%s/out.txt", scratch);
+    tl_path_buf(path, sizeof path, "out.txt");
     fs_out o;
     ck_assert_int_eq(fs_out_open(&o, path), DB_OK);
     fprintf(o.fp, "hello\n");
@@ -477,15 +470,15 @@ START_TEST(test_fs_out_commit_abort)
     ck_assert_int_eq(fs_out_open(&o, "/nonexistent-dir/x"), DB_ERR_IO);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "/nonexistent-dir/x"));
     ck_assert_int_eq(fs_read_all("/nonexistent-dir/x", &text, &len), DB_ERR_IO);
-    rmdir(scratch);
+    tl_scratch_drop();
 }
 END_TEST
 
 START_TEST(test_fs_read_large)
 {
-    make_scratch();
+    tl_scratch_make("check_core");
     char path[512];
-    snprintf(path, sizeof path, "%s/big.bin", scratch);
+    tl_path_buf(path, sizeof path, "big.bin");
     FILE *fp = fopen(path, "wb");
     for (int i = 0; i < 300000; i++)
         fputc('a' + i % 26, fp);
@@ -501,7 +494,7 @@ START_TEST(test_fs_read_large)
     ck_assert_int_eq(fs_read_all(path, &text, &len), DB_ERR_NOMEM);
     db_alloc_fail_at(0, 0);
     unlink(path);
-    rmdir(scratch);
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -550,9 +543,5 @@ static Suite *core_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(core_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(core_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/device.h"
+#include "testlib.h"
 
 START_TEST(test_device_properties)
 {
@@ -37,9 +38,5 @@ int main(void)
     TCase *tc = tcase_create("device");
     tcase_add_test(tc, test_device_properties);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(su);
 }

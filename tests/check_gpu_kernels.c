@@ -8,6 +8,7 @@
 
 #include "kernels/device.h"
 #include "kn_testlib.h"
+#include "testlib.h"
 
 static const int64_t shapes[][2] = {{1, 1}, {7, 33}, {33, 257}, {40, 1000}, {129, 4099}};
 static const int batches[] = {1, 3, 8, 17, 64};
@@ -149,9 +150,5 @@ int main(void)
     tcase_add_test(tc, test_gpu_dequant_baselines_vs_ref);
     tcase_add_test(tc, test_gpu_copy_bandwidth);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(su);
 }

@@ -7,6 +7,7 @@
 
 #include "core/hash.h"
 #include "core/rng.h"
+#include "testlib.h"
 
 /* Known answers, recorded when the hash was written. */
 #define HASH_EMPTY 0xef46db3751d8e999ULL
@@ -111,9 +112,5 @@ static Suite *hash_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hash_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(hash_suite());
 }

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/interval.h"
 #include "core/rng.h"
+#include "testlib.h"
 
 #define TOL_CLOSED 1e-9 /* closed forms: Wilson, quantiles of sorted data */
 #define TOL_TABLE 2e-6  /* t quantiles: 6-decimal tables */
@@ -187,9 +188,5 @@ int main(void)
     tcase_add_test(tc, test_gain_kept_exact);
     tcase_add_test(tc, test_bootstrap_alloc_failure);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(s);
 }

@@ -12,7 +12,9 @@
 
 #include "compressors/compressor.h"
 #include "core/hash.h"
+#include "kernels/random.h"
 #include "kn_testlib.h"
+#include "testlib.h"
 
 static const int64_t shapes[][2] = {{1, 1}, {3, 31}, {7, 33}, {17, 100}, {33, 257}, {40, 1000},
                                     {5, 4099}};
@@ -478,6 +480,142 @@ START_TEST(test_accounting)
 }
 END_TEST
 
+/* ---- allocation failures ------------------------------------------------------------------ */
+
+/* The kernel entry points under tl_alloc_sweep (tests/testlib.h): every failing allocation
+ * gives DB_ERR_NOMEM with a message, leaves the outputs empty and leaks nothing. Each op makes
+ * its own context, so the workspaces a first call grows are swept too. */
+typedef struct {
+    kn_impl impl;
+    kt_set set;
+    int64_t B;
+    int32_t rd[8];
+    float x[8 * 96], y[8 * 40];
+    bool dequant;
+    kn_fmt fmt;
+    void *part[KN_MAX_PARTS];
+    size_t bytes[KN_MAX_PARTS];
+    void *buf;
+} kn_fault;
+
+static db_status op_gemm(void *ctx)
+{
+    kn_fault *f = ctx;
+    kn_ctx *c;
+    db_status s = kn_ctx_init(&c, KN_CPU, f->impl);
+    if (s != DB_OK) {
+        ck_assert_ptr_null(c);
+        return s;
+    }
+    s = f->dequant ? kn_delta_gemm_dequant(c, &f->set.dl, f->B, f->rd, f->x, f->y, false)
+                   : kn_delta_gemm(c, &f->set.dl, f->B, f->rd, f->x, f->y, false);
+    kn_ctx_free(c);
+    return s;
+}
+
+static db_status op_dense(void *ctx)
+{
+    kn_fault *f = ctx;
+    kn_ctx *c;
+    db_status s = kn_ctx_init(&c, KN_CPU, f->impl);
+    if (s != DB_OK)
+        return s;
+    s = kn_dense_gemm(c, DT_F16, 40, 96, f->set.dl.part[0][0], f->B, f->x, f->y, false);
+    kn_ctx_free(c);
+    return s;
+}
+
+static db_status op_random(void *ctx)
+{
+    kn_fault *f = ctx;
+    db_rng r;
+    rng_seed(&r, 5);
+    int64_t nnz;
+    return kn_random_delta(f->fmt, 40, 96, 4, 0.25, 8, &r, f->part, f->bytes, &nnz);
+}
+
+static void done_random(void *ctx, db_status s)
+{
+    kn_fault *f = ctx;
+    for (int j = 0; j < KN_MAX_PARTS; j++) {
+        if (s != DB_OK)
+            ck_assert_msg(f->part[j] == NULL, "part %d left after a failure", j);
+        db_free(f->part[j]);
+        f->part[j] = NULL;
+    }
+}
+
+static db_status op_copy_bw(void *ctx)
+{
+    (void)ctx;
+    kn_ctx *c;
+    db_status s = kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST);
+    if (s != DB_OK)
+        return s;
+    double bw;
+    s = kn_copy_bandwidth(c, 1 << 16, 3, &bw);
+    kn_ctx_free(c);
+    return s;
+}
+
+static db_status op_alloc(void *ctx)
+{
+    kn_fault *f = ctx;
+    kn_ctx *c;
+    db_status s = kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST);
+    if (s != DB_OK)
+        return s;
+    s = kn_alloc(c, 4096, &f->buf);
+    if (s == DB_OK)
+        kn_free(c, f->buf);
+    else
+        ck_assert_ptr_null(f->buf);
+    kn_ctx_free(c);
+    return s;
+}
+
+START_TEST(test_alloc_failures)
+{
+    static kn_fault f;
+    memset(&f, 0, sizeof f);
+    f.B = 8;
+    for (int b = 0; b < 8; b++)
+        f.rd[b] = b % 4 == 3 ? -1 : b % 3;
+    for (int i = 0; i < 8 * 96; i++)
+        f.x[i] = (float)((i % 13) - 6) * 0.1f;
+    const kn_impl impls[] = {KN_IMPL_REF, KN_IMPL_FAST, KN_IMPL_PORTABLE};
+    const struct {
+        kn_fmt fmt;
+        int bits;
+        int64_t rank;
+        db_dtype dt;
+    } fmts[] = {{KN_FMT_DENSE16, 0, 0, DT_F16}, {KN_FMT_BITDELTA, 0, 0, DT_U32},
+                {KN_FMT_NMQ, 4, 0, DT_U32},     {KN_FMT_CSR, 0, 0, DT_U32},
+                {KN_FMT_LOWRANK, 0, 8, DT_U32}};
+    for (size_t k = 0; k < sizeof fmts / sizeof fmts[0]; k++) {
+        kt_make(&f.set, fmts[k].fmt, 40, 96, 3, fmts[k].bits, 2, 4, fmts[k].rank, fmts[k].dt, 0,
+                (uint64_t)(500 + k));
+        for (size_t i = 0; i < sizeof impls / sizeof impls[0]; i++)
+            for (int dq = 0; dq < 2; dq++) {
+                f.impl = impls[i];
+                f.dequant = dq;
+                /* the context, and the grouping and dequantisation workspaces */
+                ck_assert_int_ge(tl_alloc_sweep("kn_delta_gemm", op_gemm, NULL, &f, 100), 1);
+            }
+        if (fmts[k].fmt == KN_FMT_DENSE16)
+            for (size_t i = 0; i < sizeof impls / sizeof impls[0]; i++) {
+                f.impl = impls[i];
+                ck_assert_int_ge(tl_alloc_sweep("kn_dense_gemm", op_dense, NULL, &f, 100), 1);
+            }
+        kt_free(&f.set);
+        f.fmt = fmts[k].fmt;
+        ck_assert_int_ge(tl_alloc_sweep("kn_random_delta", op_random, done_random, &f, 10), 1);
+    }
+    ck_assert_int_ge(tl_alloc_sweep("kn_copy_bandwidth", op_copy_bw, NULL, &f, 100), 3);
+    ck_assert_int_ge(tl_alloc_sweep("kn_alloc", op_alloc, NULL, &f, 100), 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("kernels");
@@ -503,11 +641,8 @@ int main(void)
     tcase_add_test(tc, test_ref_vs_compressors_apply);
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_accounting);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
     printf("kernels: CPU ISA %s\n", kn_cpu_isa());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(su);
 }

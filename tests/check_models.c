@@ -19,7 +19,9 @@
 #include "models/task.h"
 #include "models/tf.h"
 #include "models/tf_delta.h"
+#include "models/tf_batch.h"
 #include "models/train.h"
+#include "testlib.h"
 
 /* Central differences in float with step GRAD_H: relative error |fd - an| / max(|fd| + |an|,
  * GRAD_FLOOR) must stay below GRAD_RTOL for every sampled parameter of every tensor kind. */
@@ -32,21 +34,6 @@
 static const tf_config micro = {.V = TASK_VOCAB, .C = 32, .F = 64, .L = 2, .NH = 4, .NKV = 2,
                                 .HS = 8, .maxT = 64, .eps = 1e-5f, .rope_theta = 10000.0f};
 
-static char tmpdir[256];
-
-static void make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/check_models.XXXXXX", base && *base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void rm_tmpdir(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
 
 static void gradcheck(const tf_config *c)
 {
@@ -164,7 +151,7 @@ END_TEST
 
 START_TEST(test_resume_equals_uninterrupted)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_set_threads(2);
     db_task *t;
     ck_assert_int_eq(task_open("sort", NULL, 100000, &t), DB_OK);
@@ -183,7 +170,7 @@ START_TEST(test_resume_equals_uninterrupted)
     ck_assert_int_eq(train_run(&a, t, &o, NULL, &r), DB_OK);
     /* the same schedule, stopped after step 5 with a checkpoint, then resumed */
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/ckpt", tmpdir);
+    tl_path_buf(dir, sizeof dir, "ckpt");
     ck_assert_int_eq(tf_model_init(&b, &micro), DB_OK);
     tf_model_init_random(&b, 2);
     o.ckpt_dir = dir;
@@ -208,7 +195,7 @@ START_TEST(test_resume_equals_uninterrupted)
     tf_model_free(&a);
     tf_model_free(&b);
     task_free(t);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -303,13 +290,13 @@ END_TEST
 
 START_TEST(test_save_load_roundtrip)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_model m, a, b;
     ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
     tf_model_init_random(&m, 8);
     char d32[512], d16[512];
-    snprintf(d32, sizeof d32, "%s/f32", tmpdir);
-    snprintf(d16, sizeof d16, "%s/f16", tmpdir);
+    tl_path_buf(d32, sizeof d32, "f32");
+    tl_path_buf(d16, sizeof d16, "f16");
     ck_assert_int_eq(tf_model_save(&m, d32, DT_F32, 0, NULL, NULL), DB_OK);
     ck_assert_int_eq(tf_model_save(&m, d16, DT_F16, 0, NULL, NULL), DB_OK);
     ck_assert_int_eq(tf_model_load(&a, d32), DB_OK);
@@ -321,17 +308,9 @@ START_TEST(test_save_load_roundtrip)
     tf_model_free(&m);
     tf_model_free(&a);
     tf_model_free(&b);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 #define GOOD_CONFIG \
     "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": %d,"  \
@@ -344,7 +323,7 @@ static db_status load_with_config(int inter, int layers, int kvh, const char *ex
                                   const char *weights_from)
 {
     char path[600], text[1024], cmd[1400];
-    snprintf(path, sizeof path, "%s/bad", tmpdir);
+    tl_path_buf(path, sizeof path, "bad");
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     ck_assert_int_eq(system(cmd), 0);
     if (weights_from) {
@@ -354,7 +333,7 @@ static db_status load_with_config(int inter, int layers, int kvh, const char *ex
     snprintf(text, sizeof text, GOOD_CONFIG, inter, layers, kvh, extra);
     char cfg[700];
     snprintf(cfg, sizeof cfg, "%s/config.json", path);
-    write_file(cfg, text);
+    tl_write_text(cfg, text);
     tf_model m;
     db_status s = tf_model_load(&m, path);
     if (s == DB_OK)
@@ -364,45 +343,45 @@ static db_status load_with_config(int inter, int layers, int kvh, const char *ex
 
 START_TEST(test_config_errors)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_config c;
     char path[600];
-    snprintf(path, sizeof path, "%s/nothing", tmpdir);
+    tl_path_buf(path, sizeof path, "nothing");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_IO);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "config"));
-    snprintf(path, sizeof path, "%s/c.json", tmpdir);
-    write_file(path, "{\"hidden_size\": 32}");
+    tl_path_buf(path, sizeof path, "c.json");
+    tl_write_text(path, "{\"hidden_size\": 32}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "vocab_size"));
-    write_file(path, "not json");
+    tl_write_text(path, "not json");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
-    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 30, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260, \"hidden_size\": 30, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "multiple"));
-    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
                      " \"num_key_value_heads\": 3}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
-    write_file(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260, \"hidden_size\": 32, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4,"
                      " \"hidden_act\": \"gelu\"}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_UNSUPPORTED);
-    write_file(path, "{\"vocab_size\": 260.5, \"hidden_size\": 32, \"intermediate_size\": 64,"
+    tl_write_text(path, "{\"vocab_size\": 260.5, \"hidden_size\": 32, \"intermediate_size\": 64,"
                      " \"num_hidden_layers\": 2, \"num_attention_heads\": 4}");
     ck_assert_int_eq(tf_config_load(path, &c), DB_ERR_FORMAT);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
 START_TEST(test_weight_errors)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     tf_model m;
     ck_assert_int_eq(tf_model_init(&m, &micro), DB_OK);
     tf_model_init_random(&m, 8);
     char good[512];
-    snprintf(good, sizeof good, "%s/good", tmpdir);
+    tl_path_buf(good, sizeof good, "good");
     ck_assert_int_eq(tf_model_save(&m, good, DT_F32, 0, NULL, NULL), DB_OK);
     ck_assert_int_eq(load_with_config(64, 2, 2, "", good), DB_OK);
     /* config promises more layers than the weights hold */
@@ -421,7 +400,7 @@ START_TEST(test_weight_errors)
     ck_assert_int_ne(load_with_config(64, 2, 2, "", NULL), DB_OK);
     /* an unsupported dtype */
     char bad[600];
-    snprintf(bad, sizeof bad, "%s/i8", tmpdir);
+    tl_path_buf(bad, sizeof bad, "i8");
     {
         char cmd[2048];
         snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/config.json' '%s/'", bad, good, bad);
@@ -450,7 +429,7 @@ START_TEST(test_weight_errors)
         ck_assert_ptr_nonnull(strstr(db_errmsg(), "q_proj"));
     }
     tf_model_free(&m);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -578,11 +557,11 @@ static void score(const char *dir, const char *delta, const char *base, const db
 #define DELTA_EVAL_TOL 1e-4
 START_TEST(test_eval_fp16_delta_equals_finetune)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     char base[512], ft[512], dz[512];
-    snprintf(base, sizeof base, "%s/base", tmpdir);
-    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
-    snprintf(dz, sizeof dz, "%s/ft.dz", tmpdir);
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    tl_path_buf(dz, sizeof dz, "ft.dz");
     make_pair(base, ft);
     compress(base, ft, "fp16", dz);
     db_task *t;
@@ -614,7 +593,7 @@ START_TEST(test_eval_fp16_delta_equals_finetune)
     ck_assert_msg(fabs(pf.bpb - p0.bpb) < DELTA_EVAL_TOL, "folded bpb %.6f", pf.bpb);
     tf_model_free(&m);
     task_free(t);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -622,11 +601,11 @@ END_TEST
  * untouched layer, and changed for later layers once an earlier one is updated. */
 START_TEST(test_calib_provider)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     char base[512], ft[512], file[512];
-    snprintf(base, sizeof base, "%s/base", tmpdir);
-    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
-    snprintf(file, sizeof file, "%s/calib.safetensors", tmpdir);
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    tl_path_buf(file, sizeof file, "calib.safetensors");
     make_pair(base, ft);
     dc_calib *c, *fc;
     ck_assert_int_eq(calib_model_open(base, ft, "arith", NULL, 512, 32, &c), DB_OK);
@@ -709,18 +688,18 @@ START_TEST(test_calib_provider)
     db_free(H2);
     calib_model_close(c);
     dc_calib_file_close(fc);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
 START_TEST(test_distill_lowers_logit_mse)
 {
-    make_tmpdir();
+    tl_scratch_make("check_models");
     char base[512], ft[512], dz[512], dz2[512];
-    snprintf(base, sizeof base, "%s/base", tmpdir);
-    snprintf(ft, sizeof ft, "%s/ft", tmpdir);
-    snprintf(dz, sizeof dz, "%s/bd.dz", tmpdir);
-    snprintf(dz2, sizeof dz2, "%s/bd2.dz", tmpdir);
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    tl_path_buf(dz, sizeof dz, "bd.dz");
+    tl_path_buf(dz2, sizeof dz2, "bd2.dz");
     make_pair(base, ft);
     compress(base, ft, "bitdelta", dz);
     db_task *t;
@@ -756,7 +735,7 @@ START_TEST(test_distill_lowers_logit_mse)
     compress(base, ft, "fp16", dz);
     ck_assert_int_eq(distill_bitdelta(base, ft, dz, t, &o, dz2, &r), DB_ERR_ARG);
     task_free(t);
-    rm_tmpdir();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -793,6 +772,202 @@ START_TEST(test_distill_loss_grad)
 }
 END_TEST
 
+/* ---- allocation failures ------------------------------------------------------------------ */
+
+/* The model's entry points under tl_alloc_sweep: each failing allocation gives DB_ERR_NOMEM with
+ * a message and leaves the output empty (NULL pointers, nothing to free), and nothing leaks. */
+typedef struct {
+    tf_model m;   /* the one under test (op_init, op_load) */
+    tf_model *base; /* a loaded model (acts, forward, train, kv, tfb) */
+    tf_kv kv;
+    const char *path;
+    dc_delta *dc;
+    tfb_weights *w;
+    kn_ctx *kn;
+    tfb_ctx *b;
+    int tokens[16], targets[16];
+} model_fault;
+
+static db_status op_init(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_model_init(&f->m, &micro);
+}
+
+static db_status op_load(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_model_load(&f->m, f->path);
+}
+
+static void done_model(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert(!f->m.params && !f->m.rope_cos && !f->m.rope_sin);
+    tf_model_free(&f->m);
+}
+
+static db_status op_acts(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_acts_alloc(f->base, 2, 8, true);
+}
+
+static db_status op_forward(void *ctx)
+{
+    model_fault *f = ctx;
+    float loss;
+    return tf_forward(f->base, f->tokens, f->targets, 2, 8, &loss);
+}
+
+static db_status op_train(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_train_alloc(f->base);
+}
+
+static void done_train(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK) /* all or nothing; no gradient view left pointing into freed memory */
+        ck_assert(!f->base->grads && !f->base->adam_m && !f->base->adam_v &&
+                  !f->base->g[LT_EMBED]);
+}
+
+static void done_acts(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert(!f->base->acts.mem && !f->base->acts.resid && f->base->acts.B == 0);
+}
+
+static db_status op_kv(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_kv_alloc(&f->kv, &micro, 2, 16);
+}
+
+static void done_kv(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->kv.mem);
+    tf_kv_free(&f->kv);
+}
+
+static db_status op_save(void *ctx)
+{
+    model_fault *f = ctx;
+    return tf_model_save(f->base, f->path, DT_F16, 0, NULL, NULL);
+}
+
+static void done_save(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    int ntmp;
+    tl_dir_entries(f->path, &ntmp);
+    ck_assert_int_eq(ntmp, 0); /* no temporary file left behind */
+    (void)s;
+}
+
+static db_status op_from_checkpoint(void *ctx)
+{
+    model_fault *f = ctx;
+    return tfb_weights_from_checkpoint(&micro, f->path, &f->w);
+}
+
+static db_status op_from_delta(void *ctx)
+{
+    model_fault *f = ctx;
+    return tfb_weights_from_delta(&micro, f->dc, f->path, &f->w);
+}
+
+static void done_weights(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->w);
+    tfb_weights_free(f->w);
+    f->w = NULL;
+}
+
+static db_status op_tfb(void *ctx)
+{
+    model_fault *f = ctx;
+    db_status s = tfb_init(&f->b, f->base, f->kn, 2, 16, 2);
+    if (s != DB_OK) {
+        ck_assert_ptr_null(f->b);
+        return s;
+    }
+    tfb_req rq[2] = {{f->w, 0, 0, 5, f->tokens}, {NULL, 1, 0, 3, f->tokens + 5}};
+    int next[2];
+    return tfb_run(f->b, 2, rq, next);
+}
+
+static void done_tfb(void *ctx, db_status s)
+{
+    model_fault *f = ctx;
+    (void)s;
+    tfb_free(f->b);
+    f->b = NULL;
+}
+
+START_TEST(test_alloc_failures)
+{
+    tl_scratch_make("check_models");
+    model_fault f;
+    memset(&f, 0, sizeof f);
+    for (int i = 0; i < 16; i++)
+        f.tokens[i] = (i * 7) % TASK_VOCAB, f.targets[i] = (i * 5) % TASK_VOCAB;
+    ck_assert_int_eq(tl_alloc_sweep("tf_model_init", op_init, done_model, &f, 100), 3);
+    char base[PATH_MAX], ft[PATH_MAX], dz[PATH_MAX], bd[PATH_MAX], dq[PATH_MAX];
+    tl_path_buf(base, sizeof base, "base");
+    tl_path_buf(ft, sizeof ft, "ft");
+    make_pair(base, ft);
+    f.path = base;
+    ck_assert_int_ge(tl_alloc_sweep("tf_model_load", op_load, done_model, &f, 10000), 5);
+    tf_model m;
+    ck_assert_int_eq(tf_model_load(&m, base), DB_OK);
+    f.base = &m;
+    ck_assert_int_ge(tl_alloc_sweep("tf_acts_alloc", op_acts, done_acts, &f, 100), 1);
+    tl_alloc_sweep("tf_forward", op_forward, NULL, &f, 100);
+    ck_assert_int_eq(tf_train_alloc(&m), DB_OK); /* a failing re-allocation must drop it all */
+    ck_assert_int_ge(tl_alloc_sweep("tf_train_alloc", op_train, done_train, &f, 100), 3);
+    ck_assert_int_ge(tl_alloc_sweep("tf_kv_alloc", op_kv, done_kv, &f, 100), 1);
+    char saved[PATH_MAX];
+    tl_path_buf(saved, sizeof saved, "saved");
+    f.path = saved;
+    ck_assert_int_ge(tl_alloc_sweep("tf_model_save", op_save, done_save, &f, 10000), 3);
+    /* The serving forward: full weights, then each delta path, then a batch over a delta. */
+    f.path = ft;
+    ck_assert_int_ge(tl_alloc_sweep("tfb_weights_from_checkpoint", op_from_checkpoint,
+                                    done_weights, &f, 10000), 5);
+    tl_path_buf(dz, sizeof dz, "ft.dz");
+    tl_path_buf(bd, sizeof bd, "ft.bd");
+    tl_path_buf(dq, sizeof dq, "ft.dq");
+    compress(base, ft, "deltazip", dz);
+    compress(base, ft, "bitdelta", bd);
+    compress(base, ft, "deltadq", dq);
+    const char *deltas[] = {dz, bd, dq};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(dc_delta_open(deltas[i], NULL, &f.dc), DB_OK);
+        f.path = deltas[i];
+        ck_assert_int_ge(tl_alloc_sweep(deltas[i], op_from_delta, done_weights, &f, 10000), 5);
+        dc_delta_close(f.dc);
+    }
+    ck_assert_int_eq(kn_ctx_init(&f.kn, KN_CPU, KN_IMPL_FAST), DB_OK);
+    ck_assert_int_eq(dc_delta_open(bd, NULL, &f.dc), DB_OK);
+    ck_assert_int_eq(tfb_weights_from_delta(&micro, f.dc, bd, &f.w), DB_OK);
+    ck_assert_int_ge(tl_alloc_sweep("tfb_init + tfb_run", op_tfb, done_tfb, &f, 10000), 5);
+    tfb_weights_free(f.w);
+    dc_delta_close(f.dc);
+    kn_ctx_free(f.kn);
+    tf_model_free(&m);
+    tl_scratch_drop();
+}
+END_TEST
+
 static Suite *models_suite(void)
 {
     Suite *s = suite_create("models");
@@ -814,15 +989,12 @@ static Suite *models_suite(void)
     tcase_add_test(tc, test_eval_fp16_delta_equals_finetune);
     tcase_add_test(tc, test_calib_provider);
     tcase_add_test(tc, test_distill_lowers_logit_mse);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(models_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(models_suite());
 }

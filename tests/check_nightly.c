@@ -25,41 +25,9 @@
 #include "core/status.h"
 #include "harness/nightly.h"
 #include "core/results.h"
+#include "testlib.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-static char scratch[256];
-
-static void scratch_make(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/check_nightly.XXXXXX", base && base[0] ? base : "/tmp");
-    ck_assert_msg(mkdtemp(scratch) != NULL, "mkdtemp: %s", strerror(errno));
-    db_error_clear();
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[768];
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void scratch_drop(void) { rm_tree(scratch); }
 
 /* Deterministic wobble in [-1, 1] (a small LCG: the test must not depend on rand()). */
 static double wobble(uint64_t *s)
@@ -393,19 +361,11 @@ END_TEST
 
 /* ---- files --------------------------------------------------------------------------------- */
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 START_TEST(test_history_roundtrip_and_corrupt)
 {
-    scratch_make();
+    tl_scratch_make("check_nightly");
     char path[512], bad[512];
-    snprintf(path, sizeof path, "%s/history.h5", scratch);
+    tl_path_buf(path, sizeof path, "history.h5");
     nt_history h = {0}, g;
     ck_assert_int_eq(nt_history_load(path, 1, &g), DB_OK); /* missing + allowed: empty */
     ck_assert_uint_eq(g.n, 0);
@@ -423,14 +383,14 @@ START_TEST(test_history_roundtrip_and_corrupt)
     nt_history_free(&g);
 
     /* not HDF5; truncated HDF5; an HDF5 file without the table; a table lacking a column */
-    snprintf(bad, sizeof bad, "%s/text.h5", scratch);
-    write_text(bad, "run,value\n1,2\n");
+    tl_path_buf(bad, sizeof bad, "text.h5");
+    tl_write_text(bad, "run,value\n1,2\n");
     ck_assert_int_eq(nt_history_load(bad, 0, &g), DB_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), bad));
     char *bytes = NULL;
     size_t len = 0;
     ck_assert_int_eq(fs_read_all(path, &bytes, &len), DB_OK);
-    snprintf(bad, sizeof bad, "%s/cut.h5", scratch);
+    tl_path_buf(bad, sizeof bad, "cut.h5");
     FILE *f = fopen(bad, "wb");
     fwrite(bytes, 1, len / 3, f);
     fclose(f);
@@ -449,7 +409,7 @@ START_TEST(test_history_roundtrip_and_corrupt)
     const char *want[] = {"no 'history' table", "lacks column 'date'"};
     for (int i = 0; i < 2; i++) {
         res_file *rf;
-        snprintf(bad, sizeof bad, "%s/foreign%d.h5", scratch, i);
+        tl_path_buf(bad, sizeof bad, i ? "foreign1.h5" : "foreign0.h5");
         ck_assert_int_eq(res_create(bad, &info, &rf), DB_OK);
         ck_assert_int_eq(res_table_write(rf, schemas[i], 1, &sr), DB_OK);
         ck_assert_int_eq(res_commit(rf), DB_OK);
@@ -460,7 +420,7 @@ START_TEST(test_history_roundtrip_and_corrupt)
     /* a NaN written into the file by someone else is caught on load */
     h.rows[3].value = NAN;
     res_file *rf;
-    snprintf(bad, sizeof bad, "%s/nan.h5", scratch);
+    tl_path_buf(bad, sizeof bad, "nan.h5");
     ck_assert_int_eq(res_create(bad, &info, &rf), DB_OK);
     ck_assert_int_eq(res_table_write(rf, &nt_history_schema, h.n, h.rows), DB_OK);
     ck_assert_int_eq(res_commit(rf), DB_OK);
@@ -468,16 +428,16 @@ START_TEST(test_history_roundtrip_and_corrupt)
     ck_assert_msg(strstr(db_errmsg(), "row 4") && strstr(db_errmsg(), "not finite"), "%s",
                   db_errmsg());
     nt_history_free(&h);
-    scratch_drop();
+    tl_scratch_drop();
 }
 END_TEST
 
 START_TEST(test_metrics_parse)
 {
-    scratch_make();
+    tl_scratch_make("check_nightly");
     char path[512];
-    snprintf(path, sizeof path, "%s/m.tsv", scratch);
-    write_text(path, "# comment\n\nkernel/a_s\t1.5e-3\ts\tlower\tperf\t20\t0.05\tres/k.h5\n"
+    tl_path_buf(path, sizeof path, "m.tsv");
+    tl_write_text(path, "# comment\n\nkernel/a_s\t1.5e-3\ts\tlower\tperf\t20\t0.05\tres/k.h5\n"
                      "compress/ratio\t2.5\tx\thigher\texact\t1\t0\t\r\n");
     nt_row *rows = NULL;
     size_t n = 0;
@@ -503,32 +463,19 @@ START_TEST(test_metrics_parse)
         {"k/a\t1e999\ts\tlower\tperf\t1\t0\tx\n", "not a finite number"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        write_text(path, bad[i].text);
+        tl_write_text(path, bad[i].text);
         ck_assert_int_eq(nt_metrics_parse(path, &rows, &n), DB_ERR_FORMAT);
         ck_assert_ptr_null(rows);
         ck_assert_msg(strstr(db_errmsg(), bad[i].want) && strstr(db_errmsg(), path),
                       "case %zu: %s", i, db_errmsg());
     }
-    scratch_drop();
+    tl_scratch_drop();
 }
 END_TEST
 
-static int count_tmp(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strstr(e->d_name, ".tmp.") != NULL;
-    closedir(d);
-    return n;
-}
-
 START_TEST(test_dashboard)
 {
-    scratch_make();
+    tl_scratch_make("check_nightly");
     nt_history h = {0};
     uint64_t seed = 9;
     for (int i = 1; i <= 12; i++) {
@@ -544,7 +491,7 @@ START_TEST(test_dashboard)
     size_t n = 0;
     ck_assert_int_eq(nt_check(&h, NULL, &rule, &v, &n), DB_OK);
     char dir[512], page[600], svg[600];
-    snprintf(dir, sizeof dir, "%s/out/dash", scratch);
+    tl_path_buf(dir, sizeof dir, "out/dash");
     nt_dash_opts o = {.history_path = "results/nightly/history.h5", .plot_runs = 60};
 
     /* a gnuplot that fails: an error naming the script, no page */
@@ -585,11 +532,14 @@ START_TEST(test_dashboard)
         db_free(html);
     }
     snprintf(svg, sizeof svg, "%s/plots", dir);
-    ck_assert_int_eq(count_tmp(dir), 0);
-    ck_assert_int_eq(count_tmp(svg), 0);
+    int ntmp;
+    tl_dir_entries(dir, &ntmp);
+    ck_assert_int_eq(ntmp, 0);
+    tl_dir_entries(svg, &ntmp);
+    ck_assert_int_eq(ntmp, 0);
     db_free(v);
     nt_history_free(&h);
-    scratch_drop();
+    tl_scratch_drop();
 }
 END_TEST
 
@@ -650,9 +600,5 @@ static Suite *nightly_suite(void)
 int main(void)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    SRunner *sr = srunner_create(nightly_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(nightly_suite());
 }

@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,75 +21,13 @@
 #include "core/safetensors.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "testlib.h"
 
 /* ---- fixture and helpers ------------------------------------------------------------------- */
 
-static char tdir[PATH_MAX];
+static void setup(void) { tl_scratch_make("check_st"); }
 
-static void setup(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(tdir, sizeof tdir, "%s/check_st.XXXXXX", base && *base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
-    db_error_clear();
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void teardown(void)
-{
-    db_alloc_fail_at(0, 0);
-    nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A path inside the test directory; a few rotating buffers so several can be alive at once. */
-static const char *tp(const char *name)
-{
-    static char bufs[8][PATH_MAX];
-    static int k;
-    char *b = bufs[k++ % 8];
-    int n = snprintf(b, PATH_MAX, "%s/%s", tdir, name);
-    ck_assert_int_lt(n, PATH_MAX);
-    return b;
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    ck_assert_ptr_nonnull(fp);
-    ck_assert_uint_eq(fwrite(p, 1, n, fp), n);
-    ck_assert_int_eq(fclose(fp), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_ptr_nonnull(fp);
-    fseek(fp, 0, SEEK_END);
-    *n = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *p = malloc(*n ? *n : 1);
-    ck_assert_uint_eq(fread(p, 1, *n, fp), *n);
-    fclose(fp);
-    return p;
-}
+static void teardown(void) { tl_scratch_drop(); }
 
 /* A raw safetensors file: u64 length `hlen` (not necessarily the true one), the header text, then
  * `dlen` data bytes (i & 0xFF). */
@@ -103,7 +40,7 @@ static void write_raw_len(const char *path, uint64_t hlen, const char *hdr, size
     memcpy(b + 8, hdr, hn);
     for (size_t i = 0; i < dlen; i++)
         b[8 + hn + i] = (unsigned char)i;
-    write_bytes(path, b, n);
+    tl_write(path, b, n);
     free(b);
 }
 
@@ -137,7 +74,7 @@ typedef struct {
 static void run_corrupt(const corrupt_case *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *p = tp("bad.safetensors");
+        const char *p = tl_path("bad.safetensors");
         write_raw(p, c[i].header, c[i].dlen);
         expect_open_fail(c[i].label, p, DB_ERR_FORMAT, c[i].phrase);
     }
@@ -145,7 +82,7 @@ static void run_corrupt(const corrupt_case *c, size_t n)
 
 static void expect_open_ok(const char *label, const char *hdr, size_t dlen)
 {
-    const char *p = tp("ok.safetensors");
+    const char *p = tl_path("ok.safetensors");
     write_raw(p, hdr, dlen);
     st_file *f = NULL;
     db_status s = st_open(p, &f);
@@ -178,7 +115,7 @@ START_TEST(test_roundtrip_all_dtypes)
     }
     const char *keys[] = {"format", "method", "quote\"and\\slash", "unicode"};
     const char *vals[] = {"pt", "bitdelta", "tab\there\nnewline", "\xc3\xa9t\xc3\xa9 \xe2\x82\xac"};
-    const char *p = tp("all.safetensors");
+    const char *p = tl_path("all.safetensors");
     ck_assert_int_eq(st_save(p, DT_COUNT, names, t, 4, keys, vals), DB_OK);
 
     st_file *f;
@@ -228,7 +165,7 @@ START_TEST(test_scalar_and_zero_size)
     ck_assert_int_eq(tensor_view(&t[2], DT_I32, 3, s1, NULL), DB_OK);
     ck_assert_int_eq(tensor_view(&t[3], DT_F16, 1, s2, half), DB_OK);
     const char *names[] = {"scalar", "empty", "empty3", "half"};
-    const char *p = tp("z.safetensors");
+    const char *p = tl_path("z.safetensors");
     ck_assert_int_eq(st_save(p, 4, names, t, 0, NULL, NULL), DB_OK);
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
@@ -259,7 +196,7 @@ END_TEST
 START_TEST(test_empty_data_area)
 {
     /* Files whose data area is empty: no tensors, metadata only, zero-size tensors only. */
-    const char *p = tp("none.safetensors");
+    const char *p = tl_path("none.safetensors");
     ck_assert_int_eq(st_save(p, 0, NULL, NULL, 0, NULL, NULL), DB_OK);
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
@@ -310,7 +247,7 @@ START_TEST(test_streaming_chunks)
     db_rng r;
     rng_seed(&r, 7);
     unsigned char *data[NS];
-    const char *p = tp("stream.safetensors");
+    const char *p = tl_path("stream.safetensors");
     st_writer *w;
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
     ck_assert_int_eq(st_writer_meta(w, "k", "v"), DB_OK);
@@ -345,7 +282,7 @@ START_TEST(test_streaming_chunks)
     }
     ck_assert_uint_eq(k, 8);
     ck_assert_int_eq(st_writer_finish(w), DB_OK);
-    ck_assert_int_eq(count_entries(tdir), 1);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 1);
 
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
@@ -379,7 +316,7 @@ START_TEST(test_alignment_and_file_order)
         snprintf(nb[i], sizeof nb[i], "w%02d", i);
         names[i] = nb[i];
     }
-    const char *p = tp("align.safetensors");
+    const char *p = tl_path("align.safetensors");
     ck_assert_int_eq(st_save(p, NT, names, t, 0, NULL, NULL), DB_OK);
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
@@ -430,7 +367,7 @@ START_TEST(test_zero_copy)
     ck_assert_int_eq(tensor_alloc(&t[0], DT_F32, 2, shape), DB_OK);
     ck_assert_int_eq(tensor_alloc(&t[1], DT_F16, 2, shape), DB_OK);
     const char *names[] = {"x", "y"};
-    const char *p = tp("zc.safetensors");
+    const char *p = tl_path("zc.safetensors");
     ck_assert_int_eq(st_save(p, 2, names, t, 0, NULL, NULL), DB_OK);
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
@@ -464,7 +401,7 @@ END_TEST
 START_TEST(test_many_tensors_lookup)
 {
     enum { NT = 3000 };
-    const char *p = tp("many.safetensors");
+    const char *p = tl_path("many.safetensors");
     st_writer *w;
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
     char name[64];
@@ -504,10 +441,10 @@ START_TEST(test_header_text)
     db_tensor t;
     ck_assert_int_eq(tensor_alloc(&t, DT_F32, 2, shape), DB_OK);
     const char *name = "w", *k = "format", *v = "pt";
-    const char *p = tp("h.safetensors");
+    const char *p = tl_path("h.safetensors");
     ck_assert_int_eq(st_save(p, 1, &name, &t, 1, &k, &v), DB_OK);
     size_t n;
-    unsigned char *b = read_bytes(p, &n);
+    unsigned char *b = tl_read(p, &n);
     uint64_t hn = 0;
     for (int i = 7; i >= 0; i--)
         hn = hn << 8 | b[i];
@@ -532,8 +469,8 @@ START_TEST(test_corrupt_truncated)
 {
     const unsigned char b[8] = {0};
     for (size_t n = 0; n < 8; n++) {
-        const char *p = tp("short.safetensors");
-        write_bytes(p, b, n);
+        const char *p = tl_path("short.safetensors");
+        tl_write(p, b, n);
         expect_open_fail("short", p, DB_ERR_FORMAT, "truncated");
     }
 }
@@ -542,7 +479,7 @@ END_TEST
 START_TEST(test_corrupt_header_length)
 {
     const char *h = "{}";
-    const char *p = tp("len.safetensors");
+    const char *p = tl_path("len.safetensors");
     write_raw_len(p, 3, h, 2, 0);
     expect_open_fail("N = file + 1", p, DB_ERR_FORMAT, "beyond end of file");
     write_raw_len(p, UINT64_MAX, h, 2, 0);
@@ -574,7 +511,7 @@ START_TEST(test_corrupt_json)
     run_corrupt(c, sizeof c / sizeof c[0]);
     /* A NUL byte inside the header. */
     const char h[] = "{\"a\0\":{}}";
-    const char *p = tp("nul.safetensors");
+    const char *p = tl_path("nul.safetensors");
     write_raw_len(p, sizeof h - 1, h, sizeof h - 1, 0);
     expect_open_fail("NUL byte", p, DB_ERR_FORMAT, "not valid UTF-8");
 }
@@ -756,9 +693,9 @@ END_TEST
 
 START_TEST(test_io_errors)
 {
-    const char *p = tp("does-not-exist.safetensors");
+    const char *p = tl_path("does-not-exist.safetensors");
     expect_open_fail("missing", p, DB_ERR_IO, "No such file");
-    expect_open_fail("directory", tdir, DB_ERR_IO, "Is a directory");
+    expect_open_fail("directory", tl_dir, DB_ERR_IO, "Is a directory");
     st_file *f = (st_file *)1;
     ck_assert_int_eq(st_open(NULL, &f), DB_ERR_ARG);
     ck_assert_ptr_null(f);
@@ -779,10 +716,10 @@ START_TEST(test_fuzz_header_bytes)
     ck_assert_int_eq(tensor_alloc(&t[2], DT_I64, 0, s3), DB_OK);
     const char *names[] = {"alpha", "beta", "gamma"};
     const char *k = "format", *v = "pt";
-    const char *p = tp("fuzz.safetensors");
+    const char *p = tl_path("fuzz.safetensors");
     ck_assert_int_eq(st_save(p, 3, names, t, 1, &k, &v), DB_OK);
     size_t n;
-    unsigned char *good = read_bytes(p, &n), *bad = malloc(n);
+    unsigned char *good = tl_read(p, &n), *bad = malloc(n);
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
     size_t hend = 8 + st_header_bytes(f);
@@ -791,7 +728,7 @@ START_TEST(test_fuzz_header_bytes)
     for (int it = 0; it < 2000; it++) {
         memcpy(bad, good, n);
         bad[rng_below(&r, hend)] = (unsigned char)rng_below(&r, 256);
-        write_bytes(p, bad, n);
+        tl_write(p, bad, n);
         f = NULL;
         db_status s = st_open(p, &f);
         if (s == DB_OK) {
@@ -832,22 +769,22 @@ static void expect_writer_error(st_writer *w, db_status got, db_status want, con
                   msg);
     ck_assert_msg(strstr(msg, path), "message lacks the path: %s", msg);
     ck_assert_msg(strstr(msg, phrase), "message lacks \"%s\": %s", phrase, msg);
-    ck_assert_int_eq(count_entries(tdir), 0); /* the temporary file is gone at once */
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0); /* the temporary file is gone at once */
     ck_assert_ptr_null(st_writer_next(w));
     ck_assert_int_eq(st_writer_write(w, "x", 1), want); /* the writer stays failed */
     ck_assert_int_eq(st_writer_finish(w), want);
-    ck_assert_int_eq(count_entries(tdir), 0);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0);
 }
 
 START_TEST(test_writer_write_past_end)
 {
-    const char *p = tp("w.safetensors");
+    const char *p = tl_path("w.safetensors");
     st_writer *w;
     int64_t shape[1] = {4};
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
     ck_assert_int_eq(st_writer_declare(w, "a", DT_F16, 1, shape), DB_OK);
     ck_assert_int_eq(st_writer_begin(w), DB_OK);
-    ck_assert_int_eq(count_entries(tdir), 1);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 1);
     char buf[16] = {0};
     ck_assert_int_eq(st_writer_write(w, buf, 5), DB_OK);
     db_status s = st_writer_write(w, buf, 4);
@@ -857,7 +794,7 @@ END_TEST
 
 START_TEST(test_writer_write_after_last)
 {
-    const char *p = tp("w.safetensors");
+    const char *p = tl_path("w.safetensors");
     st_writer *w;
     int64_t shape[1] = {2};
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
@@ -873,7 +810,7 @@ END_TEST
 
 START_TEST(test_writer_missing_bytes)
 {
-    const char *p = tp("w.safetensors");
+    const char *p = tl_path("w.safetensors");
     st_writer *w;
     int64_t shape[2] = {3, 3};
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
@@ -887,19 +824,19 @@ START_TEST(test_writer_missing_bytes)
     ck_assert_int_eq(st_writer_finish(w), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), p));
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "bytes missing: tensor 'b' has 20 of 36 bytes"));
-    ck_assert_int_eq(count_entries(tdir), 0);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0);
 
     /* Not begun at all: finish writes the header itself, then finds the bytes missing. */
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
     ck_assert_int_eq(st_writer_declare(w, "a", DT_F32, 2, shape), DB_OK);
     ck_assert_int_eq(st_writer_finish(w), DB_ERR_ARG);
-    ck_assert_int_eq(count_entries(tdir), 0);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0);
 }
 END_TEST
 
 START_TEST(test_writer_declare_after_begin)
 {
-    const char *p = tp("w.safetensors");
+    const char *p = tl_path("w.safetensors");
     st_writer *w;
     int64_t shape[1] = {1};
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
@@ -926,7 +863,7 @@ END_TEST
 
 START_TEST(test_writer_duplicates)
 {
-    const char *p = tp("w.safetensors");
+    const char *p = tl_path("w.safetensors");
     st_writer *w;
     int64_t shape[1] = {1};
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
@@ -949,10 +886,10 @@ START_TEST(test_writer_duplicates)
     t[1] = t[0];
     const char *names[] = {"dup", "dup"};
     ck_assert_int_eq(st_save(p, 2, names, t, 0, NULL, NULL), DB_ERR_ARG);
-    ck_assert_int_eq(count_entries(tdir), 0);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0);
     ck_assert_int_eq(st_save(p, 1, names, t, 0, NULL, NULL), DB_OK);
     ck_assert_int_eq(st_save(p, 2, names, t, 0, NULL, NULL), DB_ERR_ARG);
-    ck_assert_int_eq(count_entries(tdir), 1);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 1);
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
     ck_assert_uint_eq(st_count(f), 1);
@@ -962,7 +899,7 @@ END_TEST
 
 START_TEST(test_writer_bad_declarations)
 {
-    const char *p = tp("w.safetensors");
+    const char *p = tl_path("w.safetensors");
     int64_t ok[1] = {2}, neg[2] = {2, -1}, big[2] = {(int64_t)1 << 53, 4},
             nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     static const struct {
@@ -999,13 +936,13 @@ START_TEST(test_writer_bad_declarations)
     const char *name = "transposed";
     ck_assert_int_eq(st_save(p, 1, &name, &t, 0, NULL, NULL), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "not contiguous"));
-    ck_assert_int_eq(count_entries(tdir), 0);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0);
 }
 END_TEST
 
 START_TEST(test_writer_abort_and_io_error)
 {
-    const char *p = tp("w.safetensors");
+    const char *p = tl_path("w.safetensors");
     st_writer *w;
     int64_t shape[1] = {8};
     ck_assert_int_eq(st_writer_open(p, &w), DB_OK);
@@ -1016,20 +953,20 @@ START_TEST(test_writer_abort_and_io_error)
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid()); /* fs_tmp_name's spelling */
     ck_assert_int_eq(access(tmp, F_OK), 0);
     ck_assert_int_eq(access(p, F_OK), -1); /* nothing under the final name until finish */
-    ck_assert_int_eq(count_entries(tdir), 1);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 1);
     st_writer_abort(w);
-    ck_assert_int_eq(count_entries(tdir), 0);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0);
     st_writer_abort(NULL);
     ck_assert_int_eq(st_writer_finish(NULL), DB_ERR_ARG);
 
-    const char *q = tp("no/such/dir/x.safetensors");
+    const char *q = tl_path("no/such/dir/x.safetensors");
     w = (st_writer *)1;
     ck_assert_int_eq(st_writer_open(q, &w), DB_ERR_IO);
     ck_assert_ptr_null(w);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), q));
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "No such file"));
     ck_assert_int_eq(st_save(q, 0, NULL, NULL, 0, NULL, NULL), DB_ERR_IO);
-    ck_assert_int_eq(count_entries(tdir), 0);
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), 0);
 }
 END_TEST
 
@@ -1046,51 +983,43 @@ typedef struct {
     const db_tensor *t;
 } op_ctx;
 
-typedef db_status (*op_fn)(op_ctx *c);
-
-/* Fails each allocation of op in turn: every failure must be DB_ERR_NOMEM (ASan's leak checker
- * watches for leaks) until op succeeds; returns the number of the first allocation not failed. */
-static long alloc_loop(op_fn op, void (*done)(op_ctx *c, db_status s), op_ctx *c)
+static db_status op_open(void *ctx)
 {
-    for (long n = 1;; n++) {
-        db_alloc_fail_at(n, 0);
-        db_status s = op(c);
-        db_alloc_fail_at(0, 0);
-        done(c, s);
-        if (s == DB_OK)
-            return n;
-        ck_assert_msg(s == DB_ERR_NOMEM, "allocation %ld: %s (%s)", n, db_status_str(s),
-                      db_errmsg());
-        ck_assert_int_lt(n, 100000);
-    }
+    op_ctx *c = ctx;
+    return st_open(c->path, &c->f);
 }
 
-static db_status op_open(op_ctx *c) { return st_open(c->path, &c->f); }
-
-static void done_open(op_ctx *c, db_status s)
+static void done_open(void *ctx, db_status s)
 {
+    op_ctx *c = ctx;
     if (s == DB_OK)
         st_close(c->f);
     else
         ck_assert_ptr_null(c->f);
 }
 
-static db_status op_save(op_ctx *c)
+static db_status op_save(void *ctx)
 {
+    const op_ctx *c = ctx;
     static const char *keys[] = {"a", "b"}, *vals[] = {"1", "2"};
     return st_save(c->path, c->n, c->names, c->t, 2, keys, vals);
 }
 
-static void done_save(op_ctx *c, db_status s)
+static void done_save(void *ctx, db_status s)
 {
-    (void)c;
-    ck_assert_int_eq(count_entries(tdir), s == DB_OK); /* no temporary file left behind */
+    (void)ctx;
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), s == DB_OK); /* no temporary file left behind */
 }
 
-static db_status op_model(op_ctx *c) { return st_model_open(c->path, &c->m); }
-
-static void done_model(op_ctx *c, db_status s)
+static db_status op_model(void *ctx)
 {
+    op_ctx *c = ctx;
+    return st_model_open(c->path, &c->m);
+}
+
+static void done_model(void *ctx, db_status s)
+{
+    op_ctx *c = ctx;
     if (s == DB_OK)
         st_model_close(c->m);
     else
@@ -1116,23 +1045,23 @@ static void make_sample(const char *path, int ntensors, const char *prefix)
 
 START_TEST(test_alloc_fail_open)
 {
-    const char *p = tp("a.safetensors");
+    const char *p = tl_path("a.safetensors");
     make_sample(p, 5, "t");
     op_ctx c = {.path = p};
-    ck_assert_int_gt(alloc_loop(op_open, done_open, &c), 10); /* cJSON's allocations too */
+    ck_assert_int_gt(tl_alloc_sweep("st_open", op_open, done_open, &c, 100000), 10); /* cJSON's allocations too */
 }
 END_TEST
 
 START_TEST(test_alloc_fail_save)
 {
-    const char *p = tp("s.safetensors");
+    const char *p = tl_path("s.safetensors");
     db_tensor t[3];
     const char *names[] = {"x", "y", "z"};
     int64_t shape[1] = {5};
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(tensor_alloc(&t[i], (db_dtype)i, 1, shape), DB_OK);
     op_ctx c = {.path = p, .n = 3, .names = names, .t = t};
-    ck_assert_int_gt(alloc_loop(op_save, done_save, &c), 5);
+    ck_assert_int_gt(tl_alloc_sweep("st_save", op_save, done_save, &c, 100000), 5);
     st_file *f;
     ck_assert_int_eq(st_open(p, &f), DB_OK);
     ck_assert_uint_eq(st_count(f), 3);
@@ -1157,17 +1086,17 @@ static void make_sharded(const char *dir_path)
                       "\"a1\":\"model-00001-of-00002.safetensors\","
                       "\"a2\":\"model-00001-of-00002.safetensors\","
                       "\"b0\":\"model-00002-of-00002.safetensors\"}}\n";
-    write_bytes(pi, idx, strlen(idx));
+    tl_write(pi, idx, strlen(idx));
 }
 
 START_TEST(test_alloc_fail_model_open)
 {
-    make_sharded(tdir);
-    op_ctx c = {.path = tdir};
-    ck_assert_int_gt(alloc_loop(op_model, done_model, &c), 20);
-    c.path = tp("single.safetensors");
+    make_sharded(tl_dir);
+    op_ctx c = {.path = tl_dir};
+    ck_assert_int_gt(tl_alloc_sweep("st_model_open", op_model, done_model, &c, 100000), 20);
+    c.path = tl_path("single.safetensors");
     make_sample(c.path, 2, "s");
-    ck_assert_int_gt(alloc_loop(op_model, done_model, &c), 5);
+    ck_assert_int_gt(tl_alloc_sweep("st_model_open", op_model, done_model, &c, 100000), 5);
 }
 END_TEST
 
@@ -1175,10 +1104,10 @@ END_TEST
 
 START_TEST(test_model_sharded_index)
 {
-    make_sharded(tdir);
-    const char *via[] = {tdir, tp("model.safetensors.index.json")};
+    make_sharded(tl_dir);
+    const char *via[] = {tl_dir, tl_path("model.safetensors.index.json")};
     /* A model.safetensors beside the index must be ignored: the index wins. */
-    make_sample(tp("model.safetensors"), 1, "ignored");
+    make_sample(tl_path("model.safetensors"), 1, "ignored");
     for (int k = 0; k < 2; k++) {
         st_model *m;
         ck_assert_msg(st_model_open(via[k], &m) == DB_OK, "%s", db_errmsg());
@@ -1207,8 +1136,8 @@ END_TEST
 
 START_TEST(test_model_single_file)
 {
-    make_sample(tp("model.safetensors"), 4, "w");
-    const char *via[] = {tdir, tp("model.safetensors")};
+    make_sample(tl_path("model.safetensors"), 4, "w");
+    const char *via[] = {tl_dir, tl_path("model.safetensors")};
     for (int k = 0; k < 2; k++) {
         st_model *m;
         ck_assert_int_eq(st_model_open(via[k], &m), DB_OK);
@@ -1219,9 +1148,9 @@ START_TEST(test_model_single_file)
         st_model_close(m);
     }
     /* A file of another name opens directly too. */
-    make_sample(tp("other.safetensors"), 1, "o");
+    make_sample(tl_path("other.safetensors"), 1, "o");
     st_model *m;
-    ck_assert_int_eq(st_model_open(tp("other.safetensors"), &m), DB_OK);
+    ck_assert_int_eq(st_model_open(tl_path("other.safetensors"), &m), DB_OK);
     ck_assert_uint_eq(st_model_count(m), 1);
     st_model_close(m);
 }
@@ -1243,9 +1172,9 @@ static void expect_model_fail(const char *label, const char *path, db_status wan
 
 START_TEST(test_model_index_errors)
 {
-    make_sample(tp("s1.safetensors"), 2, "a"); /* a0 a1 */
-    make_sample(tp("s2.safetensors"), 2, "a"); /* a0 a1 again */
-    make_sample(tp("s3.safetensors"), 1, "c"); /* c0 */
+    make_sample(tl_path("s1.safetensors"), 2, "a"); /* a0 a1 */
+    make_sample(tl_path("s2.safetensors"), 2, "a"); /* a0 a1 again */
+    make_sample(tl_path("s3.safetensors"), 1, "c"); /* c0 */
     static const struct {
         const char *label, *json, *phrase;
     } c[] = {
@@ -1272,23 +1201,23 @@ START_TEST(test_model_index_errors)
         {"not an object", "[1]", "index is not a JSON object"},
         {"empty file", "", "invalid JSON"},
     };
-    const char *idx = tp("model.safetensors.index.json");
+    const char *idx = tl_path("model.safetensors.index.json");
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        write_bytes(idx, c[i].json, strlen(c[i].json));
+        tl_write(idx, c[i].json, strlen(c[i].json));
         expect_model_fail(c[i].label, idx, DB_ERR_FORMAT, idx, c[i].phrase);
-        expect_model_fail(c[i].label, tdir, DB_ERR_FORMAT, idx, c[i].phrase);
+        expect_model_fail(c[i].label, tl_dir, DB_ERR_FORMAT, idx, c[i].phrase);
     }
 
     /* A shard that is missing or corrupt: the message names the shard. */
     const char *j = "{\"weight_map\":{\"a0\":\"s1.safetensors\",\"x\":\"gone.safetensors\"}}";
-    write_bytes(idx, j, strlen(j));
-    expect_model_fail("missing shard", idx, DB_ERR_IO, tp("gone.safetensors"), "No such file");
-    write_raw(tp("gone.safetensors"), "{\"x\":{}}", 0);
-    expect_model_fail("corrupt shard", idx, DB_ERR_FORMAT, tp("gone.safetensors"),
+    tl_write(idx, j, strlen(j));
+    expect_model_fail("missing shard", idx, DB_ERR_IO, tl_path("gone.safetensors"), "No such file");
+    write_raw(tl_path("gone.safetensors"), "{\"x\":{}}", 0);
+    expect_model_fail("corrupt shard", idx, DB_ERR_FORMAT, tl_path("gone.safetensors"),
                       "missing \"dtype\"");
 
     /* An empty weight_map is an empty model. */
-    write_bytes(idx, "{\"weight_map\":{}}", 17);
+    tl_write(idx, "{\"weight_map\":{}}", 17);
     st_model *m;
     ck_assert_int_eq(st_model_open(idx, &m), DB_OK);
     ck_assert_uint_eq(st_model_count(m), 0);
@@ -1299,11 +1228,11 @@ END_TEST
 
 START_TEST(test_model_path_errors)
 {
-    expect_model_fail("empty dir", tdir, DB_ERR_IO, tdir, "holds neither");
-    const char *p = tp("nothing-here");
+    expect_model_fail("empty dir", tl_dir, DB_ERR_IO, tl_dir, "holds neither");
+    const char *p = tl_path("nothing-here");
     expect_model_fail("missing path", p, DB_ERR_IO, p, "No such file");
-    write_raw(tp("model.safetensors"), "[]", 0);
-    expect_model_fail("corrupt single", tdir, DB_ERR_FORMAT, tp("model.safetensors"),
+    write_raw(tl_path("model.safetensors"), "[]", 0);
+    expect_model_fail("corrupt single", tl_dir, DB_ERR_FORMAT, tl_path("model.safetensors"),
                       "not a JSON object");
     st_model *m = (st_model *)1;
     ck_assert_int_eq(st_model_open(NULL, &m), DB_ERR_ARG);
@@ -1492,9 +1421,5 @@ static Suite *safetensors_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(safetensors_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(safetensors_suite());
 }

@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/rng.h"
 #include "serve/engine.h"
 #include "serve/exec.h"
+#include "workloads/trace.h"
+#include "testlib.h"
 
 static const llama_model tiny = {"tiny", 8, 4, 8, 1, 1, 1};
 /* w_lin = 2·16 + 2·16 + 3·32 = 160, w_head = 32: an iteration reads 384 weight bytes;
@@ -648,6 +651,114 @@ START_TEST(test_determinism_hash)
 }
 END_TEST
 
+/* ---- golden hashes: any change of the simulator's output fails here ------------------------ */
+
+/* One pinned run: a policy with its options on one of the two golden traces. */
+typedef struct {
+    const char *name;
+    const char *policy;
+    bool real;     /* llama2-13b on a100-80gb, TP 4, on traces/GOLDEN_TRACE; else tiny + random */
+    int slots;     /* 0: the policy's default */
+    bool preempt, prefetch;
+    uint64_t hash; /* eng_result_hash of the run, recorded from the engine before its refactor */
+} golden_case;
+
+#define GOLDEN_TRACE "traces/gamma_zipf1.5_32m_600s.csv"
+
+static const golden_case golden[] = {
+    {"tiny dedicated", "dedicated", false, 0, false, false, 0xbb696279b253e313ULL},
+    {"tiny swap", "swap", false, 3, false, false, 0x8db2d9ae9f1623edULL},
+    {"tiny deltazip", "deltazip", false, 3, false, false, 0xdf3b510064bbd03bULL},
+    {"tiny deltazip preempt+prefetch", "deltazip", false, 3, true, true, 0x9a1192fdb11a3d55ULL},
+    {"tiny bitdelta", "bitdelta", false, 0, false, false, 0x8a7af4f67995c657ULL},
+    {"tiny deltadq 2 slots", "deltadq", false, 2, false, false, 0xb8b8d6a52d1ae6d7ULL},
+    {"13b dedicated", "dedicated", true, 0, false, false, 0xd3d2e8451af5e934ULL},
+    {"13b swap", "swap", true, 0, false, false, 0xf9345cc4b8ffec08ULL},
+    {"13b deltazip", "deltazip", true, 0, false, false, 0x8a5af8f04f4efd63ULL},
+    {"13b deltazip 4 slots preempt+prefetch", "deltazip", true, 4, true, true, 0x467de7f0d1e9d6c5ULL},
+    {"13b bitdelta", "bitdelta", true, 0, false, false, 0x50f965b5cb905e3fULL},
+    {"13b deltadq", "deltadq", true, 0, false, false, 0x937b7bd881d64adaULL},
+};
+
+/* Reads GOLDEN_TRACE into eng_requests (*n of them; free with db_free). */
+static eng_request *golden_trace(int64_t *n)
+{
+    trace_table t;
+    if (trace_read(GOLDEN_TRACE, &t) != DB_OK)
+        ck_abort_msg("%s", db_errmsg());
+    eng_request *rq = db_malloc_array(t.n, sizeof *rq);
+    ck_assert_ptr_nonnull(rq);
+    for (size_t i = 0; i < t.n; i++)
+        rq[i] = (eng_request){t.req[i].request_id, t.req[i].arrival_s, t.req[i].model,
+                              t.req[i].prompt_tokens, t.req[i].output_tokens};
+    *n = (int64_t)t.n;
+    trace_table_free(&t);
+    return rq;
+}
+
+/* The hash of golden[k]'s run on the simulator. */
+static uint64_t golden_run(const golden_case *g, const eng_request *real, int64_t n_real)
+{
+    hw_profile hw = tiny_hw();
+    const llama_model *model = &tiny;
+    int tp = 1, M = 6;
+    int64_t n = 2000;
+    const eng_request *rq = random_trace(n, M, 11);
+    if (g->real) {
+        ck_assert_int_eq(hw_profile_builtin(&hw, "a100-80gb"), DB_OK);
+        model = llama_model_find("llama2-13b");
+        tp = 4, M = 32, rq = real, n = n_real;
+    } else {
+        hw.hbm_bytes = 2e4; /* tight KV: admission is bound by it */
+    }
+    eng_config cfg;
+    eng_config_default(&cfg);
+    cfg.policy = pol_find(g->policy);
+    cfg.n_models = M;
+    cfg.gpu_slots = g->slots;
+    cfg.preempt = g->preempt;
+    cfg.prefetch = g->prefetch;
+    if (g->real)
+        cfg.token_budget = 16384; /* the trace has prompts up to 9596 tokens */
+    else
+        cfg.max_batch = 8, cfg.mem_interval_s = 3;
+    const char *fn = cfg.policy->default_format;
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, model, fn ? cost_format_find(fn) : NULL, &hw, tp), DB_OK);
+    exe_executor exe;
+    ck_assert_int_eq(exe_sim_init(&exe, &c), DB_OK);
+    eng_result r;
+    if (eng_run(&cfg, &c, &hw, &exe, rq, n, &r) != DB_OK)
+        ck_abort_msg("%s: eng_run: %s", g->name, db_errmsg());
+    exe_free(&exe);
+    uint64_t h = eng_result_hash(&r);
+    eng_result_free(&r);
+    return h;
+}
+
+START_TEST(test_golden_hashes)
+{
+    int64_t n_real;
+    eng_request *real = golden_trace(&n_real);
+    int bad = 0;
+    for (size_t k = 0; k < sizeof golden / sizeof golden[0]; k++) {
+        uint64_t h = golden_run(&golden[k], real, n_real);
+        if (h == golden[k].hash)
+            continue;
+        fprintf(stderr,
+                "golden hash of \"%s\" changed: got 0x%016llxULL, pinned 0x%016llxULL\n",
+                golden[k].name, (unsigned long long)h, (unsigned long long)golden[k].hash);
+        bad++;
+    }
+    db_free(real);
+    ck_assert_msg(bad == 0,
+                  "%d of %zu golden simulator runs changed their output (hashes on stderr). "
+                  "If the change of behaviour is deliberate, copy each new value into golden[] "
+                  "in tests/check_serving.c and say in the commit why the output moved",
+                  bad, sizeof golden / sizeof golden[0]);
+}
+END_TEST
+
 static db_status try_run(eng_config *cfg, const hw_profile *hw, const cost_format *f, int tp,
                          const eng_request *rq, int64_t n)
 {
@@ -736,6 +847,183 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* ---- allocation failures ------------------------------------------------------------------ */
+
+/* Every run below fails its 1st, 2nd, ... allocation in turn (tl_alloc_sweep): each failure is
+ * DB_ERR_NOMEM with a message, leaves its outputs zeroed and leaks nothing (sanitizer build). */
+
+typedef struct {
+    eng_config cfg;
+    cost_ctx cost;
+    hw_profile hw;
+    exe_executor exe;
+    const eng_request *rq;
+    int64_t n;
+    eng_result r;
+} eng_fault;
+
+static db_status op_eng_run(void *ctx)
+{
+    eng_fault *f = ctx;
+    memset(&f->r, 0xA5, sizeof f->r); /* a failure must not leave this behind */
+    return eng_run(&f->cfg, &f->cost, &f->hw, &f->exe, f->rq, f->n, &f->r);
+}
+
+static void done_eng_run(void *ctx, db_status s)
+{
+    eng_fault *f = ctx;
+    if (s == DB_OK) {
+        ck_assert_int_gt(f->r.n_memory, 64); /* the timeline grew past its first block */
+        eng_result_free(&f->r);
+        return;
+    }
+    const eng_result zero = {0};
+    ck_assert_msg(!memcmp(&f->r, &zero, sizeof zero), "a failed eng_run left a partial result");
+}
+
+START_TEST(test_alloc_failures_engine)
+{
+    const eng_request *rq = random_trace(300, 6, 13);
+    for (int p = 0; p < pol_count; p++) {
+        eng_fault f;
+        memset(&f, 0, sizeof f);
+        f.hw = tiny_hw();
+        f.hw.hbm_bytes = 2e4;
+        f.cfg = tiny_cfg(pol_table[p].name, 6);
+        f.cfg.mem_interval_s = 0.25;
+        f.cfg.max_batch = 8;
+        if (pol_table[p].kind != POL_DEDICATED)
+            f.cfg.gpu_slots = 2;
+        f.cfg.preempt = pol_table[p].has_preempt;
+        f.cfg.prefetch = pol_table[p].has_prefetch;
+        const char *fn = pol_table[p].default_format;
+        ck_assert_int_eq(cost_init(&f.cost, &tiny, fn ? cost_format_find(fn) : NULL, &f.hw, 1),
+                         DB_OK);
+        ck_assert_int_eq(exe_sim_init(&f.exe, &f.cost), DB_OK);
+        f.rq = rq;
+        f.n = 300;
+        long calls = tl_alloc_sweep(pol_table[p].name, op_eng_run, done_eng_run, &f, 1000);
+        /* arena, rows, timeline (+ doublings), loads, event heap, summary scratch; the
+         * residency tables of the non-dedicated policies */
+        ck_assert_int_ge(calls, pol_table[p].kind == POL_DEDICATED ? 7 : 18);
+        exe_free(&f.exe);
+    }
+}
+END_TEST
+
+typedef struct {
+    cost_ctx cost;
+    hw_profile hw;
+    exe_executor exe;
+    exe_kn_opts kn;
+    pol_cache pc;
+    int32_t run[4], wait[4];
+    met_request_row rows[3];
+    met_summary_row sum;
+    const char *path;
+} serve_fault;
+
+static db_status op_cost_init(void *ctx)
+{
+    serve_fault *f = ctx;
+    return cost_init(&f->cost, &tiny, cost_format_find("bitdelta"), &f->hw, 1);
+}
+
+static db_status op_sim_init(void *ctx)
+{
+    serve_fault *f = ctx;
+    return exe_sim_init(&f->exe, &f->cost);
+}
+
+static void done_exe(void *ctx, db_status s)
+{
+    serve_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->exe.ops);
+    exe_free(&f->exe);
+}
+
+static db_status op_kn_init(void *ctx)
+{
+    serve_fault *f = ctx;
+    return exe_kn_init(&f->exe, &f->kn);
+}
+
+static db_status op_pol_cache(void *ctx)
+{
+    serve_fault *f = ctx;
+    return pol_cache_init(&f->pc, 4, 2, 3, f->run, f->wait);
+}
+
+static void done_pol_cache(void *ctx, db_status s)
+{
+    serve_fault *f = ctx;
+    if (s != DB_OK)
+        ck_assert_ptr_null(f->pc.gpu_loads);
+    pol_cache_free(&f->pc);
+}
+
+static db_status op_summarize(void *ctx)
+{
+    serve_fault *f = ctx;
+    return met_summarize(f->rows, 3, &f->sum);
+}
+
+static db_status op_hw_write(void *ctx)
+{
+    serve_fault *f = ctx;
+    return hw_profile_write(&f->hw, f->path, "fault injection");
+}
+
+static void done_hw_write(void *ctx, db_status s)
+{
+    (void)ctx;
+    ck_assert_int_eq(tl_dir_entries(tl_dir, NULL), s == DB_OK); /* no temporary file left */
+}
+
+static db_status op_hw_load(void *ctx)
+{
+    serve_fault *f = ctx;
+    hw_profile_builtin(&f->hw, "a100-80gb");
+    return hw_profile_load(&f->hw, f->path);
+}
+
+static void done_hw_load(void *ctx, db_status s)
+{
+    serve_fault *f = ctx;
+    if (s == DB_OK) {
+        EQ(f->hw.hbm_bw, 384);
+        return;
+    }
+    hw_profile a100; /* a failed load leaves the profile as it was */
+    hw_profile_builtin(&a100, "a100-80gb");
+    ck_assert(!memcmp(&f->hw, &a100, sizeof a100));
+}
+
+START_TEST(test_alloc_failures_parts)
+{
+    serve_fault f;
+    memset(&f, 0, sizeof f);
+    f.hw = tiny_hw();
+    /* The cost model and the sim executor allocate nothing: their sweeps see no allocation. */
+    ck_assert_int_eq(tl_alloc_sweep("cost_init", op_cost_init, NULL, &f, 10), 0);
+    ck_assert_int_eq(tl_alloc_sweep("exe_sim_init", op_sim_init, done_exe, &f, 10), 0);
+    /* The kernel executor on the CPU: random deltas, packed tables, staging. */
+    f.kn = (exe_kn_opts){"cpu-kernels", KN_CPU, &f.cost, 2, 2, false, 4, 16, 1, 1};
+    ck_assert_int_ge(tl_alloc_sweep("exe_kn_init", op_kn_init, done_exe, &f, 10000), 10);
+    ck_assert_int_eq(tl_alloc_sweep("pol_cache_init", op_pol_cache, done_pol_cache, &f, 100), 11);
+    for (int i = 0; i < 3; i++)
+        f.rows[i] = (met_request_row){.request_id = i, .arrival_s = i, .e2e_s = 1 + i,
+                                      .finish_s = 1 + 2 * i, .output_tokens = 2};
+    ck_assert_int_eq(tl_alloc_sweep("met_summarize", op_summarize, NULL, &f, 10), 1);
+    tl_scratch_make("check_serving");
+    f.path = tl_path("tiny.hw");
+    ck_assert_int_ge(tl_alloc_sweep("hw_profile_write", op_hw_write, done_hw_write, &f, 100), 1);
+    ck_assert_int_ge(tl_alloc_sweep("hw_profile_load", op_hw_load, done_hw_load, &f, 100), 1);
+    tl_scratch_drop();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("serving");
@@ -757,6 +1045,9 @@ static Suite *suite(void)
     tcase_add_test(t, test_prefetch);
     tcase_add_test(t, test_conservation_all_policies);
     tcase_add_test(t, test_determinism_hash);
+    tcase_add_test(t, test_golden_hashes);
+    tcase_add_test(t, test_alloc_failures_engine);
+    tcase_add_test(t, test_alloc_failures_parts);
     tcase_add_test(t, test_bad_input);
     suite_add_tcase(s, t);
     return s;
@@ -764,9 +1055,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tl_run(suite());
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness/verdict.h"
+#include "testlib.h"
 
 static vd_table *table(const char *text)
 {
@@ -95,17 +96,20 @@ START_TEST(test_tiers_and_line)
     size_t n = 0;
     FILE *m = open_memstream(&buf, &n);
     char v[96];
-    /* first tier ties ([1.10, 1.50] vs 1.4): not decided, even though the second would pass */
+    /* first tier ties ([1.10, 1.50] vs 1.4), the second passes: in trend, the tie named */
     ck_assert_int_eq(vd_decide(t, rules, 4, "DZ-6", m, v, sizeof v), DB_OK);
-    ck_assert_str_eq(v, "not decided here (an interval straddles the threshold)");
+    ck_assert_str_eq(v, "reproduced in trend");
     ck_assert_int_eq(vd_decide(t, rules, 4, "BD-3", m, v, sizeof v), DB_OK);
     ck_assert_str_eq(v, "not decided here (an interval straddles the threshold)");
     ck_assert_int_eq(vd_decide(t, rules, 4, "Z-1", m, v, sizeof v), DB_OK);
     ck_assert_str_eq(v, "not reproduced");
     ck_assert_int_eq(vd_decide(t, rules, 4, "NOPE", m, v, sizeof v), DB_ERR_ARG);
     fclose(m);
-    ck_assert_ptr_nonnull(strstr(buf, "**Verdict DZ-6**: not decided here (an interval straddles "
-                                      "the threshold): 1.3 [1.1, 1.5] (rule 1). Rules"));
+    ck_assert_ptr_nonnull(strstr(buf, "**Verdict DZ-6**: reproduced in trend: 1.3 [1.1, 1.5] (rule "
+                                      "2; rule 1 not decided: its interval straddles the "
+                                      "threshold). Rules"));
+    /* only a tie, no pass: not decided */
+    ck_assert_ptr_nonnull(strstr(buf, "**Verdict BD-3**: not decided here"));
     ck_assert_ptr_nonnull(strstr(buf, "(1) reproduced: speedup at least 1.4, its whole interval "
                                       "(rows op=sbmm), because the paper reports 1.4x;"));
     ck_assert_ptr_nonnull(strstr(buf, "1.3 [1.1, 1.5]"));
@@ -191,9 +195,5 @@ int main(void)
     tcase_add_test(tc, test_errors_never_pass);
     tcase_add_test(tc, test_quoted_csv);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(s);
 }

@@ -23,6 +23,7 @@
 #include "workloads/popularity.h"
 #include "workloads/stats.h"
 #include "workloads/trace.h"
+#include "testlib.h"
 
 #define AZ_CODE "../shared/traces/AzureLLMInferenceTrace_code.csv"
 #define AZ_CONV "../shared/traces/AzureLLMInferenceTrace_conv.csv"
@@ -30,37 +31,7 @@ enum { BIG = 1000000 };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static char scratch[512];
-
-static void scratch_setup(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/check_workloads.XXXXXX", base && *base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
-
-static void scratch_teardown(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", scratch);
-}
-
-/* Writes text to scratch/name and returns the path (static buffer per call site is enough:
- * callers copy what they keep). */
-static const char *put_file(const char *name, const char *text)
-{
-    static char path[4][600];
-    static int k;
-    char *p = path[k++ % 4];
-    snprintf(p, 600, "%s/%s", scratch, name);
-    FILE *fp = fopen(p, "wb");
-    ck_assert_ptr_nonnull(fp);
-    ck_assert_uint_eq(fwrite(text, 1, strlen(text), fp), strlen(text));
-    fclose(fp);
-    return p;
-}
+static void scratch_setup(void) { tl_scratch_make("check_workloads"); }
 
 static bool have(const char *path)
 {
@@ -241,7 +212,7 @@ END_TEST
 
 START_TEST(test_replay_scale_and_columns)
 {
-    const char *path = put_file("r.csv", TRACE_CSV_HEADER "\n"
+    const char *path = tl_put("r.csv", TRACE_CSV_HEADER "\n"
                                          "0,1.000000,3,10,20\n"
                                          "1,2.000000,1,11,21\n"
                                          "2,2.000000,0,12,22\n"
@@ -302,7 +273,7 @@ static const char *azfunc_text =
 
 START_TEST(test_azure_functions_arrivals)
 {
-    const char *path = put_file("inv.csv", azfunc_text);
+    const char *path = tl_put("inv.csv", azfunc_text);
     char p[600];
     snprintf(p, sizeof p, "%s", path);
     wl_gen_spec s;
@@ -461,7 +432,7 @@ END_TEST
 
 START_TEST(test_pop_azure_and_assign)
 {
-    const char *path = put_file("inv.csv", azfunc_text);
+    const char *path = tl_put("inv.csv", azfunc_text);
     char p[600];
     snprintf(p, sizeof p, "%s", path);
     wl_pop *pop;
@@ -563,7 +534,7 @@ END_TEST
 START_TEST(test_len_trace_empirical)
 {
     /* Pairs come from the file jointly: only the three pairs of the file ever appear. */
-    const char *path = put_file("l.csv", TRACE_AZURE_LLM_HEADER "\n"
+    const char *path = tl_put("l.csv", TRACE_AZURE_LLM_HEADER "\n"
                                          "2023-01-01 00:00:00.0000000,100,1\n"
                                          "2023-01-01 00:00:01.0000000,200,2\n"
                                          "2023-01-01 00:00:02.0000000,300,3");
@@ -612,8 +583,8 @@ START_TEST(test_csv_roundtrip)
     ck_assert_int_eq(wl_len_parse("lognormal:500,1,100,1", &s.lengths), DB_OK);
     trace_table t = gen(&s);
     char path[600], path2[600];
-    snprintf(path, sizeof path, "%s/rt.csv", scratch);
-    snprintf(path2, sizeof path2, "%s/rt2.csv", scratch);
+    tl_path_buf(path, sizeof path, "rt.csv");
+    tl_path_buf(path2, sizeof path2, "rt2.csv");
     ck_assert_int_eq(trace_write(path, &t, NULL), DB_OK);
     trace_table b;
     ck_assert_msg(trace_read(path, &b) == DB_OK, "%s", db_errmsg());
@@ -650,7 +621,7 @@ START_TEST(test_h5_roundtrip)
     ck_assert_int_eq(wl_len_parse("uniform:1,4000,1,500", &s.lengths), DB_OK);
     trace_table t = gen(&s);
     char path[600];
-    snprintf(path, sizeof path, "%s/t.h5", scratch);
+    tl_path_buf(path, sizeof path, "t.h5");
     char *argv[] = {"trace", "gen", NULL};
     res_run_info info = {2, argv, 81};
     ck_assert_msg(trace_write(path, &t, &info) == DB_OK, "%s", db_errmsg());
@@ -665,7 +636,7 @@ START_TEST(test_h5_roundtrip)
     trace_table_free(&t);
     /* a results file without the table is not a trace */
     res_file *rf;
-    snprintf(path, sizeof path, "%s/empty.h5", scratch);
+    tl_path_buf(path, sizeof path, "empty.h5");
     ck_assert_int_eq(res_create(path, &info, &rf), DB_OK);
     ck_assert_int_eq(res_commit(rf), DB_OK);
     assert_err(trace_read(path, &b), DB_ERR_FORMAT, "no table 'requests'", NULL);
@@ -675,7 +646,7 @@ END_TEST
 START_TEST(test_writer_all_or_nothing)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/w.csv", scratch);
+    tl_path_buf(path, sizeof path, "w.csv");
     trace_writer *w;
     ck_assert_int_eq(trace_writer_open(path, NULL, &w), DB_OK);
     trace_req r[2] = {{2.0, 0, 1, 5, 5}, {1.0, 1, 1, 5, 5}}; /* out of order */
@@ -725,7 +696,7 @@ START_TEST(test_csv_bad_input)
         {TRACE_CSV_HEADER "\n0,1.0,0,5,5\n\n1,2.0,0,5,5\n", ":3:", "empty line"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        const char *path = put_file("bad.csv", bad[k].text);
+        const char *path = tl_put("bad.csv", bad[k].text);
         trace_table t;
         db_status s = trace_csv_parse(path, bad[k].text, strlen(bad[k].text), &t);
         ck_assert_msg(s == DB_ERR_FORMAT, "case %zu: %s", k, db_status_str(s));
@@ -751,9 +722,9 @@ START_TEST(test_csv_bad_input)
     trace_table_free(&t);
     /* missing files and unknown formats */
     assert_err(trace_read("/nonexistent/x.csv", &t), DB_ERR_IO, "/nonexistent/x.csv", NULL);
-    const char *other = put_file("other.csv", "a,b,c\n1,2,3\n");
+    const char *other = tl_put("other.csv", "a,b,c\n1,2,3\n");
     assert_err(trace_read(other, &t), DB_ERR_FORMAT, ":1:", "not a trace");
-    const char *inv = put_file("inv.csv", azfunc_text);
+    const char *inv = tl_put("inv.csv", azfunc_text);
     assert_err(trace_read(inv, &t), DB_ERR_FORMAT, "invocation counts", NULL);
 }
 END_TEST
@@ -806,7 +777,7 @@ START_TEST(test_azure_llm_bad_input)
         {TRACE_AZURE_LLM_HEADER "\n2023-11-16 18:17:03,1,2.5\n", ":2:", "GeneratedTokens '2.5'"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        const char *path = put_file("az.csv", bad[k].text);
+        const char *path = tl_put("az.csv", bad[k].text);
         trace_table t;
         db_status s = azure_llm_read(path, &t);
         ck_assert_msg(s == DB_ERR_FORMAT, "case %zu: %s", k, db_status_str(s));
@@ -818,7 +789,7 @@ START_TEST(test_azure_llm_bad_input)
                       db_errmsg(), bad[k].what);
     }
     /* relative times, exact to the 100 ns tick */
-    const char *path = put_file("az.csv", TRACE_AZURE_LLM_HEADER "\n"
+    const char *path = tl_put("az.csv", TRACE_AZURE_LLM_HEADER "\n"
                                           "2023-12-31 23:59:59.9999999,5,6\n"
                                           "2024-01-01 00:00:00.0000001,7,8\n");
     trace_table t;
@@ -834,7 +805,7 @@ END_TEST
 
 START_TEST(test_azure_functions_reader)
 {
-    const char *path = put_file("inv.csv", azfunc_text);
+    const char *path = tl_put("inv.csv", azfunc_text);
     azure_func f;
     ck_assert_int_eq(azure_func_read(path, 3, &f), DB_OK);
     ck_assert(f.nfunc == 3 && f.nmin == 4 && f.nrows == 5 && f.total_all == 33);
@@ -860,7 +831,7 @@ START_TEST(test_azure_functions_reader)
         {"HashOwner,HashApp,HashFunction,Trigger,1,2\no,,f,http,1,2\n", ":2:", "empty HashApp"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        const char *p = put_file("badinv.csv", bad[k].text);
+        const char *p = tl_put("badinv.csv", bad[k].text);
         db_status s = azure_func_read(p, 2, &f);
         ck_assert_msg(s == DB_ERR_FORMAT, "case %zu: %s", k, db_status_str(s));
         char want[700];
@@ -1105,7 +1076,7 @@ START_TEST(test_alloc_failures)
 {
     /* Every allocation of init, generation, reading and stats may fail: the failure surfaces as
      * DB_ERR_NOMEM and nothing leaks (the sanitizer build checks the leaks). */
-    const char *inv = put_file("inv.csv", azfunc_text);
+    const char *inv = tl_put("inv.csv", azfunc_text);
     char ipath[600], spec[700];
     snprintf(ipath, sizeof ipath, "%s", inv);
     snprintf(spec, sizeof spec, "azure:%s", ipath);
@@ -1160,7 +1131,7 @@ static Suite *workloads_suite(void)
     Suite *s = suite_create("workloads");
     TCase *tc = tcase_create("workloads");
     tcase_set_timeout(tc, 300);
-    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_checked_fixture(tc, scratch_setup, tl_scratch_drop);
     tcase_add_test(tc, test_poisson_rate_cv);
     tcase_add_test(tc, test_gamma_rate_cv);
     tcase_add_test(tc, test_gamma_cv0_and_cv1);
@@ -1194,9 +1165,5 @@ static Suite *workloads_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(workloads_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tl_run(workloads_suite());
 }

@@ -12,10 +12,17 @@
 # ("datasheet": PCIe 25 GB/s, disk 2 GB/s) and with the rates DeltaZip's artifact logs imply
 # ("artifact": --calib with pcie_gbps = 3.25, disk_gbps = 0.81; docs/serving.md).
 #
-# Output: $OUT/runs/LOADS-POP-rRATE-SYSTEM.h5 (one simulate result per run, tables requests,
-# summary, slo, memory, loads), $OUT/dz3.csv (one row per run), $OUT/dz3-slo.csv (SLO
-# attainment against the E2E threshold, per run), $OUT/section.md, $OUT/verdict. Cached.
-#   env: POPS, RATES, DURATION, MODELS, LOADS ("datasheet artifact")
+# The grid (loads x popularity x system x rate, less the artifact's rates for the systems that
+# load nothing) runs through `deltabench sweep` (docs/sweeps.md): here by default, on a Slurm
+# cluster with BACKEND=slurm (`make reproduce-dz3 BACKEND=slurm`), the same numbers either way.
+#
+# Output: $OUT/runs/trace-POP-rRATE.csv (the traces), $OUT/runs/dz3.sweep.json (the grid),
+# $OUT/runs/sweep/cells/HASH.h5 (one simulate result per cell, tables requests, summary, slo,
+# memory, loads; logs/HASH.log beside), $OUT/runs/sweep/{summary,slo}.{h5,csv} (the cells'
+# rows gathered), $OUT/dz3.csv (one row per run), $OUT/dz3-slo.csv (SLO attainment against the
+# E2E threshold, per run), $OUT/section.md, $OUT/verdict. Cached.
+#   env: POPS, RATES, DURATION, MODELS, LOADS ("datasheet artifact"), BACKEND (local, slurm),
+#        SWEEP_ARGS (more `deltabench sweep run` options, e.g. "--jobs 4", "--partition P")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${DELTABENCH:-bin/deltabench}
@@ -26,7 +33,6 @@ DURATION=${DURATION:-300}
 MODELS=${MODELS:-32}
 LOADS=${LOADS:-datasheet artifact}
 LEN=lognormal:512,0.5,128,0.8
-SIM=(--model llama2-13b --tp 4 --hw a100-80gb)
 R=$OUT/runs
 RP=dz3
 . scripts/reproduce/lib.sh
@@ -49,54 +55,73 @@ st=$(rp_stamp "pops $POPS rates $RATES duration $DURATION models $MODELS loads $
 rp_stamp_check "$st"
 printf 'pcie_gbps = 3.25\ndisk_gbps = 0.81\n' > "$R/artifact.calib"
 
-n=0
+# the traces, one per popularity and rate (seconds: generated here, before the grid)
 for pop in $POPS; do
   for rate in $RATES; do
-    tag="$(echo "$pop" | tr ':' '-')-r$rate"
-    tr=$R/trace-$tag.csv
+    tr=$R/trace-$pop-r$rate.csv
     [ -s "$tr" ] || "$D" trace gen --arrival poisson --rate "$rate" --models "$MODELS" --popularity "$pop" \
-        --lengths "$LEN" --duration "$DURATION" --seed 1 --out "$tr" >"$R/trace-$tag.log" 2>&1 ||
-      { cat "$R/trace-$tag.log" >&2; die "trace gen $pop at $rate req/s failed"; }
-    for loads in $LOADS; do
-      cal=(); [ "$loads" = artifact ] && cal=(--calib "$R/artifact.calib")
-      while read -r name bound args; do
-        [ "$loads" = datasheet ] || [ "$bound" = 1 ] || continue
-        # shellcheck disable=SC2086
-        run "$loads-$tag-$name" simulate --trace "$tr" "${SIM[@]}" "${cal[@]}" $args -q \
-            --out "$R/$loads-$tag-$name.h5"
-        n=$((n + 1))
-      done <<<"$SYSTEMS"
-    done
+        --lengths "$LEN" --duration "$DURATION" --seed 1 --out "$tr" >"$R/trace-$pop-r$rate.log" 2>&1 ||
+      { cat "$R/trace-$pop-r$rate.log" >&2; die "trace gen $pop at $rate req/s failed"; }
   done
-  say "$pop: done"
 done
+# the grid: every system under the datasheet load rates, the load-bound ones under the artifact's
+# too; {popularity} and {rate} name each cell's trace
+list() { local x sep=""; for x in "$@"; do printf '%s%s' "$sep" "$(rp_json "$x")"; sep=", "; done; }
+sys_values() {
+  local sep="" name bound args
+  while read -r name bound args; do
+    # shellcheck disable=SC2086
+    printf '%s%s: [%s]' "$sep" "$(rp_json "$name")" "$(list $args)"; sep=", "
+  done <<<"$SYSTEMS"
+}
+unbound=$(while read -r name bound _; do [ "$bound" = 1 ] || echo "$name"; done <<<"$SYSTEMS")
+load_values() {
+  local sep="" l
+  for l in $LOADS; do
+    case $l in
+      datasheet) printf '%s"datasheet": []' "$sep" ;;
+      artifact) printf '%s"artifact": ["--calib", %s]' "$sep" "$(rp_json "$R/artifact.calib")" ;;
+    esac
+    sep=", "
+  done
+}
+excl=""
+case " $LOADS " in *" artifact "*) excl="{\"loads\": \"artifact\", \"system\": [$(list $unbound)]}" ;; esac
+# shellcheck disable=SC2086
+cat > "$R/dz3.sweep.json.tmp" <<JSON
+{
+  "deltabench_sweep": 1,
+  "command": "simulate",
+  "args": ["--trace", $(rp_json "$R/trace-{popularity}-r{rate}.csv"), "--model", "llama2-13b", "--tp", "4",
+           "--hw", "a100-80gb", "-q"],
+  "axes": [
+    {"name": "loads", "values": {$(load_values)}},
+    {"name": "popularity", "values": [$(list $POPS)]},
+    {"name": "system", "values": {$(sys_values)}},
+    {"name": "rate", "values": [$(list $RATES)]}
+  ],
+  "exclude": [$excl]
+}
+JSON
+mv "$R/dz3.sweep.json.tmp" "$R/dz3.sweep.json"
+rp_sweep "$R/dz3.sweep.json" "$R/sweep"
 rp_stamp_done "$st"
 
 # ---- the tables, from the runs -----------------------------------------------------------------
-# cols FILE TABLE NAME...: the named columns of a table, comma-separated, one line per row
-cols() {
-  local f=$1 t=$2; shift 2
-  "$D" export "$f" "$t" | awk -F, -v want="$*" '
-    NR == 1 { n = split(want, w, " "); for (j = 1; j <= n; j++) for (i = 1; i <= NF; i++) if ($i == w[j]) k[j] = i; next }
-    { line = ""; for (j = 1; j <= n; j++) line = line (j > 1 ? "," : "") $k[j]; print line }'
-}
+# the cells' rows, gathered in the grid's order: the rows of one series (loads, popularity,
+# system) together, in rate order, so that a plot draws them as one line
+rp_gather "$R/dz3.sweep.json" "$R/sweep" summary
+rp_gather "$R/dz3.sweep.json" "$R/sweep" slo
 csv=$OUT/dz3.csv.tmp slo=$OUT/dz3-slo.csv.tmp
-echo "loads,popularity,rate,system,throughput_rps,output_tok_s,mean_ttft_s,mean_e2e_s,p99_e2e_s,slo5,gpu_loads,gpus" > "$csv"
-echo "loads,popularity,rate,system,slo_s,e2e_attainment,ttft_attainment" > "$slo"
-# rows of one series (loads, popularity, system) together, in rate order, so a plot draws them
-# as one line
-for loads in $LOADS; do
-  for pop in $POPS; do
-    while read -r name bound _; do
-      for rate in $RATES; do
-        f=$R/$loads-$(echo "$pop" | tr ':' '-')-r$rate-$name.h5
-        [ -s "$f" ] || continue
-        echo "$loads,$pop,$rate,$name,$(cols "$f" summary throughput_rps output_tokens_per_s mean_ttft_s mean_e2e_s p99_e2e_s e2e_slo_5s gpu_loads gpus)" >> "$csv"
-        cols "$f" slo slo_s e2e_attainment ttft_attainment | sed "s/^/$loads,$pop,$rate,$name,/" >> "$slo"
-      done
-    done <<<"$SYSTEMS"
-  done
-done
+{
+  echo "loads,popularity,rate,system,throughput_rps,output_tok_s,mean_ttft_s,mean_e2e_s,p99_e2e_s,slo5,gpu_loads,gpus"
+  rp_pick "$R/sweep/summary.csv" loads popularity rate system throughput_rps output_tokens_per_s mean_ttft_s \
+      mean_e2e_s p99_e2e_s e2e_slo_5s gpu_loads gpus
+} > "$csv"
+{
+  echo "loads,popularity,rate,system,slo_s,e2e_attainment,ttft_attainment"
+  rp_pick "$R/sweep/slo.csv" loads popularity rate system slo_s e2e_attainment ttft_attainment
+} > "$slo"
 mv "$slo" "$OUT/dz3-slo.csv"
 mv "$csv" "$OUT/dz3.csv"
 say "wrote $OUT/dz3.csv ($(($(wc -l < "$OUT/dz3.csv") - 1)) runs) and $OUT/dz3-slo.csv"

@@ -84,3 +84,42 @@ rp_need() {
   local c
   for c in "$@"; do command -v "$c" >/dev/null || die "$c missing (run scripts/install-deps.sh)"; done
 }
+
+# ---- grids through `deltabench sweep` (docs/sweeps.md) ------------------------------------------
+# rp_json S: S as a JSON string (for the sweep files the experiments write).
+rp_json() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
+# rp_sweep FILE DIR [OPTION...]: runs every cell of sweep FILE not yet done in DIR, on $BACKEND (local, the
+# default: a pool of processes here; slurm: one job array, from a login node of a cluster whose
+# nodes share this filesystem) with $SWEEP_ARGS (more `sweep run` options, split on spaces, e.g.
+# "--jobs 4" or "--partition gpu --time 30") after the OPTIONs the caller gives. A failed cell
+# stops the experiment; its log is named.
+rp_sweep() {
+  local f=$1 dir=$2; shift 2
+  case ${BACKEND:-local} in local | slurm) ;; *) die "BACKEND: '$BACKEND' is not local or slurm" ;; esac
+  # shellcheck disable=SC2086
+  "$D" sweep run "$f" --dir "$dir" --backend "${BACKEND:-local}" -q "$@" ${SWEEP_ARGS:-} ||
+    die "sweep $f: cells failed (their logs are named above); rerun to retry only those"
+}
+
+# rp_gather FILE DIR TABLE: the rows of table TABLE of every cell, joined by `sweep gather` into
+# DIR/TABLE.h5 and DIR/TABLE.csv (columns: cell, the axes, the table's, provenance).
+rp_gather() {
+  "$D" sweep gather "$1" --dir "$2" --table "$3" -q || die "sweep gather $1 $3 failed"
+}
+
+# rp_pick CSV NAME...: the named columns of a CSV with a header row (no quoted commas), one
+# comma-separated line per row, no header.
+rp_pick() {
+  local f=$1; shift
+  awk -F, -v want="$*" '
+    NR == 1 { n = split(want, w, " ")
+              for (j = 1; j <= n; j++) { for (i = 1; i <= NF; i++) if ($i == w[j]) k[j] = i
+                                         if (!k[j]) { print "no column " w[j] > "/dev/stderr"; exit 1 } }
+              next }
+    { line = ""; for (j = 1; j <= n; j++) line = line (j > 1 ? "," : "") $k[j]; print line }' "$f"
+}

@@ -29,11 +29,18 @@
 # the fine-tune once; share of the fine-tuning gain kept in bits per byte (and exact match for
 # arith, reverse).
 #
-# Output: $OUT/runs/*.h5 (compress and eval reports), $OUT/runs/SIZE.params (the chosen
-# settings), $OUT/methods.csv (one row per size, task, method and target), $OUT/methods-mean.csv
+# The evaluations (every size x task x variant: the base, the fine-tune and each chosen setting)
+# run as one grid through `deltabench sweep` (docs/sweeps.md): here by default, on a Slurm cluster
+# with BACKEND=slurm (`make reproduce-methods BACKEND=slurm`); the compressions, distillations and
+# decompressions before it run here, JOBS fine-tunes at once.
+#
+# Output: $OUT/runs/*.h5 (compress reports), $OUT/runs/methods.sweep.json and
+# $OUT/runs/sweep/cells/HASH.h5 (the eval reports; gathered into $OUT/runs/sweep/quality.csv),
+# $OUT/runs/SIZE.params (the chosen settings), $OUT/methods.csv (one row per size, task, method and target), $OUT/methods-mean.csv
 # (means over the tasks), $OUT/section.md, $OUT/verdict. Cached by an input stamp.
 #   env: ZOO, SIZES (default small), TASKS, TARGETS, EVAL_TOKENS, EVAL_EXAMPLES, DISTILL_STEPS,
-#        CALIB_TOKENS, JOBS (fine-tunes at once, default 2)
+#        CALIB_TOKENS, JOBS (fine-tunes and local evaluations at once, default 2), BACKEND
+#        (local, slurm), SWEEP_ARGS (more `deltabench sweep run` options)
 # settings are argument lists built by args_of and split on purpose:
 # shellcheck disable=SC2046
 set -euo pipefail
@@ -47,6 +54,7 @@ TARGETS=${TARGETS:-16 32 64 128 256 512}
 DISTILL_STEPS=${DISTILL_STEPS:-50}
 CALIB=(--tokens "${CALIB_TOKENS:-2048}" --data "$ZOO/data" --threads 1)
 EVAL=(--tokens "${EVAL_TOKENS:-8192}" --examples "${EVAL_EXAMPLES:-50}" --data "$ZOO/data" --threads 1)
+BACKEND=${BACKEND:-local}
 JOBS=${JOBS:-2}
 # one thread per process, JOBS fine-tunes at once: on a shared 2-core machine OpenMP/OpenBLAS
 # threads that wait for a busy core cost several times their work (measured: a rank-5 SVD
@@ -72,6 +80,8 @@ st=$(rp_stamp "sizes $SIZES tasks $TASKS targets $TARGETS distill $DISTILL_STEPS
      compressors/*.c compressors/*.h models/*.c models/*.h core/safetensors.c \
      harness/cmd_compress.c harness/cmd_eval.c harness/cmd_calib.c harness/cmd_distill.c \
      $(for s in $SIZES; do echo "$ZOO/$s/stamp"; done))
+cached=0
+[ "$(cat "$R/stamp" 2>/dev/null)" = "$st" ] && cached=1
 rp_stamp_check "$st"
 
 # ---- choosing each method's setting per size ---------------------------------------------------
@@ -165,7 +175,8 @@ for s in $SIZES; do
 done
 
 # ---- the runs: every chosen setting on every fine-tune ----------------------------------------
-# task_runs SIZE TASK: every run of one fine-tune (single-threaded: JOBS of them at once)
+# task_runs SIZE TASK: every model of one fine-tune to evaluate, $R/SIZE-TASK-METHOD-TARGET.model
+# (single-threaded: JOBS of them at once); the evaluations are the sweep below
 task_runs() {
   local s=$1 t=$2 z=$ZOO/$1 p=$R/$1-$2 seq m tg x ok k loss
   # distillation windows of 128 tokens (BitDelta's), or the model's context where shorter
@@ -175,12 +186,10 @@ task_runs() {
   say "$s/$t"
   [ -s "$p.calib.st" ] || "$D" calib --model "$z/$t" --task "$t" "${CALIB[@]}" --out "$p.calib.st" >/dev/null ||
     die "calib $s/$t failed"
-  run "$s-$t-eval-base" eval --model "$z/base" --task "$t" "${EVAL[@]}" --out "$R/$s-$t-eval-base.h5"
-  run "$s-$t-eval-finetuned" eval --model "$z/$t" --task "$t" "${EVAL[@]}" --out "$R/$s-$t-eval-finetuned.h5"
   while read -r m tg x _ ok; do
     [ "$ok" = 1 ] || continue
     k=$m-$tg
-    [ -s "$R/$s-$t-$k-eval.h5" ] && continue
+    [ -s "$p-$k.model/model.safetensors" ] && continue
     if [ "$m" = bitdelta-distill ] || [ "$m" = bitdelta-distill-kl ]; then
       loss=mse
       [ "$m" = bitdelta-distill-kl ] && loss=kl
@@ -206,8 +215,6 @@ task_runs() {
     "$D" decompress --base "$z/base" --delta "$p-$k.delta" --out "$p-$k.model/model.safetensors" \
         </dev/null >"$R/$s-$t-$k-decompress.log" 2>&1 ||
       { cat "$R/$s-$t-$k-decompress.log" >&2; die "decompress $s/$t $k failed"; }
-    run "$s-$t-$k-eval" eval --model "$p-$k.model" --task "$t" "${EVAL[@]}" --out "$R/$s-$t-$k-eval.h5"
-    rm -rf "$p-$k.model"
     [ "$m" = bitdelta ] || rm -f "$p-$k.delta"
   done < "$R/$s.params"
   rm -f "$p"-bitdelta-*.delta
@@ -215,15 +222,59 @@ task_runs() {
 pids=()
 for s in $SIZES; do
   for t in $TASKS; do
+    [ $cached = 1 ] && break 2 # evaluated already: the models were removed
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || die "a fine-tune's runs failed (see above)"; done
     task_runs "$s" "$t" &
     pids+=($!)
   done
 done
 for pid in "${pids[@]}"; do wait "$pid" || die "a fine-tune's runs failed (see above)"; done
+# the evaluations: size x task x variant (base, finetuned, METHOD-TARGET), less the settings a
+# size could not reach; {size} and {task} name each cell's model
+list() { local x sep=""; for x in "$@"; do printf '%s%s' "$sep" "$(rp_json "$x")"; sep=", "; done; }
+keys=$(for s in $SIZES; do awk '$5 == 1 { print $1 "-" $2 }' "$R/$s.params"; done | awk '!seen[$0]++')
+variants() {
+  printf '"base": ["--model", %s], "finetuned": ["--model", %s]' "$(rp_json "$ZOO/{size}/base")" \
+    "$(rp_json "$ZOO/{size}/{task}")"
+  local k
+  for k in $keys; do printf ', %s: ["--model", %s]' "$(rp_json "$k")" "$(rp_json "$R/{size}-{task}-$k.model")"; done
+}
+excl=$(for s in $SIZES; do
+  miss=$(for k in $keys; do awk -v k="$k" '$1 "-" $2 == k && $5 == 1 { f = 1 } END { exit !f }' "$R/$s.params" || echo "$k"; done)
+  # shellcheck disable=SC2086
+  [ -z "$miss" ] || printf '{"size": %s, "variant": [%s]}\n' "$(rp_json "$s")" "$(list $miss)"
+done | paste -sd, -)
+# shellcheck disable=SC2086
+cat > "$R/methods.sweep.json.tmp" <<JSON
+{
+  "deltabench_sweep": 1,
+  "command": "eval",
+  "args": ["--task", "{task}", $(list "${EVAL[@]}")],
+  "table": "quality",
+  "axes": [
+    {"name": "size", "values": [$(list $SIZES)]},
+    {"name": "task", "values": [$(list $TASKS)]},
+    {"name": "variant", "values": {$(variants)}}
+  ],
+  "exclude": [$excl]
+}
+JSON
+mv "$R/methods.sweep.json.tmp" "$R/methods.sweep.json"
+if [ $cached = 0 ]; then
+  sweep_jobs=(); [ "$BACKEND" = local ] && sweep_jobs=(--jobs "$JOBS")
+  rp_sweep "$R/methods.sweep.json" "$R/sweep" "${sweep_jobs[@]}"
+  rm -rf "$R"/*.model
+fi
 rp_stamp_done "$st"
 
 # ---- the table, joined from the runs -----------------------------------------------------------
+# every evaluation's metrics, gathered: Q["SIZE TASK VARIANT METRIC"] = value
+rp_gather "$R/methods.sweep.json" "$R/sweep" quality
+declare -A Q
+while read -r key val; do Q[$key]=$val; done < <(rp_pick "$R/sweep/quality.csv" size task variant metric value |
+  awk -F, '{ print $1 "|" $2 "|" $3 "|" $4, $5 }')
+# metric SIZE TASK VARIANT NAME: the value of metric NAME (bpb, accuracy) of one evaluation
+metric() { echo "${Q[$1|$2|$3|$4]:-}"; }
 label() {
   case $1 in
     bitdelta) echo "BitDelta 1-bit" ;; bitdelta-distill) echo "BitDelta + scale distillation" ;;
@@ -245,13 +296,13 @@ csv=$OUT/methods.csv.tmp
 echo "size,task,method,label,target,setting,ratio_linear,ratio_whole,bpb,bpb_base,bpb_ft,bpb_kept,acc,acc_base,acc_ft,acc_kept" > "$csv"
 for s in $SIZES; do
   for t in $TASKS; do
-    qb=$(metric "$R/$s-$t-eval-base.h5" bpb); qf=$(metric "$R/$s-$t-eval-finetuned.h5" bpb)
-    ab=$(metric "$R/$s-$t-eval-base.h5" accuracy); af=$(metric "$R/$s-$t-eval-finetuned.h5" accuracy)
+    qb=$(metric "$s" "$t" base bpb); qf=$(metric "$s" "$t" finetuned bpb)
+    ab=$(metric "$s" "$t" base accuracy); af=$(metric "$s" "$t" finetuned accuracy)
     while read -r m tg x _ ok; do
       [ "$ok" = 1 ] || continue
       k=$m-$tg
       read -r n _ lz _ an _ az _ <<<"$(sizes "$R/$s-$t-$k-comp.h5")"
-      q=$(metric "$R/$s-$t-$k-eval.h5" bpb); a=$(metric "$R/$s-$t-$k-eval.h5" accuracy)
+      q=$(metric "$s" "$t" "$k" bpb); a=$(metric "$s" "$t" "$k" accuracy)
       awk -v s="$s" -v t="$t" -v m="$m" -v l="$(label "$m")" -v tg="$tg" -v kn="$(knob "$m" "$x")" \
           -v n="$n" -v b="$lz" -v an="$an" -v ab="$az" -v q="$q" -v qb="$qb" -v qf="$qf" \
           -v a="$a" -v a0="$ab" -v af="$af" 'BEGIN {

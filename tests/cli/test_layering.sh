@@ -37,4 +37,14 @@ plant compressors/m_rtn.c '#include "kernels/kernels.h"' # down: allowed
 expect_exit 0 "downward includes" -- "$check" "$T/tree"
 
 expect_exit 2 "missing root" -- "$check" "$T/nonexistent"
+
+# ---- function length: over 150 lines only when docs/ARCHITECTURE.md lists it ----
+flen=$root/scripts/check-function-length.sh
+expect_exit 0 "the tree's function lengths" -- "$flen" "$root"
+copy
+mkdir -p "$T/tree/docs"
+grep -v '^- `gen_main`' "$root/docs/ARCHITECTURE.md" > "$T/tree/docs/ARCHITECTURE.md"
+expect_exit 1 "an unlisted long function" -- "$flen" "$T/tree"
+expect_out_contains "harness/cmd_trace.c:" "the long function's file and line"
+expect_out_contains "gen_main is" "the long function's name"
 finish

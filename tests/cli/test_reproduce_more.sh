@@ -60,7 +60,7 @@ expect_exit 0 "reproduce dz3 (short)" -- env POPS=uniform RATES="1 2" DURATION=2
 outputs dz3 "$T/dz3"
 # 7 systems under datasheet load rates, the 4 load-bound ones under the artifact's, 2 rates
 [ "$(rows "$T/dz3/dz3.csv")" -eq 22 ] || fail "dz3.csv: expected 22 runs, got $(rows "$T/dz3/dz3.csv")"
-[ "$(find "$T/dz3/runs" -name '*.h5' | wc -l)" -eq 22 ] || fail "dz3: expected 22 HDF5 runs"
+[ "$(find "$T/dz3/runs/sweep/cells" -name '*.h5' | wc -l)" -eq 22 ] || fail "dz3: expected 22 HDF5 runs (sweep cells)"
 [ -s "$T/dz3/dz3-slo.csv" ] || fail "dz3-slo.csv missing"
 grep -q '^datasheet,uniform,2,swap-6,' "$T/dz3/dz3.csv" || fail "dz3.csv lacks the swap-6 run at 2 req/s"
 grep -q 'DZ-4' "$T/dz3/verdict" || fail "dz3 verdict lacks DZ-4"
