@@ -38,6 +38,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 int cmd_calib(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_bench_kernel(int argc, char **argv);

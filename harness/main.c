@@ -27,6 +27,8 @@ static const cli_command commands[] = {
      cmd_distill},
     {"calib", "measure a model's per-layer Hessians (2/n X^T X) into a calibration file",
      cmd_calib},
+    {"calibrate", "fit the cost model's GPU terms to measured GPU timings (overlay, error tables)",
+     cmd_calibrate},
     {"simulate", "simulate serving a trace with a policy (dedicated, swap, deltazip, ...)", cmd_simulate},
     {"serve", "serve a trace for real on the cpu or cuda executor", cmd_serve},
     {"bench-kernel", "time a delta kernel (CPU or GPU) against the measured copy bandwidth",

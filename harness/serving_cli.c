@@ -47,12 +47,15 @@ static size_t srv_rows(const srv_command *c, srv_opts *o, cli_opt *opts, size_t 
                     "output_tokens)", "required"),
         CLI_STR_OPT("system", &o->system, "S", sys_help, "required"),
         CLI_STR_OPT("hw", &o->hw, "H",
-                    "hardware profile: a100-80gb, h100-sxm, h200, rtx3090,\n"
-                    "cpu (this machine, measured once and cached in\n"
-                    HW_CPU_PROFILE_CACHE "), or a profile file", c->hw_default),
+                    "hardware profile: a100-80gb, h100-sxm (calibrated on\n"
+                    "measured GPU timings), h200, rtx3090 (extrapolated from them),\n"
+                    "<name>-datasheet (datasheet only), cpu (this machine, measured\n"
+                    "once and cached in " HW_CPU_PROFILE_CACHE "), or a profile file",
+                    c->hw_default),
         CLI_STR_OPT("calib", &o->calib, "FILE",
-                    "calibration overlay (eff.* keys) written by `bench-kernel\n"
-                    "--calib-out` or `serve --executor cpu --calib-out`", "none"),
+                    "calibration overlay applied over the profile's own (eff.* keys)\n"
+                    "written by `bench-kernel --calib-out`, `serve --executor cpu\n"
+                    "--calib-out` or `calibrate --out`", "none"),
         CLI_STR_OPT("model", &o->model, "M", model_help,
                     "llama2-13b; serve cpu: the zoo's base; cpu-kernels: the largest in half the memory"),
         CLI_INT_OPT("tp", &o->tp, 1, 1024, "N",
@@ -201,7 +204,8 @@ static int parse(const srv_command *cmd_row, int argc, char **argv, srv_opts *o)
 static bool is_sim(const srv_opts *o) { return !strcmp(o->executor, "sim"); }
 
 static db_status write_results(const char *path, int argc, char **argv, const srv_opts *o,
-                               const eng_result *r, const met_breakdown_row *bd, double wall_s,
+                               const hw_profile *hw, const eng_result *r,
+                               const met_breakdown_row *bd, double wall_s,
                                uint64_t token_hash)
 {
     res_run_info info = {argc, argv, (uint64_t)o->seed, cli_gpu_name()};
@@ -214,6 +218,7 @@ static db_status write_results(const char *path, int argc, char **argv, const sr
         (s = res_attr_str(f, "system", o->system)) != DB_OK ||
         (s = res_attr_str(f, "executor", r->summary.executor)) != DB_OK ||
         (s = res_attr_str(f, "hw", r->summary.hw)) != DB_OK ||
+        (s = res_attr_str(f, "hw_calibration", hw->calib[0] ? hw->calib : "none (datasheet)")) != DB_OK ||
         (s = res_attr_str(f, "model", o->model)) != DB_OK ||
         (s = res_attr_i64(f, "events", r->events)) != DB_OK)
         goto fail;
@@ -481,7 +486,7 @@ int srv_main(const srv_command *c, int argc, char **argv)
     if ((s = hw_profile_resolve(&hw, o.hw, cli_root_path(HW_CPU_PROFILE_CACHE, cache,
                                                          sizeof cache))) != DB_OK)
         goto fail;
-    if (o.calib && ((s = hw_profile_load(&hw, o.calib)) != DB_OK || (s = hw_profile_check(&hw)) != DB_OK))
+    if (o.calib && (s = hw_profile_overlay(&hw, o.calib)) != DB_OK)
         goto fail;
     if (o.tp > hw.max_gpus) {
         s = db_error(DB_ERR_ARG, "--tp %lld: profile %s has at most %d GPUs per node",
@@ -556,7 +561,7 @@ int srv_main(const srv_command *c, int argc, char **argv)
         goto fail;
     if (c->after && (s = c->after(&o, &exe, &hw)) != DB_OK)
         goto fail;
-    if (o.out && (s = write_results(o.out, argc, argv, &o, &res, bd, wall,
+    if (o.out && (s = write_results(o.out, argc, argv, &o, &hw, &res, bd, wall,
                                     exe_cpu_token_hash(&exe))) != DB_OK)
         goto fail;
     if (!o.quiet)

@@ -3,7 +3,8 @@
  *
  * The run-time ISA choice lives here (one __builtin_cpu_supports probe, cached); every fast
  * kernel takes a `simd` level (0 portable, 1 AVX2+FMA+F16C, 2 AVX-512F/BW: the 1-bit and 2:4
- * kernels have AVX-512 paths, the other ops run their AVX2 paths at level 2). Workspaces are cached in the context and only grow. */
+ * kernels have AVX-512 paths, the other ops run their AVX2 paths at level 2); KN_IMPL_FAST runs
+ * the int8 kernels of cpu/lut8.c for 1-bit and 2:4 where AVX-512 VBMI + VNNI exist. Workspaces are cached in the context and only grow. */
 #define _GNU_SOURCE
 #include <omp.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct kn_ctx {
     kn_device dev;
     kn_impl impl;
     int simd;
+    bool q8; /* the int8 table-lookup kernels run (KN_IMPL_FAST on AVX-512 VBMI + VNNI) */
     void *cuda; /* cuda_kn * */
     /* grouping workspace (host) */
     int32_t *perm, *start, *gdelta, *count, *none;
@@ -34,6 +36,8 @@ struct kn_ctx {
     size_t cap_rowsum, cap_tmp, cap_panel, cap_lut;
     uint32_t *tiles;
     size_t cap_tiles;
+    uint8_t *q8buf;
+    size_t cap_q8;
     uint16_t *dq; /* dequant buffer (device memory of the context) */
     size_t cap_dq;
     double marks[KN_MARKS];
@@ -57,6 +61,23 @@ static int cpu_simd_level(void)
     return level;
 }
 
+/* AVX-512 VBMI (vpermb, vpermt2b, vpmultishiftqb) and VNNI (vpdpbusd): the int8 kernels. */
+static bool cpu_has_q8(void)
+{
+    static int has = -1;
+    if (has < 0) {
+        int h = 0;
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        h = cpu_simd_level() == 2 && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vbmi") &&
+            __builtin_cpu_supports("avx512vnni");
+#endif
+        has = h;
+    }
+    return has;
+}
+
 const char *kn_cpu_isa(void)
 {
     static const char *names[] = {"portable", "avx2", "avx512"};
@@ -68,7 +89,7 @@ db_status kn_ctx_init(kn_ctx **out, kn_device dev, kn_impl impl)
     *out = NULL;
     if (dev != KN_CPU && dev != KN_CUDA)
         return db_error(DB_ERR_ARG, "kernels: unknown device %d", (int)dev);
-    if (impl < KN_IMPL_REF || impl > KN_IMPL_AVX2)
+    if (impl < KN_IMPL_REF || impl > KN_IMPL_F32)
         return db_error(DB_ERR_ARG, "kernels: unknown implementation %d", (int)impl);
 #ifndef DB_HAVE_CUDA
     if (dev == KN_CUDA)
@@ -79,9 +100,10 @@ db_status kn_ctx_init(kn_ctx **out, kn_device dev, kn_impl impl)
         return db_error(DB_ERR_NOMEM, "kernels: out of memory");
     c->dev = dev;
     c->impl = impl;
-    c->simd = impl == KN_IMPL_FAST   ? cpu_simd_level()
+    c->simd = impl == KN_IMPL_FAST || impl == KN_IMPL_F32 ? cpu_simd_level()
               : impl == KN_IMPL_AVX2 ? (cpu_simd_level() < 1 ? cpu_simd_level() : 1)
                                      : 0;
+    c->q8 = dev == KN_CPU && impl == KN_IMPL_FAST && cpu_has_q8();
 #ifdef DB_HAVE_CUDA
     if (dev == KN_CUDA) {
         db_status s = cuda_kn_create((cuda_kn **)&c->cuda);
@@ -105,6 +127,7 @@ void kn_ctx_free(kn_ctx *c)
 #endif
     db_free(c->perm), db_free(c->start), db_free(c->gdelta), db_free(c->count), db_free(c->none);
     db_free(c->rowsum), db_free(c->tmp), db_free(c->panel), db_free(c->lut), db_free(c->tiles);
+    db_free(c->q8buf);
     db_free(c);
 }
 
@@ -116,6 +139,8 @@ const char *kn_ctx_impl_name(const kn_ctx *c)
         return "cuda";
     if (c->impl == KN_IMPL_REF)
         return "ref";
+    if (c->q8)
+        return "avx512-int8";
     return c->simd == 2 ? "avx512" : c->simd == 1 ? "avx2" : "portable";
 }
 
@@ -459,7 +484,8 @@ void kn_bitdelta_tile(const uint32_t *signs, int64_t N, int64_t K, uint32_t *out
 
 bool kn_bitdelta_prefers_tiled(const kn_ctx *c)
 {
-    return c && c->dev == KN_CPU && c->impl == KN_IMPL_FAST && c->simd >= 2;
+    return c && c->dev == KN_CPU && (c->impl == KN_IMPL_FAST || c->impl == KN_IMPL_F32) &&
+           c->simd >= 2;
 }
 
 static void cpu_zero_none(const kn_deltas *dl, const kn_groups *g, float *y, bool acc)
@@ -479,12 +505,17 @@ static db_status cpu_scratch(kn_ctx *c, const kn_deltas *dl, int64_t B, kn_cpu_s
     size_t panel = dl->fmt == KN_FMT_DENSE16 ? kn_fast_dense_panel(dl->K, dl->N) : 0;
     if (!s && panel)
         s = grow((void **)&c->panel, &c->cap_panel, panel, sizeof(float));
-    size_t lut = dl->fmt == KN_FMT_BITDELTA && c->impl != KN_IMPL_REF
+    const bool q8 = c->q8 && kn_q8_handles(dl);
+    const size_t q8b = q8 ? kn_q8_scratch(dl) : 0;
+    if (!s && q8b) /* 64 bytes of slack to align to 64 */
+        s = grow((void **)&c->q8buf, &c->cap_q8, q8b + 64, 1);
+    ws->q8 = q8b ? (uint8_t *)(((uintptr_t)c->q8buf + 63) & ~(uintptr_t)63) : NULL;
+    size_t lut = !q8 && dl->fmt == KN_FMT_BITDELTA && c->impl != KN_IMPL_REF
                      ? kn_fast_bitdelta_lut(dl->K, c->simd)
                      : 0;
     if (!s && lut) /* 16 floats of slack to align the tables to 64 bytes */
         s = grow((void **)&c->lut, &c->cap_lut, lut + 16, sizeof(float));
-    const size_t tw = dl->fmt == KN_FMT_BITDELTA && c->impl != KN_IMPL_REF && !dl->tiled
+    const size_t tw = !q8 && dl->fmt == KN_FMT_BITDELTA && c->impl != KN_IMPL_REF && !dl->tiled
                           ? kn_fast_bitdelta_tiles(c->simd)
                           : 0;
     const size_t nt = (size_t)omp_get_max_threads();
@@ -510,6 +541,10 @@ static db_status cpu_run(kn_ctx *c, const kn_deltas *dl, const kn_groups *g, int
         static const kn_cpu_fn ref[KN_FMT_COUNT] = {kn_ref_dense, kn_ref_bitdelta, kn_ref_nmq,
                                                     kn_ref_csr, kn_ref_lowrank};
         ref[dl->fmt](dl, g, x, y, acc, &ws);
+        return DB_OK;
+    }
+    if (c->q8 && kn_q8_handles(dl)) {
+        kn_q8_gemm(dl, g, x, y, acc, &ws);
         return DB_OK;
     }
     switch (dl->fmt) {

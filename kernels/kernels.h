@@ -35,10 +35,14 @@ typedef enum { KN_CPU = 0, KN_CUDA = 1 } kn_device;
 /* Which CPU implementation a context runs (CUDA contexts ignore it). */
 typedef enum {
     KN_IMPL_REF = 0, /* scalar oracles (kernels/cpu/ *_ref.c): double accumulation */
-    KN_IMPL_FAST,     /* the best variant this CPU runs (AVX-512 > AVX2 > portable C) */
+    KN_IMPL_FAST,     /* the best variant this CPU runs: the int8 table-lookup kernels for
+                         1-bit and 2:4 where AVX-512 VBMI + VNNI exist (activations quantised
+                         to int8 per 256 columns, docs/kernels.md), else as KN_IMPL_F32 */
     KN_IMPL_PORTABLE, /* the fast code paths without SIMD (tests the dispatch fallbacks) */
-    KN_IMPL_AVX2      /* the AVX2 paths even where AVX-512 exists (portable without AVX2):
+    KN_IMPL_AVX2,     /* the AVX2 paths even where AVX-512 exists (portable without AVX2):
                          lets tests and benchmarks reach them on an AVX-512 machine */
+    KN_IMPL_F32       /* the f32 kernels (AVX-512 > AVX2 > portable C), f32 activations and
+                         accumulation, even where the int8 ones run */
 } kn_impl;
 
 /* Packed delta formats (part meaning per format; every part is device memory of the context). */
@@ -80,7 +84,7 @@ typedef struct kn_ctx kn_ctx;
 db_status kn_ctx_init(kn_ctx **out, kn_device dev, kn_impl impl);
 void kn_ctx_free(kn_ctx *c); /* NULL is a no-op */
 kn_device kn_ctx_device(const kn_ctx *c);
-/* Name of what runs: "ref", "avx2", "avx512", "portable", "cuda". */
+/* Name of what runs: "ref", "avx2", "avx512", "avx512-int8", "portable", "cuda". */
 const char *kn_ctx_impl_name(const kn_ctx *c);
 /* The SIMD level this CPU offers the fast kernels: "avx512", "avx2" or "portable". */
 const char *kn_cpu_isa(void);
@@ -119,7 +123,7 @@ db_status kn_copy_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bytes_p
 size_t kn_bitdelta_tiled_bytes(int64_t N, int64_t K);
 /* signs U32 [N, W] row-major -> out (kn_bitdelta_tiled_bytes, host memory). */
 void kn_bitdelta_tile(const uint32_t *signs, int64_t N, int64_t K, uint32_t *out);
-/* Whether context c reads 1-bit deltas faster tiled (a CPU context on the AVX-512 path). */
+/* Whether context c reads 1-bit deltas faster tiled (a CPU context on an AVX-512 path). */
 bool kn_bitdelta_prefers_tiled(const kn_ctx *c);
 
 /* Checks a descriptor: format, shape, parameters, no NULL part pointer (one-line DB_ERR_ARG). */

@@ -31,6 +31,8 @@ typedef struct {
     uint32_t *tiles;     /* [threads][tiles_words], 64-byte aligned: each thread's row-major 1-bit
                             rows transposed into the tiled layout (AVX-512 path) */
     size_t tiles_words;  /* per thread, a multiple of 16 */
+    uint8_t *q8;         /* [kn_q8_scratch], 64-byte aligned: the int8 kernels' tables or
+                            quantised activations of one pass (NULL when they do not run) */
 } kn_cpu_scratch;
 
 /* Row n of delta `signs` (part 0 of a 1-bit descriptor): word w at row[w * *stride]. */
@@ -77,6 +79,18 @@ void kn_fast_csr(const kn_deltas *dl, const kn_groups *g, const float *x, float 
 void kn_fast_lowrank(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
                      int simd, float *tmp);
 void kn_fast_dequant16(const kn_deltas *dl, int d, uint16_t *out);
+
+/* int8 table-lookup kernels (kernels/cpu/lut8.c; AVX-512 VBMI + VNNI, the caller checks):
+ * activations quantised per KN_Q8_BLOCK columns, KN_Q8_ROWS activation rows per pass. */
+#define KN_Q8_BLOCK 256
+#define KN_Q8_ROWS 16
+/* Whether they cover dl: 1-bit (either layout), 2:4 with 2, 4 or 8 bits. */
+bool kn_q8_handles(const kn_deltas *dl);
+/* Bytes of ws->q8 they want for dl (0: not covered). */
+size_t kn_q8_scratch(const kn_deltas *dl);
+/* y rows of the groups (+)= Δ x for a covered descriptor (ws->q8 sized by kn_q8_scratch). */
+void kn_q8_gemm(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                kn_cpu_scratch *ws);
 
 /* Floats of the dense-GEMM panel workspace kn_fast_dense wants for K (0: none needed). */
 size_t kn_fast_dense_panel(int64_t K, int64_t rows);

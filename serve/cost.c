@@ -78,6 +78,84 @@ db_status cost_format_linear_bytes(const cost_format *f, const llama_model *m, d
     return DB_OK;
 }
 
+/* Roofline seconds of a weight n x k at T tokens on one GPU at efficiency e_c (FLOPs) / e_m
+ * (bytes). */
+static double roof_nk(const hw_profile *hw, double n, double k, double T, double e_c, double e_m)
+{
+    double fl = 2 * n * k * T / (hw->peak_flops * e_c), by = 2 * n * k / (hw->hbm_bw * e_m);
+    return fl > by ? fl : by;
+}
+
+/* The measured-surface mode: the curves' knot seconds (docs/serving.md, "GPU calibration"). */
+static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
+{
+    const hw_surface *sf = &hw->surf;
+    const llama_model *m = c->model;
+    const int tp = c->tp;
+    const double tpd = (double)tp, C = (double)m->C, HS = (double)(m->C / m->NH);
+    const double L = (double)m->L, F = (double)m->F;
+    /* The 7 projections as the surface's 4 GEMMs (q/k/v and gate/up fused), on one GPU. */
+    const double shape[HW_NOPS][2] = {
+        {((double)m->NH + 2.0 * (double)m->NKV) * HS / tpd, C},
+        {C, (double)m->NH * HS / tpd},
+        {2 * F / tpd, C},
+        {C, F / tpd},
+    };
+    const double hn = (double)m->V / tpd; /* lm_head: priced as the gate/up surface */
+    c->curved = true;
+    c->k.gemm_curve = 1;
+    c->k.delta_curve = f ? 1 : 0;
+    cost_knots *kn = &c->kn;
+    kn->n = sf->nknots;
+    for (int i = 0; i < kn->n; i++)
+        kn->k[i].tok = sf->tokens[i];
+    kn->shift = 0;
+    while (((int64_t)kn->k[kn->n - 1].tok >> kn->shift) >= COST_BUCKETS - 1)
+        kn->shift++;
+    for (int b = 0, i = 0; b < COST_BUCKETS; b++) {
+        while (i + 1 < kn->n && kn->k[i + 1].tok <= (double)((int64_t)b << kn->shift))
+            i++;
+        kn->bucket[b] = (uint16_t)i;
+    }
+    /* A delta kernel runs at the dense GEMM's measured efficiency at its own arithmetic
+     * intensity, times the profile's ratio of delta to dense efficiency (an assumption, or a
+     * bench-kernel overlay's measurement: "modelled" in docs/serving.md). */
+    double km = 1, kc = 1;
+    if (f) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.mem", f->eff_key);
+        km = hw_eff(hw, key, hw_eff(hw, "gemm.mem", 1.0)) / hw_eff(hw, "gemm.mem", 1.0);
+        snprintf(key, sizeof key, "%s.compute", f->eff_key);
+        kc = hw_eff(hw, key, hw_eff(hw, "gemm.compute", 1.0)) / hw_eff(hw, "gemm.compute", 1.0);
+        c->delta_x = 2 * c->w_lin * f->density / c->delta_lin_bytes;
+    }
+    for (int i = 0; i < kn->n; i++) {
+        const double T = kn->k[i].tok;
+        double *sec = kn->k[i].sec;
+        double lin = 0, lin_roof = 0;
+        for (int op = 0; op < HW_NOPS; op++) {
+            double e = hw_surface_eff(hw, op, tp, shape[op][0], shape[op][1], i);
+            double r = roof_nk(hw, shape[op][0], shape[op][1], T, 1, 1);
+            lin += r / e, lin_roof += r;
+        }
+        /* q/k/v and gate/up are each one fused GEMM here (Vidur measures them fused). */
+        sec[COST_C_LIN] = L * lin;
+        double eh = hw_surface_eff(hw, HW_OP_GATE_UP, tp, hn, C, i);
+        sec[COST_C_HEAD] = roof_nk(hw, hn, C, T, eh, eh);
+        if (!f)
+            continue;
+        /* At knot T (FLOPs per byte) a delta reads its bytes once and does T x bytes FLOPs. */
+        double el = lin_roof / lin, B = c->delta_lin_bytes / tpd;
+        double fl = T * B / (hw->peak_flops * el * kc), by = B / (hw->hbm_bw * el * km);
+        sec[COST_C_DLIN] = fl > by ? fl : by;
+        sec[COST_C_DHEAD] = roof_nk(hw, hn, C, T, eh * kc, eh * km);
+    }
+    for (int i = 0; i + 1 < kn->n; i++)
+        for (int w = 0; w < COST_NCURVES; w++)
+            kn->k[i].slope[w] = (kn->k[i + 1].sec[w] - kn->k[i].sec[w]) /
+                                (kn->k[i + 1].tok - kn->k[i].tok);
+}
+
 db_status cost_init(cost_ctx *c, const llama_model *m, const cost_format *f, const hw_profile *hw,
                     int tp)
 {
@@ -141,13 +219,57 @@ db_status cost_init(cost_ctx *c, const llama_model *m, const cost_format *f, con
     /* Two ring all-reduces of the activations [T, C] fp16 per layer: each moves 2·(TP-1)/TP of
      * a token's 2·C bytes over one link, plus the link latency. */
     if (tp > 1) {
-        c->k.ar_token = 2 * L * (2 * (tpd - 1) / tpd * C * 2 / c->link_bw);
-        c->k.ar_fixed = 2 * L * c->link_lat;
+        int a = hw_surface_ar(hw, tp); /* measured all-reduce model of this TP degree */
+        double bw = a >= 0 ? hw->surf.ar[a].busbw : c->link_bw;
+        double lat = a >= 0 ? hw->surf.ar[a].lat_s : c->link_lat;
+        c->k.ar_token = 2 * L * (2 * (tpd - 1) / tpd * C * 2 / bw);
+        c->k.ar_fixed = 2 * L * lat;
     }
+    if (hw->surf.nknots >= 2 && hw->surf.nrows)
+        curves_init(c, hw, f);
     return DB_OK;
 }
 
 static inline double max2(double a, double b) { return a > b ? a : b; }
+
+/* Seconds of curve `sec` at x tokens: the first knot's below it, linear between knots,
+ * proportional to x past the last (compute-bound there). */
+static inline double curve(const cost_ctx *c, int w, double x)
+{
+    const cost_knots *kn = &c->kn;
+    const cost_knot *first = &kn->k[0], *last = &kn->k[kn->n - 1];
+    if (x <= first->tok)
+        return first->sec[w];
+    if (x >= last->tok)
+        return last->sec[w] * (x / last->tok);
+    const cost_knot *k = &kn->k[kn->bucket[(int64_t)x >> kn->shift]];
+    while (k[1].tok <= x)
+        k++;
+    return k->sec[w] + (x - k->tok) * k->slope[w];
+}
+
+/* The GEMM and delta terms of an iteration on the measured surface. */
+static double step_curved(const cost_ctx *c, const cost_batch *b, double T, double NLg)
+{
+    double t = 0;
+    if (b->mode == COST_SHARED_BASE) {
+        t += c->k.gemm_curve * (curve(c, COST_C_LIN, T) + curve(c, COST_C_HEAD, NLg));
+        if (b->n_models && c->k.delta_curve != 0) {
+            int64_t tok = 0, lg = 0;
+            for (int i = 0; i < b->n_models; i++)
+                tok += b->tokens[i], lg += b->logits[i];
+            /* Each distinct delta is read once, with the batch's tokens shared out evenly. */
+            const double n = (double)b->n_models;
+            t += n * (curve(c, COST_C_DLIN, c->delta_x * (double)tok / n) +
+                      curve(c, COST_C_DHEAD, (double)lg / n));
+        }
+    } else {
+        for (int i = 0; i < b->n_models; i++)
+            t += c->k.gemm_curve * (curve(c, COST_C_LIN, (double)b->tokens[i]) +
+                                    curve(c, COST_C_HEAD, (double)b->logits[i]));
+    }
+    return t;
+}
 
 /* The formulas of docs/serving.md, with cost_init's coefficients (ctx->k). */
 double cost_step(const cost_ctx *c, const cost_batch *b)
@@ -155,7 +277,9 @@ double cost_step(const cost_ctx *c, const cost_batch *b)
     const double T = (double)(b->prefill_tokens + b->n_decode);
     const double NLg = (double)(b->n_prefill + b->n_decode);
     double t = c->step_overhead + c->step_token * T + c->step_model * (double)b->n_models;
-    if (b->mode == COST_SHARED_BASE) {
+    if (c->curved)
+        t += step_curved(c, b, T, NLg);
+    else if (b->mode == COST_SHARED_BASE) {
         /* One base GEMM over every token of the batch, then one batched delta kernel that
          * reads each distinct delta once (SBMM / BitDelta's batched kernel). */
         t += max2(c->k.gemm_token * T + c->k.gemm_logit * NLg, c->k.gemm_read);
@@ -189,9 +313,9 @@ double cost_term(const cost_ctx *c, const cost_batch *b, cost_term_kind k)
     t.step_overhead = t.step_token = t.step_model = 0;
     t.k.ar_token = t.k.ar_fixed = 0;
     if (k != COST_TERM_GEMM)
-        t.k.gemm_token = t.k.gemm_logit = t.k.gemm_read = 0;
+        t.k.gemm_token = t.k.gemm_logit = t.k.gemm_read = t.k.gemm_curve = 0;
     if (k != COST_TERM_DELTA)
-        t.k.delta_token = t.k.delta_logit = t.k.delta_read = 0;
+        t.k.delta_token = t.k.delta_logit = t.k.delta_read = t.k.delta_curve = 0;
     if (k != COST_TERM_ATTN)
         t.k.attn_prefill_sq = t.k.attn_ctx = t.k.attn_kv = 0;
     return cost_step(&t, b);

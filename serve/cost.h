@@ -3,8 +3,11 @@
  *
  * Time of an iteration = a sum of rooflines, one per kernel that runs in it, each
  * max(FLOPs / (TP · peak · eff_compute), bytes / (TP · HBM bandwidth · eff_mem)), plus the
- * tensor-parallel all-reduces and a fixed per-iteration overhead. docs/serving.md has the
- * formulas; cost_step is their only implementation (the tests recompute them by hand). */
+ * tensor-parallel all-reduces and a fixed per-iteration overhead. On a profile with a measured
+ * GEMM surface (serve/gpucal.h) the GEMM and delta terms are instead curves in tokens: seconds
+ * at the surface's knots, computed once by cost_init, linear in between (cost_curve). Its
+ * all-reduces use the measured latency and bus bandwidth of the TP degree. docs/serving.md has
+ * the formulas; cost_step is their only implementation (the tests recompute them by hand). */
 #ifndef DB_SERVE_COST_H
 #define DB_SERVE_COST_H
 
@@ -44,6 +47,22 @@ db_status cost_format_params(const cost_format *f, const dc_method **method,
  * compressors' byte accounting (dc_method.bytes, layouts of kernels/formats.h). */
 db_status cost_format_linear_bytes(const cost_format *f, const llama_model *m, double *bytes);
 
+#define COST_BUCKETS 520 /* index from tokens to knots: one entry per 2^shift tokens */
+
+/* The GEMM curves of a measured-surface profile: at each knot (a token count of the surface)
+ * the seconds of every curve and their slope to the next knot, side by side so one lookup
+ * touches one or two cache lines; an index finds the segment of a token count in O(1). */
+enum { COST_C_LIN, COST_C_HEAD, COST_C_DLIN, COST_C_DHEAD, COST_NCURVES };
+typedef struct {
+    double tok;
+    double sec[COST_NCURVES], slope[COST_NCURVES];
+} cost_knot;
+typedef struct {
+    int n, shift;
+    uint16_t bucket[COST_BUCKETS]; /* last knot <= (b << shift) */
+    cost_knot k[HW_MAX_KNOTS];
+} cost_knots;
+
 /* Everything a run's cost model needs, resolved once (nothing is looked up per iteration). */
 typedef struct {
     const llama_model *model;
@@ -65,7 +84,15 @@ typedef struct {
         double delta_token, delta_logit, delta_read; /* batched delta kernel (one delta) */
         double attn_prefill_sq, attn_ctx, attn_kv;   /* compute per p², per KV token; KV read */
         double ar_token, ar_fixed;                   /* TP all-reduces */
+        double gemm_curve, delta_curve;              /* 1: the curves below count, 0: not */
     } k;
+    /* Measured-surface mode (curved): seconds over all TP GPUs at each knot, of the base
+     * model's 7 projections (COST_C_LIN, tokens), its lm_head (HEAD, logit rows), one delta's
+     * projections (DLIN, at delta_x tokens-equivalent per token) and lm_head (DHEAD). */
+    bool curved;
+    double delta_x; /* a delta's FLOPs per byte read: the dense GEMM token count of equal
+                       arithmetic intensity, per token of that delta */
+    cost_knots kn;
 } cost_ctx;
 
 /* Resolves ctx for model m, delta format f (NULL: none), profile hw and TP degree tp. */

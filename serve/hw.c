@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "serve/gpucal.h"
 
 /* Assumed efficiencies shared by the GPU profiles until calibrated: vLLM-class fp16 GEMMs reach
  * ~70 % of tensor peak and ~80 % of HBM bandwidth; paged attention in decode ~60 % of HBM;
@@ -41,12 +42,12 @@
     "eff.delta.deltadq.mem = 0.40   # assumed: regenerated positions + split codes\n"             \
     "eff.delta.deltadq.compute = 0.25 # assumed: as above\n"
 
+/* Datasheet text of each GPU (the profile file format, without its name line). */
 static const struct {
     const char *name;
     const char *text;
-} builtin[] = {
+} datasheet[] = {
     {"a100-80gb",
-     "name = a100-80gb\n"
      "hbm_gb = 85.9         # NVIDIA A100 80GB SXM datasheet: 80 GiB HBM2e\n"
      "hbm_gbps = 2039       # datasheet: 2,039 GB/s\n"
      "peak_tflops = 312     # datasheet: FP16 tensor core 312 TFLOPS dense (624 with sparsity)\n"
@@ -60,7 +61,6 @@ static const struct {
      "load_overhead_ms = 5  # assumed per-load setup (allocation, stream sync)\n"
      "max_gpus = 8          # DGX A100: 8 GPUs\n" GPU_EFF},
     {"h100-sxm",
-     "name = h100-sxm\n"
      "hbm_gb = 85.9         # NVIDIA H100 SXM5 datasheet: 80 GiB HBM3\n"
      "hbm_gbps = 3350       # datasheet: 3.35 TB/s\n"
      "peak_tflops = 989     # datasheet: FP16 tensor core 989 TFLOPS dense (1,979 sparse)\n"
@@ -73,7 +73,6 @@ static const struct {
      "load_overhead_ms = 5  # assumed per-load setup\n"
      "max_gpus = 8          # DGX H100: 8 GPUs\n" GPU_EFF},
     {"h200",
-     "name = h200\n"
      "hbm_gb = 141          # NVIDIA H200 SXM datasheet: 141 GB HBM3e\n"
      "hbm_gbps = 4800       # datasheet: 4.8 TB/s\n"
      "peak_tflops = 989     # datasheet: FP16 tensor core 989 TFLOPS dense (same die as H100)\n"
@@ -86,7 +85,6 @@ static const struct {
      "load_overhead_ms = 5  # assumed per-load setup\n"
      "max_gpus = 8          # HGX H200: 8 GPUs\n" GPU_EFF},
     {"rtx3090",
-     "name = rtx3090\n"
      "hbm_gb = 25.8         # GeForce RTX 3090: 24 GiB GDDR6X\n"
      "hbm_gbps = 936        # datasheet: 936 GB/s\n"
      "peak_tflops = 71      # GA102 whitepaper: 71 TFLOPS fp16 tensor with fp32 accumulate\n"
@@ -99,15 +97,50 @@ static const struct {
      "load_overhead_ms = 5  # assumed per-load setup\n"
      "max_gpus = 4          # assumed 4-GPU workstation\n" GPU_EFF},
 };
+static const size_t ndatasheet = sizeof datasheet / sizeof datasheet[0];
+
+/* The compiled-in profiles: a datasheet, then (optionally) the GPU calibration of a measured
+ * SKU (serve/gpucal_data.c, written by `deltabench calibrate --emit-c`): its GEMM surface and,
+ * where the node has the same interconnect, its all-reduce model. */
+static const struct {
+    const char *name, *sheet, *calib_sku;
+    bool allreduce;
+    const char *note; /* how the calibration applies (recorded in p->calib) */
+} builtin[] = {
+    {"a100-80gb", "a100-80gb", "a100-80gb", true, "measured on A100"},
+    {"h100-sxm", "h100-sxm", "h100-sxm", true, "measured on H100"},
+    {"h200", "h200", "h100-sxm", true,
+     "extrapolated: H100's measured efficiencies and all-reduces at H200's datasheet bandwidth"},
+    {"rtx3090", "rtx3090", "a100-80gb", false,
+     "extrapolated: A100's measured efficiencies (same Ampere generation) at the 3090's datasheet "
+     "bandwidth and peak; all-reduce stays the PCIe assumption"},
+    {"a100-80gb-datasheet", "a100-80gb", NULL, false, NULL},
+    {"h100-sxm-datasheet", "h100-sxm", NULL, false, NULL},
+    {"h200-datasheet", "h200", NULL, false, NULL},
+    {"rtx3090-datasheet", "rtx3090", NULL, false, NULL},
+};
 static const size_t nbuiltin = sizeof builtin / sizeof builtin[0];
 
-const char *const hw_profile_names[] = {"a100-80gb", "h100-sxm", "h200", "rtx3090", "cpu", NULL};
+const char *const hw_profile_names[] = {"a100-80gb",           "h100-sxm",           "h200",
+                                        "rtx3090",             "a100-80gb-datasheet", "h100-sxm-datasheet",
+                                        "h200-datasheet",      "rtx3090-datasheet",  "cpu",
+                                        NULL};
+
+const char *const hw_op_names[HW_NOPS] = {"qkv", "o", "gate_up", "down"};
+
+static const char *sheet_text(const char *sheet)
+{
+    for (size_t i = 0; i < ndatasheet; i++)
+        if (!strcmp(datasheet[i].name, sheet))
+            return datasheet[i].text;
+    return NULL;
+}
 
 const char *hw_profile_text(const char *name)
 {
     for (size_t i = 0; i < nbuiltin; i++)
         if (!strcmp(builtin[i].name, name))
-            return builtin[i].text;
+            return sheet_text(builtin[i].sheet);
     return NULL;
 }
 
@@ -165,9 +198,152 @@ static char *trim(char *s)
     return s;
 }
 
+static void calib_append(hw_profile *p, const char *what)
+{
+    size_t n = strlen(p->calib);
+    snprintf(p->calib + n, sizeof p->calib - n, "%s%s", n ? "; " : "", what);
+}
+
+/* "tp<P>" suffix of a calibration key: P in [1, 1024], or 0. */
+static int key_tp(const char *s)
+{
+    if (strncmp(s, "tp", 2) || !isdigit((unsigned char)s[2]))
+        return 0;
+    char *end;
+    long v = strtol(s + 2, &end, 10);
+    return *end || v < 1 || v > 1024 ? 0 : (int)v;
+}
+
+/* The calibration keys (calibration, gemm.tokens, gemm.eff.*, allreduce.*); 1 when `key` was
+ * one of them (and *st says whether its value was good), 0 when it is another key. */
+static int parse_calib_key(hw_profile *p, const char *key, char *val, const char *origin,
+                           int lineno, db_status *st)
+{
+    hw_surface *sf = &p->surf;
+    *st = DB_OK;
+    if (!strcmp(key, "calibration")) {
+        calib_append(p, val);
+        return 1;
+    }
+    if (!strcmp(key, "gemm.tokens")) {
+        int n = 0;
+        char *s = val, *end;
+        while (*s) {
+            errno = 0;
+            double v = strtod(s, &end);
+            if (end == s || errno || !(v >= 1 && v <= 1e6) || v != floor(v) ||
+                (n && v <= sf->tokens[n - 1]) || n == HW_MAX_KNOTS) {
+                *st = db_error(DB_ERR_FORMAT, "%s:%d: gemm.tokens: at most %d increasing integers "
+                               "in [1, 1e6] expected", origin, lineno, HW_MAX_KNOTS);
+                return 1;
+            }
+            sf->tokens[n++] = (float)v;
+            s = end;
+            while (isspace((unsigned char)*s))
+                s++;
+        }
+        if (n < 2) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: gemm.tokens: at least 2 knots", origin, lineno);
+            return 1;
+        }
+        sf->nknots = n;
+        sf->nrows = 0; /* rows of another knot grid cannot stay */
+        return 1;
+    }
+    if (!strncmp(key, "gemm.eff.", 9)) {
+        const char *opn = key + 9, *dot = strchr(opn, '.');
+        int op = -1, tp = dot ? key_tp(dot + 1) : 0;
+        for (int i = 0; dot && i < HW_NOPS; i++)
+            if ((size_t)(dot - opn) == strlen(hw_op_names[i]) &&
+                !strncmp(opn, hw_op_names[i], (size_t)(dot - opn)))
+                op = i;
+        if (op < 0 || !tp) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: %s: expected gemm.eff.<qkv|o|gate_up|down>.tp<P>",
+                           origin, lineno, key);
+            return 1;
+        }
+        if (!sf->nknots) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: %s before gemm.tokens", origin, lineno, key);
+            return 1;
+        }
+        char *end;
+        double n = strtod(val, &end), k = 0;
+        if (end != val && *end == 'x')
+            k = strtod(end + 1, &end);
+        if (!(n >= 1 && n < 1e9 && k >= 1 && k < 1e9) || *end != ':') {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: %s: expected 'NxK: e1 e2 ...'", origin, lineno,
+                           key);
+            return 1;
+        }
+        int r;
+        for (r = 0; r < sf->nrows; r++)
+            if (sf->row[r].op == op && sf->row[r].tp == tp && sf->row[r].n == n &&
+                sf->row[r].k == k)
+                break;
+        if (r == HW_MAX_ROWS) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: more than %d gemm.eff rows", origin, lineno,
+                           HW_MAX_ROWS);
+            return 1;
+        }
+        char *s = end + 1;
+        int m = 0;
+        float eff[HW_MAX_KNOTS];
+        for (;;) {
+            while (isspace((unsigned char)*s))
+                s++;
+            if (!*s)
+                break;
+            errno = 0;
+            double v = strtod(s, &end);
+            if (end == s || errno || !(v > 0 && v <= 1) || m == sf->nknots) {
+                *st = db_error(DB_ERR_FORMAT, "%s:%d: %s: value %d is not an efficiency in (0, 1] "
+                               "or there are more than the %d knots", origin, lineno, key, m + 1,
+                               sf->nknots);
+                return 1;
+            }
+            eff[m++] = (float)v;
+            s = end;
+        }
+        if (m != sf->nknots) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: %s: %d efficiencies for %d knots", origin, lineno,
+                           key, m, sf->nknots);
+            return 1;
+        }
+        sf->row[r].op = op, sf->row[r].tp = tp, sf->row[r].n = n, sf->row[r].k = k;
+        memcpy(sf->row[r].eff, eff, (size_t)m * sizeof *eff);
+        if (r == sf->nrows)
+            sf->nrows++;
+        return 1;
+    }
+    if (!strncmp(key, "allreduce.", 10)) {
+        int tp = key_tp(key + 10);
+        char *end;
+        double lat = strtod(val, &end), bw = strtod(end, &end);
+        if (tp < 2 || *end || !(lat >= 0 && lat < 1e6) || !(bw > 0 && bw < 1e6)) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: %s: expected allreduce.tp<P> (P >= 2) = "
+                           "LATENCY_US BUSBW_GBPS", origin, lineno, key);
+            return 1;
+        }
+        int r;
+        for (r = 0; r < sf->nar; r++)
+            if (sf->ar[r].tp == tp)
+                break;
+        if (r == HW_MAX_AR) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: more than %d all-reduce entries", origin, lineno,
+                           HW_MAX_AR);
+            return 1;
+        }
+        sf->ar[r].tp = tp, sf->ar[r].lat_s = lat * 1e-6, sf->ar[r].busbw = bw * 1e9;
+        if (r == sf->nar)
+            sf->nar++;
+        return 1;
+    }
+    return 0;
+}
+
 db_status hw_profile_parse(hw_profile *p, const char *text, const char *origin)
 {
-    char line[512];
+    char line[16384];
     int lineno = 0;
     const char *s = text;
     while (*s) {
@@ -196,6 +372,12 @@ db_status hw_profile_parse(hw_profile *p, const char *text, const char *origin)
             if (strlen(val) >= sizeof p->name)
                 return db_error(DB_ERR_FORMAT, "%s:%d: name too long", origin, lineno);
             snprintf(p->name, sizeof p->name, "%s", val);
+            continue;
+        }
+        db_status cst;
+        if (parse_calib_key(p, key, val, origin, lineno, &cst)) {
+            if (cst != DB_OK)
+                return cst;
             continue;
         }
         char *end;
@@ -249,15 +431,122 @@ db_status hw_profile_load(hw_profile *p, const char *path)
     return s;
 }
 
+db_status hw_profile_overlay(hw_profile *p, const char *path)
+{
+    db_status s = hw_profile_load(p, path);
+    if (s == DB_OK)
+        s = hw_profile_check(p);
+    if (s == DB_OK) {
+        char what[600];
+        snprintf(what, sizeof what, "overlay %s", path);
+        calib_append(p, what);
+    }
+    return s;
+}
+
+/* The profiled TP degree of rows of `op` (all-reduce entries when op < 0) nearest tp. */
+static int nearest_tp(const hw_profile *p, int op, int tp)
+{
+    int best = 0;
+    double bd = 1e30;
+    int n = op < 0 ? p->surf.nar : p->surf.nrows;
+    for (int i = 0; i < n; i++) {
+        if (op >= 0 && p->surf.row[i].op != op)
+            continue;
+        int t = op < 0 ? p->surf.ar[i].tp : p->surf.row[i].tp;
+        double d = fabs(log2((double)t / tp));
+        if (d < bd - 1e-12 || (fabs(d - bd) <= 1e-12 && t < best))
+            bd = d, best = t;
+    }
+    return best;
+}
+
+double hw_surface_eff(const hw_profile *p, int op, int tp, double n, double k, int knot)
+{
+    const hw_surface *sf = &p->surf;
+    int t = nearest_tp(p, op, tp);
+    if (!t || knot < 0 || knot >= sf->nknots)
+        return 0;
+    /* The two rows nearest log(n·k) from below and from above. */
+    double x = log(n * k), lo_x = -1e300, hi_x = 1e300;
+    int lo = -1, hi = -1;
+    for (int i = 0; i < sf->nrows; i++) {
+        if (sf->row[i].op != op || sf->row[i].tp != t)
+            continue;
+        double xi = log(sf->row[i].n * sf->row[i].k);
+        if (xi <= x && xi > lo_x)
+            lo_x = xi, lo = i;
+        if (xi >= x && xi < hi_x)
+            hi_x = xi, hi = i;
+    }
+    if (lo < 0)
+        return sf->row[hi].eff[knot];
+    if (hi < 0 || hi_x == lo_x)
+        return sf->row[lo].eff[knot];
+    double l = (x - lo_x) / (hi_x - lo_x);
+    return (1 - l) * sf->row[lo].eff[knot] + l * sf->row[hi].eff[knot];
+}
+
+int hw_surface_ar(const hw_profile *p, int tp)
+{
+    int t = nearest_tp(p, -1, tp);
+    for (int i = 0; t && i < p->surf.nar; i++)
+        if (p->surf.ar[i].tp == t)
+            return i;
+    return -1;
+}
+
+bool hw_surface_print(FILE *fp, const hw_profile *p)
+{
+    const hw_surface *sf = &p->surf;
+    if (p->calib[0])
+        fprintf(fp, "calibration = %s\n", p->calib);
+    if (sf->nknots) {
+        fputs("gemm.tokens =", fp);
+        for (int i = 0; i < sf->nknots; i++)
+            fprintf(fp, " %.0f", sf->tokens[i]);
+        fputc('\n', fp);
+    }
+    for (int r = 0; r < sf->nrows; r++) {
+        fprintf(fp, "gemm.eff.%s.tp%d = %.0fx%.0f:", hw_op_names[sf->row[r].op], sf->row[r].tp,
+                sf->row[r].n, sf->row[r].k);
+        for (int i = 0; i < sf->nknots; i++)
+            fprintf(fp, " %.4g", sf->row[r].eff[i]);
+        fputc('\n', fp);
+    }
+    for (int i = 0; i < sf->nar; i++)
+        fprintf(fp, "allreduce.tp%d = %.4g %.4g\n", sf->ar[i].tp, sf->ar[i].lat_s * 1e6,
+                sf->ar[i].busbw / 1e9);
+    return !ferror(fp);
+}
+
 db_status hw_profile_builtin(hw_profile *p, const char *name)
 {
-    const char *text = hw_profile_text(name);
-    if (!text)
+    size_t i;
+    for (i = 0; i < nbuiltin; i++)
+        if (!strcmp(builtin[i].name, name))
+            break;
+    if (i == nbuiltin)
         return db_error(DB_ERR_NOT_FOUND, "unknown hardware profile '%s'", name);
     memset(p, 0, sizeof *p);
-    char origin[64];
+    char origin[96];
     snprintf(origin, sizeof origin, "profile %s", name);
-    return hw_profile_parse(p, text, origin);
+    db_status s = hw_profile_parse(p, sheet_text(builtin[i].sheet), origin);
+    if (s != DB_OK)
+        return s;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    if (!builtin[i].calib_sku)
+        return DB_OK;
+    const gcal_builtin_text *c = gcal_builtin_find(builtin[i].calib_sku);
+    if (!c)
+        return db_error(DB_ERR_INTERNAL, "profile %s: no compiled-in calibration of %s", name,
+                        builtin[i].calib_sku);
+    snprintf(origin, sizeof origin, "serve/gpucal_data.c %s", c->sku);
+    if ((s = hw_profile_parse(p, c->gemm, origin)) != DB_OK ||
+        (builtin[i].allreduce && (s = hw_profile_parse(p, c->allreduce, origin)) != DB_OK))
+        return s;
+    calib_append(p, builtin[i].note);
+    return DB_OK;
 }
 
 db_status hw_profile_check(const hw_profile *p)
@@ -303,6 +592,7 @@ db_status hw_profile_write(const hw_profile *p, const char *path, const char *he
     fprintf(o.fp, "max_gpus = %d\n", p->max_gpus);
     for (int i = 0; i < p->neff; i++)
         fprintf(o.fp, "eff.%s = %.6g\n", p->eff[i].key, p->eff[i].value);
+    hw_surface_print(o.fp, p);
     return fs_out_commit(&o);
 }
 
@@ -494,8 +784,8 @@ db_status hw_profile_resolve(hw_profile *p, const char *name_or_path, const char
     struct stat sb;
     if (stat(name_or_path, &sb) != 0)
         return db_error(DB_ERR_NOT_FOUND,
-                        "unknown hardware profile '%s' (a100-80gb, h100-sxm, h200, rtx3090, cpu, "
-                        "or a profile file)",
+                        "unknown hardware profile '%s' (a100-80gb, h100-sxm, h200, rtx3090, their "
+                        "-datasheet variants, cpu, or a profile file)",
                         name_or_path);
     memset(p, 0, sizeof *p);
     db_status s = hw_profile_load(p, name_or_path);

@@ -13,18 +13,54 @@
  * Units are human ones: GB = 1e9 bytes, GB/s, TFLOP/s, microseconds. Keys: name, hbm_gb,
  * hbm_gbps, peak_tflops, pcie_gbps, disk_gbps, host_gb, link_gbps, link_lat_us,
  * step_overhead_us, step_token_us, step_model_us (0 unless given), load_overhead_ms, max_gpus,
- * and eff.<op>.<mem|compute> (a share in (0, 1]).
+ * and eff.<op>.<mem|compute> (a share in (0, 1]). A GPU calibration overlay (serve/gpucal.h,
+ * `deltabench calibrate`) adds a measured GEMM efficiency surface and all-reduce model:
+ *   calibration = free text          # provenance, recorded in result files (appended)
+ *   gemm.tokens = T1 T2 ... Tn       # token counts of the surface's knots, increasing
+ *   gemm.eff.<op>.tp<P> = NxK: e1 ... en
+ *                  # measured efficiency (roofline time / measured time) of projection <op>
+ *                  # (qkv, o, gate_up, down) with a weight of N x K on one GPU at TP P, at
+ *                  # each knot; the cost model interpolates in log(N*K) (docs/serving.md)
+ *   allreduce.tp<P> = LAT_US BUSBW_GBPS   # measured ring all-reduce: latency, bus bandwidth
+ * gemm.tokens must precede the gemm.eff rows; a new gemm.tokens line drops earlier rows.
  *
- * Profiles: a100-80gb, h100-sxm, h200, rtx3090 (compiled in, datasheet numbers) and cpu (this
- * machine, measured by hw_probe_cpu, cached in a file so later runs reuse it). */
+ * Profiles: a100-80gb, h100-sxm (datasheet numbers + the compiled-in GPU calibration of
+ * serve/gpucal_data.c), h200, rtx3090 (datasheet + a measured SKU's calibration, extrapolated),
+ * <name>-datasheet (datasheet numbers only) and cpu (this machine, measured by hw_probe_cpu,
+ * cached in a file so later runs reuse it). */
 #ifndef DB_SERVE_HW_H
 #define DB_SERVE_HW_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core/status.h"
 
 #define HW_MAX_EFF 48
+#define HW_MAX_KNOTS 288 /* token knots of a GEMM efficiency surface */
+#define HW_MAX_ROWS 80   /* (projection, TP, shape) rows of a surface */
+#define HW_MAX_AR 8      /* all-reduce entries (one per TP degree) */
+
+/* The linear projections a GEMM surface row describes (one decoder layer's GEMMs). */
+typedef enum { HW_OP_QKV, HW_OP_O, HW_OP_GATE_UP, HW_OP_DOWN, HW_NOPS } hw_op;
+extern const char *const hw_op_names[HW_NOPS]; /* "qkv", "o", "gate_up", "down" */
+
+/* A measured GEMM efficiency surface and all-reduce model (calibration overlay). */
+typedef struct {
+    int nknots;
+    float tokens[HW_MAX_KNOTS];
+    int nrows;
+    struct {
+        int op, tp;
+        double n, k;               /* weight shape on one GPU: N outputs x K inputs */
+        float eff[HW_MAX_KNOTS];   /* roofline time / measured time at each knot */
+    } row[HW_MAX_ROWS];
+    int nar;
+    struct {
+        int tp;
+        double lat_s, busbw;       /* t = lat + 2 (TP-1)/TP bytes / busbw */
+    } ar[HW_MAX_AR];
+} hw_surface;
 /* Where `--hw cpu` caches the measured cpu profile (relative to the project root). */
 #define HW_CPU_PROFILE_CACHE "results/hw-cpu.txt"
 
@@ -51,6 +87,8 @@ typedef struct {
     int max_gpus;           /* GPUs per node: the largest tensor-parallel degree */
     int neff;
     hw_eff_entry eff[HW_MAX_EFF];
+    char calib[512];        /* calibrations applied, "; "-separated ("" = datasheet only) */
+    hw_surface surf;        /* measured GEMM surface (nknots 0 = none) and all-reduces */
 } hw_profile;
 
 /* Names of the compiled-in profiles plus "cpu", NULL-terminated (for --help). */
@@ -61,17 +99,34 @@ extern const char *const hw_profile_names[];
 db_status hw_profile_parse(hw_profile *p, const char *text, const char *origin);
 /* Reads a profile or calibration file over *p (hw_profile_parse of its content). */
 db_status hw_profile_load(hw_profile *p, const char *path);
-/* Fills *p with compiled-in profile `name`; DB_ERR_NOT_FOUND for unknown names (and "cpu"). */
+/* Fills *p with compiled-in profile `name` (datasheet text, then its compiled-in GPU
+ * calibration, if any); DB_ERR_NOT_FOUND for unknown names (and "cpu"). */
 db_status hw_profile_builtin(hw_profile *p, const char *name);
-/* The compiled-in text of profile `name` (documentation, tests), or NULL. */
+/* The compiled-in datasheet text of profile `name` (without its name line and calibration;
+ * documentation, tests), or NULL. */
 const char *hw_profile_text(const char *name);
 /* Resolves --hw: a compiled-in name; "cpu" (read from cache_path when it exists, else measured
  * with hw_probe_cpu and written there; cache_path NULL = measure, write nothing); or a file. */
 db_status hw_profile_resolve(hw_profile *p, const char *name_or_path, const char *cache_path);
+/* Overlays calibration file `path` on *p (hw_profile_load + hw_profile_check) and records
+ * "overlay PATH" in p->calib. */
+db_status hw_profile_overlay(hw_profile *p, const char *path);
 /* Checks every field is positive and finite and every efficiency is in (0, 1]. */
 db_status hw_profile_check(const hw_profile *p);
 /* Writes p in the file format (cpu probe cache); all-or-nothing. */
 db_status hw_profile_write(const hw_profile *p, const char *path, const char *header_comment);
+
+/* Writes the calibration lines of p (calibration, gemm.tokens, gemm.eff rows, allreduce) in
+ * the file format; nothing when p has none. Returns false on a write error. */
+bool hw_surface_print(FILE *fp, const hw_profile *p);
+/* Efficiency of projection `op` with a weight of n x k on one GPU of TP degree tp at knot
+ * `knot` of p's surface: the rows of the profiled TP nearest tp (in log2; ties: the smaller),
+ * interpolated linearly in log(n·k) between the nearest row shapes (clamped outside them).
+ * 0 when p has no row of that op. */
+double hw_surface_eff(const hw_profile *p, int op, int tp, double n, double k, int knot);
+/* Index in p->surf.ar of the all-reduce entry for TP degree tp (the nearest measured TP in
+ * log2; ties: the smaller), or -1 when p has none. */
+int hw_surface_ar(const hw_profile *p, int tp);
 
 /* Efficiency `key` (e.g. "gemm.mem"), or `dflt` when the profile has none. */
 double hw_eff(const hw_profile *p, const char *key, double dflt);

@@ -54,7 +54,10 @@ static int64_t run_case(kt_set *s, kn_impl impl, int64_t B, int D_used, bool acc
     db_status st = dequant ? kn_delta_gemm_dequant(cf, &s->dl, B, rd, x, y, acc)
                            : kn_delta_gemm(cf, &s->dl, B, rd, x, y, acc);
     ck_assert_msg(st == DB_OK, "%s", db_errmsg());
-    kt_bound(s, B, rd, x, bound);
+    if (tol == TOL_Q8)
+        kt_bound_q8(s, B, rd, x, bound);
+    else
+        kt_bound(s, B, rd, x, bound);
     int64_t bad = kt_compare(y, want, bound, acc ? y0 : NULL, B * N, tol);
     if (bad >= 0)
         fprintf(stderr, "fmt %d N %lld K %lld B %lld: y[%lld] = %.9g, ref %.9g, bound %.3g\n",
@@ -105,13 +108,13 @@ START_TEST(test_dense_f16_fast_vs_ref) { sweep(KN_FMT_DENSE16, KN_IMPL_FAST, 0, 
 END_TEST
 START_TEST(test_dense_bf16_fast_vs_ref) { sweep(KN_FMT_DENSE16, KN_IMPL_FAST, 0, 0, 0, 0, DT_BF16, TOL_DENSE, false); }
 END_TEST
-START_TEST(test_bitdelta_fast_vs_ref) { sweep(KN_FMT_BITDELTA, KN_IMPL_FAST, 0, 0, 0, 0, DT_U32, TOL_BITDELTA, false); }
+START_TEST(test_bitdelta_fast_vs_ref) { sweep(KN_FMT_BITDELTA, KN_IMPL_F32, 0, 0, 0, 0, DT_U32, TOL_BITDELTA, false); }
 END_TEST
-START_TEST(test_nmq_2of4_4bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_FAST, 4, 2, 4, 0, DT_U32, TOL_NMQ, false); }
+START_TEST(test_nmq_2of4_4bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_F32, 4, 2, 4, 0, DT_U32, TOL_NMQ, false); }
 END_TEST
-START_TEST(test_nmq_2of4_2bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_FAST, 2, 2, 4, 0, DT_U32, TOL_NMQ, false); }
+START_TEST(test_nmq_2of4_2bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_F32, 2, 2, 4, 0, DT_U32, TOL_NMQ, false); }
 END_TEST
-START_TEST(test_nmq_2of4_8bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_FAST, 8, 2, 4, 0, DT_U32, TOL_NMQ, false); }
+START_TEST(test_nmq_2of4_8bit_fast_vs_ref) { sweep(KN_FMT_NMQ, KN_IMPL_F32, 8, 2, 4, 0, DT_U32, TOL_NMQ, false); }
 END_TEST
 START_TEST(test_nmq_generic_fast_vs_ref)
 {
@@ -184,17 +187,17 @@ END_TEST
 START_TEST(test_batches_1_to_16)
 {
     static const int64_t sh[][2] = {{16, 512}, {37, 1000}, {33, 4099}, {50, 97}};
-    static const kn_impl impls[] = {KN_IMPL_FAST, KN_IMPL_AVX2};
+    static const kn_impl impls[] = {KN_IMPL_FAST, KN_IMPL_AVX2, KN_IMPL_F32};
     for (int si = 0; si < 4; si++)
         for (int f = 0; f < 4; f++) {
             const kn_fmt fmt = f == 0 ? KN_FMT_BITDELTA : KN_FMT_NMQ;
             const int bits = f == 1 ? 4 : f == 2 ? 2 : 8;
-            const double tol = f == 0 ? TOL_BITDELTA : TOL_NMQ;
             kt_set s;
             kt_make(&s, fmt, sh[si][0], sh[si][1], 5, bits, 2, 4, 0, DT_U32, si % 2,
                     (uint64_t)(7000 + si * 10 + f));
             for (int64_t B = 1; B <= 16; B++)
-                for (int ii = 0; ii < 2; ii++) {
+                for (int ii = 0; ii < 3; ii++) {
+                    const double tol = ii == 0 ? TOL_Q8 : f == 0 ? TOL_BITDELTA : TOL_NMQ;
                     const int D = (int)(B % 3 == 0 ? 1 : B % 3 == 1 ? 2 : 5);
                     const bool acc = (B + ii) % 2;
                     int64_t bad = run_case(&s, impls[ii], B, D, acc, (int)(B % 2), false,
@@ -217,7 +220,8 @@ START_TEST(test_bitdelta_tiled)
 {
     static const int64_t sh[][2] = {{1, 1}, {3, 31}, {17, 100}, {33, 257}, {40, 1000},
                                     {5, 4099}, {50, 97}, {37, 4096}, {64, 33}};
-    static const kn_impl impls[] = {KN_IMPL_REF, KN_IMPL_FAST, KN_IMPL_AVX2, KN_IMPL_PORTABLE};
+    static const kn_impl impls[] = {KN_IMPL_REF, KN_IMPL_FAST, KN_IMPL_AVX2, KN_IMPL_PORTABLE,
+                                    KN_IMPL_F32};
     for (int si = 0; si < (int)(sizeof sh / sizeof sh[0]); si++) {
         const int64_t N = sh[si][0], K = sh[si][1], B = 1 + si % 4 * 5, D = 3;
         kt_set s;
@@ -244,7 +248,7 @@ START_TEST(test_bitdelta_tiled)
         for (int64_t b = 0; b < B; b++)
             rd[b] = (int32_t)(b % (D + 1)) - 1; /* -1 (no delta), 0, 1, 2 */
         uint16_t *q0 = malloc(sizeof(uint16_t) * (size_t)(N * K)), *q1 = malloc(sizeof(uint16_t) * (size_t)(N * K));
-        for (int ii = 0; ii < 4; ii++) {
+        for (int ii = 0; ii < 5; ii++) {
             kn_ctx *c;
             ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, impls[ii]), DB_OK);
             for (int acc = 0; acc < 2; acc++) {
@@ -277,13 +281,14 @@ END_TEST
 START_TEST(test_bit_identical)
 {
     const int64_t N = 300, K = 1000, B = 8;
+    static const kn_impl impls[] = {KN_IMPL_FAST, KN_IMPL_AVX2, KN_IMPL_F32};
     for (int f = 0; f < 3; f++)
-        for (int ii = 0; ii < 2; ii++) {
+        for (int ii = 0; ii < 3; ii++) {
             const kn_fmt fmt = f == 0 ? KN_FMT_BITDELTA : KN_FMT_NMQ;
             kt_set s;
             kt_make(&s, fmt, N, K, 3, f == 2 ? 2 : 4, 2, 4, 0, DT_U32, 0, (uint64_t)(90 + f));
             kn_ctx *c;
-            ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, ii ? KN_IMPL_AVX2 : KN_IMPL_FAST), DB_OK);
+            ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, impls[ii]), DB_OK);
             float *x = malloc(sizeof(float) * B * K), *y[3];
             for (int v = 0; v < 3; v++)
                 y[v] = malloc(sizeof(float) * B * N);
@@ -307,6 +312,59 @@ START_TEST(test_bit_identical)
             kn_ctx_free(c);
             kt_free(&s);
         }
+}
+END_TEST
+
+/* The int8 table-lookup kernels (KN_IMPL_FAST where AVX-512 VBMI + VNNI exist; elsewhere FAST
+ * is the f32 kernels, which meet the looser bound too) against the ref with TOL_Q8, over the
+ * sweep's shapes, tails, batches and delta counts; 1-bit tiled is checked by test_bitdelta_tiled
+ * (bit-identical to row-major). */
+START_TEST(test_q8_bitdelta_vs_ref) { sweep(KN_FMT_BITDELTA, KN_IMPL_FAST, 0, 0, 0, 0, DT_U32, TOL_Q8, false); }
+END_TEST
+START_TEST(test_q8_nmq_vs_ref)
+{
+    sweep(KN_FMT_NMQ, KN_IMPL_FAST, 4, 2, 4, 0, DT_U32, TOL_Q8, false);
+    sweep(KN_FMT_NMQ, KN_IMPL_FAST, 2, 2, 4, 0, DT_U32, TOL_Q8, false);
+    sweep(KN_FMT_NMQ, KN_IMPL_FAST, 8, 2, 4, 0, DT_U32, TOL_Q8, false);
+}
+END_TEST
+
+/* The int8 kernels are not the f32 ones with another name: on a CPU that runs them, FAST
+ * differs from F32 somewhere (quantised activations) yet stays within TOL_Q8 of it; the
+ * context says which ran; larger shapes, many blocks, several deltas. */
+START_TEST(test_q8_differs_from_f32)
+{
+    kn_ctx *c;
+    ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST), DB_OK);
+    const bool q8 = !strcmp(kn_ctx_impl_name(c), "avx512-int8");
+    kn_ctx_free(c);
+    if (!q8)
+        return;
+    for (int f = 0; f < 3; f++) {
+        kt_set s;
+        kt_make(&s, f ? KN_FMT_NMQ : KN_FMT_BITDELTA, 70, 3000, 4, f == 2 ? 2 : 4, 2, 4, 0,
+                DT_U32, f % 2, (uint64_t)(500 + f));
+        const int64_t B = 9;
+        ck_assert_int_lt(run_case(&s, KN_IMPL_FAST, B, 4, f == 1, f % 2, false, 77, TOL_Q8), 0);
+        float *x = malloc(sizeof(float) * (size_t)(B * 3000)), *y0 = malloc(sizeof(float) * B * 70),
+              *y1 = malloc(sizeof(float) * B * 70);
+        int32_t rd[9];
+        db_rng r;
+        rng_seed(&r, 9);
+        for (int64_t i = 0; i < B * 3000; i++)
+            x[i] = (float)rng_normal(&r);
+        for (int b = 0; b < B; b++)
+            rd[b] = b % 4;
+        kn_ctx *cf, *c32;
+        ck_assert_int_eq(kn_ctx_init(&cf, KN_CPU, KN_IMPL_FAST), DB_OK);
+        ck_assert_int_eq(kn_ctx_init(&c32, KN_CPU, KN_IMPL_F32), DB_OK);
+        ck_assert_int_eq(kn_delta_gemm(cf, &s.dl, B, rd, x, y0, false), DB_OK);
+        ck_assert_int_eq(kn_delta_gemm(c32, &s.dl, B, rd, x, y1, false), DB_OK);
+        ck_assert_msg(memcmp(y0, y1, sizeof(float) * B * 70) != 0, "fmt %d: int8 == f32", f);
+        kn_ctx_free(cf), kn_ctx_free(c32);
+        free(x), free(y0), free(y1);
+        kt_free(&s);
+    }
 }
 END_TEST
 
@@ -636,6 +694,9 @@ int main(void)
     tcase_add_test(tc, test_bitdelta_tiled);
     tcase_add_test(tc, test_dense_sgemm_path);
     tcase_add_test(tc, test_portable_vs_ref);
+    tcase_add_test(tc, test_q8_bitdelta_vs_ref);
+    tcase_add_test(tc, test_q8_nmq_vs_ref);
+    tcase_add_test(tc, test_q8_differs_from_f32);
     tcase_add_test(tc, test_dequant_baseline_vs_ref);
     tcase_add_test(tc, test_dequant16_fast_equals_ref);
     tcase_add_test(tc, test_ref_vs_compressors_apply);

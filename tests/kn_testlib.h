@@ -23,6 +23,12 @@
 #define TOL_DEQUANT 2e-3 /* fp16 rounding of every dequantised weight (2^-11) plus slack */
 #define TOL_GPU 2e-5     /* GPU vs ref: f32 accumulation in another order */
 #define TOL_GPU_HALF 4e-3 /* GPU paths that round x (and the CSR output) to fp16 */
+/* The int8 kernels (kernels/cpu/lut8.c): |fast − ref| <= TOL_Q8 · Σ_k |Δ_nk| m_b(k), m_b(k) the
+ * largest |x_b| of column k's block of KN_Q8_BLOCK (256) columns (kt_bound_q8): rounding x (or a
+ * 1-bit table entry, a sum of 4) to 127 levels of its block errs by half a level per weight;
+ * 1e-5 covers the f32 rounding and the fp16 rounding of the bound's |Δ|. */
+#define TOL_Q8 (1.0 / 254 + 1e-5)
+#define KT_Q8_BLOCK 256
 
 typedef struct {
     kn_deltas dl;
@@ -210,6 +216,49 @@ static inline void kt_bound(const kt_set *s, int64_t B, const int32_t *rd, const
         }
     }
     free(w);
+}
+
+/* The int8 kernels' bound scale (TOL_Q8): Σ_k |Δ_nk| m_b(k) for 1-bit and n:m deltas. */
+static inline void kt_bound_q8(const kt_set *s, int64_t B, const int32_t *rd, const float *x,
+                               double *bound)
+{
+    const kn_deltas *dl = &s->dl;
+    const int64_t N = dl->N, K = dl->K;
+    uint16_t *w = malloc((size_t)(N * K) * 2);
+    float *m = malloc(sizeof(float) * (size_t)K);
+    memset(bound, 0, sizeof(double) * (size_t)(B * N));
+    kn_ctx *c;
+    kn_ctx_init(&c, KN_CPU, KN_IMPL_REF);
+    for (int d = 0; d < dl->D; d++) {
+        int used = 0;
+        for (int64_t b = 0; b < B; b++)
+            used |= rd[b] == d;
+        if (!used)
+            continue;
+        kn_dequant16(c, dl, d, w);
+        const float a = dl->fmt == KN_FMT_BITDELTA ? *(const float *)dl->part[1][d] : 0.0f;
+        for (int64_t b = 0; b < B; b++) {
+            if (rd[b] != d)
+                continue;
+            for (int64_t k0 = 0; k0 < K; k0 += KT_Q8_BLOCK) {
+                const int64_t k1 = k0 + KT_Q8_BLOCK < K ? k0 + KT_Q8_BLOCK : K;
+                float mx = 0.0f;
+                for (int64_t k = k0; k < k1; k++)
+                    mx = fabsf(x[b * K + k]) > mx ? fabsf(x[b * K + k]) : mx;
+                for (int64_t k = k0; k < k1; k++)
+                    m[k] = mx;
+            }
+            for (int64_t n = 0; n < N; n++) {
+                double t = 0;
+                for (int64_t k = 0; k < K; k++)
+                    t += (dl->fmt == KN_FMT_BITDELTA ? a : fabs((double)f16_to_f32(w[n * K + k]))) *
+                         (double)m[k];
+                bound[b * N + n] = t;
+            }
+        }
+    }
+    kn_ctx_free(c);
+    free(w), free(m);
 }
 
 /* Index of the first element outside the tolerance or non-finite, or -1. */

@@ -1,0 +1,484 @@
+/* lut8.c: int8 table-lookup CPU kernels for the 1-bit and the 2:4 (2/4/8-bit) deltas
+ * (T-MAC's idea, EuroSys 2025: look low-bit weights up in per-activation tables with byte
+ * shuffles, accumulate in integers). AVX-512 VBMI (vpermb, vpermt2b, vpmultishiftqb) + VNNI
+ * (vpdpbusd); kernels.c runs them only where the CPU has both, and keeps the f32 kernels of
+ * bitdelta.c / nmq.c as KN_IMPL_F32.
+ *
+ * Activations are quantised per activation row in blocks of KN_Q8_BLOCK = 256 columns (one f32
+ * scale per block, round to nearest even, symmetric, 127 levels); int32 sums are scaled into f32
+ * once per block. Error against the exact sum, per weight: at most |Δ_nk| m_b / 254, m_b the
+ * largest |x| of the column's block (TOL_Q8 in tests/kn_testlib.h, docs/kernels.md).
+ *
+ * 1-bit: per activation row and group g of 4 columns a table of the 16 signed sums
+ * T_g[p] = Σ_i (bit i of p ? +x : −x)[4 g + i], quantised to int8 with the block's scale
+ * s_b = max_g Σ_i |x_{4g+i}| / 127. The signs are read in the tiled layout of kernels.h (one
+ * 64-byte vector = the same word of 16 rows; row-major signs are gathered into that shape, same
+ * bits): byte i of a row's word holds the groups 2i (low nibble) and 2i + 1 (high nibble), so one
+ * 64-byte table per word holds the 4 low-nibble tables and one the 4 high-nibble ones, the nibble
+ * OR (i << 4) is the vpermb index (one ternlog; a shift for the high nibble), and one vpdpbusd
+ * with ones sums each row's 4 looked-up bytes into its int32 lane. 512 weights of a tile cost 3
+ * index ops + 2 vpermb + 2 vpdpbusd per activation row (the f32 kernel: 8 vpermps, 8 adds, 4
+ * shifts).
+ *
+ * 2:4: x quantised to u8 (x_q + 128); 64 slots (128 columns) of one row per step: the n:m index
+ * and the column base make the vpermt2b index that looks x up in the step's 128 columns (two
+ * zmm), the codes minus their zero become signed bytes, and one vpdpbusd multiplies and sums 4
+ * slots per lane; Σ (x_q + 128)(q − z) − 128 Σ (q − z) is exact in int32 (the second sum, per
+ * weight row and block, is one more vpdpbusd shared by all activation rows). Position p of a
+ * step's vectors carries slot 2p (p < 32) or slot 2 (p − 32) + 1, so 4-bit codes are the step's
+ * 32 code bytes' low nibbles then high nibbles, and 2-bit fields (indices, 2-bit codes) come out
+ * of one vpermd + one vpmultishiftqb. The container's row-major layout is read as is.
+ *
+ * Every output element is summed by one thread in an order fixed by K, so results are
+ * bit-identical for any thread count, batch composition and 1-bit layout. */
+#include <omp.h>
+#include <string.h>
+
+#include "core/half.h"
+#include "kernels/kn_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KN_X86 1
+#endif
+
+#define Q8_ROW_BLOCK 32 /* output rows per work item (two 16-row tiles for 1-bit) */
+
+static int64_t q8_nblk(int64_t K) { return (K + KN_Q8_BLOCK - 1) / KN_Q8_BLOCK; }
+static size_t pad64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Bytes of one activation row's tables (1-bit) or quantised x (2:4), scales included. */
+static size_t q8_row_bytes(const kn_deltas *dl)
+{
+    const size_t sc = pad64(sizeof(float) * (size_t)q8_nblk(dl->K));
+    if (dl->fmt == KN_FMT_BITDELTA)
+        return (size_t)dc_fmt_words(dl->K, 1) * 128 + sc;
+    return (size_t)((dl->K + 127) / 128 * 128) + sc;
+}
+
+bool kn_q8_handles(const kn_deltas *dl)
+{
+    return dl->fmt == KN_FMT_BITDELTA ||
+           (dl->fmt == KN_FMT_NMQ && dl->nm_n == 2 && dl->nm_m == 4 &&
+            (dl->bits == 2 || dl->bits == 4 || dl->bits == 8));
+}
+
+size_t kn_q8_scratch(const kn_deltas *dl)
+{
+    return kn_q8_handles(dl) ? KN_Q8_ROWS * q8_row_bytes(dl) : 0;
+}
+
+#ifdef KN_X86
+#define KN_Q8 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vnni,avx2,fma")))
+
+/* ---- activation side -------------------------------------------------------------------------- */
+
+/* 1-bit tables of x [K]: per word w, 128 bytes: T_{8w}, T_{8w+2}, T_{8w+4}, T_{8w+6} (16 bytes
+ * each) then T_{8w+1}, T_{8w+3}, ...; then one scale per block of 8 words. */
+KN_Q8 static void q8_tables(const float *x, int64_t K, uint8_t *out)
+{
+    const __m512 s0 = _mm512_setr_ps(-1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1);
+    const __m512 s1 = _mm512_setr_ps(-1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1);
+    const __m512 s2 = _mm512_setr_ps(-1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1);
+    const __m512 s3 = _mm512_setr_ps(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
+    const int64_t W = dc_fmt_words(K, 1), nblk = q8_nblk(K), Gf = K / 4; /* groups all in K */
+    float *sc = (float *)(out + W * 128), tail[4] = {0, 0, 0, 0};
+    for (int64_t k = 4 * Gf; k < K; k++)
+        tail[k - 4 * Gf] = x[k];
+    for (int64_t b = 0; b < nblk; b++) {
+        const int64_t g0 = 64 * b, g1 = 8 * W < g0 + 64 ? 8 * W : g0 + 64;
+        /* m = max over the block's groups of Σ_i |x_{4g+i}|: 4 groups per vector */
+        __m512 mv = _mm512_setzero_ps();
+        for (int64_t c = 4 * g0; c < 4 * g1 && c < K; c += 16) {
+            const __mmask16 k = _cvtu32_mask16(K - c >= 16 ? 0xffffu : (1u << (K - c)) - 1u);
+            __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c));
+            a = _mm512_add_ps(a, _mm512_permute_ps(a, 0xb1));
+            mv = _mm512_max_ps(mv, _mm512_add_ps(a, _mm512_permute_ps(a, 0x4e)));
+        }
+        const float m = _mm512_reduce_max_ps(mv), inv = m > 0.0f ? 127.0f / m : 0.0f;
+        const __m512 vinv = _mm512_set1_ps(inv);
+        sc[b] = m / 127.0f;
+        for (int64_t g = g0; g < g1; g++) {
+            /* ((±x0 ± x1) ± x2) ± x3: products by ±1 are exact, each step one rounding */
+            const float *v = g < Gf ? x + 4 * g : tail;
+            const bool past = g > Gf || (g == Gf && 4 * Gf == K);
+            __m512 t = past ? _mm512_setzero_ps() : _mm512_mul_ps(s0, _mm512_set1_ps(v[0]));
+            if (!past) {
+                t = _mm512_fmadd_ps(s1, _mm512_set1_ps(v[1]), t);
+                t = _mm512_fmadd_ps(s2, _mm512_set1_ps(v[2]), t);
+                t = _mm512_fmadd_ps(s3, _mm512_set1_ps(v[3]), t);
+            }
+            const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(t, vinv));
+            const int64_t j = g & 7;
+            _mm_storeu_si128((__m128i *)(out + (g >> 3) * 128 + (j & 1) * 64 + (j >> 1) * 16),
+                             _mm512_cvtsepi32_epi8(q));
+        }
+    }
+}
+
+/* 2:4: x [K] as u8 x_q + 128 for columns [0, 128 ceil(K / 128)) (128 past K), then one scale per
+ * block. */
+KN_Q8 static void q8_quant(const float *x, int64_t K, uint8_t *out)
+{
+    const int64_t Kp = (K + 127) / 128 * 128, nblk = q8_nblk(K);
+    float *sc = (float *)(out + Kp);
+    const __m512i bias = _mm512_set1_epi32(128);
+    memset(out + K, 128, (size_t)(Kp - K));
+    for (int64_t b = 0; b < nblk; b++) {
+        const int64_t c0 = KN_Q8_BLOCK * b, c1 = K < c0 + KN_Q8_BLOCK ? K : c0 + KN_Q8_BLOCK;
+        __m512 mv = _mm512_setzero_ps();
+        for (int64_t c = c0; c < c1; c += 16) {
+            const __mmask16 k = _cvtu32_mask16(c1 - c >= 16 ? 0xffffu : (1u << (c1 - c)) - 1u);
+            mv = _mm512_max_ps(mv, _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c)));
+        }
+        const float m = _mm512_reduce_max_ps(mv), inv = m > 0.0f ? 127.0f / m : 0.0f;
+        sc[b] = m / 127.0f;
+        for (int64_t c = c0; c < c1; c += 16) {
+            const __mmask16 k = _cvtu32_mask16(c1 - c >= 16 ? 0xffffu : (1u << (c1 - c)) - 1u);
+            const __m512i q = _mm512_cvtps_epi32(
+                _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), _mm512_set1_ps(inv)));
+            const __m512i u = _mm512_add_epi32(_mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)),
+                                                                _mm512_set1_epi32(-127)),
+                                               bias);
+            _mm_mask_storeu_epi8(out + c, k, _mm512_cvtepi32_epi8(u));
+        }
+    }
+}
+
+/* ---- 1-bit ------------------------------------------------------------------------------------- */
+
+#define Q8_T(r) ((r) == 0 ? T0 : (r) == 1 ? T1 : (r) == 2 ? T2 : T3)
+
+/* Σ_k sign x_r[k] for H <= 2 tiles of 16 rows (lane l of out[r H + h] = row 16 h + l) and R <= 4
+ * activation rows with tables T0..T3 (scales after them). Tiled signs: tile h's word w at
+ * tb + 16 (h W + w); row-major: row l of tile h's word w at sg + (16 h + l) W + w, rows past nr
+ * read as zero. */
+KN_Q8 static inline __attribute__((always_inline)) void q8_bit_tiles(
+    const uint32_t *tb, const uint32_t *sg, int nr, int64_t W, const uint8_t *T0,
+    const uint8_t *T1, const uint8_t *T2, const uint8_t *T3, int R, int H, __m512 *out)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sel = _mm512_set1_epi32(0x30201000);
+    const __m512i ones = _mm512_set1_epi8(1);
+    const __m512i vi = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32((int)W));
+    __mmask16 rm[2];
+    for (int h = 0; h < 2; h++) {
+        const int nh = nr - 16 * h;
+        rm[h] = _cvtu32_mask16(nh >= 16 ? 0xffffu : nh > 0 ? (1u << nh) - 1u : 0u);
+    }
+    __m512 f[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        f[r][0] = f[r][1] = _mm512_setzero_ps();
+    for (int64_t w0 = 0, b = 0; w0 < W; w0 += 8, b++) {
+        const int64_t w1 = W < w0 + 8 ? W : w0 + 8;
+        __m512i a[4][2][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r][0][0] = a[r][0][1] = a[r][1][0] = a[r][1][1] = _mm512_setzero_si512();
+        for (int64_t w = w0; w < w1; w++) {
+            __m512i lo[2], hi[2];
+#pragma GCC unroll 2
+            for (int h = 0; h < H; h++) {
+                const __m512i v = tb ? _mm512_loadu_si512(tb + 16 * (h * W + w))
+                                     : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rm[h], vi,
+                                                                   sg + 16 * h * W + w, 4);
+                lo[h] = _mm512_ternarylogic_epi32(v, m4, sel, 0xea);
+                hi[h] = _mm512_ternarylogic_epi32(_mm512_srli_epi32(v, 4), m4, sel, 0xea);
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                const __m512i tl = _mm512_loadu_si512(Q8_T(r) + 128 * w);
+                const __m512i th = _mm512_loadu_si512(Q8_T(r) + 128 * w + 64);
+#pragma GCC unroll 2
+                for (int h = 0; h < H; h++) {
+                    a[r][h][0] = _mm512_dpbusd_epi32(a[r][h][0], ones, _mm512_permutexvar_epi8(lo[h], tl));
+                    a[r][h][1] = _mm512_dpbusd_epi32(a[r][h][1], ones, _mm512_permutexvar_epi8(hi[h], th));
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512 s = _mm512_set1_ps(((const float *)(Q8_T(r) + 128 * W))[b]);
+#pragma GCC unroll 2
+            for (int h = 0; h < H; h++)
+                f[r][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a[r][h][0], a[r][h][1])),
+                                          s, f[r][h]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < H; h++)
+            out[r * H + h] = f[r][h];
+}
+
+KN_Q8 static void q8_bit_dispatch(const uint32_t *tb, const uint32_t *sg, int nr, int64_t W,
+                                  const uint8_t *const *T, int R, int H, __m512 *out)
+{
+    const uint8_t *T0 = T[0], *T1 = T[R > 1 ? 1 : 0], *T2 = T[R > 2 ? 2 : 0], *T3 = T[R > 3 ? 3 : 0];
+#define QB(r, h) q8_bit_tiles(tb, sg, nr, W, T0, T1, T2, T3, r, h, out)
+    switch (R * 2 + H - 1) {
+    case 2: QB(1, 1); break;
+    case 3: QB(1, 2); break;
+    case 4: QB(2, 1); break;
+    case 5: QB(2, 2); break;
+    case 6: QB(3, 1); break;
+    case 7: QB(3, 2); break;
+    case 8: QB(4, 1); break;
+    default: QB(4, 2); break;
+    }
+#undef QB
+}
+
+/* ---- 2:4 ----------------------------------------------------------------------------------------- */
+
+/* 2-bit fields of 64 slots (16 bytes at p, nb of them readable) in position order (p < 32:
+ * slot 2 p, else slot 2 (p − 32) + 1), each in the low 2 bits of its byte (higher bits junk). */
+KN_Q8 static inline __attribute__((always_inline)) __m512i q8_fields2(const uint8_t *p, int nb)
+{
+    const __m128i v = nb >= 16 ? _mm_loadu_si128((const __m128i *)p)
+                               : _mm_maskz_loadu_epi8(_cvtu32_mask16((1u << nb) - 1u), p);
+    const __m512i d = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 1, 1, 2, 2, 3, 3), _mm512_zextsi128_si512(v));
+    const __m512i ctl = _mm512_set_epi64(0x1e1a16120e0a0602LL, 0x1e1a16120e0a0602LL,
+                                         0x1e1a16120e0a0602LL, 0x1e1a16120e0a0602LL,
+                                         0x1c1814100c080400LL, 0x1c1814100c080400LL,
+                                         0x1c1814100c080400LL, 0x1c1814100c080400LL);
+    return _mm512_multishift_epi64_epi8(ctl, d);
+}
+
+/* Codes of one step's 64 slots at cb (`left` bytes readable) in position order as signed q − z
+ * (positions outside `valid`: 0). */
+KN_Q8 static inline __attribute__((always_inline)) __m512i q8_codes(const uint8_t *cb, int64_t left,
+                                                                   int BITS, __mmask64 valid)
+{
+    __m512i c;
+    if (BITS == 4) {
+        const __m256i v = left >= 32 ? _mm256_loadu_si256((const __m256i *)cb)
+                                     : _mm256_maskz_loadu_epi8(_cvtu32_mask32((1u << left) - 1u), cb);
+        const __m512i w = _mm512_broadcast_i64x4(v);
+        c = _mm512_and_si512(_mm512_mask_srli_epi16(w, _cvtu32_mask32(0xffff0000u), w, 4),
+                             _mm512_set1_epi8(0x0f));
+    } else if (BITS == 2) {
+        c = _mm512_and_si512(q8_fields2(cb, left >= 16 ? 16 : (int)left), _mm512_set1_epi8(3));
+    } else {
+        const __m512i v = left >= 64 ? _mm512_loadu_si512(cb)
+                                     : _mm512_maskz_loadu_epi8(_cvtu64_mask64((1ull << left) - 1ull), cb);
+        c = _mm512_permutexvar_epi8(
+            _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
+                            27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 62, 60, 58, 56, 54,
+                            52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18,
+                            16, 14, 12, 10, 8, 6, 4, 2, 0),
+            v);
+    }
+    const __m512i z = _mm512_set1_epi8((char)(1 << (BITS - 1)));
+    return valid == ~0ull ? _mm512_sub_epi8(c, z) : _mm512_maskz_sub_epi8(valid, c, z);
+}
+
+/* Step st (64 slots, 128 columns) of one weight row into a[r] and aw (Σ (q − z)) for R <= 4
+ * activation rows; `tail`: the row's last, partial step (masked loads, slots past S zero). */
+KN_Q8 static inline __attribute__((always_inline)) void q8_nm_step(
+    const uint8_t *cb, int64_t cbytes, const uint8_t *ib, int64_t ibytes, int64_t S, int64_t st,
+    const uint8_t *const *xu, int R, int BITS, bool tail, __m512i *a, __m512i *aw)
+{
+    const __m512i base = _mm512_set_epi8(124, 120, 116, 112, 108, 104, 100, 96, 92, 88, 84, 80,
+                                         76, 72, 68, 64, 60, 56, 52, 48, 44, 40, 36, 32, 28, 24,
+                                         20, 16, 12, 8, 4, 0, 124, 120, 116, 112, 108, 104, 100,
+                                         96, 92, 88, 84, 80, 76, 72, 68, 64, 60, 56, 52, 48, 44,
+                                         40, 36, 32, 28, 24, 20, 16, 12, 8, 4, 0);
+    __mmask64 valid = ~0ull;
+    int64_t cleft = 1 << 30, ileft = 16;
+    if (tail) { /* position p < 32 holds slot 2 p, else 2 (p − 32) + 1; S is even */
+        const uint64_t half = (1ull << ((S - 64 * st) / 2)) - 1ull;
+        valid = _cvtu64_mask64(half | half << 32);
+        cleft = cbytes - st * 8 * BITS;
+        ileft = ibytes - 16 * st < 16 ? ibytes - 16 * st : 16;
+    }
+    const __m512i cs = q8_codes(cb + st * 8 * BITS, cleft, BITS, valid);
+    const __m512i iv = _mm512_ternarylogic_epi32(q8_fields2(ib + 16 * st, (int)ileft),
+                                                 _mm512_set1_epi8(3), base, 0xea);
+    *aw = _mm512_dpbusd_epi32(*aw, _mm512_set1_epi8(1), cs);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const uint8_t *xs = xu[r] + 128 * st;
+        const __m512i xg = _mm512_permutex2var_epi8(_mm512_loadu_si512(xs), iv,
+                                                    _mm512_loadu_si512(xs + 64));
+        a[r] = _mm512_dpbusd_epi32(a[r], xg, cs);
+    }
+}
+
+/* Σ_k Δ_nk / scale_n · x_r[k] of one weight row for R <= 4 quantised activation rows xu[r]
+ * (scales after them); cb / ib: the row's codes and indices (cbytes, ibytes readable). Full
+ * steps run unmasked in pairs (one block of KN_Q8_BLOCK columns), the partial one last. */
+KN_Q8 static inline __attribute__((always_inline)) void q8_nm_row(
+    const uint8_t *cb, int64_t cbytes, const uint8_t *ib, int64_t ibytes, int64_t S, int64_t Kp,
+    const uint8_t *const *xu, int R, int BITS, float *out)
+{
+    const int64_t steps = (S + 63) / 64, full = S / 64;
+    __m512 f[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        f[r] = _mm512_setzero_ps();
+    for (int64_t s0 = 0, b = 0; s0 < steps; s0 += 2, b++) {
+        __m512i a0[4], a1[4], aw = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a0[r] = a1[r] = _mm512_setzero_si512();
+        if (s0 + 1 < full) {
+            q8_nm_step(cb, cbytes, ib, ibytes, S, s0, xu, R, BITS, false, a0, &aw);
+            q8_nm_step(cb, cbytes, ib, ibytes, S, s0 + 1, xu, R, BITS, false, a1, &aw);
+        } else {
+            for (int64_t st = s0; st < steps && st < s0 + 2; st++)
+                q8_nm_step(cb, cbytes, ib, ibytes, S, st, xu, R, BITS, st >= full,
+                           st == s0 ? a0 : a1, &aw);
+        }
+        const __m512i corr = _mm512_slli_epi32(aw, 7);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512 sc = _mm512_set1_ps(((const float *)(xu[r] + Kp))[b]);
+            const __m512i t = _mm512_sub_epi32(_mm512_add_epi32(a0[r], a1[r]), corr);
+            f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), sc, f[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        out[r] = _mm512_reduce_add_ps(f[r]);
+}
+
+KN_Q8 static void q8_nm_dispatch(const uint8_t *cb, int64_t cbytes, const uint8_t *ib,
+                                 int64_t ibytes, int64_t S, int64_t Kp, const uint8_t *const *xu,
+                                 int R, int bits, float *out)
+{
+#define QN(r, B) q8_nm_row(cb, cbytes, ib, ibytes, S, Kp, xu, r, B, out)
+#define QN_R(B)                                                                                    \
+    switch (R) {                                                                                   \
+    case 1: QN(1, B); break;                                                                       \
+    case 2: QN(2, B); break;                                                                       \
+    case 3: QN(3, B); break;                                                                       \
+    default: QN(4, B); break;                                                                      \
+    }
+    if (bits == 2)
+        QN_R(2)
+    else if (bits == 4)
+        QN_R(4)
+    else
+        QN_R(8)
+#undef QN_R
+#undef QN
+}
+
+/* ---- drivers ------------------------------------------------------------------------------------- */
+
+/* Passes of <= KN_Q8_ROWS activation rows (perm order): [p0, p1) and the groups gi0..gi1 with
+ * rows there. */
+static void q8_pass(const kn_groups *g, int64_t p0, int64_t rows, int64_t *p1, int64_t *gi0,
+                    int64_t *gi1)
+{
+    *p1 = p0 + KN_Q8_ROWS < rows ? p0 + KN_Q8_ROWS : rows;
+    while (g->start[*gi0 + 1] <= p0)
+        (*gi0)++;
+    *gi1 = *gi0;
+    while (*gi1 < g->G && g->start[*gi1] < *p1)
+        (*gi1)++;
+}
+
+KN_Q8 static inline __attribute__((always_inline)) void q8_store(float *yo, __m512 v,
+                                                               __mmask16 m, bool acc)
+{
+    if (acc)
+        v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, yo), v);
+    _mm512_mask_storeu_ps(yo, m, v);
+}
+
+/* 1-bit work item: output rows n0 .. n0 + 32 of delta d for the R <= 4 activation rows rows[r]
+ * whose tables are at T[r]. */
+KN_Q8 static void q8_bit_item(const kn_deltas *dl, int d, int64_t n0, const uint8_t *const *T,
+                              const int32_t *rows, int R, float *y, bool acc)
+{
+    const int64_t N = dl->N, W = dc_fmt_words(dl->K, 1);
+    const int nr = (int)(N - n0 < Q8_ROW_BLOCK ? N - n0 : Q8_ROW_BLOCK), H = nr > 16 ? 2 : 1;
+    const uint32_t *signs = dl->part[0][d];
+    const float a = *(const float *)dl->part[1][d];
+    __m512 s[8];
+    q8_bit_dispatch(dl->tiled ? signs + n0 * W : NULL, signs + n0 * W, nr, W, T, R, H, s);
+    for (int h = 0; h < H; h++) {
+        const int nh = nr - 16 * h < 16 ? nr - 16 * h : 16;
+        const __mmask16 m = _cvtu32_mask16(nh == 16 ? 0xffffu : (1u << nh) - 1u);
+        for (int r = 0; r < R; r++)
+            q8_store(y + (int64_t)rows[r] * N + n0 + 16 * h,
+                     _mm512_mul_ps(_mm512_set1_ps(a), s[r * H + h]), m, acc);
+    }
+}
+
+/* 2:4 work item: output rows n0 .. n0 + 32 of delta d for the R <= 4 activation rows rows[r]
+ * whose quantised x is at xu[r]. */
+KN_Q8 static void q8_nm_item(const kn_deltas *dl, int d, int64_t n0, const uint8_t *const *xu,
+                             const int32_t *rows, int R, float *y, bool acc)
+{
+    const int64_t N = dl->N, K = dl->K, S = (K + 3) / 4 * 2, Kp = (K + 127) / 128 * 128;
+    const int64_t Wc = dc_fmt_words(S, dl->bits), Wi = dc_fmt_words(S, 2);
+    const int64_t n1 = n0 + Q8_ROW_BLOCK < N ? n0 + Q8_ROW_BLOCK : N;
+    const uint32_t *codes = dl->part[0][d], *idx = dl->part[1][d];
+    const uint16_t *scale = dl->part[2][d];
+    for (int64_t n = n0; n < n1; n++) {
+        float s[4];
+        q8_nm_dispatch((const uint8_t *)(codes + n * Wc), 4 * Wc, (const uint8_t *)(idx + n * Wi),
+                       4 * Wi, S, Kp, xu, R, dl->bits, s);
+        const float sc = f16_to_f32(scale[n]);
+        for (int r = 0; r < R; r++) {
+            float *yo = y + (int64_t)rows[r] * N + n;
+            *yo = acc ? *yo + sc * s[r] : sc * s[r];
+        }
+    }
+}
+
+/* Both ops: passes of <= KN_Q8_ROWS activation rows (perm order): their tables (1-bit) or
+ * quantised x (2:4) into ws->q8, then every (group, 32 output rows) item of the pass, 4
+ * activation rows of the group at a time. */
+KN_Q8 static void q8_run(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
+                         bool acc, const kn_cpu_scratch *ws)
+{
+    const bool bit = dl->fmt == KN_FMT_BITDELTA;
+    const int64_t N = dl->N, K = dl->K;
+    const int64_t nb = (N + Q8_ROW_BLOCK - 1) / Q8_ROW_BLOCK, rows = g->start[g->G];
+    const size_t rb = q8_row_bytes(dl);
+    for (int64_t p0 = 0, p1, gi0 = 0, gi1; p0 < rows; p0 = p1) {
+        q8_pass(g, p0, rows, &p1, &gi0, &gi1);
+#pragma omp parallel for schedule(static) if (p1 - p0 > 1 && K >= 1024)
+        for (int64_t i = p0; i < p1; i++) {
+            if (bit)
+                q8_tables(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
+            else
+                q8_quant(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
+        }
+        const int64_t items = (gi1 - gi0) * nb;
+        const double work = (double)N * (double)K * (double)(p1 - p0);
+#pragma omp parallel for schedule(dynamic, 2) if (work > 262144.0)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t gi = gi0 + it / nb, n0 = it % nb * Q8_ROW_BLOCK;
+            const int64_t i0 = g->start[gi] > p0 ? g->start[gi] : p0;
+            const int64_t i1 = g->start[gi + 1] < p1 ? g->start[gi + 1] : p1;
+            for (int64_t i = i0; i < i1; i += 4) {
+                const int R = i1 - i < 4 ? (int)(i1 - i) : 4;
+                const uint8_t *P[4];
+                for (int r = 0; r < R; r++)
+                    P[r] = ws->q8 + (size_t)(i + r - p0) * rb;
+                if (bit)
+                    q8_bit_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+                else
+                    q8_nm_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+            }
+        }
+    }
+}
+#endif /* KN_X86 */
+
+void kn_q8_gemm(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
+                kn_cpu_scratch *ws)
+{
+#ifdef KN_X86
+    q8_run(dl, g, x, y, acc, ws);
+#else
+    (void)dl, (void)g, (void)x, (void)y, (void)acc, (void)ws;
+#endif
+}

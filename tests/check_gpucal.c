@@ -1,0 +1,385 @@
+/* check_gpucal.c: the GPU calibration (serve/gpucal.h): CSV errors name file:line, the fit
+ * recovers a known synthetic surface and all-reduce model exactly, the cost model follows the
+ * surface, and on the real measurements (../shared/gpu-profiles) the held-out model's errors
+ * and the committed serve/gpucal_data.c (a refit must reproduce it byte for byte). Without the
+ * measurements the real-data cases are skipped and the binary exits 77 after the others. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/alloc.h"
+#include "serve/cost.h"
+#include "serve/gpucal.h"
+
+#define PROFILES "../shared/gpu-profiles"
+
+static char scratch[256];
+
+static void scratch_make(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(scratch, sizeof scratch, "%s/check_gpucal.XXXXXX", base && base[0] ? base : "/tmp");
+    ck_assert_msg(mkdtemp(scratch) != NULL, "mkdtemp: %s", strerror(errno));
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void mkdirs(const char *path)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            mkdir(p, 0700);
+            *s = '/';
+        }
+    mkdir(p, 0700);
+}
+
+static const char *HDR =
+    "time_stats.attn_pre_proj.median,time_stats.attn_post_proj.median,"
+    "time_stats.mlp_up_proj.median,time_stats.mlp_down_proj.median,n_head,n_kv_head,n_embd,"
+    "n_expanded_embd,use_gated_mlp,num_tokens,num_tensor_parallel_workers\n";
+
+/* ---- CSV errors ---------------------------------------------------------------------------- */
+
+static void expect_error(const char *text, const char *needle)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.csv", scratch);
+    write_file(path, text);
+    gcal_data d;
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(gcal_read_compute(&d, path, "m"), DB_ERR_FORMAT);
+    char want[600];
+    snprintf(want, sizeof want, "%s%s", path, needle);
+    ck_assert_msg(strstr(db_errmsg(), want) != NULL, "'%s' lacks '%s'", db_errmsg(), want);
+    ck_assert_ptr_null(strchr(db_errmsg(), '\n'));
+    gcal_data_free(&d);
+}
+
+START_TEST(test_csv_errors)
+{
+    scratch_make();
+    char buf[2048];
+    expect_error("a,b\n", ":1: no column 'n_head'");
+    snprintf(buf, sizeof buf, "%s1,1,1,1,32,32,4096,11008,True,1\n", HDR);
+    expect_error(buf, ":2: 10 fields, the header has 11");
+    snprintf(buf, sizeof buf, "%s1,1,1,1,32,32,4096,11008,True,1,1\n0.1,1,1,1,32,32,4096,11008,"
+             "Maybe,2,1\n", HDR);
+    expect_error(buf, ":3: use_gated_mlp 'Maybe'");
+    snprintf(buf, sizeof buf, "%s1,1,1,1,32,32,4096,11008,True,1,1\n\n1,x,1,1,32,32,4096,11008,"
+             "True,2,1\n", HDR);
+    expect_error(buf, ":4: time_stats.attn_post_proj.median 'x'");
+    snprintf(buf, sizeof buf, "%s1,1,1,1,32,32,4096,11008,True,1,3\n", HDR);
+    expect_error(buf, ":2: shape 32 heads");
+    snprintf(buf, sizeof buf, "%s1,1,1,1,32,32,4096,11008,True,8192,1\n", HDR);
+    expect_error(buf, ": no rows of 1..4096 tokens");
+    /* The overlay parser: a surface row needs the knots first, and as many values. */
+    hw_profile p;
+    memset(&p, 0, sizeof p);
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.eff.qkv.tp1 = 4x4: 0.5 0.5\n", "f"), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "f:1: gemm.eff.qkv.tp1 before gemm.tokens"));
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.tokens = 1 2\ngemm.eff.qkv.tp1 = 4x4: 0.5\n", "f"),
+                     DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "f:2: gemm.eff.qkv.tp1: 1 efficiencies for 2 knots"));
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.tokens = 2 1\n", "f"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.tokens = 1 2\ngemm.eff.qk.tp1 = 4x4: 1 1\n", "f"),
+                     DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.tokens = 1 2\ngemm.eff.o.tp1 = 4x4: 1 1.5\n", "f"),
+                     DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "allreduce.tp1 = 5 100\n", "f"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "allreduce.tp2 = 5\n", "f"), DB_ERR_FORMAT);
+}
+END_TEST
+
+/* ---- synthetic data: exact recovery -------------------------------------------------------- */
+
+static const int tok[] = {1, 2, 4, 8, 64, 512, 4096};
+#define NTOK (int)(sizeof tok / sizeof tok[0])
+
+/* The known efficiency of op at knot i for model m (any values in (0, 1]). */
+static double known_eff(int op, int tp, int m, int i)
+{
+    return 0.3 + 0.05 * op + 0.02 * m + 0.01 * (tp == 2) + 0.04 * i;
+}
+
+/* Writes model m (hidden C, mlp F, heads NH) timed by known_eff on the datasheet p. */
+static void write_model(const char *dir, int m, int C, int F, int NH, const hw_profile *p)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/compute/a100/org/model%d", dir, m);
+    mkdirs(path);
+    strcat(path, "/mlp.csv");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(HDR, f);
+    for (int tp = 1; tp <= 2; tp++)
+        for (int i = 0; i < NTOK; i++) {
+            double HS = (double)C / NH;
+            double nk[HW_NOPS][2] = {{3.0 * NH / tp * HS, C}, {C, NH / tp * HS}, {2.0 * F / tp, C},
+                                     {C, (double)F / tp}};
+            for (int op = 0; op < HW_NOPS; op++) {
+                double n = nk[op][0], k = nk[op][1];
+                double r = fmax(2 * n * k / p->hbm_bw, 2 * n * k * tok[i] / p->peak_flops);
+                fprintf(f, "%.17g,", 1e3 * r / known_eff(op, tp, m, i));
+            }
+            fprintf(f, "%d,%d,%d,%d,True,%d,%d\n", NH, NH, C, F, tok[i], tp);
+        }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_fit_synthetic)
+{
+    scratch_make();
+    hw_profile sheet, cal;
+    ck_assert_int_eq(hw_profile_builtin(&sheet, "a100-80gb-datasheet"), DB_OK);
+    ck_assert_str_eq(sheet.calib, "");
+    ck_assert_int_eq(sheet.surf.nknots, 0);
+    write_model(scratch, 0, 1024, 2048, 8, &sheet);
+    write_model(scratch, 1, 4096, 8192, 32, &sheet);
+    /* All-reduce: t = 10 us + 2 (n-1)/n bytes / (100 GB/s + 50 GB/s·log2 n), exactly. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/network/a100_dgx", scratch);
+    mkdirs(path);
+    strcat(path, "/all_reduce.csv");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(",time_stats.all_reduce.median,num_workers,size,devices_per_node\n", f);
+    int row = 0;
+    for (int n = 2; n <= 8; n *= 2)
+        for (double b = 2048; b < 1e8; b *= 4) {
+            double bw = 100e9 + 50e9 * log2(n);
+            fprintf(f, "%d,%.17g,%d,%.0f,%d\n", row++, 1e3 * (10e-6 + 2.0 * (n - 1) / n * b / bw), n,
+                    b, n);
+            fprintf(f, "%d,1,%d,%.0f,1\n", row++, n, b); /* across nodes: ignored */
+        }
+    ck_assert_int_eq(fclose(f), 0);
+
+    gcal_data d;
+    ck_assert_int_eq(gcal_load(&d, scratch, "a100-80gb", NULL, false), DB_OK);
+    ck_assert_int_eq(d.nmodels, 2);
+    ck_assert_uint_eq(d.n, 2 * 2 * NTOK);
+    ck_assert_uint_eq(d.nar, 3 * 8);
+    cal = sheet;
+    ck_assert_int_eq(gcal_fit(&d, &sheet, &cal), DB_OK);
+    ck_assert_int_eq(cal.surf.nknots, NTOK);
+    ck_assert_int_eq(cal.surf.nrows, HW_NOPS * 2 * 2);
+    for (int r = 0; r < cal.surf.nrows; r++) {
+        int m = cal.surf.row[r].k == 1024 || cal.surf.row[r].n == 1024 ? 0 : 1;
+        for (int i = 0; i < NTOK; i++)
+            ck_assert_double_eq_tol(cal.surf.row[r].eff[i],
+                                    known_eff(cal.surf.row[r].op, cal.surf.row[r].tp, m, i), 5e-4);
+    }
+    ck_assert_int_eq(cal.surf.nar, 3);
+    for (int a = 0; a < 3; a++) {
+        ck_assert_double_eq_tol(cal.surf.ar[a].lat_s, 10e-6, 1e-8);
+        ck_assert_double_eq_tol(cal.surf.ar[a].busbw / (100e9 + 50e9 * log2(cal.surf.ar[a].tp)), 1,
+                                1e-3);
+    }
+    /* The errors of the fitted model on its own data are only the overlay's rounding. */
+    gcal_err e[HW_NOPS], ea;
+    ck_assert_int_eq(gcal_errors(&d, &cal, e, &ea), DB_OK);
+    for (int op = 0; op < HW_NOPS; op++)
+        ck_assert_msg(e[op].max < 1e-3, "op %d max %g", op, e[op].max);
+    ck_assert(ea.max < 1e-3);
+    /* Between the two shapes the surface is linear in log(N·K); TP 4 uses TP 2's rows. */
+    double n0 = 3.0 * 8 / 2 * 128, k0 = 1024, n1 = 3.0 * 32 / 2 * 128, k1 = 4096;
+    double x = 0.25, n = n0 * pow(n1 / n0, x), k = k0 * pow(k1 / k0, x);
+    ck_assert_double_eq_tol(hw_surface_eff(&cal, HW_OP_QKV, 4, n, k, 3),
+                            (1 - x) * known_eff(0, 2, 0, 3) + x * known_eff(0, 2, 1, 3), 1e-3);
+    ck_assert_double_eq_tol(hw_surface_eff(&cal, HW_OP_QKV, 1, n0 / 4, k0, 3), known_eff(0, 1, 0, 3),
+                            1e-3); /* below every shape: clamped */
+    /* The overlay round-trips through its text. */
+    snprintf(path, sizeof path, "%s/cal.txt", scratch);
+    f = fopen(path, "w");
+    ck_assert(hw_surface_print(f, &cal));
+    fclose(f);
+    hw_profile back = sheet;
+    ck_assert_int_eq(hw_profile_overlay(&back, path), DB_OK);
+    ck_assert_int_eq(back.surf.nrows, cal.surf.nrows);
+    ck_assert_int_eq(memcmp(back.surf.row[5].eff, cal.surf.row[5].eff, NTOK * sizeof(float)), 0);
+    ck_assert_ptr_nonnull(strstr(back.calib, "; overlay "));
+    gcal_data_free(&d);
+}
+END_TEST
+
+/* ---- the cost model on the surface --------------------------------------------------------- */
+
+START_TEST(test_cost_curve)
+{
+    hw_profile p;
+    ck_assert_int_eq(hw_profile_builtin(&p, "a100-80gb"), DB_OK);
+    ck_assert(p.surf.nknots > 100);
+    const llama_model *m = llama_model_find("llama2-13b");
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, m, NULL, &p, 4), DB_OK);
+    ck_assert(c.curved);
+    /* Full-model iteration of T tokens, 1 logit row: the 4 projections' surface times (the
+     * gcal_predict of each, at its shape) x L + lm_head, + attention, + all-reduces. */
+    int64_t toks[] = {1, 7, 300, 4096, 5000};
+    for (size_t t = 0; t < sizeof toks / sizeof toks[0]; t++) {
+        int32_t model = 0;
+        int64_t one = 1;
+        cost_batch b = {.mode = COST_FULL_MODELS, .n_prefill = 1, .prefill_tokens = toks[t],
+                        .n_models = 1, .models = &model, .tokens = &toks[t], .logits = &one};
+        double HS = 128, C = 5120, F = 13824;
+        double shp[4][2] = {{3 * 40 * HS / 4, C}, {C, 40 * HS / 4}, {2 * F / 4, C}, {C, F / 4}};
+        double want = 0;
+        for (int op = 0; op < HW_NOPS; op++)
+            want += 40 * gcal_predict(&p, op, 4, shp[op][0], shp[op][1], (double)toks[t]);
+        want += gcal_predict(&p, HW_OP_GATE_UP, 4, 32000 / 4.0, C, 1);
+        double got = cost_term(&c, &b, COST_TERM_GEMM);
+        ck_assert_msg(fabs(got / want - 1) < 1e-9, "T %lld: %g vs %g", (long long)toks[t], got, want);
+    }
+    /* Measured all-reduce: 2 per layer of T·C fp16 at the TP 4 entry. */
+    int a = hw_surface_ar(&p, 4);
+    ck_assert_int_ge(a, 0);
+    ck_assert_double_eq_tol(c.k.ar_fixed, 2 * 40 * p.surf.ar[a].lat_s, 1e-12);
+    /* The datasheet profile keeps the scalar roofline. */
+    hw_profile q;
+    ck_assert_int_eq(hw_profile_builtin(&q, "a100-80gb-datasheet"), DB_OK);
+    ck_assert_int_eq(cost_init(&c, m, cost_format_find("4bit-2:4"), &q, 4), DB_OK);
+    ck_assert(!c.curved);
+    /* A delta on the surface: priced at the dense efficiency of its intensity x the ratio. */
+    ck_assert_int_eq(cost_init(&c, m, cost_format_find("4bit-2:4"), &p, 4), DB_OK);
+    ck_assert(c.curved && c.delta_x > 1);
+    ck_assert(c.kn.k[0].sec[COST_C_DLIN] > 0 &&
+              c.kn.k[0].sec[COST_C_DLIN] < c.kn.k[0].sec[COST_C_LIN]); /* fewer bytes than the fp16 base */
+    /* h200 and rtx3090 say they are extrapolated. */
+    ck_assert_int_eq(hw_profile_builtin(&q, "h200"), DB_OK);
+    ck_assert_ptr_nonnull(strstr(q.calib, "extrapolated"));
+    ck_assert_int_eq(hw_profile_builtin(&q, "rtx3090"), DB_OK);
+    ck_assert_ptr_nonnull(strstr(q.calib, "extrapolated"));
+    ck_assert_int_eq(q.surf.nar, 0);
+}
+END_TEST
+
+/* ---- the real measurements ----------------------------------------------------------------- */
+
+static bool have_profiles(void)
+{
+    struct stat sb;
+    return stat(PROFILES "/compute", &sb) == 0;
+}
+
+START_TEST(test_holdout_targets)
+{
+    static const char *const skus[] = {"a100-80gb", "h100-sxm"};
+    /* What the measurements allow (docs/serving.md): medians within the 10 % target; the
+     * maxima are bounded by the profiles' own run-to-run disagreement (H100: 39.5 % between two
+     * runs of the identical q,k,v shape), so they are regression bounds, not the 25 % target. */
+    static const double max_bound[2][HW_NOPS] = {{0.12, 0.10, 0.27, 0.28}, {0.40, 0.26, 0.61, 0.50}};
+    for (int s = 0; s < 2; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s-datasheet", skus[s]);
+        static hw_profile sheet, cal;
+        ck_assert_int_eq(hw_profile_builtin(&sheet, name), DB_OK);
+        gcal_data train, test;
+        ck_assert_int_eq(gcal_load(&train, PROFILES, skus[s], "codellama", false), DB_OK);
+        ck_assert_int_eq(gcal_load(&test, PROFILES, skus[s], "codellama", true), DB_OK);
+        ck_assert_int_eq(test.nmodels, 1);
+        cal = sheet;
+        ck_assert_int_eq(gcal_fit(&train, &sheet, &cal), DB_OK);
+        gcal_err ec[HW_NOPS], es[HW_NOPS], a;
+        ck_assert_int_eq(gcal_errors(&test, &cal, ec, &a), DB_OK);
+        ck_assert_int_eq(gcal_errors(&test, &sheet, es, &a), DB_OK);
+        for (int op = 0; op < HW_NOPS; op++) {
+            ck_assert_uint_eq(ec[op].n, 1036);
+            ck_assert_msg(ec[op].median <= 0.10, "%s %s median %g", skus[s], hw_op_names[op],
+                          ec[op].median);
+            ck_assert_msg(ec[op].median < es[op].median, "%s %s: no better than the datasheet",
+                          skus[s], hw_op_names[op]);
+            ck_assert_msg(ec[op].max <= max_bound[s][op], "%s %s max %g", skus[s],
+                          hw_op_names[op], ec[op].max);
+        }
+        gcal_data_free(&train);
+        gcal_data_free(&test);
+    }
+}
+END_TEST
+
+START_TEST(test_committed_overlay)
+{
+    static const char *const skus[] = {"a100-80gb", "h100-sxm"};
+    static hw_profile sheet[2], cal[2];
+    const hw_profile *cp[2];
+    for (int s = 0; s < 2; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s-datasheet", skus[s]);
+        ck_assert_int_eq(hw_profile_builtin(&sheet[s], name), DB_OK);
+        gcal_data d;
+        ck_assert_int_eq(gcal_load(&d, PROFILES, skus[s], NULL, false), DB_OK);
+        cal[s] = sheet[s];
+        snprintf(cal[s].name, sizeof cal[s].name, "%s", skus[s]);
+        ck_assert_int_eq(gcal_fit(&d, &sheet[s], &cal[s]), DB_OK);
+        gcal_data_free(&d);
+        cp[s] = &cal[s];
+    }
+    scratch_make();
+    char path[512];
+    snprintf(path, sizeof path, "%s/gpucal_data.c", scratch);
+    ck_assert_int_eq(gcal_emit_c(path, cp, skus, 2,
+                                 "bin/deltabench calibrate --gpu-profiles " PROFILES
+                                 " --emit-c serve/gpucal_data.c"),
+                     DB_OK);
+    char *a, *b;
+    size_t la, lb;
+    ck_assert_int_eq(fs_read_all(path, &a, &la), DB_OK);
+    ck_assert_int_eq(fs_read_all("serve/gpucal_data.c", &b, &lb), DB_OK);
+    ck_assert_msg(la == lb && !memcmp(a, b, la),
+                  "serve/gpucal_data.c differs from a refit: regenerate it with the command at "
+                  "its top");
+    db_free(a);
+    db_free(b);
+    /* And what is compiled in is that refit. */
+    hw_profile p;
+    ck_assert_int_eq(hw_profile_builtin(&p, "h100-sxm"), DB_OK);
+    ck_assert_int_eq(p.surf.nrows, cal[1].surf.nrows);
+    ck_assert_int_eq(memcmp(p.surf.row[7].eff, cal[1].surf.row[7].eff,
+                            (size_t)p.surf.nknots * sizeof(float)), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gpucal");
+    TCase *tc = tcase_create("synthetic");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_csv_errors);
+    tcase_add_test(tc, test_fit_synthetic);
+    tcase_add_test(tc, test_cost_curve);
+    suite_add_tcase(s, tc);
+    bool real = have_profiles();
+    if (real) {
+        TCase *tr = tcase_create("measured");
+        tcase_set_timeout(tr, 300);
+        tcase_add_test(tr, test_holdout_targets);
+        tcase_add_test(tr, test_committed_overlay);
+        suite_add_tcase(s, tr);
+    }
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (failed)
+        return EXIT_FAILURE;
+    if (!real) {
+        printf("check_gpucal: skipped the measured-data cases: %s not found\n", PROFILES);
+        return 77;
+    }
+    return EXIT_SUCCESS;
+}
