@@ -268,8 +268,9 @@ static void dir_model_name(const char *path, const llama_model *m, char *buf, si
             tail = p + i + 1;
             break;
         }
-    if (strlen(tail) < n)
-        snprintf(buf, n, "%s", tail);
+    size_t k = strlen(tail);
+    if (k < n)
+        memcpy(buf, tail, k + 1);
     else
         snprintf(buf, n, "C%lld-L%lld", (long long)m->C, (long long)m->L);
 }

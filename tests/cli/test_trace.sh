@@ -188,9 +188,11 @@ if [ -s "$AZ" ]; then
   cmp -s "$T/s1" "$T/s2" || fail "azure replay changed the length percentiles"
 fi
 # generation beyond a second says how far it is, on stderr (stdout carries the trace)
-"$D" trace gen --rate 1e6 --duration 15 --out - >/dev/null 2>"$T/progress.txt" || fail "15M requests to stdout"
-grep -q "of about 15000000 requests" "$T/progress.txt" || fail "no progress line: $(head -c 200 "$T/progress.txt")"
-"$D" trace gen --rate 1e6 --duration 15 -q --out - 2>&1 >/dev/null | grep -q . && fail "-q printed progress"
+# (30M requests with a Zipf law and lognormal lengths: about 4 s on an idle core)
+G=(trace gen --rate 1e6 --duration 30 --models 1000 --popularity zipf:1.2 --lengths lognormal:1000,1,200,0.8)
+"$D" "${G[@]}" --out - >/dev/null 2>"$T/progress.txt" || fail "30M requests to stdout"
+grep -q "of about 30000000 requests" "$T/progress.txt" || fail "no progress line: $(head -c 200 "$T/progress.txt")"
+"$D" "${G[@]}" -q --duration 3 --out - 2>&1 >/dev/null | grep -q . && fail "-q printed progress"
 printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n3,1.0,0,10,10\n3,2.0,0,10,10\n' >"$T/dup.csv"
 expect_exit 1 "duplicate ids" -- "$D" trace stats "$T/dup.csv" && expect_err_contains "request_id 3" "duplicate id named"
 
