@@ -242,7 +242,7 @@ db_status dc_decompress_model(const char *base_path, const char *delta_path, con
 
 /* ---- calibration ----------------------------------------------------------------------------- */
 
-/* The static provider of `--calib FILE`: a safetensors file holding "<tensor name>.hessian" F32
+/* The static provider of `compress --hessians FILE`: a safetensors file holding "<tensor name>.hessian" F32
  * [K, K] tensors and a `tokens` metadata entry (n). Returns a provider whose hessian() copies
  * the stored matrix (DB_ERR_NOT_FOUND for tensors without one) and whose update is NULL. */
 db_status dc_calib_file_open(const char *path, dc_calib **out);

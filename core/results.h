@@ -5,7 +5,9 @@
  *
  * Root attributes written by res_create: tool_version, git_commit, command_line, seed, host,
  * cpu_model, gpu_name ("none" without a device), start_time (ISO 8601 UTC); res_commit adds
- * duration_s.
+ * duration_s: wall seconds from the process's start to the commit, so it covers the run and
+ * not only the file's writing. Strings (attributes and table fields) are stored whole: a
+ * table's string field that lacks its NUL is refused, never cut.
  *
  * Table schemas are declared once, next to the struct each row is, with the RES_* field macros:
  *

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "kernels/device.h"
 
 int cli_fail(const char *cmd, db_status s)
@@ -71,6 +73,99 @@ const char *cli_gpu_name(void)
         asked = true;
     }
     return name;
+}
+
+/* ---- status lines ---------------------------------------------------------------------------- */
+
+void cli_ticker_start(cli_ticker *t, const char *cmd, double after_s, bool quiet)
+{
+    memset(t, 0, sizeof *t);
+    t->cmd = cmd;
+    t->t0 = t->last = db_now();
+    t->after_s = after_s;
+    t->tty = isatty(STDERR_FILENO) == 1;
+    t->off = quiet;
+}
+
+bool cli_ticker_due(cli_ticker *t)
+{
+    if (t->off)
+        return false;
+    double now = db_now();
+    if (now - t->t0 < t->after_s)
+        return false;
+    if (t->shown && now - t->last < (t->tty ? 0.25 : 10.0))
+        return false;
+    t->last = now;
+    return true;
+}
+
+void cli_ticker_line(cli_ticker *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%sdeltabench %s: ", t->tty ? "\r" : "", t->cmd);
+    vfprintf(stderr, fmt, ap);
+    fputs(t->tty ? "\033[K" : "\n", stderr);
+    fflush(stderr);
+    va_end(ap);
+    t->shown = true;
+}
+
+void cli_ticker_end(cli_ticker *t)
+{
+    if (t->shown && t->tty)
+        fputc('\n', stderr);
+    t->shown = false;
+}
+
+double cli_ticker_elapsed(const cli_ticker *t) { return db_now() - t->t0; }
+
+/* ---- the project root ----------------------------------------------------------------------- */
+
+const char *cli_root(void)
+{
+    static char root[4096];
+    if (root[0])
+        return root;
+    const char *env = getenv("DELTABENCH_ROOT");
+    if (env && env[0]) {
+        snprintf(root, sizeof root, "%s", env);
+        return root;
+    }
+    char dir[4096], probe[4200];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n > 0) {
+        dir[n] = '\0';
+        /* up from the binary (bin/deltabench, build/<variant>/bin/deltabench) to the first
+         * directory holding the project's Makefile and traces/ */
+        for (int up = 0; up < 4; up++) {
+            char *slash = strrchr(dir, '/');
+            if (!slash || slash == dir)
+                break;
+            *slash = '\0';
+            snprintf(probe, sizeof probe, "%s/traces", dir);
+            if (access(probe, F_OK) != 0)
+                continue;
+            snprintf(probe, sizeof probe, "%s/Makefile", dir);
+            if (access(probe, F_OK) == 0) {
+                snprintf(root, sizeof root, "%s", dir);
+                return root;
+            }
+        }
+    }
+    snprintf(root, sizeof root, ".");
+    return root;
+}
+
+const char *cli_root_path(const char *rel, char *buf, size_t n)
+{
+    const char *root = cli_root();
+    if (rel[0] == '/' || !strcmp(root, "."))
+        snprintf(buf, n, "%s", rel);
+    else
+        snprintf(buf, n, "%s/%s", root, rel);
+    return buf;
 }
 
 /* ---- option tables -------------------------------------------------------------------------- */

@@ -61,6 +61,38 @@ const char *cli_gpu_name(void);
 bool cli_i64(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
 bool cli_f64(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
+/* ---- status lines of long work -------------------------------------------------------------- */
+
+/* A status line on stderr for work that may take long: the first once `after_s` seconds have
+ * passed, then on a terminal redrawn in place at most 4 times a second, otherwise one line
+ * every 10 s. Quiet: never. */
+typedef struct {
+    const char *cmd;
+    double t0, last, after_s;
+    bool tty, shown, off;
+} cli_ticker;
+
+void cli_ticker_start(cli_ticker *t, const char *cmd, double after_s, bool quiet);
+/* True when a status line is due now (then call cli_ticker_line). */
+bool cli_ticker_due(cli_ticker *t);
+/* Prints "deltabench CMD: <text>" (redrawn on a terminal, a line otherwise). */
+void cli_ticker_line(cli_ticker *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Ends the redrawn line on a terminal. */
+void cli_ticker_end(cli_ticker *t);
+/* Seconds since cli_ticker_start. */
+double cli_ticker_elapsed(const cli_ticker *t);
+
+/* ---- the project root ----------------------------------------------------------------------- */
+
+/* The directory defaults such as models/zoo/small and results/hw-cpu.txt are relative to:
+ * $DELTABENCH_ROOT when set, else the first directory above the running binary that holds
+ * the project's Makefile and traces/ (so bin/deltabench, and the build/<variant>/ binaries,
+ * find them from any working directory), else ".". */
+const char *cli_root(void);
+/* rel resolved against cli_root() into buf (rel itself when absolute or when the root is ".");
+ * returns buf. */
+const char *cli_root_path(const char *rel, char *buf, size_t n);
+
 /* ---- option tables -------------------------------------------------------------------------- */
 
 typedef enum {

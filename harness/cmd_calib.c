@@ -1,6 +1,6 @@
 /* cmd_calib.c: `deltabench calib`: measures the Hessian proxies H = 2/n·XᵀX of every linear layer
  * of a model on a task's text and writes the static calibration file that
- * `deltabench compress --calib FILE` reads (compressors/compressor.h, dc_calib_file_open). */
+ * `deltabench compress --hessians FILE` reads (compressors/compressor.h, dc_calib_file_open). */
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -20,7 +20,9 @@ static void usage(const cli_opt *opts, size_t n)
 
 int cmd_calib(int argc, char **argv)
 {
-    const char *cmd = "calib", *model = NULL, *taskname = NULL, *data = "models/zoo/data";
+    char dbuf[4200];
+    const char *cmd = "calib", *model = NULL, *taskname = NULL,
+               *data = cli_root_path("models/zoo/data", dbuf, sizeof dbuf);
     const char *out = NULL;
     int64_t tokens = 8192, seq = 0, threads = 2; /* seq 0: min(128, context) */
     bool quiet = false;

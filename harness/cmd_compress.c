@@ -88,7 +88,7 @@ static void usage(const cli_opt *opts, size_t n)
     cli_help(stdout, opts, n);
 }
 
-/* The provider of --calib FILE (static) or --calib-task (the model's, sequential). */
+/* The provider of --hessians FILE (static) or --calib-task (the model's, sequential). */
 static void close_calib(dc_calib *c, const char *ctask)
 {
     if (ctask)
@@ -239,7 +239,8 @@ static int unknown_method(const char *method)
 int cmd_compress(int argc, char **argv)
 {
     const char *base = NULL, *target = NULL, *method = NULL, *out = NULL, *calib = NULL,
-               *report = NULL, *ctask = NULL, *cdata = NULL, *lossless = NULL;
+               *report = NULL, *ctask = NULL, *cdata = NULL, *lossless = NULL,
+               *old_calib = NULL;
     const char *val[NPARAMS] = {0}; /* raw values, applied once the method is known */
     int64_t calib_tokens = -1; /* -1: not given (8192) */
     bool quiet = false;
@@ -256,7 +257,7 @@ int cmd_compress(int argc, char **argv)
         opts[n++] = (cli_opt)CLI_STR_OPT(param_rows[i].flag, &val[i], param_rows[i].arg,
                                          param_rows[i].help, param_rows[i].def);
     const cli_opt rest[] = {
-        CLI_STR_OPT("calib", &calib, "FILE",
+        CLI_STR_OPT("hessians", &calib, "FILE",
                     "deltazip: Hessians (<tensor>.hessian F32 [K,K], metadata tokens),\n"
                     "measured once on the uncompressed model (`deltabench calib`);\n"
                     "without calibration H = I (plain RTN + magnitude n:m)", "none"),
@@ -265,6 +266,9 @@ int cmd_compress(int argc, char **argv)
                     "model T (a model directory, as is B) on task T's training text\n"
                     "and measures each layer's Hessian with every layer compressed\n"
                     "before it applied (GPTQ / SparseGPT / DeltaZip order)", "none"),
+        /* the old name of --hessians, refused with a pointer (simulate's --calib is another
+         * thing: an efficiency overlay) */
+        {.name = "calib", .kind = CLI_STR, .dst = &old_calib, .arg = "FILE"},
         CLI_INT_OPT("calib-tokens", &calib_tokens, 2, 10000000, "N",
                     "tokens for --calib-task, 2..10000000", "8192"),
         CLI_STR_OPT("calib-data", &cdata, "DIR", "corpus directory for --calib-task",
@@ -283,6 +287,9 @@ int cmd_compress(int argc, char **argv)
         return usage(opts, n), DB_EXIT_OK;
     if (rc)
         return rc;
+    if (old_calib)
+        return cli_usage(CMD, "--calib is now --hessians FILE (`simulate --calib` is an "
+                              "efficiency overlay)");
     bool ctokens = calib_tokens != -1;
     if (!ctokens)
         calib_tokens = 8192;
@@ -297,10 +304,10 @@ int cmd_compress(int argc, char **argv)
         if (val[i] && !(m->uses & param_rows[i].use))
             return cli_usage(CMD, "--%s does not apply to method %s", param_rows[i].flag, m->name);
     if ((calib || ctask) && !(m->uses & DC_P_CALIB))
-        return cli_usage(CMD, "%s does not apply to method %s", calib ? "--calib" : "--calib-task",
+        return cli_usage(CMD, "%s does not apply to method %s", calib ? "--hessians" : "--calib-task",
                          m->name);
     if (calib && ctask)
-        return cli_usage(CMD, "--calib and --calib-task exclude each other");
+        return cli_usage(CMD, "--hessians and --calib-task exclude each other");
     if ((ctokens || cdata) && !ctask)
         return cli_usage(CMD, "%s needs --calib-task", ctokens ? "--calib-tokens" : "--calib-data");
     for (size_t i = 0; i < NPARAMS; i++)
@@ -324,7 +331,9 @@ int cmd_compress(int argc, char **argv)
         snprintf(calib_desc, sizeof calib_desc, "file:%s tokens=%lld", calib,
                  (long long)dc_calib_file_tokens(cal));
     } else if (ctask) {
-        s = calib_model_open(base, target, ctask, cdata ? cdata : "models/zoo/data",
+        static char dbuf[4200]; /* the provider may keep the path */
+        s = calib_model_open(base, target, ctask,
+                             cdata ? cdata : cli_root_path("models/zoo/data", dbuf, sizeof dbuf),
                              calib_tokens, 0, &cal);
         if (s)
             return cli_fail(CMD, s);

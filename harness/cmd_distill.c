@@ -33,7 +33,8 @@ static bool parse_loss(const char *cmd, const char *opt, const char *val, void *
 int cmd_distill(int argc, char **argv)
 {
     const char *cmd = "distill", *base = NULL, *target = NULL, *delta = NULL, *taskname = NULL;
-    const char *data = "models/zoo/data", *out = NULL;
+    char dbuf[4200];
+    const char *data = cli_root_path("models/zoo/data", dbuf, sizeof dbuf), *out = NULL;
     distill_opts o = {200, 1e-4f, 8, 128, 1, DISTILL_MSE};
     int64_t threads = 2;
     bool quiet = false;

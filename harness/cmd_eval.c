@@ -122,7 +122,8 @@ int cmd_eval(int argc, char **argv)
 {
     const char *cmd = "eval", *model = NULL, *delta = NULL, *base = NULL, *ft = NULL;
     const char *taskname = NULL, *out = NULL;
-    eval_opts o = {"models/zoo/data", 65536, 200, 0, 16, false};
+    char dbuf[4200];
+    eval_opts o = {cli_root_path("models/zoo/data", dbuf, sizeof dbuf), 65536, 200, 0, 16, false};
     int64_t threads = 2;
     bool quiet = false;
     const cli_opt opts[] = {

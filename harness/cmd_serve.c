@@ -4,11 +4,33 @@
  * checks and output are the ones `simulate` shares (harness/serving_cli.c). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness/cli.h"
 #include "harness/serving_cli.h"
 
 static bool is_cpu(const srv_opts *o) { return !strcmp(o->executor, "cpu"); }
+
+/* cpu-kernels without --model: the largest model of the shape table whose fp16 weights take at
+ * most half of this machine's memory (llama2-13b, simulate's default, does not fit a small one). */
+static const char *fitting_model(void)
+{
+    double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    const llama_model *best = NULL;
+    double best_b = 0;
+    for (size_t i = 0; i < llama_nmodels; i++) {
+        const llama_model *m = &llama_models[i];
+        double kv = (double)m->C * (double)m->NKV / (double)m->NH;
+        double params = 2.0 * (double)m->V * (double)m->C +
+                        (double)m->L * (2.0 * m->C * m->C + 2.0 * m->C * kv + 3.0 * m->C * m->F);
+        double b = 2 * params;
+        if (b <= 0.5 * ram && b > best_b) {
+            best = m;
+            best_b = b;
+        }
+    }
+    return best ? best->name : "tiny";
+}
 
 static int resolve(srv_opts *o)
 {
@@ -22,10 +44,17 @@ static int resolve(srv_opts *o)
                                       "`serve --executor cpu` only");
         if (!o->hw_set && !strcmp(o->executor, "cpu-kernels"))
             o->hw = "cpu";
+        if (!o->model_set && !strcmp(o->executor, "cpu-kernels")) {
+            o->model = fitting_model();
+            if (!o->quiet)
+                fprintf(stderr, "deltabench serve: chose --model %s, the largest that fits in "
+                                "half of this machine's memory (give --model to override)\n",
+                        o->model);
+        }
         return DB_EXIT_OK;
     }
     if (!o->zoo)
-        o->zoo = SRV_DEFAULT_ZOO;
+        o->zoo = cli_root_path(SRV_DEFAULT_ZOO, o->zoo_dflt, sizeof o->zoo_dflt);
     if (!o->hw_set)
         o->hw = "cpu";
     if (o->model_set && llama_model_find(o->model))

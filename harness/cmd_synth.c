@@ -80,7 +80,7 @@ int cmd_synth(int argc, char **argv)
                      "0.001"),
         CLI_STR_OPT("out-calib", &calib, "F",
                     "also write synthetic calibration Hessians for every linear\n"
-                    "tensor (for small shapes; see --calib of compress)", "none"),
+                    "tensor (for small shapes; see --hessians of compress)", "none"),
         CLI_INT_OPT("calib-tokens", &tokens, 1, 1000000, "N",
                     "tokens behind those Hessians, 1..1000000", "256"),
         CLI_INT_OPT("layers", &layers, 1, 1000, "N",

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "core/alloc.h"
 #include "harness/cli.h"
@@ -56,15 +57,51 @@ static void usage_stats(const cli_opt *opts, size_t n)
 
 /* ---- gen --------------------------------------------------------------------------------- */
 
+#define GEN_LIMIT_DEFAULT 100000000LL /* requests; about 5 GB of CSV */
+#define GEN_ROW_BYTES 48.0            /* output bytes per request, an upper estimate */
+
+/* Refuses work beyond the limit or the free space, before anything is written. */
+static db_status check_size(const wl_gen *g, const char *out, int64_t limit)
+{
+    double est = wl_gen_estimate(g);
+    if (est < 0)
+        return DB_OK; /* azure-functions: bounded by its file */
+    if (!(est <= (double)limit))
+        return db_error(DB_ERR_ARG, "%s: about %.3g requests (%.3g GB) estimated, above --limit "
+                                    "%lld: lower --rate, --duration or --requests, or raise "
+                                    "--limit",
+                        out, est, est * GEN_ROW_BYTES / 1e9, (long long)limit);
+    if (!strcmp(out, "-"))
+        return DB_OK;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct statvfs vs;
+    if (statvfs(dir, &vs) != 0)
+        return DB_OK; /* the writer reports a missing directory by name */
+    double avail = (double)vs.f_bavail * (double)vs.f_frsize, need = est * GEN_ROW_BYTES;
+    if (need > avail)
+        return db_error(DB_ERR_IO, "%s: about %.3g requests need about %.3g GB; %s has %.3g GB free",
+                        out, est, need / 1e9, dir, avail / 1e9);
+    return DB_OK;
+}
+
 static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
 {
     static const char *cmd = "trace gen";
     wl_gen_spec spec;
     wl_gen_defaults(&spec);
-    const char *arrival = "poisson", *popularity = NULL, *lengths = "fixed:512,128", *out = NULL;
+    const char *arrival = "poisson", *popularity = NULL, *lengths = NULL, *out = NULL;
     /* NaN: not given (the spec's default stays; some options apply to one process only) */
     double rate = NAN, cv = NAN, on = NAN, off = NAN, off_ratio = NAN, scale = NAN;
-    int nmodels = spec.nmodels;
+    int nmodels = 0; /* 0: not given */
+    int64_t limit = GEN_LIMIT_DEFAULT;
     bool quiet = false;
     const cli_opt opts[] = {
         CLI_STR_OPT("arrival", &arrival, "P",
@@ -92,7 +129,7 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
                     "replay, azure-functions: multiply times by F, in (0, 1e9]\n"
                     "(F < 1 compresses, F > 1 stretches; or use --rate)", "1"),
         CLI_INT_OPT("models", &nmodels, 1, 10000000, "N", "number of models M, in [1, 10000000]",
-                    "1"),
+                    "1; replay of a trace with models: its largest id + 1"),
         CLI_STR_OPT("popularity", &popularity, "L",
                     "model of each request:\n"
                     "  uniform               p_i = 1/M\n"
@@ -101,8 +138,10 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
                     "  slora:A               S-LoRA power draw floor(M u^(1/A)), A in (0, 100]\n"
                     "  azure:FILE            p_i ~ invocations of the i-th busiest\n"
                     "                        function of an Azure Functions file\n"
-                    "  replay                the model of the replayed request / function",
-                    "uniform; replay with azure-functions"),
+                    "  replay                the model of the replayed request / function\n"
+                    "a law other than replay needs --models N; replay of a\n"
+                    "trace with a model column keeps its models",
+                    "uniform; replay with azure-functions, or of a trace with models"),
         CLI_STR_OPT("lengths", &lengths, "L",
                     "prompt and output tokens:\n"
                     "  fixed:P,O             P, O >= 1\n"
@@ -110,17 +149,21 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
                     "  lognormal:PMED,PSIG,OMED,OSIG   median in [1, 1e9], sigma in [0, 10]\n"
                     "  trace:FILE            (prompt, output) pairs drawn from a trace\n"
                     "  replay                the replayed request's lengths",
-                    "fixed:512,128"),
+                    "fixed:512,128; replay with replay arrivals"),
         CLI_REAL_OPT("duration", &spec.duration_s, 0, 1e12, "S",
                      "keep arrivals before S seconds, in [0, 1e12]", "0 = no limit"),
         CLI_INT_OPT("requests", &spec.max_requests, 0, 1000000000000LL, "N",
                     "stop after N requests, in [0, 1e12]\n"
                     "(poisson, gamma and onoff need --duration or --requests)", "0 = no limit"),
+        CLI_INT_OPT("limit", &limit, 1, 1000000000000LL, "N",
+                    "refuse a trace estimated (rate x duration, --requests, or\n"
+                    "the replayed file) at more than N requests, in [1, 1e12];\n"
+                    "the output's estimated size must also fit the free space", "100000000"),
         CLI_INT_OPT("seed", &spec.seed, 0, INT64_MAX, "S", "random seed, in [0, 2^63-1]", "1"),
         CLI_STR_OPT("out", &out, "FILE",
                     "output: FILE.h5 or FILE.hdf5 writes an HDF5 table 'requests',\n"
                     "any other name CSV, '-' CSV on stdout", "required"),
-        CLI_FLAG_OPT("quiet", 'q', &quiet, "no 'wrote' line"),
+        CLI_FLAG_OPT("quiet", 'q', &quiet, "no 'wrote' line and no progress line"),
     };
     int rc = cli_parse(cmd, argc, argv, opts, CLI_NOPTS(opts), NULL);
     if (rc == CLI_HELP)
@@ -143,7 +186,7 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
         spec.arrival.time_scale = scale;
     if (!has_rate)
         rate = 1.0;
-    spec.nmodels = (int32_t)nmodels;
+    spec.nmodels = nmodels ? (int32_t)nmodels : 1;
     if (!out)
         return cli_usage(cmd, "--out FILE is required");
 
@@ -161,10 +204,21 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
     if (has_scale && has_rate)
         return cli_usage(cmd, "give --rate or --time-scale, not both");
     spec.arrival.rate = replayed && !has_rate ? 0.0 : rate;
+    /* Replay keeps what the source has unless told otherwise: its lengths, and its models. */
+    spec.pop_from_source = !popularity && ak == WL_ARR_REPLAY;
+    spec.models_from_source = !nmodels;
+    if (!lengths)
+        lengths = ak == WL_ARR_REPLAY ? "replay" : "fixed:512,128";
+    bool pop_given = popularity != NULL;
     if (!popularity)
         popularity = ak == WL_ARR_AZURE_FUNC ? "replay" : "uniform";
     if (wl_pop_parse(popularity, &spec.popularity) != DB_OK)
         return cli_usage(cmd, "--popularity: %s", db_errmsg());
+    /* A law over the default single model would silently draw nothing: --models must say. */
+    if (pop_given && spec.popularity.kind != WL_POP_REPLAY && !nmodels)
+        return cli_usage(cmd, "--popularity %s over 1 model (the default) draws nothing: give "
+                              "--models N",
+                         popularity);
     if (wl_len_parse(lengths, &spec.lengths) != DB_OK)
         return cli_usage(cmd, "--lengths: %s", db_errmsg());
     if (wl_gen_check(&spec) != DB_OK)
@@ -177,6 +231,9 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
     db_status s = wl_gen_init(&spec, &g);
     if (s != DB_OK)
         return cli_fail("trace", s);
+    spec = *wl_gen_effective(g);
+    if ((s = check_size(g, out, limit)) != DB_OK)
+        goto fail;
     if (!(buf = db_malloc_array(GEN_CHUNK, sizeof *buf))) {
         s = db_error(DB_ERR_NOMEM, "out of memory");
         goto fail;
@@ -194,8 +251,19 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
         (s = trace_writer_attr(w, "trace_lengths", desc[2])) != DB_OK ||
         (s = trace_writer_attr(w, "trace_models", models)) != DB_OK)
         goto fail;
-    double last = 0.0;
+    double last = 0.0, est = wl_gen_estimate(g);
+    cli_ticker tk;
+    cli_ticker_start(&tk, cmd, 1.0, quiet);
     for (;;) {
+        if (cli_ticker_due(&tk)) {
+            int64_t done = wl_gen_count(g);
+            if (est > 0 && isfinite(est))
+                cli_ticker_line(&tk, "%lld of about %.0f requests (%.0f%%), %.0f s", (long long)done,
+                                est, 100.0 * (double)done / est, cli_ticker_elapsed(&tk));
+            else
+                cli_ticker_line(&tk, "%lld requests, %.0f s", (long long)done,
+                                cli_ticker_elapsed(&tk));
+        }
         size_t n;
         if ((s = wl_gen_next(g, buf, GEN_CHUNK, &n)) != DB_OK)
             goto fail;
@@ -205,6 +273,7 @@ static int gen_main(int argc, char **argv, int full_argc, char **full_argv)
         if ((s = trace_writer_put(w, buf, n)) != DB_OK)
             goto fail;
     }
+    cli_ticker_end(&tk);
     size_t total = trace_writer_count(w);
     if (total == 0) {
         s = db_error(DB_ERR_ARG, "%s: no requests: the arrival process produced none within "

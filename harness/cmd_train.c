@@ -59,7 +59,9 @@ static db_status write_stats(const char *dir, const tf_model *m, const char *tas
 
 int cmd_train(int argc, char **argv)
 {
-    const char *cmd = "train", *out = NULL, *taskname = NULL, *data = "models/zoo/data";
+    char dbuf[4200];
+    const char *cmd = "train", *out = NULL, *taskname = NULL,
+               *data = cli_root_path("models/zoo/data", dbuf, sizeof dbuf);
     const char *init = NULL, *resume = NULL;
     int64_t hidden = 128, layers = 4, heads = 4, kvh = 0, ffn = 0, ctx = 256, threads = 2;
     int64_t iseed = 1, warm = -1;

@@ -12,7 +12,8 @@
 #include "core/status.h"
 #include "serve/engine.h"
 
-#define SRV_DEFAULT_ZOO "models/zoo/small"
+#define SRV_DEFAULT_ZOO "models/zoo/small" /* under the project root (cli_root) */
+#define SRV_MAX_MODELS 1000000              /* --models, given or inferred from the trace */
 
 /* The parsed options of a run (NULL / 0: not given). */
 typedef struct {
@@ -22,6 +23,7 @@ typedef struct {
     bool model_set, hw_set;
     bool quiet;
     char zoo_base[4200]; /* "<zoo>/base": the cpu executor's model */
+    char zoo_dflt[4200]; /* SRV_DEFAULT_ZOO under the project root */
     eng_config cfg;
 } srv_opts;
 

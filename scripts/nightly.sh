@@ -150,7 +150,7 @@ suite_compress() {
     case $name in
       magprune-2:4) args="$args --nm 2:4" ;;
       lowrank) args="$args --rank 8" ;; # the tiny shape's smallest matrix is 14 x 70
-      deltazip) args="$args --calib $dir/calib.safetensors" ;;
+      deltazip) args="$args --hessians $dir/calib.safetensors" ;;
     esac
     for _ in $(seq "$reps"); do
       # shellcheck disable=SC2086

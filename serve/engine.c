@@ -653,6 +653,8 @@ static db_status on_step_end(eng_loop *l, void *data, int64_t gi)
         if (st != DB_OK)
             return st;
     }
+    if (e->cfg->progress)
+        e->cfg->progress(e->cfg->progress_arg, e->n_done, e->R, now);
     return start_iteration(e, (int)gi, now);
 }
 
@@ -774,6 +776,12 @@ int eng_gpu_slots(const eng_config *cfg)
     return slots == 0 || slots > cfg->n_models ? cfg->n_models : slots;
 }
 
+/* "; raise --tp" where the profile has more GPUs than the run uses, else nothing. */
+static const char *hint_tp(const cost_ctx *c, const hw_profile *hw)
+{
+    return c->tp < hw->max_gpus ? "; raise --tp" : "";
+}
+
 static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profile *hw,
                         eng_layout *lo)
 {
@@ -808,10 +816,9 @@ static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profi
         lo->weights = c->full_bytes;
         if (lo->weights > lo->usable)
             return db_error(DB_ERR_ARG,
-                            "%s (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f of %s; raise "
-                            "--tp",
+                            "%s (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f of %s%s",
                             mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb, cfg->gpu_util,
-                            hw->name);
+                            hw->name, hint_tp(c, hw));
         break;
     case POL_SWAP:
         lo->item_bytes = c->full_bytes;
@@ -819,9 +826,11 @@ static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profi
         if (lo->weights > lo->usable)
             return db_error(DB_ERR_ARG,
                             "%d resident %s models (%.1f GB each) do not fit in %d x %.1f GB x "
-                            "%.2f of %s; lower --max-resident or raise --tp",
+                            "%.2f of %s%s%s",
                             slots, mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb,
-                            cfg->gpu_util, hw->name);
+                            cfg->gpu_util, hw->name, slots > 1 ? "; lower --max-resident" : "",
+                            slots > 1 && c->tp < hw->max_gpus ? " or raise --tp"
+                                                               : hint_tp(c, hw));
         break;
     case POL_DELTA:
         lo->item_bytes = c->delta_bytes;
@@ -829,9 +838,9 @@ static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profi
         if (c->full_bytes > lo->usable)
             return db_error(DB_ERR_ARG,
                             "the %s base model (%.1f GB fp16) does not fit in %d x %.1f GB x %.2f "
-                            "of %s; raise --tp",
+                            "of %s%s",
                             mn, c->full_bytes / gb, c->tp, hw->hbm_bytes / gb, cfg->gpu_util,
-                            hw->name);
+                            hw->name, hint_tp(c, hw));
         if (lo->weights > lo->usable)
             return db_error(DB_ERR_ARG,
                             "base %s (%.1f GB) + %d %s deltas (%.2f GB each) do not fit in %d x "
@@ -1003,6 +1012,22 @@ static db_status engine_alloc(eng_engine *e)
     a = (eng_arena){e->arena, 0, a.used, false};
     engine_carve(e, &a);
     return DB_OK;
+}
+
+double eng_run_bytes(const eng_config *cfg, int64_t n)
+{
+    eng_engine e;
+    memset(&e, 0, sizeof e);
+    e.cfg = cfg;
+    e.R = n > 0 ? n : 0;
+    e.M = cfg->n_models > 0 ? cfg->n_models : 1;
+    e.G = cfg->policy && cfg->policy->kind == POL_DEDICATED ? e.M : 1;
+    e.B = cfg->kv_block > 0 ? cfg->kv_block : 1;
+    eng_arena a = {0};
+    engine_carve(&e, &a); /* measures: the arena as engine_alloc will ask for it */
+    double arena = a.overflow ? INFINITY : (double)a.used;
+    /* + the request rows and the policy's per-model cache tables (about 64 bytes a model) */
+    return arena + (double)e.R * sizeof(met_request_row) + 64.0 * e.M;
 }
 
 static void engine_free(eng_engine *e)

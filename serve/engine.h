@@ -89,6 +89,10 @@ typedef struct {
     double gpu_util;        /* share of GPU memory for weights + KV (vLLM), 0.90 */
     double host_util;       /* share of host memory for the host cache, 0.80 */
     double mem_interval_s;  /* memory timeline period, 1.0 (0: start and end only) */
+    /* Called after every iteration with the requests finished so far, of n, and the engine's
+     * clock (NULL: none); the CLI's progress line of real executors. */
+    void (*progress)(void *arg, int64_t done, int64_t n, double now_s);
+    void *progress_arg;
 } eng_config;
 
 /* The defaults above. */
@@ -108,6 +112,11 @@ typedef struct {
     met_slo_row slo[MET_SLO_COUNT];
     int64_t events;          /* events processed */
 } eng_result;
+
+/* Bytes eng_run allocates for its tables with n requests, computed before anything is
+ * allocated: the arena exactly as eng_run measures it, plus the request rows and about 64 bytes
+ * a model of policy tables (the dedicated policy's per-replica tables grow as n_models^2). */
+double eng_run_bytes(const eng_config *cfg, int64_t n);
 
 /* Checks that the run can start at all (model ids, lengths, order, memory fit, slots) with the
  * same messages eng_run gives; nothing is simulated. */

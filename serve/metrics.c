@@ -193,3 +193,63 @@ void met_print_table(FILE *out, const met_summary_row *rows, int n)
                 (long long)s->gpu_loads, s->peak_gpu_bytes / 1e9);
     }
 }
+
+static const res_field breakdown_fields[] = {
+    RES_STR(met_breakdown_row, part),     RES_F64(met_breakdown_row, mean_s),
+    RES_F64(met_breakdown_row, share_e2e), RES_F64(met_breakdown_row, p50_s),
+    RES_F64(met_breakdown_row, p99_s),
+};
+const res_schema met_breakdown_schema =
+    RES_SCHEMA("breakdown", "where the requests' time went: parts of e2e_s", met_breakdown_row,
+               breakdown_fields);
+
+static double part_of(const met_request_row *r, int k)
+{
+    switch (k) {
+    case 0:
+        return r->queue_s - r->load_s;
+    case 1:
+        return r->load_s;
+    case 2:
+        return r->ttft_s - r->queue_s;
+    default:
+        return r->e2e_s - r->ttft_s;
+    }
+}
+
+db_status met_breakdown(const met_request_row *r, int64_t n, met_breakdown_row *out)
+{
+    static const char *names[MET_PARTS] = {"queue", "load", "prefill", "decode"};
+    memset(out, 0, MET_PARTS * sizeof *out);
+    double *v = n > 0 ? db_malloc_array((size_t)n, sizeof *v) : NULL;
+    if (n > 0 && !v)
+        return db_error(DB_ERR_NOMEM, "breakdown of %lld requests", (long long)n);
+    double e2e = 0;
+    for (int64_t i = 0; i < n; i++)
+        e2e += r[i].e2e_s;
+    for (int k = 0; k < MET_PARTS; k++) {
+        met_breakdown_row *b = &out[k];
+        snprintf(b->part, sizeof b->part, "%s", names[k]);
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            sum += v[i] = part_of(&r[i], k);
+        b->mean_s = n ? sum / (double)n : 0;
+        b->share_e2e = e2e > 0 ? sum / e2e : 0;
+        if (n) {
+            qsort(v, (size_t)n, sizeof *v, cmp_f64);
+            b->p50_s = pct(v, n, 0.50);
+            b->p99_s = pct(v, n, 0.99);
+        }
+    }
+    db_free(v);
+    return DB_OK;
+}
+
+void met_print_breakdown(FILE *out, const met_breakdown_row *b)
+{
+    fprintf(out, "where time went (mean per request):");
+    for (int k = 0; k < MET_PARTS; k++)
+        fprintf(out, "%s %s %.3f s (%.0f%%)", k ? "," : "", b[k].part, b[k].mean_s,
+                100 * b[k].share_e2e);
+    fputc('\n', out);
+}

@@ -1,8 +1,8 @@
 /* serve/metrics.h: what a serving run reports (`met_` module): the row structs of the HDF5
- * tables `requests`, `summary`, `slo`, `memory` and `loads` with their schemas, the per-run
+ * tables `requests`, `summary`, `slo`, `memory`, `loads` and `breakdown` with their schemas, the per-run
  * summary computed from the per-request rows, and the stdout summary table.
  *
- * Definitions (docs/serving.md repeats them):
+ * Definitions (docs/serving.md repeats them; `breakdown` splits e2e_s into its parts below):
  *   queue_s  = first admission - arrival (includes waiting for a load)
  *   load_s   = the part of queue_s spent waiting for the request's model to arrive on the GPU
  *   ttft_s   = first output token - arrival;  e2e_s = finish - arrival
@@ -61,6 +61,25 @@ typedef struct {
     double full_model_bytes, delta_bytes, peak_gpu_bytes, gpu_capacity_bytes, kv_capacity_bytes;
 } met_summary_row;
 extern const res_schema met_summary_schema;
+
+/* Where the requests' time went: one row per component of e2e_s, which they sum to:
+ *   queue    = queue_s - load_s          (waiting for a batch slot, KV room or a GPU slot)
+ *   load     = load_s                    (waiting for the request's model or delta to load)
+ *   prefill  = ttft_s - queue_s          (the admitting iteration(s) up to the first token)
+ *   decode   = e2e_s - ttft_s            (the remaining output tokens)
+ * mean_s is the mean over requests, share_e2e = mean_s / mean e2e_s. */
+#define MET_PARTS 4
+typedef struct {
+    char part[16];
+    double mean_s, share_e2e, p50_s, p99_s;
+} met_breakdown_row;
+extern const res_schema met_breakdown_schema;
+
+/* The MET_PARTS breakdown rows from n request rows; allocates a scratch copy for the
+ * percentiles. */
+db_status met_breakdown(const met_request_row *rows, int64_t n, met_breakdown_row *out);
+/* "where time went (mean per request): queue 1.20 s (13%), load ..." on one line. */
+void met_print_breakdown(FILE *out, const met_breakdown_row *b);
 
 /* Fills the request-derived fields of *s (makespan, throughput, latency means and percentiles)
  * from n rows. Allocates a scratch copy for the percentiles. */

@@ -92,6 +92,17 @@ db_status wl_gen_init(const wl_gen_spec *s, wl_gen **out)
     if ((st = wl_arrival_init(&s->arrival, s->nmodels, &g->arr)) != DB_OK)
         goto fail;
     g->src = wl_arrival_source(g->arr);
+    if (g->src && g->src->has_models && s->pop_from_source)
+        g->spec.popularity.kind = WL_POP_REPLAY;
+    if (g->src && g->src->has_models && s->models_from_source &&
+        g->spec.popularity.kind == WL_POP_REPLAY) {
+        int32_t mx = 0;
+        for (size_t i = 0; i < g->src->n; i++)
+            if (g->src->req[i].model > mx)
+                mx = g->src->req[i].model;
+        g->spec.nmodels = mx + 1;
+    }
+    s = &g->spec;
     if (s->popularity.kind == WL_POP_REPLAY && g->src) {
         const trace_table *t = g->src;
         if (!t->has_models) {
@@ -152,6 +163,23 @@ db_status wl_gen_next(wl_gen *g, trace_req *buf, size_t cap, size_t *n)
 }
 
 int64_t wl_gen_count(const wl_gen *g) { return g->count; }
+
+const wl_gen_spec *wl_gen_effective(const wl_gen *g) { return &g->spec; }
+
+double wl_gen_estimate(const wl_gen *g)
+{
+    const wl_gen_spec *s = &g->spec;
+    double n;
+    if (g->src)
+        n = (double)g->src->n;
+    else if (s->arrival.kind == WL_ARR_AZURE_FUNC)
+        n = s->max_requests > 0 ? (double)s->max_requests : -1;
+    else
+        n = s->duration_s > 0 ? s->arrival.rate * s->duration_s : INFINITY;
+    if (s->max_requests > 0 && (n < 0 || n > (double)s->max_requests))
+        n = (double)s->max_requests;
+    return n;
+}
 
 const wl_arrival *wl_gen_arrival(const wl_gen *g) { return g->arr; }
 

@@ -34,6 +34,12 @@ typedef struct {
     double duration_s;    /* keep arrivals with arrival_s < duration_s; 0 = no limit */
     int64_t max_requests; /* stop after this many requests; 0 = no limit */
     uint64_t seed;
+    /* Replay defaults (the CLI sets them when the option is not given), resolved by
+     * wl_gen_init once the source is read (wl_gen_effective shows the result):
+     * pop_from_source: a replayed trace with a model column keeps its models (popularity
+     * becomes replay), else the popularity law stays; models_from_source: with replayed models,
+     * nmodels becomes the source's largest model id + 1. */
+    bool pop_from_source, models_from_source;
 } wl_gen_spec;
 
 typedef struct wl_gen wl_gen;
@@ -48,6 +54,11 @@ db_status wl_gen_check(const wl_gen_spec *s);
 db_status wl_gen_init(const wl_gen_spec *s, wl_gen **out);
 /* Fills buf[0..*n) with the next requests, *n <= cap; *n == 0 means the trace is complete. */
 db_status wl_gen_next(wl_gen *g, trace_req *buf, size_t cap, size_t *n);
+/* The spec the generator runs: the one given, with its replay defaults resolved. */
+const wl_gen_spec *wl_gen_effective(const wl_gen *g);
+/* Requests the generator will produce, from the spec: the replayed source's count, else rate x
+ * duration (each capped by max_requests); -1 when unknown (azure-functions counts). */
+double wl_gen_estimate(const wl_gen *g);
 /* Requests produced so far. */
 int64_t wl_gen_count(const wl_gen *g);
 /* The arrival process (for its mean rate). */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -86,6 +87,34 @@ void trace_table_free(trace_table *t)
     memset(t, 0, sizeof *t);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+db_status trace_check_ids(const char *path, const trace_table *t)
+{
+    if (t->n < 2)
+        return DB_OK;
+    int64_t *ids = db_malloc_array(t->n, sizeof *ids);
+    if (!ids)
+        return db_error(DB_ERR_NOMEM, "%s: %zu request ids", path, t->n);
+    for (size_t i = 0; i < t->n; i++)
+        ids[i] = t->req[i].request_id;
+    qsort(ids, t->n, sizeof *ids, cmp_i64);
+    db_status s = DB_OK;
+    for (size_t i = 1; i < t->n; i++)
+        if (ids[i] == ids[i - 1]) {
+            s = db_error(DB_ERR_FORMAT, "%s: request_id %lld appears more than once (ids must be "
+                                        "unique)",
+                         path, (long long)ids[i]);
+            break;
+        }
+    db_free(ids);
+    return s;
+}
+
 db_status trace_read(const char *path, trace_table *out)
 {
     memset(out, 0, sizeof *out);
@@ -95,7 +124,9 @@ db_status trace_read(const char *path, trace_table *out)
         return s;
     switch (fmt) {
     case TRACE_FMT_HDF5:
-        return trace_h5_read(path, out);
+        if ((s = trace_h5_read(path, out)) == DB_OK && (s = trace_check_ids(path, out)) != DB_OK)
+            trace_table_free(out);
+        return s;
     case TRACE_FMT_AZURE_LLM:
         return azure_llm_read(path, out);
     case TRACE_FMT_AZURE_FUNC:
@@ -113,6 +144,8 @@ db_status trace_read(const char *path, trace_table *out)
         return s;
     s = trace_csv_parse(path, text, len, out);
     db_free(text);
+    if (s == DB_OK && (s = trace_check_ids(path, out)) != DB_OK)
+        trace_table_free(out);
     return s;
 }
 

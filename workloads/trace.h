@@ -58,8 +58,12 @@ const char *trace_format_name(trace_format f);
 db_status trace_detect(const char *path, trace_format *fmt);
 /* Reads a project CSV or HDF5 trace or an Azure LLM inference CSV into out (zeroed first;
  * free with trace_table_free). Malformed lines, unsorted or negative times, empty files and
- * files without requests are DB_ERR_FORMAT with "FILE:LINE: problem". */
+ * files without requests are DB_ERR_FORMAT with "FILE:LINE: problem"; so are duplicate
+ * request ids. */
 db_status trace_read(const char *path, trace_table *out);
+/* DB_ERR_FORMAT naming the file and the id when two requests of t share a request_id
+ * (trace_read checks every project CSV and HDF5 trace with it). */
+db_status trace_check_ids(const char *path, const trace_table *t);
 /* Parses the text of a project CSV trace (path is used in messages only). */
 db_status trace_csv_parse(const char *path, const char *text, size_t len, trace_table *out);
 /* Reads the `requests` table of an HDF5 trace (any 1-D compound dataset with the five

@@ -58,8 +58,10 @@ for B in $TENANTS; do
   [ -s "$tr" ] || "$D" trace gen --arrival poisson --rate "$RATE" --models "$B" --popularity uniform \
       --lengths "$LEN" --duration "$DURATION" --seed 1 --out "$tr" >/dev/null ||
     die "trace gen for $B tenants failed"
-  common=(--trace "$tr" --models "$B" --model "$MODEL" --hw "$HW")
-  fb=$(sim "bitdelta-$B" "${common[@]}" --system bitdelta)
+  # one GPU and every tenant resident, given explicitly: simulate's defaults would otherwise
+  # choose a TP and slot count that fit
+  common=(--trace "$tr" --models "$B" --model "$MODEL" --hw "$HW" --tp 1)
+  fb=$(sim "bitdelta-$B" "${common[@]}" --system bitdelta --max-deltas "$B")
   fn=$(sim "naive-$B" "${common[@]}" --system swap --max-resident "$B")
   say "$B tenants: bitdelta $fb, naive $fn"
 done

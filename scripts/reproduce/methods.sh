@@ -93,7 +93,7 @@ args_of() {
     dare)     awk -v x="$2" 'BEGIN { printf "--method dare --drop %.6f\n", 1 - 1 / x }' ;;
     magprune) awk -v x="$2" 'BEGIN { printf "--method magprune --drop %.6f\n", 1 - 1 / x }' ;;
     lowrank)  echo "--method lowrank --rank $2" ;;
-    deltazip) echo "--method deltazip --nm 1:$2 --bits 2 --calib $3" ;;
+    deltazip) echo "--method deltazip --nm 1:$2 --bits 2 --hessians $3" ;;
     deltadq)  awk -v x="$2" 'BEGIN { g = 16; while (g < x / 4) g *= 2
                 printf "--method deltadq --drop %.6f --group %d\n", 1 - 4 / x, g }' ;;
   esac

@@ -18,7 +18,7 @@ rm -f "$T/b2" "$T/b3" "$T/f3"
 
 for m in fp16 rtn magprune dare lowrank bitdelta deltazip deltadq; do
   extra=()
-  case $m in lowrank) extra=(--rank 8) ;; deltazip) extra=(--calib "$C" --bits 2) ;; esac
+  case $m in lowrank) extra=(--rank 8) ;; deltazip) extra=(--hessians "$C" --bits 2) ;; esac
   expect_exit 0 "compress $m" -- "$DELTABENCH" compress --base "$B" --target "$F" --method $m "${extra[@]}" --out "$T/$m.dz" --report "$T/$m.h5" || continue
   last=$(tail -n 1 "$T/out")
   echo "$last" | grep -qE '^ratio: [0-9]+\.[0-9]{2}x \(linear layers [0-9]+\.[0-9]{2}x\)$' || fail "$m: last line '$last'"
@@ -59,10 +59,10 @@ expect_exit 1 "missing base file" -- "$DELTABENCH" compress --base "$T/nope" --t
 expect_err_contains "$T/nope" "missing base names the file"
 printf 'garbage' > "$T/garbage.safetensors"
 expect_exit 1 "corrupt target" -- "$DELTABENCH" compress --base "$B" --target "$T/garbage.safetensors" --method fp16 --out "$O"; noout "corrupt"
-expect_exit 1 "unreadable calib" -- "$DELTABENCH" compress --base "$B" --target "$F" --method deltazip --calib "$T/nope.calib" --out "$O"; noout "calib missing"
-expect_exit 1 "calib not a calibration file" -- "$DELTABENCH" compress --base "$B" --target "$F" --method deltazip --calib "$B" --out "$O"; noout "calib base"
+expect_exit 1 "unreadable calib" -- "$DELTABENCH" compress --base "$B" --target "$F" --method deltazip --hessians "$T/nope.calib" --out "$O"; noout "calib missing"
+expect_exit 1 "calib not a calibration file" -- "$DELTABENCH" compress --base "$B" --target "$F" --method deltazip --hessians "$B" --out "$O"; noout "calib base"
 expect_err_contains "calibration" "calib message"
-expect_exit 2 "calib with another method" -- "$DELTABENCH" compress --base "$B" --target "$F" --method rtn --calib "$C" --out "$O"; noout "calib rtn"
+expect_exit 2 "calib with another method" -- "$DELTABENCH" compress --base "$B" --target "$F" --method rtn --hessians "$C" --out "$O"; noout "calib rtn"
 # a different model as target: tensor sets and shapes differ (tiny vs a one-tensor file)
 expect_exit 0 "synth other seed" -- "$DELTABENCH" synth --shape tiny --seed 4 --out-base "$T/ob" --out-target "$T/of"
 python3 - "$F" "$T/nan.safetensors" "$T/shape.safetensors" "$T/dtype.safetensors" "$T/fewer.safetensors" <<'PY' || fail "python could not craft bad files"
@@ -104,4 +104,15 @@ expect_exit 2 "synth unknown shape" -- "$DELTABENCH" synth --shape huge --out-ba
 expect_exit 2 "synth bad std" -- "$DELTABENCH" synth --shape tiny --delta-std 0 --out-base "$T/x1" --out-target "$T/x2"
 [ ! -e "$T/x1" ] || fail "synth left output behind"
 expect_exit 1 "synth unwritable" -- "$DELTABENCH" synth --shape tiny --out-base "$T/nodir/b" --out-target "$T/nodir/f"
+# --calib is simulate's efficiency overlay; compress's Hessians are --hessians
+expect_exit 2 "compress --calib renamed" -- "$DELTABENCH" compress --base "$B" --target "$F" --method deltazip --calib "$C" --out "$O" &&
+  expect_err_contains "--hessians" "the old name points to the new"
+# decompress of a base with a config.json writes a model directory eval and HF loaders read
+mkdir -p "$T/bdir" && cp "$B" "$T/bdir/model.safetensors" && printf '{"model_type":"llama"}\n' >"$T/bdir/config.json"
+expect_exit 0 "compress for decompress" -- "$DELTABENCH" compress --base "$T/bdir" --target "$F" --method bitdelta -q --out "$T/bd.dz"
+expect_exit 0 "decompress to a directory" -- "$DELTABENCH" decompress --base "$T/bdir" --delta "$T/bd.dz" --out "$T/ftdir" -q
+[ -s "$T/ftdir/model.safetensors" ] && cmp -s "$T/ftdir/config.json" "$T/bdir/config.json" ||
+  fail "decompress did not write model.safetensors + config.json"
+expect_exit 0 "inspect the decompressed directory" -- "$DELTABENCH" inspect "$T/ftdir"
+
 finish

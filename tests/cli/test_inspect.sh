@@ -56,4 +56,19 @@ expect_exit 2 "export one arg" -- "$DELTABENCH" export "$T/good.safetensors"
 expect_exit 1 "export non-hdf5" -- "$DELTABENCH" export "$T/good.safetensors" requests && expect_err_contains "good.safetensors" "export non-hdf5 names file"
 expect_exit 1 "export missing" -- "$DELTABENCH" export "$T/none.h5" requests
 
+# a compressed delta: the summary first; a CSV: what it is and which command reads it
+"$DELTABENCH" synth --shape tiny --out-base "$T/ib.safetensors" --out-target "$T/it.safetensors" >/dev/null &&
+  "$DELTABENCH" compress --base "$T/ib.safetensors" --target "$T/it.safetensors" --method bitdelta -q --out "$T/i.dz" >/dev/null ||
+  fail "making a delta to inspect"
+expect_exit 0 "inspect a delta" -- "$DELTABENCH" inspect "$T/i.dz"
+head -1 "$T/out" | grep -q "^compressed delta" || fail "delta summary is not first: $(head -1 "$T/out")"
+for k in method params base_hash target_hash ratio; do
+  head -8 "$T/out" | grep -q "^  $k " || fail "delta summary lacks $k in its first lines"
+done
+expect_exit 0 "inspect a trace CSV" -- "$DELTABENCH" inspect "$(dirname "$0")/../../traces/poisson_uniform_32m_300s.csv" &&
+  expect_out_contains "request trace" "CSV named a trace" && expect_out_contains "trace stats" "reader named"
+printf 'a,b\n1,2\n' >"$T/plain.csv"
+expect_exit 0 "inspect a plain CSV" -- "$DELTABENCH" inspect "$T/plain.csv" && expect_out_contains "text file" "plain CSV"
+grep -q "header length" "$T/out" && fail "a CSV read as safetensors"
+
 finish

@@ -59,7 +59,7 @@ CQ=(--base "$T/base16" --target "$T/ft" --method deltazip --bits 2)
 expect_exit 0 "compress, sequential calibration" -- "$DELTABENCH" compress "${CQ[@]}" --calib-task arith --calib-tokens 256 --out "$T/seq.dz" --report "$T/seq.h5"
 expect_out_contains "calibration: sequential:task=arith tokens=256; Hessian for 14 tensors, H = I for 0" "sequential calibration summary"
 expect_exit 0 "static calibration file" -- "$DELTABENCH" calib --model "$T/ft" --task arith --tokens 256 --out "$T/static.calib"
-expect_exit 0 "compress, static calibration" -- "$DELTABENCH" compress "${CQ[@]}" --calib "$T/static.calib" --out "$T/static.dz" --report "$T/static.h5"
+expect_exit 0 "compress, static calibration" -- "$DELTABENCH" compress "${CQ[@]}" --hessians "$T/static.calib" --out "$T/static.dz" --report "$T/static.h5"
 err() { "$DELTABENCH" export "$1" compression | awk -F, -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $1 == n { print $h["rel_fro_err"] }'; }
 for n in model.layers.0.self_attn.q_proj.weight model.layers.1.mlp.down_proj.weight; do
   a=$(err "$T/seq.h5" "$n"); b=$(err "$T/static.h5" "$n")
@@ -69,7 +69,7 @@ for n in model.layers.0.self_attn.q_proj.weight model.layers.1.mlp.down_proj.wei
     *) [ "$a" != "$b" ] || fail "$n: sequential and static calibration gave the same error $a" ;;
   esac
 done
-expect_exit 2 "--calib and --calib-task" -- "$DELTABENCH" compress "${CQ[@]}" --calib "$T/static.calib" --calib-task arith --out "$T/x.dz"
+expect_exit 2 "--hessians and --calib-task" -- "$DELTABENCH" compress "${CQ[@]}" --hessians "$T/static.calib" --calib-task arith --out "$T/x.dz"
 expect_exit 2 "--calib-tokens alone" -- "$DELTABENCH" compress "${CQ[@]}" --calib-tokens 256 --out "$T/x.dz"
 expect_exit 2 "--calib-task with rtn" -- "$DELTABENCH" compress --base "$T/base16" --target "$T/ft" --method rtn --calib-task arith --out "$T/x.dz"
 expect_exit 1 "--calib-task on a file" -- "$DELTABENCH" compress --base "$T/base16/model.safetensors" --target "$T/ft/model.safetensors" --method deltazip --calib-task arith --out "$T/x.dz"

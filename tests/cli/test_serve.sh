@@ -131,4 +131,24 @@ ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
 sysdir=$(dirname "$(mktemp -u)") # where the executor makes its work directory: $TMPDIR or the default
 ls "$sysdir"/deltabench-serve.* >/dev/null 2>&1 && fail "a run left its work directory"
 
+# a real executor reports requests served per second of wall time, not "simulated"
+expect_exit 0 "cpu-kernels footer" -- "${K[@]}" --system bitdelta --out "$T/kf.h5" &&
+  expect_out_contains "served in" "real footer" && expect_out_contains "where time went" "breakdown"
+grep -q "simulated)" "$T/out" && fail "a real run's footer says simulated"
+"$D" inspect "$T/kf.h5" | grep -q 'served_requests_per_wall_s = ' || fail "served_requests_per_wall_s attribute"
+
+# defaults (the zoo, the cpu profile cache) are found from the project root, from any directory
+mkdir -p "$T/root/models/zoo" "$T/root/results" && ln -s "$Z" "$T/root/models/zoo/small"
+expect_exit 0 "serve from another directory" -- env DELTABENCH_ROOT="$T/root" bash -c \
+  "cd / && '$D' serve --trace '$T/t.csv' --system bitdelta --executor cpu -q --out '$T/root.h5'"
+[ -s "$T/root/results/hw-cpu.txt" ] || fail "the cpu profile cache is not under the project root"
+"$D" inspect "$T/root.h5" | grep -qF "zoo = $T/root/models/zoo/small" || fail "zoo attribute: the resolved path"
+"$D" inspect "$T/root.h5" | grep -qxF "  model = $T/root/models/zoo/small/base" || fail "model attribute: the whole path"
+"$D" export "$T/root.h5" summary | grep -q "small/base" || fail "summary model column: small/base"
+# on a terminal a real run shows its progress (requests done, simulated and wall time)
+if command -v script >/dev/null; then
+  script -qec "'$D' serve --trace '$T/t.csv' --system bitdelta --executor cpu --zoo '$Z' >/dev/null" /dev/null >"$T/tty.txt" 2>&1
+  grep -q "requests done" "$T/tty.txt" || fail "no progress line on a terminal: $(head -c 300 "$T/tty.txt")"
+fi
+
 finish

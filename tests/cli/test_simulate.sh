@@ -77,8 +77,13 @@ expect_exit 1 "bad profile file" -- "$D" "${S[@]}" --system deltazip --hw "$T/ba
   expect_err_contains "bad.hw:1" "bad profile names file and line"
 printf 'eff.gemm.mem = 3\n' >"$T/badcal.txt"
 expect_exit 1 "bad calibration" -- "$D" "${S[@]}" --system deltazip --calib "$T/badcal.txt"
-expect_exit 1 "unknown profile" -- "$D" "${S[@]}" --system deltazip --hw tpu-v9 &&
-  expect_err_contains "unknown hardware profile" "unknown profile message"
+# an unknown name is a usage error listing the valid names, for --hw as for --model
+expect_exit 2 "unknown profile" -- "$D" "${S[@]}" --system deltazip --hw tpu-v9 &&
+  expect_err_contains "unknown hardware profile" "unknown profile message" &&
+  expect_err_contains "h100-sxm" "unknown profile lists the names"
+expect_exit 2 "unknown model" -- "$D" "${S[@]}" --system deltazip --model llama9 &&
+  expect_err_contains "llama2-7b" "unknown model lists the names"
+expect_exit 1 "missing profile file" -- "$D" "${S[@]}" --system deltazip --hw "$T/none/x.hw"
 
 # Usage errors (exit 2).
 expect_exit 2 "no trace" -- "$D" simulate --system swap
@@ -115,12 +120,70 @@ expect_exit 1 "malformed trace" -- "$D" simulate --trace "$T/bad.csv" --system s
 printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,10,0\n' >"$T/zero.csv"
 expect_exit 1 "zero output tokens" -- "$D" simulate --trace "$T/zero.csv" --system swap --out "$T/x.h5"
 printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,9000,10\n' >"$T/long.csv"
-expect_exit 1 "prompt beyond budget" -- "$D" simulate --trace "$T/long.csv" --system swap --out "$T/x.h5" &&
+expect_exit 1 "prompt beyond budget" -- "$D" simulate --trace "$T/long.csv" --system swap \
+  --token-budget 4096 --out "$T/x.h5" &&
   expect_err_contains "token-budget" "budget message"
 [ -e "$T/x.h5" ] && fail "a failed run left its output file"
 ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
 expect_exit 1 "serve cpu without a zoo" -- "$D" serve --trace "$T/t.csv" --system deltazip --executor cpu \
   --zoo "$T/nozoo" && expect_err_contains "nozoo" "serve cpu names the missing zoo"
 expect_exit 1 "serve cuda not built" -- "$D" serve --trace "$T/t.csv" --system deltazip --tp 4 --executor cuda
+
+# ---- a new user's first hour (defaults that fit, caps, memory, metadata, breakdown) ----
+# every policy runs with default options on every shipped trace; what was chosen is printed
+for tr in traces/*.csv; do
+  for p in dedicated swap deltazip bitdelta deltadq; do
+    expect_exit 0 "defaults fit: $p on $tr" -- "$D" simulate --trace "$tr" --system $p -q
+  done
+done
+# and on the replayed Azure traces (beside the clone in ../shared/traces)
+for az in ../shared/traces/AzureLLMInferenceTrace_code.csv ../shared/traces/AzureLLMInferenceTrace_conv.csv; do
+  [ -s "$az" ] || { echo "SKIP: $az is absent"; continue; }
+  expect_exit 0 "replay $az" -- "$D" trace gen --arrival replay:"$az" --popularity zipf:1.5 --models 32 -q --out "$T/az.csv"
+  for p in dedicated swap deltazip bitdelta deltadq; do
+    expect_exit 0 "defaults fit: $p on $(basename "$az")" -- "$D" simulate --trace "$T/az.csv" --system $p -q
+  done
+done
+expect_exit 0 "swap picks the resident count" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap &&
+  expect_err_contains "chose --max-resident" "chosen resident count printed"
+expect_exit 0 "70b picks the TP" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap --model llama2-70b --hw h100-sxm &&
+  expect_err_contains "--tp 2" "chosen TP printed"
+expect_exit 0 "-q prints no chosen line" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap -q
+[ -s "$T/err" ] && fail "-q printed on stderr: $(head -c 200 "$T/err")"
+# explicit options are kept as given (and fail as before)
+expect_exit 1 "explicit resident count kept" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap --max-resident 6 --tp 1 &&
+  expect_err_contains "lower --max-resident" "explicit overfull swap"
+expect_exit 0 "long prompt: default budget grows" -- "$D" simulate --trace "$T/long.csv" --system swap &&
+  expect_err_contains "--token-budget 9000" "chosen budget printed"
+# hints name only remedies the profile has: cpu has one GPU, so no "raise --tp"
+expect_exit 1 "13b on cpu" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap --hw cpu
+grep -q "raise --tp" "$T/err" && fail "cpu hint offers --tp: $(cat "$T/err")"
+# the --models cap holds for the count inferred from the trace
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,9721133,10,10\n' >"$T/bigid.csv"
+expect_exit 1 "inferred models capped" -- "$D" simulate --trace "$T/bigid.csv" --system dedicated &&
+  expect_err_contains "at most 1000000 models" "cap message"
+# the engine's tables are estimated before they are allocated
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,999999,10,10\n' >"$T/wide.csv"
+expect_exit 1 "dedicated tables beyond memory" -- "$D" simulate --trace "$T/wide.csv" --system dedicated &&
+  expect_err_contains "needs about" "memory estimate message"
+# duplicate request ids are refused
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,10,10\n0,2.0,0,10,10\n' >"$T/dup.csv"
+expect_exit 1 "duplicate ids" -- "$D" simulate --trace "$T/dup.csv" --system swap &&
+  expect_err_contains "appears more than once" "duplicate id message"
+# the summary explains itself: where time went, on stdout and in HDF5
+expect_exit 0 "breakdown" -- "$D" simulate --trace traces/gamma_zipf1.5_32m_600s.csv --system deltazip --out "$T/bd.h5" &&
+  expect_out_contains "where time went" "breakdown line"
+expect_exit 0 "breakdown table" -- "$D" export "$T/bd.h5" breakdown
+for part in queue load prefill decode; do grep -q "^$part," "$T/out" || fail "breakdown lacks $part"; done
+# metadata is true: a model directory's whole path, the run's duration
+M="$T/$(printf 'd%.0s' $(seq 1 150))/models/zoo/medium/base"
+mkdir -p "$M"
+printf '{"architectures":["LlamaForCausalLM"],"model_type":"llama","vocab_size":256,"hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":4,"max_position_embeddings":256,"rms_norm_eps":1e-5,"rope_theta":10000,"hidden_act":"silu","torch_dtype":"float16"}\n' >"$M/config.json"
+expect_exit 0 "model directory" -- "$D" simulate --trace traces/zoo_poisson_4m_60s.csv --system bitdelta --model "$M" --out "$T/md.h5" --hw cpu
+expect_exit 0 "inspect model attr" -- "$D" inspect "$T/md.h5" && expect_out_contains "model = $M" "root model attribute whole"
+expect_exit 0 "summary model" -- "$D" export "$T/md.h5" summary && expect_out_contains "medium/base" "summary model names the size"
+dur=$("$D" inspect "$T/md.h5" | sed -n 's/^  duration_s = //p')
+wall=$("$D" inspect "$T/md.h5" | sed -n 's/^  sim_wall_s = //p')
+awk -v d="$dur" -v w="$wall" 'BEGIN { exit !(d >= w) }' || fail "duration_s $dur does not cover the run ($wall s)"
 
 finish

@@ -164,4 +164,36 @@ else
   echo "SKIP: $AZ is absent (the Azure traces live in ../shared/traces beside the clone)"
 fi
 
+# ---- bounded work, no silent loss (a new user's first hour) ----
+D="$DELTABENCH"
+expect_exit 1 "1e11 requests refused" -- "$D" trace gen --rate 1e9 --duration 100 --out "$T/huge.csv" &&
+  expect_err_contains "--limit" "limit named"
+[ -e "$T/huge.csv" ] && fail "a refused gen left its file"
+expect_exit 1 "beyond the free space" -- "$D" trace gen --rate 1e9 --duration 1000 --limit 1000000000000 --out "$T/huge.csv" &&
+  expect_err_contains "GB free" "free space named"
+expect_exit 0 "a raised limit is accepted" -- "$D" trace gen --rate 1000 --duration 10 --limit 20000 --out "$T/l.csv"
+expect_exit 1 "a lowered limit refuses" -- "$D" trace gen --rate 1000 --duration 10 --limit 5000 --out "$T/l2.csv"
+expect_exit 2 "popularity over 1 model" -- "$D" trace gen --arrival replay:traces/gamma_zipf1.5_32m_600s.csv --popularity zipf:1.5 --out "$T/p.csv" &&
+  expect_err_contains "--models" "popularity error names --models"
+expect_exit 0 "replay keeps lengths and models" -- "$D" trace gen --arrival replay:traces/gamma_zipf1.5_32m_600s.csv --out "$T/rp.csv"
+cmp -s <(cut -d, -f3-5 traces/gamma_zipf1.5_32m_600s.csv) <(cut -d, -f3-5 "$T/rp.csv") ||
+  fail "replay changed the models or lengths"
+expect_exit 0 "replay with a law keeps lengths" -- "$D" trace gen --arrival replay:traces/gamma_zipf1.5_32m_600s.csv --popularity zipf:1 --models 8 --out "$T/rp2.csv"
+cmp -s <(cut -d, -f4-5 traces/gamma_zipf1.5_32m_600s.csv) <(cut -d, -f4-5 "$T/rp2.csv") ||
+  fail "replay with a popularity law changed the lengths"
+if [ -s "$AZ" ]; then
+  expect_exit 0 "azure replay keeps lengths" -- "$D" trace gen --arrival replay:"$AZ" --out "$T/az.csv"
+  "$D" trace stats "$AZ" | grep tokens >"$T/s1"
+  "$D" trace stats "$T/az.csv" | grep tokens >"$T/s2"
+  cmp -s "$T/s1" "$T/s2" || fail "azure replay changed the length percentiles"
+fi
+# generation beyond a second says how far it is, on stderr (stdout carries the trace)
+# (30M requests with a Zipf law and lognormal lengths: about 4 s on an idle core)
+G=(trace gen --rate 1e6 --duration 30 --models 1000 --popularity zipf:1.2 --lengths lognormal:1000,1,200,0.8)
+"$D" "${G[@]}" --out - >/dev/null 2>"$T/progress.txt" || fail "30M requests to stdout"
+grep -q "of about 30000000 requests" "$T/progress.txt" || fail "no progress line: $(head -c 200 "$T/progress.txt")"
+"$D" "${G[@]}" -q --duration 3 --out - 2>&1 >/dev/null | grep -q . && fail "-q printed progress"
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n3,1.0,0,10,10\n3,2.0,0,10,10\n' >"$T/dup.csv"
+expect_exit 1 "duplicate ids" -- "$D" trace stats "$T/dup.csv" && expect_err_contains "request_id 3" "duplicate id named"
+
 finish
