@@ -69,9 +69,9 @@ expect_exit 0 "requests of 0 tokens: stats" -- "$DB" trace stats "$T/zero.csv"
 expect_exit 1 "requests of 0 tokens: simulate" -- "$DB" simulate --trace "$T/zero.csv" --system deltazip --models 1 &&
   expect_err_contains "at least 1 token" "0 tokens"
 printf '%s\n0,0,0,5,5\n0,1,0,5,5\n' "$H" > "$T/dup.csv"
-# documented: request ids are labels carried to the results; rows are the requests
-expect_exit 0 "duplicate request ids" -- "$DB" simulate --trace "$T/dup.csv" --system deltazip --models 1 &&
-  expect_out_contains "100.0%" "both requests served"
+# request ids name the rows of the results: a trace that repeats one is refused (issue 21)
+expect_exit 1 "duplicate request ids" -- "$DB" simulate --trace "$T/dup.csv" --system deltazip --models 1 &&
+  expect_err_contains "request_id 0 appears more than once" "the repeated id named"
 printf '%s\n0,2,0,5,5\n1,1,0,5,5\n' "$H" > "$T/unsorted.csv"
 expect_exit 1 "unsorted arrivals" -- "$DB" trace stats "$T/unsorted.csv" && expect_err_contains "unsorted.csv:3" "line"
 printf '%s\n0,0,0,5,5\n1,1e12,0,5,5\n' "$H" > "$T/far.csv"
