@@ -404,8 +404,8 @@ static db_status cpu_step(void *ctx, const cost_batch *b, const exe_detail *d, d
         q->w = x->w[d->model[i]];
         q->ntok = d->new_tok[i];
         q->pos = d->ctx[i];
-        if (q->pos == 0) { /* a prefill (first, or again after preemption): a fresh slot */
-            if (x->slot_of[r] < 0) {
+        if (d->phase[i] != EXE_DECODE) { /* a prefill chunk (the first: a fresh slot) */
+            if (q->pos == 0 && x->slot_of[r] < 0) {
                 if (x->n_free == 0)
                     return db_error(DB_ERR_INTERNAL, "executor cpu: no free KV slot");
                 x->slot_of[r] = x->free_slot[--x->n_free];
@@ -414,8 +414,13 @@ static db_status cpu_step(void *ctx, const cost_batch *b, const exe_detail *d, d
             if (ntok + q->ntok > x->o.max_rows)
                 return db_error(DB_ERR_INTERNAL, "executor cpu: more than %lld tokens in an "
                                 "iteration", (long long)x->o.max_rows);
+            if (x->slot_of[r] < 0)
+                return db_error(DB_ERR_INTERNAL, "executor cpu: chunk of request %d without "
+                                "its first", r);
             db_rng g;
             rng_stream(&g, x->o.seed, (uint64_t)r);
+            for (int t = 0; t < q->pos; t++) /* the tokens of the chunks before */
+                (void)rng_below(&g, 256);
             for (int t = 0; t < q->ntok; t++)
                 x->tok[ntok + t] = (int)rng_below(&g, 256);
             q->tokens = x->tok + ntok;
@@ -433,6 +438,8 @@ static db_status cpu_step(void *ctx, const cost_batch *b, const exe_detail *d, d
         return s;
     for (int i = 0; i < n; i++) {
         int32_t r = d->req[i];
+        if (d->phase[i] == EXE_CHUNK) /* mid-prompt: its next token is the prompt's */
+            continue;
         x->last_tok[r] = x->next[i];
         x->tok_hash[r] = (x->tok_hash[r] ^ (uint64_t)(uint32_t)x->next[i]) * 0x100000001b3ULL;
     }
