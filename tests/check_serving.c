@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "harness/bench_kernel.h"
 #include "serve/engine.h"
 #include "serve/exec.h"
 #include "workloads/trace.h"
@@ -805,6 +806,58 @@ START_TEST(test_chunked_all_policies)
 }
 END_TEST
 
+/* ---- delta kernels on a GPU: modelled until bench-kernel measures them ----------------------- */
+
+/* On a GPU-calibrated profile a delta kernel's time is the calibrated GEMM efficiency at its
+ * arithmetic intensity times the assumed delta/GEMM ratios (p->calib says "modelled"). What
+ * `bench-kernel --device cuda --calib-out` writes (kb_calib_write, here from crafted rows: dense
+ * at 60 % of HBM bandwidth and 50 % of peak, SBMM at 45 % and 20 %) is read back as an overlay
+ * that replaces those ratios: a memory-bound decode's delta term scales by the ratio of the
+ * ratios, the base GEMMs (on the measured surface) do not move, and p->calib says so. */
+START_TEST(test_delta_overlay_replaces_modelled)
+{
+    tl_scratch_make("check_serving_overlay");
+    hw_profile hw;
+    ck_assert_int_eq(hw_profile_builtin(&hw, "h100-sxm"), DB_OK);
+    ck_assert_ptr_nonnull(strstr(hw.calib, "delta kernels modelled"));
+    const llama_model *m = llama_model_find("llama2-13b");
+    const cost_format *f = cost_format_find("4bit-2:4");
+    int32_t models[2] = {0, 1};
+    int64_t tokens[2] = {4, 4}, logits[2] = {4, 4};
+    cost_batch b = {COST_SHARED_BASE, 0, 0, 0, 8, 8 * 600, 2, models, tokens, logits, 0};
+    cost_ctx c0, c1;
+    ck_assert_int_eq(cost_init(&c0, m, f, &hw, 1), DB_OK);
+    const double d0 = cost_term(&c0, &b, COST_TERM_DELTA), g0 = cost_term(&c0, &b, COST_TERM_GEMM);
+    kb_row rows[4];
+    memset(rows, 0, sizeof rows);
+    const char *ops[4] = {"dense", "dense", "sbmm", "sbmm"};
+    const double mem[4] = {0.60, 0, 0.45, 0}, comp[4] = {0, 0.50, 0, 0.20};
+    for (int i = 0; i < 4; i++) {
+        snprintf(rows[i].op, sizeof rows[i].op, "%s", ops[i]);
+        snprintf(rows[i].device, sizeof rows[i].device, "cuda");
+        rows[i].batch = i % 2 ? KB_CALIB_COMPUTE_MIN_BATCH : 1;
+        rows[i].gbs = mem[i] * hw.hbm_bw / 1e9;
+        rows[i].gflops = comp[i] * hw.peak_flops / 1e9;
+    }
+    const char *path = tl_path("bk.txt");
+    ck_assert_int_eq(kb_calib_write(path, rows, 4, &hw, "cuda", 3000, "bench-kernel (crafted)"),
+                     DB_OK);
+    ck_assert_int_eq(hw_profile_overlay(&hw, path), DB_OK);
+    ck_assert_ptr_nonnull(strstr(hw.calib, "sets eff.gemm.mem, eff.gemm.compute, "
+                                           "eff.delta.sbmm.mem, eff.delta.sbmm.compute"));
+    ck_assert_ptr_nonnull(strstr(hw.calib, "delta kernels of those keys measured"));
+    ck_assert_int_eq(cost_init(&c1, m, f, &hw, 1), DB_OK);
+    const double d1 = cost_term(&c1, &b, COST_TERM_DELTA), g1 = cost_term(&c1, &b, COST_TERM_GEMM);
+    ck_assert(d0 > 0 && g0 > 0);
+    ck_assert_double_eq_tol(g1, g0, 1e-15);
+    /* assumed k_m = 0.50 / 0.80, measured 0.45 / 0.60: the decode's delta term is bytes-bound */
+    ck_assert_double_eq_tol(d1 / d0, (0.50 / 0.80) / (0.45 / 0.60), 1e-9);
+    /* and the whole iteration moves with it */
+    ck_assert(cost_step(&c1, &b) < cost_step(&c0, &b));
+    tl_scratch_drop();
+}
+END_TEST
+
 /* ---- golden hashes: any change of the simulator's output fails here ------------------------ */
 
 /* One pinned run: a policy with its options on one of the two golden traces. */
@@ -1228,6 +1281,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_chunked_with_decodes);
     tcase_add_test(t, test_chunk_cost);
     tcase_add_test(t, test_chunked_all_policies);
+    tcase_add_test(t, test_delta_overlay_replaces_modelled);
     tcase_add_test(t, test_alloc_failures_engine);
     tcase_add_test(t, test_alloc_failures_parts);
     tcase_add_test(t, test_bad_input);
