@@ -79,7 +79,9 @@ db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts);
  * step_token_us, step_model_us, and eff.<kernel>.mem = .compute = eff / c for the base GEMM, the
  * delta kernel and attention. Loads: disk_gbps = bytes / seconds over the disk reads;
  * load_overhead_ms = mean PCIe-stage time - bytes / pcie_gbps. The file's first lines give the
- * sample count, the fit's mean relative error and every coefficient. */
+ * sample count, the fit's mean relative error and every coefficient. When the iterations cannot
+ * be fitted (exe_calib_fit's DB_ERR_ARG) but loads were measured, the file holds the load keys
+ * only and its first line says why. */
 db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw, const char *path);
 
 /* One calibration sample per measured iteration: [0] the seconds, then its features: tokens,
