@@ -89,9 +89,17 @@ static size_t srv_rows(const srv_command *c, srv_opts *o, cli_opt *opts, size_t 
         CLI_INT_OPT("max-batch", &o->cfg.max_batch, 1, 65536, "N",
                     "running requests per replica, in [1, 65536]", "256"),
         CLI_INT_OPT("token-budget", &o->cfg.token_budget, 1, 10000000, "N",
-                    "prefill tokens per iteration, in [1, 10000000]; not given:\n"
-                    "4096, or the trace's longest prompt when longer (with\n"
-                    "--preempt: prompt + output)", "4096 or the longest prompt"),
+                    "tokens per iteration, in [1, 10000000]; chunked: decodes\n"
+                    "and prefill chunks, at least --max-batch; whole: prefill\n"
+                    "tokens only; not given: 4096 (chunked: or --max-batch\n"
+                    "when larger; whole: or the trace's longest prompt, with\n"
+                    "--preempt prompt + output)", "4096"),
+        CLI_STR_OPT("prefill", &o->prefill, "MODE",
+                    "chunked: a prompt longer than what is left of the budget\n"
+                    "is prefilled in chunks over several iterations, beside\n"
+                    "the decodes (vLLM, Sarathi-Serve); whole: each prompt in\n"
+                    "one iteration, a prompt over --token-budget is an error",
+                    "chunked"),
         CLI_INT_OPT("kv-block", &o->cfg.kv_block, 1, 4096, "N",
                     "tokens per KV-cache block, in [1, 4096]", "16"),
         CLI_REAL_OPT("gpu-util", &o->cfg.gpu_util, 1e-9, 1, "F",
@@ -191,6 +199,9 @@ static int parse(const srv_command *cmd_row, int argc, char **argv, srv_opts *o)
         return cli_usage(cmd, "--model: unknown model '%s' (one of: %s; or a directory with a "
                               "config.json)",
                          o->model, llama_model_names(names, sizeof names, ", "));
+    if (o->prefill && strcmp(o->prefill, "whole") && strcmp(o->prefill, "chunked"))
+        return cli_usage(cmd, "--prefill: '%s' is not whole or chunked", o->prefill);
+    o->cfg.chunked_prefill = !o->prefill || !strcmp(o->prefill, "chunked");
     if (o->zoo_map && strcmp(o->zoo_map, "mod") && strcmp(o->zoo_map, "exact"))
         return cli_usage(cmd, "--zoo-map: '%s' is not mod or exact", o->zoo_map);
     if ((o->cfg.prefetch && !o->cfg.policy->has_prefetch) ||
@@ -220,6 +231,7 @@ static db_status write_results(const char *path, int argc, char **argv, const sr
         (s = res_attr_str(f, "hw", r->summary.hw)) != DB_OK ||
         (s = res_attr_str(f, "hw_calibration", hw->calib[0] ? hw->calib : "none (datasheet)")) != DB_OK ||
         (s = res_attr_str(f, "model", o->model)) != DB_OK ||
+        (s = res_attr_str(f, "prefill", o->cfg.chunked_prefill ? "chunked" : "whole")) != DB_OK ||
         (s = res_attr_i64(f, "events", r->events)) != DB_OK)
         goto fail;
     /* sim: how fast the simulator ran; a real executor: requests served per wall second */
@@ -302,13 +314,15 @@ static int fit_slots(srv_opts *o, const cost_ctx *cost, const hw_profile *hw,
 
 /* Fills the options not given with values that fit the hardware: the smallest TP of 1, 2, 4, ...
  * (up to the profile's max_gpus) at which the run fits, at it the largest slot count up to the
- * policy's default, and a token budget that admits the longest prompt. With everything given it
- * only checks (eng_check), so explicit runs are unchanged. */
+ * policy's default, and a token budget (whole prefill: one that admits the longest prompt).
+ * With everything given it only checks (eng_check), so explicit runs are unchanged. */
 static db_status fit_defaults(srv_opts *o, const srv_auto *au, const llama_model *cm,
                               const cost_format *fmt, const hw_profile *hw,
                               const eng_request *reqs, int64_t n, cost_ctx *cost)
 {
-    if (au->budget) {
+    if (au->budget && o->cfg.chunked_prefill) /* vLLM: at least max_num_seqs */
+        o->cfg.token_budget = o->cfg.max_batch > 4096 ? o->cfg.max_batch : 4096;
+    else if (au->budget) {
         int64_t need = 4096;
         for (int64_t i = 0; i < n; i++) {
             int64_t p = reqs[i].prompt_tokens;

@@ -17,7 +17,7 @@
 
 /* The parsed options of a run (NULL / 0: not given). */
 typedef struct {
-    const char *trace, *system, *hw, *calib, *model, *format, *executor, *out;
+    const char *trace, *system, *hw, *calib, *model, *format, *executor, *out, *prefill;
     const char *zoo, *zoo_map, *work_dir, *calib_out; /* serve --executor cpu only */
     int64_t tp, models, max_resident, max_deltas, threads, seed;
     bool model_set, hw_set;

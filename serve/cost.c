@@ -297,11 +297,12 @@ double cost_step(const cost_ctx *c, const cost_batch *b)
                           c->k.gemm_logit * (double)b->logits[i],
                       c->k.gemm_read);
     }
-    /* Attention: causal prefill 2·L·C·p² FLOPs per request; decode reads every KV token. */
+    /* Attention: causal prefill 2·L·C·p² FLOPs per request (a chunk: 2·L·C·((h+c)² - h²),
+     * with the h held KV tokens read); decode reads every KV token. */
     if (T > 0) {
         const double ctx = (double)b->decode_ctx;
         t += max2(c->k.attn_prefill_sq * b->prefill_sq + c->k.attn_ctx * ctx,
-                  c->k.attn_kv * (ctx + (double)b->prefill_tokens));
+                  c->k.attn_kv * (ctx + (double)b->prefill_ctx + (double)b->prefill_tokens));
         t += c->k.ar_token * T + c->k.ar_fixed;
     }
     return t;

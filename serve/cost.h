@@ -105,19 +105,23 @@ typedef enum {
     COST_FULL_MODELS, /* one full fp16 model per distinct model in the batch */
 } cost_mode;
 
-/* One engine iteration: prefill of the newly admitted requests + one decode token for each
- * request admitted earlier, over n_models distinct models. */
+/* One engine iteration: prefill chunks + one decode token for each request whose prefill
+ * ended earlier, over n_models distinct models. A prompt prefilled whole is one chunk with no KV
+ * held; a chunk of c tokens over h tokens already held costs the prefill of c tokens whose
+ * causal attention covers the h held ones: (h + c)^2 - h^2 in prefill_sq and h KV tokens read
+ * (prefill_ctx), so the chunks of one prompt sum to its whole prefill plus the re-reads. */
 typedef struct {
     cost_mode mode;
-    int64_t n_prefill;      /* requests prefilled in this iteration */
-    int64_t prefill_tokens; /* sum of their prefill lengths */
-    double prefill_sq;      /* sum of the squares of their prefill lengths (attention) */
+    int64_t n_prefill;      /* requests whose prefill ends in this iteration (logit rows) */
+    int64_t prefill_tokens; /* tokens of every prefill chunk of the iteration */
+    double prefill_sq;      /* sum over chunks of (h + c)^2 - h^2 (p^2 for a whole prompt) */
     int64_t n_decode;       /* requests decoding one token */
     int64_t decode_ctx;     /* KV tokens the decoders attend over (sum of their lengths) */
     int n_models;
     const int32_t *models;  /* [n_models] model ids present */
     const int64_t *tokens;  /* [n_models] tokens of that model in this iteration */
-    const int64_t *logits;  /* [n_models] rows needing logits (prefill requests + decoders) */
+    const int64_t *logits;  /* [n_models] rows needing logits (prefills ended + decoders) */
+    int64_t prefill_ctx;    /* KV tokens already held by the chunks (sum of h), read by them */
 } cost_batch;
 
 /* Seconds one iteration takes. */

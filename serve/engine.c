@@ -111,9 +111,11 @@ typedef struct {
     int32_t generated;   /* tokens emitted before the current admission */
     int32_t prefill_len; /* prompt + generated at the current admission */
     int32_t kv_reserved; /* blocks reserved by the current admission */
+    int32_t pf_held;     /* prefill tokens in the KV before this iteration's chunk */
+    int32_t pf_done;     /* prefill tokens in the KV after it (prefill_len: prefill ended) */
     int32_t cls;         /* KV growth residue class of the current admission */
     int32_t heap_pos;    /* position in the replica's finish heap */
-    int64_t admit_iter;
+    int64_t admit_iter;  /* iteration of the prefill's last chunk (its first token) */
     int64_t finish_iter; /* iteration emitting the last token */
     double first_admit, first_token;
     double wait_since; /* arrival, or the last preemption */
@@ -123,15 +125,18 @@ typedef struct {
     int64_t iter;     /* iterations started */
     int32_t grow_cls; /* (-iter) mod B: the growth class whose requests need a block next */
     bool busy;
-    int32_t n_running;
+    int32_t n_running;                    /* decoding (fh_n) + the one prefilling in chunks */
+    int32_t pf_r;                         /* the request prefilling in chunks, or -1 */
+    int32_t pf_chunk;                     /* its chunk in the current iteration */
     int64_t kv_cap, kv_used, kv_reserved; /* blocks */
-    int64_t s_ctx;                        /* KV tokens of all running requests */
+    int64_t s_ctx;                        /* KV tokens of all decoding requests */
     int64_t *cls_count;                   /* [B] running requests per growth class */
     int32_t *fh;                          /* finish heap of request indices */
     int32_t fh_n;
-    int32_t *adm; /* admitted in the current iteration */
+    int32_t *adm; /* prefill ended in the current iteration: decode from the next one */
     int32_t n_adm;
-    int64_t adm_tokens;
+    int64_t adm_tokens; /* prefill tokens of the current iteration (every chunk) */
+    int64_t adm_ctx;    /* KV tokens of the adm requests (their whole prefill lengths) */
     int32_t *act; /* models with running requests */
     int32_t n_act;
     int32_t *wm; /* models with waiting requests */
@@ -169,6 +174,7 @@ typedef struct {
     int32_t *b_models;
     int64_t *b_tokens, *b_logits;
     int32_t *d_req, *d_model, *d_new, *d_ctx;
+    uint8_t *d_phase;
     /* clocks and totals */
     eng_loop loop;
     double disk_free;
@@ -374,7 +380,9 @@ static db_status preempt_model(eng_engine *e, eng_group *g, int32_t v, int64_t s
     return DB_OK;
 }
 
-static db_status admit(eng_engine *e, eng_group *g, int32_t r, int64_t s, double now)
+/* Request r leaves its queue and runs: KV blocks reserved for its final length, counted in its
+ * model's running set. Its prefill follows in one chunk or several (take_chunk). */
+static db_status start_request(eng_engine *e, eng_group *g, int32_t r, double now)
 {
     rq_state *q = &e->rq[r];
     const eng_request *in = &e->rq_in[r];
@@ -384,9 +392,7 @@ static db_status admit(eng_engine *e, eng_group *g, int32_t r, int64_t s, double
     int32_t remaining = in->output_tokens - q->generated;
     q->prefill_len = in->prompt_tokens + q->generated;
     q->kv_reserved = (int32_t)ceil_div(q->prefill_len + remaining - 1, e->B);
-    q->admit_iter = s;
-    q->finish_iter = s + remaining - 1;
-    q->cls = (int32_t)pmod((int64_t)q->prefill_len - s - 1, e->B);
+    q->pf_held = q->pf_done = 0;
     q->state = RQ_RUNNING;
     if (q->first_admit < 0) {
         q->first_admit = now;
@@ -396,29 +402,51 @@ static db_status admit(eng_engine *e, eng_group *g, int32_t r, int64_t s, double
             e->rows[r].load_s = e->load_done[m] - from;
         }
     }
-    int64_t blocks = ceil_div(q->prefill_len, e->B);
-    g->kv_used += blocks;
-    e->tot_kv_used += blocks;
     g->kv_reserved += q->kv_reserved;
     e->tot_kv_reserved += q->kv_reserved;
-    g->s_ctx += q->prefill_len;
-    g->cls_count[q->cls]++;
-    fh_push(e, g, r);
-    g->adm[g->n_adm++] = r;
-    g->adm_tokens += q->prefill_len;
     g->n_running++;
     e->n_running++;
     if (e->run_count[m]++ == 0) {
         list_add(g->act, &g->n_act, e->act_pos, m);
         e->run_since[m] = now;
     }
-    e->pf_req[m]++;
-    e->pf_tok[m] += q->prefill_len;
     e->q_head[m]++;
     if (--e->wait_count[m] == 0)
         list_del(g->wm, &g->n_wm, e->wm_pos, m);
     e->n_waiting--;
     return DB_OK;
+}
+
+/* c more tokens of r's prefill run in iteration s: its KV holds the tokens prefilled so far.
+ * With the last chunk its prefill ends: its first token comes at the end of s and it decodes
+ * from s + 1, its KV growing by the residue class of that admission. */
+static void take_chunk(eng_engine *e, eng_group *g, int32_t r, int64_t c, int64_t s)
+{
+    rq_state *q = &e->rq[r];
+    const eng_request *in = &e->rq_in[r];
+    int32_t m = in->model;
+    int64_t blocks = ceil_div(q->pf_done + c, e->B) - ceil_div(q->pf_done, e->B);
+    g->kv_used += blocks;
+    e->tot_kv_used += blocks;
+    q->pf_held = q->pf_done;
+    q->pf_done += (int32_t)c;
+    g->adm_tokens += c;
+    e->pf_req[m]++;
+    e->pf_tok[m] += c;
+    if (q->pf_done < q->prefill_len) {
+        g->pf_r = r;
+        g->pf_chunk = (int32_t)c;
+        return;
+    }
+    int32_t remaining = in->output_tokens - q->generated;
+    q->admit_iter = s;
+    q->finish_iter = s + remaining - 1;
+    q->cls = (int32_t)pmod((int64_t)q->prefill_len - s - 1, e->B);
+    g->s_ctx += q->prefill_len;
+    g->adm_ctx += q->prefill_len;
+    g->cls_count[q->cls]++;
+    fh_push(e, g, r);
+    g->adm[g->n_adm++] = r;
 }
 
 /* The model (other than m) whose running requests are cheapest to preempt: fewest running,
@@ -429,6 +457,7 @@ static int32_t preempt_victim(const eng_engine *e, const eng_group *g, int32_t m
     int32_t best = -1;
     for (int32_t i = 0; i < g->n_act; i++) {
         int32_t v = g->act[i];
+        /* pf_req: prefilling in this iteration, which includes any prefill in chunks */
         if (v == m || e->pf_req[v] > 0 || now - e->run_since[v] < e->cfg->preempt_after_s)
             continue;
         if (best < 0 || e->run_count[v] < e->run_count[best] ||
@@ -450,9 +479,12 @@ static int32_t oldest_head(const eng_engine *e, const int32_t *c, int32_t n)
     return best;
 }
 
-/* Admission, in two passes over the waiting requests in FCFS order:
+/* Admission, in two passes over the waiting requests in FCFS order, after the prefill in
+ * chunks, if any, has taken its next chunk:
  *  1. admit requests whose model is resident, skipping the others, until the oldest admissible
- *     one does not fit (batch size, token budget or KV: nobody overtakes it);
+ *     one does not fit (batch size, token budget or KV: nobody overtakes it). The token budget
+ *     counts prefill tokens; chunked, it counts the decoders' tokens too, and the request that
+ *     does not fit whole takes what is left as its first chunk (Sarathi-Serve, vLLM);
  *  2. for the skipped models, oldest first, take a GPU slot and start the load (evicting only
  *     models with nothing running after pass 1, so a resident model with admissible requests
  *     is never evicted for an older request of another model), preempting when allowed.
@@ -460,6 +492,22 @@ static int32_t oldest_head(const eng_engine *e, const int32_t *c, int32_t n)
  * that could free a slot has happened since it last ran out of slots (slots_dirty). */
 static db_status admission(eng_engine *e, eng_group *g, int64_t s, double now)
 {
+    const bool chunked = e->cfg->chunked_prefill;
+    /* Tokens left in the budget: chunked, the decoders come first (at most max_batch - 1 of
+     * them beside a prefill in chunks, and eng_check asks budget >= max_batch, so that prefill
+     * always gets at least one token). */
+    int64_t left = e->cfg->token_budget - (chunked ? g->fh_n : 0);
+    if (g->pf_r >= 0) {
+        int32_t r = g->pf_r;
+        const rq_state *q = &e->rq[r];
+        int64_t c = q->prefill_len - q->pf_done;
+        if (c > left)
+            c = left;
+        CHECK(c > 0, "prefill of request %lld got no tokens", (long long)e->rq_in[r].id);
+        g->pf_r = -1;
+        take_chunk(e, g, r, c, s);
+        left -= c;
+    }
     if (g->n_wm == 0)
         return DB_OK;
     /* Split the waiting models: resident ones in cand[0, n), the others in park[0, k). */
@@ -478,14 +526,17 @@ static db_status admission(eng_engine *e, eng_group *g, int64_t s, double now)
         const eng_request *in = &e->rq_in[br];
         int64_t pl = in->prompt_tokens + q->generated;
         int64_t resv = ceil_div(pl + (in->output_tokens - q->generated) - 1, e->B);
-        if (g->n_running >= e->cfg->max_batch || g->adm_tokens + pl > e->cfg->token_budget ||
+        if (g->n_running >= e->cfg->max_batch || left <= 0 || (!chunked && pl > left) ||
             g->kv_reserved + resv > g->kv_cap)
             break;
         if (!e->dedicated)
             pol_touch(&e->pc, bm);
-        db_status st = admit(e, g, br, s, now);
+        db_status st = start_request(e, g, br, now);
         if (st != DB_OK)
             return st;
+        int64_t c = pl < left ? pl : left;
+        take_chunk(e, g, br, c, s);
+        left -= c;
         if (e->wait_count[bm] == 0)
             e->cand[best] = e->cand[--n];
     }
@@ -541,14 +592,15 @@ static db_status start_iteration(eng_engine *e, int gi, double now)
     eng_group *g = &e->grp[gi];
     int64_t s = g->iter;
     /* Decoders append one KV token each: some cross into a new block. */
-    if (g->n_running > 0) {
-        g->s_ctx += g->n_running;
+    if (g->fh_n > 0) {
+        g->s_ctx += g->fh_n;
         int64_t grow = g->cls_count[g->grow_cls];
         g->kv_used += grow;
         e->tot_kv_used += grow;
     }
     g->n_adm = 0;
     g->adm_tokens = 0;
+    g->adm_ctx = 0;
     db_status st = admission(e, g, s, now);
     if (st != DB_OK)
         return st;
@@ -559,25 +611,33 @@ static db_status start_iteration(eng_engine *e, int gi, double now)
         g->busy = false;
         return DB_OK;
     }
-    cost_batch b = {e->mode, g->n_adm, g->adm_tokens, 0, g->n_running - g->n_adm,
-                    g->s_ctx - g->adm_tokens, g->n_act, e->b_models, e->b_tokens, e->b_logits};
-    for (int32_t i = 0; i < g->n_adm; i++) {
-        double p = (double)e->rq[g->adm[i]].prefill_len;
-        b.prefill_sq += p * p;
+    cost_batch b = {e->mode, g->n_adm, g->adm_tokens, 0, g->fh_n - g->n_adm,
+                    g->s_ctx - g->adm_ctx, g->n_act, e->b_models, e->b_tokens, e->b_logits, 0};
+    for (int32_t i = 0; i <= g->n_adm; i++) { /* the chunks: adm, then the unfinished prefill */
+        int32_t r = i < g->n_adm ? g->adm[i] : g->pf_r;
+        if (r < 0)
+            break;
+        const rq_state *q = &e->rq[r];
+        double h = q->pf_held, p = q->pf_done;
+        b.prefill_sq += p * p - h * h;
+        b.prefill_ctx += q->pf_held;
     }
+    const int32_t pm = g->pf_r >= 0 ? e->rq_in[g->pf_r].model : -1; /* no logits this time */
     for (int32_t i = 0; i < g->n_act; i++) {
         int32_t m = g->act[i];
         int64_t dec = e->run_count[m] - e->pf_req[m];
         e->b_models[i] = m;
         e->b_tokens[i] = dec + e->pf_tok[m];
-        e->b_logits[i] = e->run_count[m];
+        e->b_logits[i] = e->run_count[m] - (m == pm);
     }
     for (int32_t i = 0; i < g->n_adm; i++) {
         int32_t m = e->rq_in[g->adm[i]].model;
         e->pf_req[m] = 0;
         e->pf_tok[m] = 0;
     }
-    exe_detail d = {0, e->d_req, e->d_model, e->d_new, e->d_ctx};
+    if (pm >= 0)
+        e->pf_req[pm] = 0, e->pf_tok[pm] = 0;
+    exe_detail d = {0, e->d_req, e->d_model, e->d_new, e->d_ctx, e->d_phase};
     if (e->exe->ops->wants_requests) {
         for (int32_t i = 0; i < g->fh_n; i++) {
             int32_t r = g->fh[i];
@@ -585,10 +645,19 @@ static db_status start_iteration(eng_engine *e, int gi, double now)
             bool pf = q->admit_iter == s;
             e->d_req[i] = r;
             e->d_model[i] = e->rq_in[r].model;
-            e->d_new[i] = pf ? q->prefill_len : 1;
-            e->d_ctx[i] = pf ? 0 : (int32_t)(q->prefill_len + (s - q->admit_iter) - 1);
+            e->d_new[i] = pf ? q->pf_done - q->pf_held : 1;
+            e->d_ctx[i] = pf ? q->pf_held : (int32_t)(q->prefill_len + (s - q->admit_iter) - 1);
+            e->d_phase[i] = pf ? EXE_CHUNK_LAST : EXE_DECODE;
         }
         d.n = g->fh_n;
+        if (g->pf_r >= 0) {
+            const rq_state *q = &e->rq[g->pf_r];
+            e->d_req[d.n] = g->pf_r;
+            e->d_model[d.n] = pm;
+            e->d_new[d.n] = g->pf_chunk;
+            e->d_ctx[d.n] = q->pf_held;
+            e->d_phase[d.n++] = EXE_CHUNK;
+        }
     }
     double dt;
     st = e->exe->ops->step(e->exe->ctx, &b, &d, &dt);
@@ -755,6 +824,7 @@ void eng_config_default(eng_config *c)
     memset(c, 0, sizeof *c);
     c->max_batch = 256;
     c->token_budget = 4096;
+    c->chunked_prefill = true;
     c->kv_block = 16;
     c->preempt_after_s = 1.0;
     c->gpu_util = 0.90;
@@ -796,6 +866,11 @@ static db_status layout(const eng_config *cfg, const cost_ctx *c, const hw_profi
         !(cfg->gpu_util > 0 && cfg->gpu_util <= 1) || !(cfg->host_util >= 0 && cfg->host_util <= 1) ||
         !(cfg->preempt_after_s >= 0) || !(cfg->mem_interval_s >= 0))
         return db_error(DB_ERR_ARG, "engine options out of range");
+    if (cfg->chunked_prefill && cfg->token_budget < cfg->max_batch)
+        return db_error(DB_ERR_ARG,
+                        "--token-budget %lld is below --max-batch %d: with --prefill chunked "
+                        "every decoder takes a token of the budget (as in vLLM)",
+                        (long long)cfg->token_budget, cfg->max_batch);
     if (cfg->gpu_slots < 0)
         return db_error(DB_ERR_ARG, "%d GPU slots: the count must be positive", cfg->gpu_slots);
     if ((cfg->prefetch && !p->has_prefetch) || (cfg->preempt && !p->has_preempt))
@@ -886,8 +961,9 @@ db_status eng_check(const eng_config *cfg, const cost_ctx *c, const hw_profile *
         if (r->prompt_tokens < 1 || r->output_tokens < 1)
             return db_error(DB_ERR_ARG, "request %lld: prompt and output need at least 1 token",
                             (long long)r->id);
-        if (r->prompt_tokens > cfg->token_budget)
-            return db_error(DB_ERR_ARG, "request %lld: prompt of %d tokens exceeds --token-budget %lld",
+        if (!cfg->chunked_prefill && r->prompt_tokens > cfg->token_budget)
+            return db_error(DB_ERR_ARG, "request %lld: prompt of %d tokens exceeds --token-budget "
+                            "%lld (--prefill chunked prefills it in chunks)",
                             (long long)r->id, r->prompt_tokens, (long long)cfg->token_budget);
         int64_t need = ceil_div((int64_t)r->prompt_tokens + r->output_tokens - 1, cfg->kv_block);
         if (need > lo.kv_cap)
@@ -895,7 +971,8 @@ db_status eng_check(const eng_config *cfg, const cost_ctx *c, const hw_profile *
                             "request %lld needs %lld KV blocks; the GPU has room for %lld",
                             (long long)r->id, (long long)need, (long long)lo.kv_cap);
         /* A preempted request is re-prefilled with its tokens so far; it must fit the budget. */
-        if (cfg->preempt && (int64_t)r->prompt_tokens + r->output_tokens - 1 > cfg->token_budget)
+        if (!cfg->chunked_prefill && cfg->preempt &&
+            (int64_t)r->prompt_tokens + r->output_tokens - 1 > cfg->token_budget)
             return db_error(DB_ERR_ARG,
                             "request %lld: prompt + output (%d) exceeds --token-budget %lld, so "
                             "it could not be resumed after preemption",
@@ -976,6 +1053,7 @@ static void engine_carve(eng_engine *e, eng_arena *a)
     e->d_model = arena_take(a, run, sizeof *e->d_model);
     e->d_new = arena_take(a, run, sizeof *e->d_new);
     e->d_ctx = arena_take(a, run, sizeof *e->d_ctx);
+    e->d_phase = arena_take(a, run, sizeof *e->d_phase);
     /* Replica tables, G of each side by side. */
     int64_t *cls = arena_take(a, G, B * sizeof *cls);
     int32_t *fh = arena_take(a, G, run * sizeof *fh);
@@ -1102,6 +1180,7 @@ static db_status engine_init(eng_engine *e, const eng_config *cfg, const cost_ct
     for (int gi = 0; gi < e->G; gi++) {
         e->grp[gi].kv_cap = lo->kv_cap;
         e->grp[gi].usable = lo->usable;
+        e->grp[gi].pf_r = -1;
     }
     if (!e->dedicated) {
         s = pol_cache_init(&e->pc, e->M, lo->slots, lo->host_cap, e->run_count, e->wait_count);

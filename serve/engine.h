@@ -3,10 +3,16 @@
  *
  * Events pop in (time, sequence) order, the sequence being the push order, so ties are
  * deterministic. Each replica (one per model for `dedicated`, one otherwise) runs iterations
- * back to back while it has work: an iteration prefills the requests admitted at its start
- * (FCFS over all waiting requests, at most --max-batch running, at most --token-budget
- * prefill tokens, KV blocks reserved for each request's final length so the paged KV cache
- * never overflows) and decodes one token for every request admitted before. A waiting request
+ * back to back while it has work: an iteration decodes one token for every request whose
+ * prefill ended before it and prefills the requests admitted at its start (FCFS over all
+ * waiting requests, at most --max-batch running, KV blocks reserved for each request's final
+ * length so the paged KV cache never overflows). With chunked prefill (the default, as in
+ * vLLM and Sarathi-Serve) the decoders take one token each of --token-budget, a prefill in
+ * chunks takes its next chunk from what is left, then new requests; the one that does not
+ * fit whole starts its prefill with the rest, holding its KV as it grows, so at most one
+ * request per replica is between chunks. Its first token (TTFT) comes at the end of its last
+ * chunk; it decodes from the next iteration. Whole prefill (--prefill whole) admits only
+ * prompts that fit in the budget, which counts prefill tokens only. A waiting request
  * whose model (or delta) is not on the GPU is skipped and its model's load is started; the
  * load runs on the disk and PCIe queues while iterations go on.
  *
@@ -80,7 +86,11 @@ typedef struct {
     const pol_traits *policy;
     int n_models;
     int max_batch;          /* running requests per replica (vLLM max_num_seqs), default 256 */
-    int64_t token_budget;   /* prefill tokens per iteration (max_num_batched_tokens), 4096 */
+    int64_t token_budget;   /* tokens per iteration (max_num_batched_tokens), 4096 */
+    bool chunked_prefill;   /* true (default): the budget counts decode tokens too and a
+                             * prompt that does not fit in what is left is prefilled in chunks
+                             * over several iterations; false: whole prompts, the budget counts
+                             * prefill tokens only, a prompt longer than it is refused */
     int kv_block;           /* tokens per KV block (vLLM block size), 16 */
     int gpu_slots;          /* swap: full models on GPU; delta policies: deltas; 0 = default */
     bool prefetch;          /* delta policies: read a queued request's delta disk -> host early */

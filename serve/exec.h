@@ -19,12 +19,19 @@ typedef enum { EXE_LOAD_DISK, EXE_LOAD_PCIE } exe_stage;
 
 /* Per-request detail of an iteration, filled only for executors with wants_requests (the real
  * ones must know which rows of which model to run). */
+typedef enum {
+    EXE_DECODE,     /* one token after the last generated one */
+    EXE_CHUNK,      /* prefill tokens, not the prompt's last: no token comes out */
+    EXE_CHUNK_LAST, /* the prefill's last tokens (a whole prompt, or its last chunk) */
+} exe_phase;
+
 typedef struct {
     int64_t n;              /* requests in the iteration */
     const int32_t *req;     /* [n] request indices (into the engine's request array) */
     const int32_t *model;   /* [n] model of each */
-    const int32_t *new_tok; /* [n] tokens to run: prefill length, or 1 for a decode */
+    const int32_t *new_tok; /* [n] tokens to run: a prefill chunk's length, or 1 for a decode */
     const int32_t *ctx;     /* [n] KV tokens before this iteration */
+    const uint8_t *phase;   /* [n] exe_phase of each */
 } exe_detail;
 
 typedef struct {
@@ -72,7 +79,9 @@ db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts);
  * step_token_us, step_model_us, and eff.<kernel>.mem = .compute = eff / c for the base GEMM, the
  * delta kernel and attention. Loads: disk_gbps = bytes / seconds over the disk reads;
  * load_overhead_ms = mean PCIe-stage time - bytes / pcie_gbps. The file's first lines give the
- * sample count, the fit's mean relative error and every coefficient. */
+ * sample count, the fit's mean relative error and every coefficient. When the iterations cannot
+ * be fitted (exe_calib_fit's DB_ERR_ARG) but loads were measured, the file holds the load keys
+ * only and its first line says why. */
 db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw, const char *path);
 
 /* One calibration sample per measured iteration: [0] the seconds, then its features: tokens,

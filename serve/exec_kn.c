@@ -134,7 +134,7 @@ static db_status kn_step(void *ctx, const cost_batch *b, const exe_detail *d, do
         for (int32_t t = 0; t < d->new_tok[i]; t++) /* rows of a request stay together */
             x->row_delta[R++] = s;
         x->rows_of[s] += d->new_tok[i];
-        x->reqs_of[s]++;
+        x->reqs_of[s] += d->phase[i] != EXE_CHUNK; /* logit rows */
     }
     db_status s = DB_OK;
     const double t0 = db_now();

@@ -25,7 +25,10 @@
 
 /* Assumed efficiencies shared by the GPU profiles until calibrated: vLLM-class fp16 GEMMs reach
  * ~70 % of tensor peak and ~80 % of HBM bandwidth; paged attention in decode ~60 % of HBM;
- * batched low-bit delta kernels are less efficient than cuBLAS (SBMM, BitBLAS-class). */
+ * batched low-bit delta kernels are less efficient than cuBLAS (SBMM, BitBLAS-class). On a
+ * profile with a measured GEMM surface the eff.delta.* keys count only as ratios to eff.gemm.*
+ * over the surface's efficiency at the delta's arithmetic intensity: the delta terms are
+ * modelled (HW_DELTA_MODELLED) until a bench-kernel overlay measures them. */
 #define GPU_EFF                                                                                   \
     "eff.gemm.mem = 0.80            # assumed: cuBLAS GEMV/GEMM share of HBM bandwidth\n"        \
     "eff.gemm.compute = 0.70        # assumed: cuBLAS fp16 GEMM share of tensor peak\n"          \
@@ -433,15 +436,35 @@ db_status hw_profile_load(hw_profile *p, const char *path)
 
 db_status hw_profile_overlay(hw_profile *p, const char *path)
 {
+    hw_eff_entry before[HW_MAX_EFF];
+    const int nbefore = p->neff;
+    memcpy(before, p->eff, sizeof before);
     db_status s = hw_profile_load(p, path);
     if (s == DB_OK)
         s = hw_profile_check(p);
-    if (s == DB_OK) {
-        char what[600];
-        snprintf(what, sizeof what, "overlay %s", path);
-        calib_append(p, what);
+    if (s != DB_OK)
+        return s;
+    /* "overlay PATH (eff.k1, eff.k2 ...)": the efficiency keys the file set */
+    char what[1024];
+    int n = snprintf(what, sizeof what, "overlay %s", path);
+    bool delta = false, any = false;
+    for (int i = 0; i < p->neff && n < (int)sizeof what; i++) {
+        int j = 0;
+        while (j < nbefore && strcmp(before[j].key, p->eff[i].key))
+            j++;
+        if (j < nbefore && before[j].value == p->eff[i].value)
+            continue;
+        delta |= !strncmp(p->eff[i].key, "delta.", 6);
+        n += snprintf(what + n, sizeof what - (size_t)n, "%s eff.%s", any ? "," : " sets",
+                      p->eff[i].key);
+        any = true;
     }
-    return s;
+    if (delta && p->surf.nknots && n < (int)sizeof what)
+        snprintf(what + n, sizeof what - (size_t)n,
+                 ": delta kernels of those keys measured (their ratio to eff.gemm.* replaces the "
+                 "assumed one)");
+    calib_append(p, what);
+    return DB_OK;
 }
 
 /* The profiled TP degree of rows of `op` (all-reduce entries when op < 0) nearest tp. */
@@ -546,6 +569,7 @@ db_status hw_profile_builtin(hw_profile *p, const char *name)
         (builtin[i].allreduce && (s = hw_profile_parse(p, c->allreduce, origin)) != DB_OK))
         return s;
     calib_append(p, builtin[i].note);
+    calib_append(p, HW_DELTA_MODELLED);
     return DB_OK;
 }
 

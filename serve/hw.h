@@ -87,9 +87,15 @@ typedef struct {
     int max_gpus;           /* GPUs per node: the largest tensor-parallel degree */
     int neff;
     hw_eff_entry eff[HW_MAX_EFF];
-    char calib[512];        /* calibrations applied, "; "-separated ("" = datasheet only) */
+    char calib[1024];       /* calibrations applied, "; "-separated ("" = datasheet only) */
     hw_surface surf;        /* measured GEMM surface (nknots 0 = none) and all-reduces */
 } hw_profile;
+
+/* What a GPU-calibrated profile's p->calib says of its delta kernels until an overlay measures
+ * them: their cost is derived from the calibrated base, not measured (docs/serving.md). */
+#define HW_DELTA_MODELLED                                                                         \
+    "delta kernels modelled: the calibrated GEMM efficiency at their arithmetic intensity x the " \
+    "assumed eff.delta.*/eff.gemm.* ratios (decode work)"
 
 /* Names of the compiled-in profiles plus "cpu", NULL-terminated (for --help). */
 extern const char *const hw_profile_names[];
@@ -100,7 +106,8 @@ db_status hw_profile_parse(hw_profile *p, const char *text, const char *origin);
 /* Reads a profile or calibration file over *p (hw_profile_parse of its content). */
 db_status hw_profile_load(hw_profile *p, const char *path);
 /* Fills *p with compiled-in profile `name` (datasheet text, then its compiled-in GPU
- * calibration, if any); DB_ERR_NOT_FOUND for unknown names (and "cpu"). */
+ * calibration, if any, whose p->calib ends with HW_DELTA_MODELLED); DB_ERR_NOT_FOUND for
+ * unknown names (and "cpu"). */
 db_status hw_profile_builtin(hw_profile *p, const char *name);
 /* The compiled-in datasheet text of profile `name` (without its name line and calibration;
  * documentation, tests), or NULL. */
@@ -109,7 +116,9 @@ const char *hw_profile_text(const char *name);
  * with hw_probe_cpu and written there; cache_path NULL = measure, write nothing); or a file. */
 db_status hw_profile_resolve(hw_profile *p, const char *name_or_path, const char *cache_path);
 /* Overlays calibration file `path` on *p (hw_profile_load + hw_profile_check) and records
- * "overlay PATH" in p->calib. */
+ * "overlay PATH" in p->calib, with the eff.* keys it set; on a profile with a measured GEMM
+ * surface, an overlay that sets eff.delta.* keys (bench-kernel --device cuda --calib-out)
+ * replaces those modelled delta terms, which p->calib then says. */
 db_status hw_profile_overlay(hw_profile *p, const char *path);
 /* Checks every field is positive and finite and every efficiency is in (0, 1]. */
 db_status hw_profile_check(const hw_profile *p);

@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "harness/bench_kernel.h"
 #include "serve/engine.h"
 #include "serve/exec.h"
 #include "workloads/trace.h"
@@ -651,6 +652,212 @@ START_TEST(test_determinism_hash)
 }
 END_TEST
 
+static db_status try_run(eng_config *cfg, const hw_profile *hw, const cost_format *f, int tp,
+                         const eng_request *rq, int64_t n);
+
+/* ---- chunked prefill ------------------------------------------------------------------------ */
+
+/* One request, prompt 20 = 2.5 budgets of 8, output 2, dedicated (1 s of weights an iteration,
+ * 1/12 s per KV token read or written). Chunks of 8, 8, 4 over 0, 8, 16 held tokens: each reads
+ * what is held and writes its own; the first token comes at the end of the third. */
+START_TEST(test_chunked_single)
+{
+    hw_profile hw = tiny_hw();
+    eng_config cfg = tiny_cfg("dedicated", 1);
+    cfg.max_batch = 4;
+    cfg.token_budget = 8;
+    eng_request rq[] = {{0, 0.0, 0, 20, 2}};
+    eng_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, NULL, 1, rq, 1, &r, &c);
+    const double ttft = (1 + 8.0 / 12) + (1 + 16.0 / 12) + (1 + 20.0 / 12);
+    EQ(r.requests[0].queue_s, 0);
+    EQ(r.requests[0].ttft_s, ttft);
+    EQ(r.requests[0].e2e_s, ttft + 1 + 21.0 / 12); /* its one decode, over 21 KV tokens */
+    EQ(r.requests[0].tpot_s, 1 + 21.0 / 12);
+    ck_assert_int_eq(r.summary.iterations, 4);
+    EQ(r.summary.peak_gpu_bytes, 472 + 2 * 16 * 16.0); /* 21 tokens: 2 blocks at the end */
+    eng_result_free(&r);
+    /* Whole prefill refuses the prompt at this budget, and with a budget of 20 prefills it in
+     * one iteration: 1 + 20/12, reading no KV held before. */
+    cfg.chunked_prefill = false;
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, rq, 1), DB_ERR_ARG);
+    cfg.token_budget = 20;
+    run_tiny(&cfg, &hw, NULL, 1, rq, 1, &r, &c);
+    EQ(r.requests[0].ttft_s, 1 + 20.0 / 12);
+    EQ(r.requests[0].e2e_s, 1 + 20.0 / 12 + 1 + 21.0 / 12);
+    eng_result_free(&r);
+}
+END_TEST
+
+/* Chunks beside decodes. r0 (prompt 4, output 5) runs alone in iteration 0 (1 + 4/12 s).
+ * Iteration 1: r0 decodes over 5 tokens and takes 1 of the budget of 8; r1 (prompt 12,
+ * arrived at 0.5) takes the 7 left: 1 + (5 + 7)/12. Iteration 2: r0 over 6, r1's last 5
+ * tokens over its 7 held: 1 + (6 + 7 + 5)/12, r1's first and only token. Iterations 3, 4: r0
+ * alone over 7 and 8 tokens. Whole prefill with a budget of 16 prefills r1 in iteration 1. */
+START_TEST(test_chunked_with_decodes)
+{
+    hw_profile hw = tiny_hw();
+    eng_config cfg = tiny_cfg("dedicated", 1);
+    cfg.max_batch = 4;
+    cfg.token_budget = 8;
+    eng_request rq[] = {{0, 0.0, 0, 4, 5}, {1, 0.5, 0, 12, 1}};
+    eng_result r;
+    cost_ctx c;
+    run_tiny(&cfg, &hw, NULL, 1, rq, 2, &r, &c);
+    const double t1 = 1 + 4.0 / 12, t2 = t1 + 2, t3 = t2 + 1 + 18.0 / 12;
+    EQ(r.requests[0].ttft_s, t1);
+    EQ(r.requests[1].queue_s, t1 - 0.5);
+    EQ(r.requests[1].ttft_s, t3 - 0.5);
+    EQ(r.requests[1].finish_s, t3);
+    EQ(r.requests[0].finish_s, t3 + (1 + 7.0 / 12) + (1 + 8.0 / 12));
+    EQ(r.requests[0].tpot_s, (r.requests[0].finish_s - t1) / 4);
+    ck_assert_int_eq(r.summary.iterations, 5);
+    eng_result_free(&r);
+    cfg.chunked_prefill = false;
+    cfg.token_budget = 16;
+    run_tiny(&cfg, &hw, NULL, 1, rq, 2, &r, &c);
+    const double w2 = t1 + 1 + (5 + 12.0) / 12;
+    EQ(r.requests[1].ttft_s, w2 - 0.5);
+    EQ(r.requests[0].finish_s, w2 + (1 + 6.0 / 12) + (1 + 7.0 / 12) + (1 + 8.0 / 12));
+    ck_assert_int_eq(r.summary.iterations, 5);
+    eng_result_free(&r);
+}
+END_TEST
+
+/* A chunk's cost: prefill of c tokens over h held = the whole prompt's causal FLOPs split
+ * exactly, plus the held KV read again (cost_step, compute-bound and memory-bound). */
+START_TEST(test_chunk_cost)
+{
+    hw_profile hw = tiny_hw();
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, &tiny, NULL, &hw, 1), DB_OK);
+    int32_t models[1] = {0};
+    int64_t tokens[1] = {6}, logits[1] = {0};
+    /* 6 tokens over 10 held: KV read 10 + written 6 at 1/12 s each; weights 1 s. */
+    cost_batch b = {COST_FULL_MODELS, 0, 6, 16.0 * 16 - 10.0 * 10, 0, 0, 1, models, tokens,
+                    logits, 10};
+    EQ(cost_step(&c, &b), 1 + 16.0 / 12);
+    /* Compute-bound attention: chunks of 10 and 6 cost the FLOPs of the 16-token prompt. */
+    hw.peak_flops = 1;
+    hw_eff_set(&hw, "attn.compute", 1.0);
+    ck_assert_int_eq(cost_init(&c, &tiny, NULL, &hw, 1), DB_OK);
+    cost_batch a1 = b, a0 = b, whole = b;
+    a0.prefill_sq = 100, a0.prefill_ctx = 0, a0.prefill_tokens = 10;
+    whole.prefill_sq = 256, whole.prefill_ctx = 0, whole.prefill_tokens = 16;
+    EQ(cost_term(&c, &a0, COST_TERM_ATTN) + cost_term(&c, &a1, COST_TERM_ATTN),
+       cost_term(&c, &whole, COST_TERM_ATTN));
+    EQ(cost_term(&c, &whole, COST_TERM_ATTN), 2.0 * 1 * 4 * 256); /* 2·L·C·p² FLOPs at 1/s */
+}
+END_TEST
+
+/* Prompts of up to 12 budgets among short ones, on every policy with its options: every
+ * request finishes once (the engine checks its KV and time invariants as it runs), TTFT comes
+ * after the queue, and the same input gives the same output. */
+START_TEST(test_chunked_all_policies)
+{
+    hw_profile hw = tiny_hw();
+    hw.hbm_bytes = 2e4;
+    const int64_t n = 1500;
+    static eng_request rq[1500];
+    db_rng g;
+    rng_seed(&g, 21);
+    double t = 0;
+    for (int64_t i = 0; i < n; i++) {
+        t += rng_exponential(&g, 0.5);
+        int32_t p = rng_below(&g, 8) == 0 ? 16 + (int32_t)rng_below(&g, 180)
+                                          : 1 + (int32_t)rng_below(&g, 12);
+        rq[i] = (eng_request){i, t, (int32_t)rng_below(&g, 6), p, 1 + (int32_t)rng_below(&g, 20)};
+    }
+    for (int p = 0; p < pol_count; p++) {
+        eng_config cfg = tiny_cfg(pol_table[p].name, 6);
+        cfg.max_batch = 8;
+        cfg.token_budget = 16;
+        cfg.mem_interval_s = 5;
+        if (pol_table[p].kind != POL_DEDICATED)
+            cfg.gpu_slots = 2;
+        cfg.preempt = pol_table[p].has_preempt;
+        cfg.prefetch = pol_table[p].has_prefetch;
+        const cost_format *f =
+            pol_table[p].default_format ? cost_format_find(pol_table[p].default_format) : NULL;
+        eng_result r, r2;
+        cost_ctx c;
+        run_tiny(&cfg, &hw, f, 1, rq, n, &r, &c);
+        run_tiny(&cfg, &hw, f, 1, rq, n, &r2, &c);
+        ck_assert_uint_eq(eng_result_hash(&r), eng_result_hash(&r2));
+        for (int64_t i = 0; i < n; i++) {
+            const met_request_row *w = &r.requests[i];
+            ck_assert(w->ttft_s > w->queue_s && w->e2e_s >= w->ttft_s);
+            /* at least ceil(p / 16) iterations of at least 1 s each before the first token */
+            ck_assert(w->ttft_s - w->queue_s >= (double)((w->prompt_tokens + 15) / 16) - 1e-9);
+        }
+        for (int64_t i = 0; i < r.n_memory; i++)
+            ck_assert(r.memory[i].gpu_kv_bytes <= r.memory[i].gpu_kv_reserved_bytes);
+        eng_result_free(&r2);
+        /* Whole prefill of the same trace needs a budget of the longest prompt. */
+        cfg.chunked_prefill = false;
+        cfg.token_budget = 256;
+        cfg.preempt = false;
+        run_tiny(&cfg, &hw, f, 1, rq, n, &r2, &c);
+        ck_assert_uint_ne(eng_result_hash(&r), eng_result_hash(&r2));
+        eng_result_free(&r);
+        eng_result_free(&r2);
+    }
+}
+END_TEST
+
+/* ---- delta kernels on a GPU: modelled until bench-kernel measures them ----------------------- */
+
+/* On a GPU-calibrated profile a delta kernel's time is the calibrated GEMM efficiency at its
+ * arithmetic intensity times the assumed delta/GEMM ratios (p->calib says "modelled"). What
+ * `bench-kernel --device cuda --calib-out` writes (kb_calib_write, here from crafted rows: dense
+ * at 60 % of HBM bandwidth and 50 % of peak, SBMM at 45 % and 20 %) is read back as an overlay
+ * that replaces those ratios: a memory-bound decode's delta term scales by the ratio of the
+ * ratios, the base GEMMs (on the measured surface) do not move, and p->calib says so. */
+START_TEST(test_delta_overlay_replaces_modelled)
+{
+    tl_scratch_make("check_serving_overlay");
+    hw_profile hw;
+    ck_assert_int_eq(hw_profile_builtin(&hw, "h100-sxm"), DB_OK);
+    ck_assert_ptr_nonnull(strstr(hw.calib, "delta kernels modelled"));
+    const llama_model *m = llama_model_find("llama2-13b");
+    const cost_format *f = cost_format_find("4bit-2:4");
+    int32_t models[2] = {0, 1};
+    int64_t tokens[2] = {4, 4}, logits[2] = {4, 4};
+    cost_batch b = {COST_SHARED_BASE, 0, 0, 0, 8, 8 * 600, 2, models, tokens, logits, 0};
+    cost_ctx c0, c1;
+    ck_assert_int_eq(cost_init(&c0, m, f, &hw, 1), DB_OK);
+    const double d0 = cost_term(&c0, &b, COST_TERM_DELTA), g0 = cost_term(&c0, &b, COST_TERM_GEMM);
+    kb_row rows[4];
+    memset(rows, 0, sizeof rows);
+    const char *ops[4] = {"dense", "dense", "sbmm", "sbmm"};
+    const double mem[4] = {0.60, 0, 0.45, 0}, comp[4] = {0, 0.50, 0, 0.20};
+    for (int i = 0; i < 4; i++) {
+        snprintf(rows[i].op, sizeof rows[i].op, "%s", ops[i]);
+        snprintf(rows[i].device, sizeof rows[i].device, "cuda");
+        rows[i].batch = i % 2 ? KB_CALIB_COMPUTE_MIN_BATCH : 1;
+        rows[i].gbs = mem[i] * hw.hbm_bw / 1e9;
+        rows[i].gflops = comp[i] * hw.peak_flops / 1e9;
+    }
+    const char *path = tl_path("bk.txt");
+    ck_assert_int_eq(kb_calib_write(path, rows, 4, &hw, "cuda", 3000, "bench-kernel (crafted)"),
+                     DB_OK);
+    ck_assert_int_eq(hw_profile_overlay(&hw, path), DB_OK);
+    ck_assert_ptr_nonnull(strstr(hw.calib, "sets eff.gemm.mem, eff.gemm.compute, "
+                                           "eff.delta.sbmm.mem, eff.delta.sbmm.compute"));
+    ck_assert_ptr_nonnull(strstr(hw.calib, "delta kernels of those keys measured"));
+    ck_assert_int_eq(cost_init(&c1, m, f, &hw, 1), DB_OK);
+    const double d1 = cost_term(&c1, &b, COST_TERM_DELTA), g1 = cost_term(&c1, &b, COST_TERM_GEMM);
+    ck_assert(d0 > 0 && g0 > 0);
+    ck_assert_double_eq_tol(g1, g0, 1e-15);
+    /* assumed k_m = 0.50 / 0.80, measured 0.45 / 0.60: the decode's delta term is bytes-bound */
+    ck_assert_double_eq_tol(d1 / d0, (0.50 / 0.80) / (0.45 / 0.60), 1e-9);
+    /* and the whole iteration moves with it */
+    ck_assert(cost_step(&c1, &b) < cost_step(&c0, &b));
+    tl_scratch_drop();
+}
+END_TEST
+
 /* ---- golden hashes: any change of the simulator's output fails here ------------------------ */
 
 /* One pinned run: a policy with its options on one of the two golden traces. */
@@ -662,24 +869,34 @@ typedef struct {
                     * not the calibration, which `calibrate --emit-c` may refit */
     int slots;     /* 0: the policy's default */
     bool preempt, prefetch;
-    uint64_t hash; /* eng_result_hash of the run, recorded from the engine before its refactor */
+    bool whole;    /* --prefill whole (the engine before chunked prefill); else chunked */
+    uint64_t hash; /* eng_result_hash of the run, recorded from the engine before its refactor;
+                    * two chunked 13b runs re-pinned when chunked prefill became the default */
 } golden_case;
 
 #define GOLDEN_TRACE "traces/gamma_zipf1.5_32m_600s.csv"
 
 static const golden_case golden[] = {
-    {"tiny dedicated", "dedicated", false, 0, false, false, 0xbb696279b253e313ULL},
-    {"tiny swap", "swap", false, 3, false, false, 0x8db2d9ae9f1623edULL},
-    {"tiny deltazip", "deltazip", false, 3, false, false, 0xdf3b510064bbd03bULL},
-    {"tiny deltazip preempt+prefetch", "deltazip", false, 3, true, true, 0x9a1192fdb11a3d55ULL},
-    {"tiny bitdelta", "bitdelta", false, 0, false, false, 0x8a7af4f67995c657ULL},
-    {"tiny deltadq 2 slots", "deltadq", false, 2, false, false, 0xb8b8d6a52d1ae6d7ULL},
-    {"13b dedicated", "dedicated", true, 0, false, false, 0x74c601b3282b1bc2ULL},
-    {"13b swap", "swap", true, 0, false, false, 0x91ee4530ac76baa6ULL},
-    {"13b deltazip", "deltazip", true, 0, false, false, 0xbf1f5c96343bc505ULL},
-    {"13b deltazip 4 slots preempt+prefetch", "deltazip", true, 4, true, true, 0xa0960f77084a8713ULL},
-    {"13b bitdelta", "bitdelta", true, 0, false, false, 0xbd4ac143b4b18069ULL},
-    {"13b deltadq", "deltadq", true, 0, false, false, 0xb7fb25bc17b32da4ULL},
+    {"tiny dedicated", "dedicated", false, 0, false, false, false, 0xbb696279b253e313ULL},
+    {"tiny swap", "swap", false, 3, false, false, false, 0x8db2d9ae9f1623edULL},
+    {"tiny deltazip", "deltazip", false, 3, false, false, false, 0xdf3b510064bbd03bULL},
+    {"tiny deltazip preempt+prefetch", "deltazip", false, 3, true, true, false,
+     0x9a1192fdb11a3d55ULL},
+    {"tiny bitdelta", "bitdelta", false, 0, false, false, false, 0x8a7af4f67995c657ULL},
+    {"tiny deltadq 2 slots", "deltadq", false, 2, false, false, false, 0xb8b8d6a52d1ae6d7ULL},
+    {"13b dedicated", "dedicated", true, 0, false, false, false, 0x74c601b3282b1bc2ULL},
+    {"13b swap", "swap", true, 0, false, false, false, 0x6062e3bdbe6937b6ULL},
+    {"13b deltazip", "deltazip", true, 0, false, false, false, 0xbf1f5c96343bc505ULL},
+    {"13b deltazip 4 slots preempt+prefetch", "deltazip", true, 4, true, true, false,
+     0x677ccb203a0ca08fULL},
+    {"13b bitdelta", "bitdelta", true, 0, false, false, false, 0xbd4ac143b4b18069ULL},
+    {"13b deltadq", "deltadq", true, 0, false, false, false, 0xb7fb25bc17b32da4ULL},
+    /* Whole prefill is the engine as it was before chunked prefill: its old hashes of the two
+     * runs whose schedules chunking changes (above: a backlog admitted after a load fills the
+     * budget, and the next prompt starts in chunks instead of waiting an iteration). */
+    {"13b swap whole", "swap", true, 0, false, false, true, 0x91ee4530ac76baa6ULL},
+    {"13b deltazip 4 slots preempt+prefetch whole", "deltazip", true, 4, true, true, true,
+     0xa0960f77084a8713ULL},
 };
 
 /* Reads GOLDEN_TRACE into eng_requests (*n of them; free with db_free). */
@@ -720,6 +937,7 @@ static uint64_t golden_run(const golden_case *g, const eng_request *real, int64_
     cfg.gpu_slots = g->slots;
     cfg.preempt = g->preempt;
     cfg.prefetch = g->prefetch;
+    cfg.chunked_prefill = !g->whole;
     if (g->real)
         cfg.token_budget = 16384; /* the trace has prompts up to 9596 tokens */
     else
@@ -816,8 +1034,19 @@ START_TEST(test_bad_input)
     eng_request zero[] = {{0, 0.0, 0, 4, 0}};
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, zero, 1), DB_ERR_ARG);
     eng_request big[] = {{0, 0.0, 0, 5000, 1}};
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, big, 1), DB_OK); /* chunked */
+    cfg.chunked_prefill = false;
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, big, 1), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "token-budget"));
+    cfg.chunked_prefill = true;
+    /* Chunked, every decoder takes a token of the budget: it must cover a full batch. */
+    cfg.token_budget = cfg.max_batch - 1;
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 1), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "below --max-batch"));
+    cfg.chunked_prefill = false;
+    ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, ok, 1), DB_OK);
+    cfg.chunked_prefill = true;
+    cfg.token_budget = 4096;
     /* A request whose KV can never fit. */
     eng_request longr[] = {{0, 0.0, 0, 4000, 100000}};
     ck_assert_int_eq(try_run(&cfg, &hw, NULL, 1, longr, 1), DB_ERR_ARG);
@@ -1048,6 +1277,11 @@ static Suite *suite(void)
     tcase_add_test(t, test_conservation_all_policies);
     tcase_add_test(t, test_determinism_hash);
     tcase_add_test(t, test_golden_hashes);
+    tcase_add_test(t, test_chunked_single);
+    tcase_add_test(t, test_chunked_with_decodes);
+    tcase_add_test(t, test_chunk_cost);
+    tcase_add_test(t, test_chunked_all_policies);
+    tcase_add_test(t, test_delta_overlay_replaces_modelled);
     tcase_add_test(t, test_alloc_failures_engine);
     tcase_add_test(t, test_alloc_failures_parts);
     tcase_add_test(t, test_bad_input);

@@ -69,6 +69,16 @@ expect_exit 0 "serve deltazip seed 2" -- "$D" "${S[@]}" --system deltazip --max-
 "$D" inspect "$T/dz3.h5" >"$T/out" 2>&1
 h3=$(sed -n 's/.*generated_tokens_hash = //p' "$T/out")
 [ "$h1" != "$h3" ] || fail "other seed, same generated tokens"
+# Chunked prefill on the real model: prompts of 4..24 tokens in chunks of a budget of 8 build
+# the same KV as whole prompts, so the greedy tokens are those of whole prefill.
+expect_exit 0 "serve chunked, budget 8" -- "$D" "${S[@]}" --system deltazip --max-deltas 2 -q \
+  --max-batch 4 --token-budget 8 --out "$T/ch.h5"
+check_requests "$T/ch.h5"
+expect_exit 0 "serve whole, budget 64" -- "$D" "${S[@]}" --system deltazip --max-deltas 2 -q \
+  --max-batch 4 --token-budget 64 --prefill whole --out "$T/wh.h5"
+hc=$("$D" inspect "$T/ch.h5" | sed -n 's/.*generated_tokens_hash = //p')
+hw=$("$D" inspect "$T/wh.h5" | sed -n 's/.*generated_tokens_hash = //p')
+[ -n "$hc" ] && [ "$hc" = "$hw" ] || fail "chunked and whole prefill generated other tokens: $hc vs $hw"
 
 # Calibration: the fitted overlay is a valid --calib file for simulate on the zoo's shape.
 expect_exit 0 "calib-out" -- "$D" "${S[@]}" --system deltazip --max-deltas 2 -q --calib-out "$T/cal.txt"

@@ -7,7 +7,7 @@
 D="$DELTABENCH"
 expect_exit 0 "simulate --help" -- "$D" simulate --help
 for opt in --trace --system --hw --calib --model --tp --models --max-resident --max-deltas \
-  --delta-format --prefetch --preempt --preempt-after --max-batch --token-budget --kv-block \
+  --delta-format --prefetch --preempt --preempt-after --max-batch --token-budget --prefill --kv-block \
   --gpu-util --host-util --mem-interval --executor --out; do
   expect_out_contains "$opt" "simulate --help lists $opt"
 done
@@ -120,9 +120,13 @@ expect_exit 1 "malformed trace" -- "$D" simulate --trace "$T/bad.csv" --system s
 printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,10,0\n' >"$T/zero.csv"
 expect_exit 1 "zero output tokens" -- "$D" simulate --trace "$T/zero.csv" --system swap --out "$T/x.h5"
 printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,1.0,0,9000,10\n' >"$T/long.csv"
-expect_exit 1 "prompt beyond budget" -- "$D" simulate --trace "$T/long.csv" --system swap \
-  --token-budget 4096 --out "$T/x.h5" &&
+expect_exit 1 "prompt beyond budget, whole prefill" -- "$D" simulate --trace "$T/long.csv" --system swap \
+  --token-budget 4096 --prefill whole --out "$T/x.h5" &&
   expect_err_contains "token-budget" "budget message"
+expect_exit 2 "unknown prefill mode" -- "$D" simulate --trace "$T/long.csv" --system swap --prefill half &&
+  expect_err_contains "whole or chunked" "prefill mode message"
+expect_exit 1 "chunked budget below the batch" -- "$D" simulate --trace "$T/long.csv" --system swap \
+  --token-budget 100 --max-batch 256 --out "$T/x.h5" && expect_err_contains "below --max-batch" "chunked budget message"
 [ -e "$T/x.h5" ] && fail "a failed run left its output file"
 ls "$T"/x.h5.tmp.* >/dev/null 2>&1 && fail "a failed run left a temporary file"
 expect_exit 1 "serve cpu without a zoo" -- "$D" serve --trace "$T/t.csv" --system deltazip --executor cpu \
@@ -153,8 +157,27 @@ expect_exit 0 "-q prints no chosen line" -- "$D" simulate --trace traces/poisson
 # explicit options are kept as given (and fail as before)
 expect_exit 1 "explicit resident count kept" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap --max-resident 6 --tp 1 &&
   expect_err_contains "lower --max-resident" "explicit overfull swap"
-expect_exit 0 "long prompt: default budget grows" -- "$D" simulate --trace "$T/long.csv" --system swap &&
+expect_exit 0 "long prompt, whole prefill: default budget grows" -- "$D" simulate --trace "$T/long.csv" --system swap --prefill whole &&
   expect_err_contains "--token-budget 9000" "chosen budget printed"
+expect_exit 0 "long prompt, chunked: budget 4096 kept" -- "$D" simulate --trace "$T/long.csv" --system swap --out "$T/long.h5"
+grep -q "token-budget" "$T/err" && fail "chunked prefill changed the budget: $(cat "$T/err")"
+expect_exit 0 "prefill attribute" -- "$D" inspect "$T/long.h5" && expect_out_contains "prefill = chunked" "prefill mode recorded"
+# chunked prefill (the default) serves a lognormal trace (median prompt 512, sigma 1) whose
+# longest prompts exceed the budget of 4096; whole prefill refuses it at that budget
+expect_exit 0 "lognormal trace" -- "$D" trace gen --arrival poisson --rate 4 --models 8 --popularity zipf:1.5 \
+  --lengths lognormal:512,1,128,1 --duration 120 --seed 1 -q --out "$T/ln.csv"
+[ "$(awk -F, 'NR > 1 && $4 > 4096' "$T/ln.csv" | wc -l)" -gt 0 ] || fail "lognormal trace has no prompt over 4096"
+for p in dedicated swap deltazip bitdelta deltadq; do
+  expect_exit 0 "lognormal chunked $p" -- "$D" simulate --trace "$T/ln.csv" --system $p --token-budget 4096 -q
+done
+expect_exit 0 "lognormal chunked with preemption" -- "$D" simulate --trace "$T/ln.csv" --system deltazip \
+  --token-budget 4096 --preempt --prefetch --out "$T/ln1.h5" -q
+expect_exit 0 "lognormal chunked again" -- "$D" simulate --trace "$T/ln.csv" --system deltazip \
+  --token-budget 4096 --preempt --prefetch --out "$T/ln2.h5" -q
+"$D" export "$T/ln1.h5" requests >"$T/ln1.csv" && "$D" export "$T/ln2.h5" requests >"$T/ln2.csv" &&
+  cmp -s "$T/ln1.csv" "$T/ln2.csv" || fail "chunked runs differ between two runs"
+expect_exit 1 "lognormal whole refused" -- "$D" simulate --trace "$T/ln.csv" --system deltazip \
+  --token-budget 4096 --prefill whole && expect_err_contains "exceeds --token-budget 4096" "whole refuses long prompts"
 # hints name only remedies the profile has: cpu has one GPU, so no "raise --tp"
 expect_exit 1 "13b on cpu" -- "$D" simulate --trace traces/poisson_uniform_32m_300s.csv --system swap --hw cpu
 grep -q "raise --tp" "$T/err" && fail "cpu hint offers --tp: $(cat "$T/err")"
