@@ -15,7 +15,9 @@
  * A claim's rules are tiers tried in order (e.g. "reproduced" within ±2 % of the paper, then
  * "reproduced in trend" above 10x): the verdict is the pass word of the first rule that passes
  * (a higher tier that tied is named beside it); when none passes but one tied, the claim is
- * "not decided here"; when every rule fails it is "not reproduced". A column or row selector the table lacks is an error, never a silent pass. */
+ * "not reproduced here" (VD_TIE_WORD: e.g. a claimed speed-up whose interval includes 1; the
+ * line names the rule whose interval straddles its threshold); when every rule fails it is "not
+ * reproduced". A column or row selector the table lacks is an error, never a silent pass. */
 #ifndef DB_VERDICT_H
 #define DB_VERDICT_H
 
@@ -26,6 +28,9 @@
 
 typedef enum { VD_AT_LEAST, VD_AT_MOST, VD_WITHIN } vd_cmp;
 typedef enum { VD_PASS, VD_FAIL, VD_TIE } vd_outcome;
+
+/* The verdict when no rule passes and one tied: the data cannot show the claim here. */
+#define VD_TIE_WORD "not reproduced here"
 
 typedef struct {
     const char *claim;   /* CLAIMS.md id the rule decides, e.g. "BD-2" */
