@@ -343,6 +343,8 @@ db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const cha
         vd_rule_str(&rules[i], r, sizeof r);
         fprintf(out, " (%zu) %s, because %s;", ++k, r, rules[i].why);
     }
-    fprintf(out, " otherwise not reproduced.\n");
+    /* a blank line after: each claim's verdict its own paragraph in the report */
+    fprintf(out, " otherwise not reproduced, or " VD_TIE_WORD " when an interval straddles its "
+                 "threshold.\n\n");
     return ferror(out) ? db_error(DB_ERR_IO, "verdict %s: write error", claim) : DB_OK;
 }

@@ -49,7 +49,7 @@ typedef struct {
 typedef struct {
     vd_outcome outcome;
     int rows;            /* rows read */
-    char values[512];    /* each row's value (and interval), for the verdict line */
+    char values[1024];   /* each row's value (and interval), for the verdict line */
 } vd_result;
 
 typedef struct vd_table vd_table;
@@ -66,8 +66,9 @@ db_status vd_eval(const vd_table *t, const vd_rule *r, vd_result *out);
 /* The rule in words: "ratio_whole / paper_one_unit within [0.98, 1.02] (rows method=bitdelta)". */
 void vd_rule_str(const vd_rule *r, char *buf, size_t n);
 /* Decides claim `claim` from rules[0..n) (those of that claim, in order) and writes its verdict
- * line to `out`: "**Verdict CLAIM**: verdict: values. Rule: ...; why." The verdict word goes
- * to *verdict (at least 64 bytes). */
+ * line to `out`: "**Verdict CLAIM**: verdict: values. Rules, tried in order: (1) ..., because
+ * why; ...", then a blank line (one paragraph per claim). The verdict word goes to *verdict (at
+ * least 64 bytes). */
 db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const char *claim,
                     FILE *out, char *verdict, size_t nverdict);
 

@@ -111,6 +111,8 @@ START_TEST(test_tiers_and_line)
     /* only a tie, no pass: not reproduced here, the straddling rule named */
     ck_assert_ptr_nonnull(strstr(buf, "**Verdict BD-3**: not reproduced here: 1.05 [0.95, 1.2] "
                                       "(rule 1: its interval straddles the threshold). Rules"));
+    ck_assert_ptr_nonnull(strstr(buf, "otherwise not reproduced, or not reproduced here when an "
+                                      "interval straddles its threshold.\n\n"));
     ck_assert_ptr_nonnull(strstr(buf, "(1) reproduced: speedup at least 1.4, its whole interval "
                                       "(rows op=sbmm), because the paper reports 1.4x;"));
     ck_assert_ptr_nonnull(strstr(buf, "1.3 [1.1, 1.5]"));
