@@ -19,8 +19,10 @@
 #         N = M = $BD_SHAPE. The byte-ratio ideal counts the base: dense-loop's bytes over the
 #         served layer's (B fp16 weights against one fp16 base plus B sign matrices).
 # Timing: each configuration's three ops are built together and timed in $ROUNDS interleaved
-# rounds (`bench-kernel --rounds`; each round $REPEAT calls of every op in turn, the round's
-# median kept), so a slow spell of this shared machine hits every op alike. Each speed-up is the
+# rounds (`bench-kernel --rounds`, after $WARMUP warm-up calls of each; each round $REPEAT calls of
+# every op in turn, the round's median kept), so a slow spell of this shared machine hits every
+# op alike. A call here reads tens of MB to GB, so one call a round is a measurement, and more
+# rounds narrow the interval more than more calls a round would. Each speed-up is the
 # ratio of the medians over rounds with a 95 % paired bootstrap interval over rounds
 # (`deltabench interval ratio`); the rules read the interval, and a speed-up whose interval
 # includes 1 is not reproduced here.
@@ -28,14 +30,15 @@
 # Output: $OUT/runs/dz6.h5 and bd3-B.h5 (`kernels` and `rounds` tables), $OUT/dz6.csv (one row
 # per part, count and baseline), $OUT/section.md (its verdict lines come from the registry's
 # rules). Cached by an input stamp.
-#   env: DEVICE, ROUNDS (>= 5), REPEAT, DZ_SHAPE, DZ_BATCH, DZ_DELTAS, DZ_ZIPF, BD_SHAPE, BD_TENANTS
+#   env: DEVICE, ROUNDS (>= 5), REPEAT, WARMUP, DZ_SHAPE, DZ_BATCH, DZ_DELTAS, DZ_ZIPF, BD_SHAPE, BD_TENANTS
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${DELTABENCH:-bin/deltabench}
 OUT=${OUT:-results/dz6}
 DEVICE=${DEVICE:-cpu}
-ROUNDS=${ROUNDS:-7}
-REPEAT=${REPEAT:-3}
+ROUNDS=${ROUNDS:-9}
+REPEAT=${REPEAT:-1}
+WARMUP=${WARMUP:-1}
 DZ_SHAPE=${DZ_SHAPE:-2048}
 DZ_BATCH=${DZ_BATCH:-100}
 DZ_DELTAS=${DZ_DELTAS:-2 4 8 16 32 64 100}
@@ -49,6 +52,7 @@ RP=dz6
 
 [ -x "$D" ] || die "$D not built (run make)"
 case $DEVICE in cpu | cuda) ;; *) die "DEVICE must be cpu or cuda, not '$DEVICE'" ;; esac
+case $WARMUP in '' | *[!0-9]*) die "WARMUP: '$WARMUP' is not a non-negative integer" ;; esac
 for v in "$ROUNDS" "$REPEAT" "$DZ_SHAPE" "$DZ_BATCH" "$BD_SHAPE" $DZ_DELTAS $BD_TENANTS; do
   case $v in '' | *[!0-9]* | 0 | 0*) die "'$v' is not a positive integer (ROUNDS, REPEAT, DZ_*, BD_*)" ;; esac
 done
@@ -63,18 +67,18 @@ if [ -z "$DZ_DELTAS" ] || [ -z "$BD_TENANTS" ]; then die "DZ_DELTAS and BD_TENAN
 # shellcheck disable=SC2086 # word-split on purpose: one comma between counts
 list() { printf '%s\n' $1 | paste -sd, -; }
 
-st=$(rp_stamp "device $DEVICE rounds $ROUNDS repeat $REPEAT dz $DZ_SHAPE $DZ_BATCH $DZ_DELTAS $DZ_ZIPF bd $BD_SHAPE $BD_TENANTS" \
+st=$(rp_stamp "device $DEVICE rounds $ROUNDS repeat $REPEAT warmup $WARMUP dz $DZ_SHAPE $DZ_BATCH $DZ_DELTAS $DZ_ZIPF bd $BD_SHAPE $BD_TENANTS" \
   harness/cmd_bench_kernel.c harness/bench_layer.c kernels/*.[ch] kernels/cpu/*.c kernels/cuda/* workloads/popularity.c)
 rp_stamp_check "$st"
 
 say "DZ-6: base+sbmm against its loop and separate models, $DZ_BATCH requests over $DZ_DELTAS deltas, ${DZ_SHAPE}², zipf:$DZ_ZIPF, $ROUNDS rounds"
 run dz6 bench-kernel --device "$DEVICE" --op base+sbmm,base+sbmm-loop,dense-loop --m "$DZ_SHAPE" --k "$DZ_SHAPE" \
   --batch "$DZ_BATCH" --deltas "$(list "$DZ_DELTAS")" --assign "zipf:$DZ_ZIPF" --rounds "$ROUNDS" --repeat "$REPEAT" \
-  --out "$R/dz6.h5"
+  --warmup "$WARMUP" --out "$R/dz6.h5"
 say "BD-3: base+bitdelta against separate models and its loop, $BD_TENANTS tenants, ${BD_SHAPE}², $ROUNDS rounds"
 for b in $BD_TENANTS; do
   run "bd3-$b" bench-kernel --device "$DEVICE" --op base+bitdelta,base+bitdelta-loop,dense-loop --m "$BD_SHAPE" \
-    --k "$BD_SHAPE" --batch "$b" --deltas "$b" --rounds "$ROUNDS" --repeat "$REPEAT" --out "$R/bd3-$b.h5"
+    --k "$BD_SHAPE" --batch "$b" --deltas "$b" --rounds "$ROUNDS" --repeat "$REPEAT" --warmup "$WARMUP" --out "$R/bd3-$b.h5"
 done
 rp_stamp_done "$st"
 
@@ -145,7 +149,7 @@ awk -F, -v dev="$DEVICE ($dev_name)" -v rounds="$ROUNDS" -v rep="$REPEAT" -v dzs
     printf "2:4 4-bit deltas. Each op is the whole layer: `base+sbmm` (one fp16 base GEMM over the %d rows, then\n", dzb
     print "one SBMM call), `base+sbmm-loop` (per delta, the base GEMM of its rows and the SBMM kernel once) and"
     print "`dense-loop` (one fp16 GEMM of a full fine-tuned weight per delta: separate models). Median over"
-    printf "%d interleaved rounds (each the median of %d calls), ms; speed-up of `base+sbmm` with its 95 %% paired\n", rounds, rep
+    printf "%d interleaved rounds (%s), ms; speed-up of `base+sbmm` with its 95 %% paired\n", rounds, rep == 1 ? "one call of each op a round" : "each the median of " rep " calls"
     print "bootstrap interval over rounds."
     print ""
     print "| D | used | base + SBMM | per-delta loop | separate fp16 models | vs per-delta loop | vs separate models | byte ratio |"
