@@ -12,17 +12,18 @@
 #include "serve/hw.h"
 
 typedef struct {
-    char op[24];       /* bitdelta, sbmm, sbmm2, csr, lowrank, dense, *-loop, *-dq */
+    char op[24];       /* bitdelta, sbmm, sbmm2, csr, lowrank, dense, *-loop, *-dq, base+* */
     char device[8];    /* cpu / cuda */
     char impl[12];     /* avx2, portable, ref, cuda */
     char assign[24];   /* rows to deltas: round-robin or a popularity law ("zipf:2") */
     int64_t m, k;      /* output rows N, input columns K of the weight */
     int64_t batch, deltas;
     int64_t deltas_used; /* distinct deltas with at least one row (what a call reads) */
-    int64_t repeats;
-    double median_s;   /* median wall time of one call (CUDA events on GPU) */
+    int64_t repeats;   /* timed calls: --rounds x --repeat */
+    double median_s;   /* median wall time of one call over every round (CUDA events on GPU) */
     double min_s;
-    double bytes;      /* minimum bytes one call moves: each used delta once + x + y */
+    double bytes;      /* minimum bytes one call moves: each used delta once + x + y (base+
+                        * ops: and the fp16 base once) */
     double flops;      /* useful FLOPs of one call */
     double gbs;        /* bytes / median_s / 1e9 */
     double gflops;     /* flops / median_s / 1e9 */
@@ -31,6 +32,18 @@ typedef struct {
 } kb_row;
 
 extern const res_schema kb_schema;
+
+/* The `rounds` table (bench-kernel --rounds R): one row per op, configuration and round of the
+ * interleaved timing; median_s and min_s over that round's --repeat calls. Line i of two ops'
+ * median_s at one configuration is a pair timed in the same round (`deltabench interval ratio`). */
+typedef struct {
+    char op[24];
+    int64_t m, k, batch, deltas;
+    int64_t round; /* 0 .. R-1 */
+    double median_s, min_s;
+} kb_round_row;
+
+extern const res_schema kb_round_schema;
 
 /* Rows that calibrate the memory side have batch <= this; the compute side, batch >= the other. */
 #define KB_CALIB_MEM_MAX_BATCH 16

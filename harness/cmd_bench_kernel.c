@@ -9,8 +9,17 @@
  * bandwidth measured on the same device in the same run. Rows go to the `kernels` table.
  *
  * Request rows go to deltas round-robin, or drawn from a popularity law of workloads/ (--assign
- * zipf:2: DeltaZip's SBMM benchmark); only the deltas that got a row are read and counted. The
- * *-loop ops are the per-model baseline: one call of the op's kernel per delta that has rows. */
+ * zipf:2: DeltaZip's SBMM benchmark); only the deltas that got a row are read and counted; rows
+ * are grouped by delta, as a serving batch keeps each model's rows together. The *-loop ops are
+ * the per-model baseline: one call of the op's kernel per delta that has rows. The base+ ops
+ * time one served linear layer (harness/bench_layer.h): the fp16 base GEMM over all rows then
+ * the batched delta call, as models/tf_batch.c runs it, or per delta the base GEMM of its rows
+ * and the delta kernel once; their base is replicated with the deltas and counted in the bytes.
+ *
+ * With --rounds R > 1 the ops of one configuration are built together and timed in R
+ * interleaved rounds (each round: --repeat calls of every op in turn), so a slow spell of a
+ * shared machine hits every op alike; each round's median goes to the `rounds` table, the
+ * source of the paired intervals of `deltabench interval ratio`. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +29,7 @@
 #include "core/half.h"
 #include "core/rng.h"
 #include "harness/bench_kernel.h"
+#include "harness/bench_layer.h"
 #include "harness/cli.h"
 #include "kernels/kernels.h"
 #include "kernels/random.h"
@@ -42,12 +52,21 @@ static const res_field kb_fields[] = {
 const res_schema kb_schema = RES_SCHEMA("kernels", "kernel microbenchmarks vs copy bandwidth",
                                         kb_row, kb_fields);
 
+static const res_field kb_round_fields[] = {
+    RES_STR(kb_round_row, op),      RES_I64(kb_round_row, m),        RES_I64(kb_round_row, k),
+    RES_I64(kb_round_row, batch),   RES_I64(kb_round_row, deltas),   RES_I64(kb_round_row, round),
+    RES_F64(kb_round_row, median_s), RES_F64(kb_round_row, min_s),
+};
+const res_schema kb_round_schema = RES_SCHEMA("rounds", "per-round medians of interleaved ops",
+                                              kb_round_row, kb_round_fields);
+
 typedef struct {
     const char *name;
     kn_fmt fmt;
     int bits, dequant, loop;
     const char *what;
     int rows; /* 1-bit signs kept row-major even where the kernel prefers them tiled */
+    int base; /* a served layer: the fp16 base GEMM too (bench_layer.h) */
 } kb_op;
 
 static const kb_op ops[] = {
@@ -67,6 +86,14 @@ static const kb_op ops[] = {
     {"sbmm-dq", KN_FMT_NMQ, 4, 1, 0, "baseline: dequantise 2:4 4-bit to fp16, then dense"},
     {"csr-dq", KN_FMT_CSR, 0, 1, 0, "baseline: dequantise CSR to fp16, then dense"},
     {"lowrank-dq", KN_FMT_LOWRANK, 0, 1, 0, "baseline: expand A B to fp16, then dense"},
+    {"base+bitdelta", KN_FMT_BITDELTA, 0, 0, 0,
+     "served layer: fp16 base GEMM over all rows + the batched 1-bit call", 0, 1},
+    {"base+sbmm", KN_FMT_NMQ, 4, 0, 0, "served layer: fp16 base GEMM + SBMM (2:4 4-bit)", 0, 1},
+    {"base+sbmm2", KN_FMT_NMQ, 2, 0, 0, "served layer: fp16 base GEMM + SBMM (2:4 2-bit)", 0, 1},
+    {"base+bitdelta-loop", KN_FMT_BITDELTA, 0, 0, 1,
+     "baseline: per delta, the base GEMM of its rows + the 1-bit kernel", 0, 1},
+    {"base+sbmm-loop", KN_FMT_NMQ, 4, 0, 1,
+     "baseline: per delta, the base GEMM of its rows + the 2:4 4-bit kernel", 0, 1},
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 
@@ -79,7 +106,7 @@ static void usage(const cli_opt *opts, size_t n)
            "are replicated so each pass reads >= 4x the last-level cache. Lists (comma-\n"
            "separated) sweep every combination.\n\nops:\n");
     for (size_t i = 0; i < NOPS; i++)
-        printf("  %-13s %s\n", ops[i].name, ops[i].what);
+        printf("  %-18s %s\n", ops[i].name, ops[i].what);
     printf("\n");
     cli_help(stdout, opts, n);
 }
@@ -116,7 +143,14 @@ typedef struct {
     void **mem;        /* [P * D * KN_MAX_PARTS] device buffers */
     const void **tab;  /* [P][KN_MAX_PARTS][D] part tables */
     int64_t *nnz;      /* [D] */
+    void **base;       /* [P] fp16 base copies (base+ ops), else NULL */
+    const uint16_t *cur_base;
     kn_deltas dl;
+    /* the timing state (cfg_prepare .. cfg_finish) */
+    int32_t *rd, *rd1; /* [B] row -> delta (grouped by delta); scratch of the loops */
+    float *x, *y;      /* device [B, K], [B, N] */
+    double *t;         /* [rounds * repeat] call times */
+    int nt, calls;
 } kb_cfg;
 
 static void cfg_free(kb_cfg *g)
@@ -124,8 +158,33 @@ static void cfg_free(kb_cfg *g)
     if (g->mem)
         for (int i = 0; i < g->P * g->D * KN_MAX_PARTS; i++)
             kn_free(g->c, g->mem[i]);
-    db_free(g->mem), db_free(g->tab), db_free(g->nnz);
-    g->mem = NULL, g->tab = NULL, g->nnz = NULL;
+    if (g->base)
+        for (int p = 0; p < g->P; p++)
+            kn_free(g->c, g->base[p]);
+    kn_free(g->c, g->x), kn_free(g->c, g->y);
+    db_free(g->mem), db_free(g->tab), db_free(g->nnz), db_free(g->base);
+    db_free(g->rd), db_free(g->rd1), db_free(g->t);
+    g->mem = NULL, g->tab = NULL, g->nnz = NULL, g->base = NULL, g->rd = NULL, g->rd1 = NULL;
+    g->x = NULL, g->y = NULL, g->t = NULL;
+}
+
+/* The base+ ops' P copies of one random fp16 [N, K] base (its own stream of the seed). */
+static db_status base_build(kb_cfg *g)
+{
+    db_rng r;
+    rng_stream(&r, g->seed, (uint64_t)(g->N * 65537 + g->K) + 3);
+    void *host[KN_MAX_PARTS] = {NULL};
+    size_t bytes[KN_MAX_PARTS] = {0};
+    int64_t nnz = 0;
+    db_status s = kn_random_delta(KN_FMT_DENSE16, g->N, g->K, 0, 1.0, 1, &r, host, bytes, &nnz);
+    if (!s && !(g->base = db_calloc((size_t)g->P, sizeof *g->base)))
+        s = db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
+    for (int p = 0; p < g->P && !s; p++)
+        if (!(s = kn_alloc(g->c, bytes[0], &g->base[p])))
+            s = kn_upload(g->c, g->base[p], host[0], bytes[0]);
+    for (int j = 0; j < KN_MAX_PARTS; j++)
+        db_free(host[j]);
+    return s;
 }
 
 static db_status cfg_build(kb_cfg *g)
@@ -151,7 +210,7 @@ static db_status cfg_build(kb_cfg *g)
         host[0] = t;
         bytes[0] = kn_bitdelta_tiled_bytes(g->N, g->K);
     }
-    double set_bytes = 0;
+    double set_bytes = g->op->base ? 2.0 * (double)g->N * (double)g->K : 0;
     for (int j = 0; j < KN_MAX_PARTS; j++)
         set_bytes += (double)bytes[j] * g->D;
     const double want = 4.0 * (double)kn_llc_bytes(g->c);
@@ -183,6 +242,8 @@ static db_status cfg_build(kb_cfg *g)
                     s = kn_upload(g->c, *m, host[j], bytes[j]);
                 g->tab[(p * KN_MAX_PARTS + j) * g->D + d] = *m;
             }
+    if (!s && g->op->base)
+        s = base_build(g);
     g->dl = (kn_deltas){.fmt = g->op->fmt, .N = g->N, .K = g->K, .bits = g->op->bits, .nm_n = 2,
                         .nm_m = 4, .rank = g->rank, .D = g->D, .nnz = g->nnz,
                         .dtype = g->op->fmt == KN_FMT_DENSE16 ? DT_F16 : DT_U32, .tiled = tiled};
@@ -192,17 +253,21 @@ done:
     return s;
 }
 
-/* Points dl at copy p of the delta set. */
+/* Points dl (and the base) at copy p of the delta set. */
 static void cfg_use(kb_cfg *g, int p)
 {
     for (int j = 0; j < KN_MAX_PARTS; j++)
         g->dl.part[j] = g->tab[(p * KN_MAX_PARTS + j) * g->D] ? &g->tab[(p * KN_MAX_PARTS + j) * g->D]
                                                               : NULL;
+    g->cur_base = g->base ? g->base[p] : NULL;
 }
 
 /* One call of the op over all B rows. */
 static db_status call_op(kb_cfg *g, const int32_t *rd, int32_t *rd1, const float *x, float *y)
 {
+    if (g->op->base)
+        return kb_layer_call(g->c, g->op->loop ? KB_LAYER_LOOP : KB_LAYER_BATCHED, g->cur_base,
+                             &g->dl, g->B, rd, rd1, x, y);
     if (!strcmp(g->op->name, "dense"))
         return kn_dense_gemm(g->c, DT_F16, g->N, g->K, g->dl.part[0][0], g->B, x, y, false);
     if (g->op->dequant)
@@ -229,35 +294,29 @@ static db_status call_op(kb_cfg *g, const int32_t *rd, int32_t *rd1, const float
 }
 
 /* rd[b]: the delta of request row b, round-robin or drawn from the --assign law (its own
- * stream of the seed); *used: how many distinct deltas got a row. */
+ * stream of the seed), then grouped by delta; *used: how many distinct deltas got a row. */
 static db_status assign_rows(const kb_cfg *g, int32_t *rd, int64_t *used)
 {
-    if (!g->assign) {
+    int64_t *counts = db_calloc((size_t)g->D + 1, sizeof *counts);
+    wl_pop *p = NULL;
+    db_status s = counts ? DB_OK : db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
+    if (!s && g->assign && !(s = wl_pop_init(g->assign, g->D, &p))) {
+        db_rng r;
+        rng_stream(&r, g->seed, 11);
+        for (int64_t b = 0; b < g->B; b++)
+            rd[b] = wl_pop_sample(p, &r);
+    } else if (!s)
         for (int64_t b = 0; b < g->B; b++)
             rd[b] = (int32_t)(b % g->D);
-        *used = g->B < g->D ? g->B : g->D;
-        return DB_OK;
+    if (!s) {
+        kb_layer_group_rows(rd, g->B, g->D, counts);
+        *used = 0;
+        for (int d = 0; d < g->D; d++)
+            *used += counts[d + 1] > 0;
     }
-    wl_pop *p = NULL;
-    db_status s = wl_pop_init(g->assign, g->D, &p);
-    if (s)
-        return s;
-    db_rng r;
-    rng_stream(&r, g->seed, 11);
-    bool *seen = db_calloc((size_t)g->D, sizeof *seen);
-    if (!seen) {
-        wl_pop_free(p);
-        return db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
-    }
-    *used = 0;
-    for (int64_t b = 0; b < g->B; b++) {
-        rd[b] = wl_pop_sample(p, &r);
-        *used += !seen[rd[b]];
-        seen[rd[b]] = true;
-    }
-    db_free(seen);
     wl_pop_free(p);
-    return DB_OK;
+    db_free(counts);
+    return s;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -266,56 +325,158 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static db_status run_cfg(kb_cfg *g, int warmup, int repeat, double copy_bps, kb_row *row)
+static double median_sorted(const double *t, int n)
+{
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Builds the configuration, its rows and activations, and runs the warm-up calls; room for
+ * `calls` timed calls. */
+static db_status cfg_prepare(kb_cfg *g, int warmup, int calls, int64_t *used)
 {
     db_status s = cfg_build(g);
     const int64_t B = g->B, N = g->N, K = g->K;
-    int32_t *rd = db_malloc_array((size_t)B, sizeof *rd), *rd1 = db_malloc_array((size_t)B, sizeof *rd1);
+    g->rd = db_malloc_array((size_t)B, sizeof *g->rd);
+    g->rd1 = db_malloc_array((size_t)B, sizeof *g->rd1);
+    g->t = db_malloc_array((size_t)calls, sizeof *g->t);
     float *hx = db_malloc_array((size_t)(B * K), sizeof *hx);
-    double *t = db_malloc_array((size_t)repeat, sizeof *t);
-    float *x = NULL, *y = NULL;
-    if (!s && (!rd || !rd1 || !hx || !t))
+    if (!s && (!g->rd || !g->rd1 || !hx || !g->t))
         s = db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
-    if (!s && !(s = kn_alloc(g->c, sizeof(float) * (size_t)(B * K), (void **)&x)))
-        s = kn_alloc(g->c, sizeof(float) * (size_t)(B * N), (void **)&y);
+    if (!s && !(s = kn_alloc(g->c, sizeof(float) * (size_t)(B * K), (void **)&g->x)))
+        s = kn_alloc(g->c, sizeof(float) * (size_t)(B * N), (void **)&g->y);
     if (!s) {
         db_rng r;
         rng_stream(&r, g->seed, 7);
         for (int64_t i = 0; i < B * K; i++)
             hx[i] = (float)(rng_f64(&r) - 0.5);
-        s = assign_rows(g, rd, &row->deltas_used);
+        s = assign_rows(g, g->rd, used);
         if (!s)
-            s = kn_upload(g->c, x, hx, sizeof(float) * (size_t)(B * K));
+            s = kn_upload(g->c, g->x, hx, sizeof(float) * (size_t)(B * K));
     }
+    db_free(hx);
     for (int i = 0; i < warmup && !s; i++) {
-        cfg_use(g, i % g->P);
-        s = call_op(g, rd, rd1, x, y);
+        cfg_use(g, g->calls++ % g->P);
+        s = call_op(g, g->rd, g->rd1, g->x, g->y);
     }
-    if (!s)
-        s = kn_sync(g->c);
+    return s ? s : kn_sync(g->c);
+}
+
+/* One round: `repeat` timed calls, their median and best into *rr. */
+static db_status cfg_round(kb_cfg *g, int repeat, kb_round_row *rr)
+{
+    db_status s = DB_OK;
+    const int t0 = g->nt;
     for (int i = 0; i < repeat && !s; i++) {
-        cfg_use(g, (warmup + i) % g->P);
-        if (!(s = kn_mark(g->c, 0)) && !(s = call_op(g, rd, rd1, x, y)) && !(s = kn_mark(g->c, 1)))
-            s = kn_elapsed(g->c, 0, 1, &t[i]);
+        cfg_use(g, g->calls++ % g->P);
+        if (!(s = kn_mark(g->c, 0)) && !(s = call_op(g, g->rd, g->rd1, g->x, g->y)) &&
+            !(s = kn_mark(g->c, 1)))
+            s = kn_elapsed(g->c, 0, 1, &g->t[g->nt++]);
     }
-    if (!s) {
-        qsort(t, (size_t)repeat, sizeof *t, cmp_d);
-        const double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
-        /* what the op must read: each used delta once, packed (the loops and the dequantising
-         * baselines read the same bytes as the batched kernel of their format) */
-        const int64_t G = !strcmp(g->op->name, "dense") ? 1 : row->deltas_used;
-        kn_call_cost(&g->dl, g->nnz[0], B, G, false, &row->bytes, &row->flops);
-        row->median_s = med;
-        row->min_s = t[0];
-        row->repeats = repeat;
-        row->gbs = row->bytes / med / 1e9;
-        row->gflops = row->flops / med / 1e9;
-        row->copy_gbs = copy_bps / 1e9;
-        row->share_of_copy = copy_bps > 0 ? row->bytes / med / copy_bps : 0;
+    if (s)
+        return s;
+    qsort(g->t + t0, (size_t)repeat, sizeof *g->t, cmp_d);
+    rr->median_s = median_sorted(g->t + t0, repeat);
+    rr->min_s = g->t[t0];
+    return DB_OK;
+}
+
+/* The row of every timed call: median, best, bytes and FLOPs, rates. */
+static void cfg_finish(kb_cfg *g, double copy_bps, kb_row *row)
+{
+    qsort(g->t, (size_t)g->nt, sizeof *g->t, cmp_d);
+    const double med = median_sorted(g->t, g->nt);
+    /* what the op must read: each used delta once, packed (the loops and the dequantising
+     * baselines read the same bytes as the batched kernel of their format); a served layer also
+     * the fp16 base once, and writes y once */
+    const int64_t G = !strcmp(g->op->name, "dense") ? 1 : row->deltas_used;
+    kn_call_cost(&g->dl, g->nnz[0], g->B, G, false, &row->bytes, &row->flops);
+    if (g->op->base) {
+        row->bytes += 2.0 * (double)g->N * (double)g->K;
+        row->flops += 2.0 * (double)g->N * (double)g->K * (double)g->B;
     }
-    kn_free(g->c, x), kn_free(g->c, y);
-    db_free(rd), db_free(rd1), db_free(hx), db_free(t);
-    cfg_free(g);
+    row->median_s = med;
+    row->min_s = g->t[0];
+    row->repeats = g->nt;
+    row->gbs = row->bytes / med / 1e9;
+    row->gflops = row->flops / med / 1e9;
+    row->copy_gbs = copy_bps / 1e9;
+    row->share_of_copy = copy_bps > 0 ? row->bytes / med / copy_bps : 0;
+}
+
+/* One (shape, batch, deltas) of the sweep and what every op of it shares. */
+typedef struct {
+    kn_ctx *c;
+    const kb_op *const *sel;
+    int nops;
+    int64_t N, K, B, rank;
+    int D;
+    bool first_deltas; /* the first --deltas value: dense (no deltas) runs there only */
+    double density, copy_bps;
+    uint64_t seed;
+    const wl_pop_spec *assign;
+    const char *assign_name;
+    int warmup, repeat, rounds;
+} kb_group;
+
+static void print_row(const kb_row *r)
+{
+    printf("%-18s %-5s %6lld %6lld %5lld %6lld %4lld %11.1f %9.2f %9.2f %6.1f%% %11.1f %6.1f%%\n",
+           r->op, r->device, (long long)r->m, (long long)r->k, (long long)r->batch,
+           (long long)r->deltas, (long long)r->deltas_used, r->median_s * 1e6, r->gbs, r->gflops,
+           100.0 * r->share_of_copy, r->min_s * 1e6,
+           100.0 * r->share_of_copy * r->median_s / r->min_s);
+    fflush(stdout);
+}
+
+/* The ops of group q: one at a time (rounds 1), or all built together and timed in interleaved
+ * rounds. Appends a row per op to rows and a row per op and round to rr. */
+static db_status run_group(const kb_group *q, kb_row *rows, size_t *nrows, kb_round_row *rr,
+                           size_t *nrr)
+{
+    kb_cfg cfg[MAX_LIST];
+    const int chunk = q->rounds > 1 ? q->nops : 1;
+    db_status s = DB_OK;
+    for (int o0 = 0; o0 < q->nops && !s; o0 += chunk) {
+        int n = 0;
+        for (int oi = o0; oi < o0 + chunk && oi < q->nops && !s; oi++) {
+            const kb_op *o = q->sel[oi];
+            const bool dense = !strcmp(o->name, "dense");
+            if (dense && !q->first_deltas)
+                continue; /* the base GEMM has no deltas: once per shape and batch */
+            if (o->fmt == KN_FMT_LOWRANK && (q->rank > q->N || q->rank > q->K))
+                continue;
+            cfg[n] = (kb_cfg){.c = q->c, .op = o, .N = q->N, .K = q->K, .B = q->B,
+                              .rank = q->rank, .D = dense ? 1 : q->D, .density = q->density,
+                              .seed = q->seed, .assign = q->assign};
+            kb_row *r = &rows[*nrows + (size_t)n];
+            memset(r, 0, sizeof *r);
+            snprintf(r->op, sizeof r->op, "%s", o->name);
+            snprintf(r->device, sizeof r->device, "%s",
+                     kn_ctx_device(q->c) == KN_CUDA ? "cuda" : "cpu");
+            snprintf(r->impl, sizeof r->impl, "%s", kn_ctx_impl_name(q->c));
+            snprintf(r->assign, sizeof r->assign, "%s", q->assign_name);
+            r->m = q->N, r->k = q->K, r->batch = q->B, r->deltas = cfg[n].D;
+            n++; /* counted first: cfg_free below frees what a failed prepare left */
+            s = cfg_prepare(&cfg[n - 1], q->warmup, q->rounds * q->repeat, &r->deltas_used);
+        }
+        for (int round = 0; round < q->rounds && !s; round++)
+            for (int i = 0; i < n && !s; i++) {
+                const kb_row *r = &rows[*nrows + (size_t)i];
+                kb_round_row *x = &rr[(*nrr)++];
+                memset(x, 0, sizeof *x);
+                snprintf(x->op, sizeof x->op, "%s", r->op);
+                x->m = r->m, x->k = r->k, x->batch = r->batch, x->deltas = r->deltas;
+                x->round = round;
+                s = cfg_round(&cfg[i], q->repeat, x);
+            }
+        for (int i = 0; i < n; i++) {
+            if (!s) {
+                cfg_finish(&cfg[i], q->copy_bps, &rows[*nrows]);
+                print_row(&rows[(*nrows)++]);
+            }
+            cfg_free(&cfg[i]);
+        }
+    }
     return s;
 }
 
@@ -327,7 +488,7 @@ int cmd_bench_kernel(int argc, char **argv)
     const char *batch_s = NULL, *deltas_s = NULL, *calib_out = NULL, *calib_hw = NULL;
     kn_device dev = KN_CPU;
     kn_impl impl = KN_IMPL_FAST;
-    int64_t M = 4096, Kc = 4096, repeat = 20, warmup = 3, rank = 64, seed = 1;
+    int64_t M = 4096, Kc = 4096, repeat = 20, warmup = 3, rank = 64, seed = 1, rounds = 1;
     int64_t batch[MAX_LIST] = {1}, deltas[MAX_LIST] = {1};
     int nb = 1, nd = 1;
     double density = 0.1;
@@ -347,6 +508,10 @@ int cmd_bench_kernel(int argc, char **argv)
                     "`trace gen` (uniform, zipf:A, ...), drawn with --seed; deltas\n"
                     "without rows are not read", "round-robin"),
         CLI_INT_OPT("repeat", &repeat, 1, 10000, "N", "timed calls, 1..10000", "20"),
+        CLI_INT_OPT("rounds", &rounds, 1, 1000, "R",
+                    "time the ops of each configuration in R interleaved rounds\n"
+                    "of --repeat calls each (all built at once); per-round\n"
+                    "medians go to the `rounds` table", "1"),
         CLI_INT_OPT("warmup", &warmup, 0, 1000, "N", "untimed calls first, 0..1000", "3"),
         CLI_STR_OPT("impl", &implname, "I",
                     "CPU implementation: fast (int8 table lookups for 1-bit and\n"
@@ -458,46 +623,27 @@ int cmd_bench_kernel(int argc, char **argv)
     }
     printf("# device %s, impl %s; copy bandwidth %.2f GB/s (%zu MiB buffer, read + write)\n",
            devname, kn_ctx_impl_name(ctx), copy_bps / 1e9, cbytes >> 20);
-    printf("%-13s %-5s %6s %6s %5s %6s %4s %11s %9s %9s %7s %11s %7s\n", "op", "dev", "m", "k",
+    printf("%-18s %-5s %6s %6s %5s %6s %4s %11s %9s %9s %7s %11s %7s\n", "op", "dev", "m", "k",
            "batch", "deltas", "used", "median_us", "GB/s", "GFLOP/s", "share", "min_us",
            "share@min");
     const size_t maxrows = (size_t)nops * (size_t)ns * (size_t)nb * (size_t)nd;
     kb_row *rows = db_calloc(maxrows, sizeof *rows);
-    size_t nrows = 0;
-    if (!rows)
+    kb_round_row *rrows = db_calloc(maxrows * (size_t)rounds, sizeof *rrows);
+    size_t nrows = 0, nrr = 0;
+    if (!rows || !rrows)
         s = db_error(DB_ERR_NOMEM, "bench-kernel: out of memory");
-    for (int oi = 0; oi < nops && !s; oi++)
-        for (int si = 0; si < ns && !s; si++)
-            for (int bi = 0; bi < nb && !s; bi++)
-                for (int di = 0; di < nd && !s; di++) {
-                    const kb_op *o = sel[oi];
-                    const int D = !strcmp(o->name, "dense") ? 1 : (int)deltas[di];
-                    if (!strcmp(o->name, "dense") && di > 0)
-                        continue; /* the base GEMM has no deltas: once per shape and batch */
-                    kb_cfg g = {.c = ctx, .op = o, .N = sm[si], .K = sk[si], .B = batch[bi],
-                                .rank = rank, .D = D, .density = density, .seed = (uint64_t)seed,
-                                .assign = strcmp(assign, "round-robin") ? &pop : NULL};
-                    if (o->fmt == KN_FMT_LOWRANK && (rank > g.N || rank > g.K))
-                        continue;
-                    kb_row *r = &rows[nrows];
-                    snprintf(r->op, sizeof r->op, "%s", o->name);
-                    snprintf(r->device, sizeof r->device, "%s", dev == KN_CUDA ? "cuda" : "cpu");
-                    snprintf(r->impl, sizeof r->impl, "%s", kn_ctx_impl_name(ctx));
-                    snprintf(r->assign, sizeof r->assign, "%s", assign);
-                    r->m = g.N, r->k = g.K, r->batch = g.B, r->deltas = D;
-                    s = run_cfg(&g, (int)warmup, (int)repeat, copy_bps, r);
-                    if (s)
-                        break;
-                    printf("%-13s %-5s %6lld %6lld %5lld %6d %4lld %11.1f %9.2f %9.2f %6.1f%% "
-                           "%11.1f %6.1f%%\n",
-                           r->op, r->device, (long long)r->m, (long long)r->k,
-                           (long long)r->batch, D, (long long)r->deltas_used, r->median_s * 1e6,
-                           r->gbs, r->gflops,
-                           100.0 * r->share_of_copy, r->min_s * 1e6,
-                           100.0 * r->share_of_copy * r->median_s / r->min_s);
-                    fflush(stdout);
-                    nrows++;
-                }
+    for (int si = 0; si < ns && !s; si++)
+        for (int bi = 0; bi < nb && !s; bi++)
+            for (int di = 0; di < nd && !s; di++) {
+                kb_group q = {.c = ctx, .sel = sel, .nops = nops, .N = sm[si], .K = sk[si],
+                              .B = batch[bi], .rank = rank, .D = (int)deltas[di],
+                              .first_deltas = di == 0, .density = density,
+                              .copy_bps = copy_bps, .seed = (uint64_t)seed,
+                              .assign = strcmp(assign, "round-robin") ? &pop : NULL,
+                              .assign_name = assign, .warmup = (int)warmup,
+                              .repeat = (int)repeat, .rounds = (int)rounds};
+                s = run_group(&q, rows, &nrows, rrows, &nrr);
+            }
     if (!s && out) {
         res_run_info info = {argc, argv, (uint64_t)seed, cli_gpu_name()};
         res_file *f = NULL;
@@ -508,6 +654,8 @@ int cmd_bench_kernel(int argc, char **argv)
             s = res_attr_f64(f, "copy_gbs", copy_bps / 1e9);
         if (!s)
             s = res_table_write(f, &kb_schema, nrows, rows);
+        if (!s)
+            s = res_table_write(f, &kb_round_schema, nrr, rrows);
         if (!s)
             s = res_commit(f);
         else
@@ -520,7 +668,7 @@ int cmd_bench_kernel(int argc, char **argv)
                     : db_error(DB_ERR_NOMEM, "%s: out of memory", calib_out);
         db_free(cmdline);
     }
-    db_free(rows);
+    db_free(rows), db_free(rrows);
     kn_ctx_free(ctx);
     if (s)
         return cli_fail(CMD, s);

@@ -323,9 +323,8 @@ db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const cha
     }
     if (nclaim == 0)
         return db_error(DB_ERR_ARG, "no rule decides claim %s", claim);
-    if (!word)
-        word = first_tie ? "not decided here (an interval straddles the threshold)"
-                         : "not reproduced";
+    if (!word) /* a tie: the interval includes the threshold, so the claim is not shown here */
+        word = first_tie ? VD_TIE_WORD : "not reproduced";
     snprintf(verdict, nverdict, "%s", word);
     fprintf(out, "**Verdict %s**: %s: %s", claim, word, shown.values);
     if (decided)
@@ -334,6 +333,8 @@ db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const cha
         fprintf(out, "; rule %zu not decided: its interval straddles the threshold", first_tie);
     if (decided)
         fprintf(out, ")");
+    else if (first_tie)
+        fprintf(out, " (rule %zu: its interval straddles the threshold)", first_tie);
     fprintf(out, ". Rules, tried in order:");
     for (size_t i = 0, k = 0; i < n; i++) {
         if (strcmp(rules[i].claim, claim))
@@ -342,6 +343,8 @@ db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const cha
         vd_rule_str(&rules[i], r, sizeof r);
         fprintf(out, " (%zu) %s, because %s;", ++k, r, rules[i].why);
     }
-    fprintf(out, " otherwise not reproduced.\n");
+    /* a blank line after: each claim's verdict its own paragraph in the report */
+    fprintf(out, " otherwise not reproduced, or " VD_TIE_WORD " when an interval straddles its "
+                 "threshold.\n\n");
     return ferror(out) ? db_error(DB_ERR_IO, "verdict %s: write error", claim) : DB_OK;
 }

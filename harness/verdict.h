@@ -15,7 +15,9 @@
  * A claim's rules are tiers tried in order (e.g. "reproduced" within ±2 % of the paper, then
  * "reproduced in trend" above 10x): the verdict is the pass word of the first rule that passes
  * (a higher tier that tied is named beside it); when none passes but one tied, the claim is
- * "not decided here"; when every rule fails it is "not reproduced". A column or row selector the table lacks is an error, never a silent pass. */
+ * "not reproduced here" (VD_TIE_WORD: e.g. a claimed speed-up whose interval includes 1; the
+ * line names the rule whose interval straddles its threshold); when every rule fails it is "not
+ * reproduced". A column or row selector the table lacks is an error, never a silent pass. */
 #ifndef DB_VERDICT_H
 #define DB_VERDICT_H
 
@@ -26,6 +28,9 @@
 
 typedef enum { VD_AT_LEAST, VD_AT_MOST, VD_WITHIN } vd_cmp;
 typedef enum { VD_PASS, VD_FAIL, VD_TIE } vd_outcome;
+
+/* The verdict when no rule passes and one tied: the data cannot show the claim here. */
+#define VD_TIE_WORD "not reproduced here"
 
 typedef struct {
     const char *claim;   /* CLAIMS.md id the rule decides, e.g. "BD-2" */
@@ -44,7 +49,7 @@ typedef struct {
 typedef struct {
     vd_outcome outcome;
     int rows;            /* rows read */
-    char values[512];    /* each row's value (and interval), for the verdict line */
+    char values[1024];   /* each row's value (and interval), for the verdict line */
 } vd_result;
 
 typedef struct vd_table vd_table;
@@ -61,8 +66,9 @@ db_status vd_eval(const vd_table *t, const vd_rule *r, vd_result *out);
 /* The rule in words: "ratio_whole / paper_one_unit within [0.98, 1.02] (rows method=bitdelta)". */
 void vd_rule_str(const vd_rule *r, char *buf, size_t n);
 /* Decides claim `claim` from rules[0..n) (those of that claim, in order) and writes its verdict
- * line to `out`: "**Verdict CLAIM**: verdict: values. Rule: ...; why." The verdict word goes
- * to *verdict (at least 64 bytes). */
+ * line to `out`: "**Verdict CLAIM**: verdict: values. Rules, tried in order: (1) ..., because
+ * why; ...", then a blank line (one paragraph per claim). The verdict word goes to *verdict (at
+ * least 64 bytes). */
 db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const char *claim,
                     FILE *out, char *verdict, size_t nverdict);
 

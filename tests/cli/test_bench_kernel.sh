@@ -22,6 +22,24 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } { b[$h["op"]] = $
   END { exit !(b["sbmm"] == b["sbmm-loop"] && b["dense-loop"] > 3 * b["sbmm"]) }' "$T/rr.csv" ||
   fail "rr: loop bytes differ from the batched op's: $(cat "$T/rr.csv")"
 
+# the served-layer ops, interleaved: every op once a round in the rounds table; the base's
+# fp16 bytes counted once (the loop is charged what the batched layer reads)
+expect_exit 0 "base+ ops in rounds" -- "$D" bench-kernel --op sbmm,base+sbmm,base+sbmm-loop,base+bitdelta,base+bitdelta-loop,dense-loop \
+  --m 96 --k 200 --batch 6 --deltas 4 --repeat 2 --rounds 3 --warmup 1 --out "$T/layer.h5"
+expect_out_contains "base+bitdelta-loop" "the loop of a served layer is printed"
+"$D" export "$T/layer.h5" rounds > "$T/rounds.csv" || fail "export of the rounds table"
+[ "$(($(wc -l < "$T/rounds.csv") - 1))" -eq 18 ] || fail "rounds: expected 6 ops x 3 rounds, got $(cat "$T/rounds.csv")"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+  { n[$h["op"]]++; r[$h["op"], $h["round"]]++; if ($h["median_s"] <= 0) bad = 1 }
+  END { for (o in n) if (n[o] != 3 || !r[o, 0] || !r[o, 2]) bad = 1; exit bad }' "$T/rounds.csv" ||
+  fail "rounds: not 3 rounds of every op: $(cat "$T/rounds.csv")"
+"$D" export "$T/layer.h5" kernels > "$T/layer.csv" || fail "export of the kernels table"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } { b[$h["op"]] = $h["bytes"]; rep[$h["op"]] = $h["repeats"] }
+  END { exit !(b["base+sbmm"] == b["sbmm"] + 2 * 96 * 200 && b["base+sbmm-loop"] == b["base+sbmm"] &&
+               b["base+bitdelta-loop"] == b["base+bitdelta"] && rep["base+sbmm"] == 6) }' "$T/layer.csv" ||
+  fail "layer: the base's bytes or the call count are wrong: $(cat "$T/layer.csv")"
+expect_exit 2 "--rounds 0" -- "$D" bench-kernel --op sbmm --rounds 0 --m 64 --k 64
+
 expect_exit 0 "zipf assignment" -- "$D" bench-kernel --op sbmm --m 64 --k 64 --batch 8 --deltas 64 \
   --assign zipf:2 --repeat 1 --warmup 0 --seed 5 --out "$T/z.h5"
 used=$("$D" export "$T/z.h5" kernels | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } { print $h["deltas_used"] }')

@@ -105,19 +105,26 @@ expect_err_contains "FORMATS: unknown 'nosuch'" "dz5 names the bad format"
 [ -e "$T/dz5x/dz5.csv" ] && fail "dz5.csv written for an unknown format"
 
 # ---- dz6: batched kernels against loops, small shapes --------------------------------------------
-small6=(REPEAT=2 DZ_SHAPE=256 DZ_BATCH=20 DZ_DELTAS="2 20" BD_SHAPE=512 BD_TENANTS="1 4")
+small6=(ROUNDS=5 REPEAT=1 DZ_SHAPE=256 DZ_BATCH=20 DZ_DELTAS="2 20" BD_SHAPE=512 BD_TENANTS="1 4")
 expect_exit 0 "reproduce dz6 (small)" -- env "${small6[@]}" "$D" reproduce dz6 --out "$T/dz6" --paper "$T/paper.md"
 outputs dz6 "$T/dz6"
-[ "$(rows "$T/dz6/dz6.csv")" -eq 4 ] || fail "dz6.csv: expected 4 rows (2 delta counts, 2 tenant counts)"
-grep -q '^bd3,4,4,' "$T/dz6/dz6.csv" || fail "dz6: BD-3 row of 4 tenants missing or not 4 deltas used"
-# 20 requests over 20 deltas from Zipf 2 touch fewer than 20 of them; the fp16 loop reads > 3x
-awk -F, '$1 == "dz6" && $2 == 20 { found = 1; if ($3 >= 20 || $3 < 2 || $9 < 3) bad = 1 } END { exit !found || bad }'   "$T/dz6/dz6.csv" || fail "dz6: Zipf assignment or byte ratio wrong: $(grep '^dz6,20,' "$T/dz6/dz6.csv")"
+[ "$(rows "$T/dz6/dz6.csv")" -eq 8 ] || fail "dz6.csv: expected 8 rows (2 counts x 2 baselines, twice)"
+grep -q '^bd3,4,4,base+bitdelta,dense-loop,' "$T/dz6/dz6.csv" || fail "dz6: BD-3 row of 4 tenants missing or not 4 deltas used"
+# 20 requests over 20 deltas from Zipf 2 touch fewer than 20 of them; separate fp16 models read
+# more than the served layer even with its base counted; every speed-up has its interval of 5 rounds
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+  $1 == "dz6" && $2 == 20 && $h["baseline"] == "dense-loop" { found = 1; if ($3 >= 20 || $3 < 2 || $h["ideal"] <= 1.5) bad = 1 }
+  { if ($h["rounds"] != 5 || $h["speedup_lo"] > $h["speedup"] || $h["speedup"] > $h["speedup_hi"]) bad = 1 }
+  END { exit !found || bad }' "$T/dz6/dz6.csv" || fail "dz6: Zipf assignment, byte ratio or interval wrong: $(cat "$T/dz6/dz6.csv")"
+grep -q '(rule\|Rules, tried in order' "$T/dz6/section.md" || fail "dz6: the verdicts lack their rules"
 grep -q 'BD-3' "$T/dz6/verdict" || fail "dz6 verdict lacks BD-3"
 grep -q 'Verdict DZ-6' "$T/paper.md" || fail "paper.md lacks the DZ-6 verdict"
 # every verdict of the sections so far has its status row, in section order
 want=$(grep -o '^\*\*Verdict [^*]*' "$T/paper.md" | sed 's/^\*\*Verdict //' | tr '\n' ';')
 have=$(sed -n '/status:begin/,/status:end/p' "$T/paper.md" | awk -F' [|] ' '/^[|] [A-Z]/ { sub(/^[|] /, "", $1); printf "%s;", $1 }')
 [ -n "$want" ] && [ "$want" = "$have" ] || fail "status rows ($have) differ from the verdicts ($want)"
+expect_exit 1 "dz6: too few rounds" -- env ROUNDS=3 "$D" reproduce dz6 --out "$T/dz6x" --no-paper
+expect_err_contains "at least 5 interleaved rounds" "dz6 refuses fewer than 5 rounds"
 expect_exit 1 "dz6: bad repeat" -- env REPEAT=x "$D" reproduce dz6 --out "$T/dz6x" --no-paper
 expect_err_contains "'x' is not a positive integer" "dz6 names the bad setting"
 [ -e "$T/dz6x/dz6.csv" ] && fail "dz6.csv written for a bad setting"
