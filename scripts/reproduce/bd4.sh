@@ -64,7 +64,8 @@ st=$(rp_stamp "layers $LAYERS tenants $TENANTS naive $NAIVE_TENANTS $NAIVE_LAYER
 rp_stamp_check "$st"
 
 # the target's exact sizes and GPU: one simulate run of it (one tenant, one request)
-printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,0.0,0,8,2\n' > "$R/one.csv"
+printf 'request_id,arrival_s,model,prompt_tokens,output_tokens\n0,0.0,0,8,2\n' > "$R/one.csv.tmp"
+mv "$R/one.csv.tmp" "$R/one.csv"
 run "$MODEL" simulate --trace "$R/one.csv" --model "$MODEL" --hw "$HW" --tp 1 --system bitdelta \
   --gpu-util "$GPU_UTIL" -q --out "$R/$MODEL.h5"
 
@@ -72,14 +73,19 @@ run "$MODEL" simulate --trace "$R/one.csv" --model "$MODEL" --hw "$HW" --tp 1 --
 measure() {
   local kind=$1 L=$2 B=$3 m=$R/llama-L$2 tr=$R/trace-$3.csv i
   mkdir -p "$m"
-  [ -s "$m/config.json" ] || printf '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+  # written under a temporary name and renamed, so a killed run leaves no partial input
+  if [ ! -s "$m/config.json" ]; then
+    printf '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
  "vocab_size": %d, "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d,
  "num_attention_heads": %d, "num_key_value_heads": %d, "max_position_embeddings": 4096,
  "rms_norm_eps": 1e-05, "rope_theta": 10000, "tie_word_embeddings": false, "torch_dtype": "float16"}\n' \
-    "$V" "$C" "$F" "$L" "$NH" "$NH" > "$m/config.json"
+      "$V" "$C" "$F" "$L" "$NH" "$NH" > "$m/config.json.tmp"
+    mv "$m/config.json.tmp" "$m/config.json"
+  fi
   if [ ! -s "$tr" ]; then
     { echo "request_id,arrival_s,model,prompt_tokens,output_tokens"
-      for ((i = 0; i < B; i++)); do echo "$i,$i.0,$i,8,2"; done; } > "$tr"
+      for ((i = 0; i < B; i++)); do echo "$i,$i.0,$i,8,2"; done; } > "$tr.tmp"
+    mv "$tr.tmp" "$tr"
   fi
   local sys=(--system bitdelta --max-deltas "$B")
   [ "$kind" = naive ] && sys=(--system swap --max-resident "$B")
@@ -111,7 +117,8 @@ emb=$((V * C * 2))
 } | while read -r kind L B; do
   IFS=, read -r full delta < <(summary "$kind-L$L-B$B" full_model_bytes delta_bytes)
   echo "$kind,$L,$B,$(rss "$kind-L$L-B$B"),$full,$delta,$emb"
-done > "$R/measured.txt"
+done > "$R/measured.txt.tmp"
+mv "$R/measured.txt.tmp" "$R/measured.txt"
 IFS=, read -r full7 delta7 cap7 < <(summary "$MODEL" full_model_bytes delta_bytes gpu_capacity_bytes)
 
 awk -F, -v out="$OUT" -v full7="$full7" -v delta7="$delta7" -v cap="$cap7" -v util="$GPU_UTIL" \
