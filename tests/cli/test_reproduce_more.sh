@@ -83,6 +83,10 @@ grep -q '^datasheet,uniform,2,swap-6,2,' "$T/dz3/dz3-systems.csv" || fail "dz3-s
 awk -F, 'NR > 1 && !($7 <= $6 && $6 <= $8) { bad = 1 } END { exit bad }' "$T/dz3/dz3.csv" ||
   fail "dz3.csv: a value outside its seeds' range"
 [ -s "$T/dz3/dz3-slo.csv" ] || fail "dz3-slo.csv missing"
+# the figure's sibling tables are published beside dz3.csv
+for f in dz3.csv dz3-systems.csv dz3-slo.csv dz3-cells.csv; do
+  cmp -s "$T/dz3/$f" "$T/results/reference/dz3/$f" || fail "dz3: $f not published to results/reference/dz3"
+done
 grep -q 'DZ-4 (SLO, simulated)' "$T/dz3/verdict" || fail "dz3 verdict lacks DZ-4 (SLO)"
 grep -q '^\*\*Verdict DZ-3 (simulated)\*\*: .*Rules, tried in order' "$T/paper.md" || fail "paper.md lacks the DZ-3 verdict with its rules"
 grep -q '^| DZ-4 (latency, simulated) |' "$T/paper.md" || fail "status table lacks the DZ-4 (latency, simulated) row"
