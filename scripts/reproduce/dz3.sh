@@ -213,14 +213,16 @@ say "wrote $OUT/dz3.csv ($(($(wc -l < "$OUT/dz3.csv") - 1)) comparisons), dz3-ce
 nseeds=$(echo $SEEDS | wc -w)
 sec=$OUT/section.md.tmp
 {
-  awk -F, -v pops="$POPS" -v rates="$RATES" -v ns="$nseeds" -v seeds="$SEEDS" -v dur="$DURATION" -v models="$MODELS" '
+  awk -F, -v pops="$POPS" -v rates="$RATES" -v ns="$nseeds" -v seeds="$SEEDS" -v dur="$DURATION" -v models="$MODELS" \
+      -v len="$LEN" '
     NR == 1 { next }
     { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; have[k] = 1; thr[k] = $6; e2e[k] = $12; slo[k] = $16 }
     END {
       np = split(pops, P, " "); nr = split(rates, Rt, " ")
       printf "**Serving %s Llama-2-13B variants, simulated** (`sim` executor: an event engine over a cost\n", models
       printf "model of an a100-80gb, TP 4; no GPU ran), %s s of Poisson arrivals per trace, %d trace seeds (%s)\n", dur, ns, seeds
-      print "per cell. Datasheet load rates: per system, requests served per second (makespan), mean"
+      printf "per cell, lengths `%s` (prompt median, sigma, output median, sigma). Datasheet load\n", len
+      print "rates: per system, requests served per second (makespan), mean"
       print "end-to-end latency and the share of requests within a 5 s E2E SLO, each the median over"
       print "seeds; every run with its range over seeds, TTFT, p99 and load counts, also with the"
       print "artifact'"'"'s load rates: `dz3-systems.csv`. (deltazip-12 with --prefetch --preempt is there too.)"
