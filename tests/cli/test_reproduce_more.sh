@@ -90,6 +90,9 @@ done
 grep -q 'DZ-4 (SLO, simulated)' "$T/dz3/verdict" || fail "dz3 verdict lacks DZ-4 (SLO)"
 grep -q '^\*\*Verdict DZ-3 (simulated)\*\*: .*Rules, tried in order' "$T/paper.md" || fail "paper.md lacks the DZ-3 verdict with its rules"
 grep -q '^| DZ-4 (latency, simulated) |' "$T/paper.md" || fail "status table lacks the DZ-4 (latency, simulated) row"
+# each claim's verdict its own paragraph: a blank line after the DZ-3 line
+awk '/^\*\*Verdict DZ-3/ { getline n; found = 1; exit n != "" } END { if (!found) exit 1 }' "$T/dz3/section.md" ||
+  fail "dz3 section: the verdict lines run into one paragraph"
 expect_exit 1 "dz3: unknown load rates" -- env LOADS=bogus "$D" reproduce dz3 --out "$T/dz3x" --no-paper
 expect_err_contains "LOADS: unknown 'bogus'" "dz3 names the bad setting"
 [ -e "$T/dz3x/dz3.csv" ] && fail "dz3.csv written for bad LOADS"
