@@ -138,7 +138,15 @@ static bool is_h5(const char *name)
     return L > 3 && !strcmp(name + L - 3, ".h5");
 }
 
-/* The data behind the section, copied where the repository keeps it: REFDIR/ID.csv, the
+/* Is `name` a sibling table of entry id's figure, "ID-*.csv" (dz3-systems.csv)? */
+static bool is_sibling_csv(const char *id, const char *name)
+{
+    size_t L = strlen(name), n = strlen(id);
+    return L > n + 5 && !strncmp(name, id, n) && name[n] == '-' && !strcmp(name + L - 4, ".csv");
+}
+
+/* The data behind the section, copied where the repository keeps it: REFDIR/ID.csv and its
+ * sibling tables ID-*.csv (what the figure draws beside ID.csv), the
  * verdict, and the HDF5 runs under REFDIR/runs when they total less than REF_RUNS_MAX_BYTES
  * (older copies of runs are removed first, so the directory holds this run's only). *nruns:
  * the runs copied. */
@@ -160,7 +168,16 @@ static db_status publish_reference(const rp_entry *e, const char *dir, const cha
         return s;
     if (!access(from, R_OK) && (s = copy_file(from, to)))
         return s;
-    DIR *d = opendir(runs);
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && !s && (de = readdir(d));)
+        if (is_sibling_csv(e->id, de->d_name) && !(s = join(from, sizeof from, dir, de->d_name)) &&
+            !(s = join(to, sizeof to, refdir, de->d_name)))
+            s = copy_file(from, to);
+    if (d)
+        closedir(d);
+    if (s)
+        return s;
+    d = opendir(runs);
     for (struct dirent *de; d && !s && (de = readdir(d));) /* this run's copies only */
         if (is_h5(de->d_name) && !(s = join(to, sizeof to, runs, de->d_name)))
             unlink(to);
@@ -327,6 +344,8 @@ static db_status write_verdicts(const rp_entry *e, const char *dir)
         for (size_t j = 0; j < i; j++)
             seen |= !strcmp(e->rules[j].claim, claim);
         char v[96];
+        if (!seen && ftell(lm) > 0) /* a blank line between claims: one paragraph each */
+            fputc('\n', lm);
         if (!seen && (s = vd_decide(t, e->rules, e->nrules, claim, lm, v, sizeof v)) == DB_OK)
             fprintf(sm, "%s%s: %s", ftell(sm) ? "; " : "", claim, v);
     }

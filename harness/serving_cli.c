@@ -239,6 +239,12 @@ static db_status write_results(const char *path, int argc, char **argv, const sr
         (s = res_attr_f64(f, is_sim(o) ? "sim_requests_per_s" : "served_requests_per_wall_s",
                           wall_s > 0 ? (double)r->n_requests / wall_s : 0)) != DB_OK)
         goto fail;
+    /* a real executor: the process's peak resident bytes from the OS (on cpu-kernels the
+     * "device" is this process's memory: weights, deltas and buffers the executor holds) */
+    struct rusage ru;
+    if (!is_sim(o) && !getrusage(RUSAGE_SELF, &ru) &&
+        (s = res_attr_i64(f, "peak_rss_bytes", (int64_t)ru.ru_maxrss * 1024)) != DB_OK)
+        goto fail;
     snprintf(buf, sizeof buf, "requests / makespan (last finish - first arrival)");
     if ((s = res_attr_str(f, "throughput_definition", buf)) != DB_OK)
         goto fail;

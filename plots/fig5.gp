@@ -31,7 +31,7 @@ pts = "7 5 13 11"
 do for [fmt in "pngcairo svg"] {
   if (fmt eq "pngcairo") { set terminal pngcairo size 1650,580 font 'Sans,11'; set output out.'.png' } \
   else { set terminal svg size 1650,580 dynamic font 'Sans,11'; set output out.'.svg' }
-  set multiplot layout 1,3 title "DeltaZip figure 5, measured: ΔCompress stage by stage (solid: 4-bit, dashed: 2-bit; lossless = zstd, open points DEFLATE)" font ',13'
+  set multiplot layout 1,3 title "ΔCompress stage by stage, measured; mapped to DeltaZip's figure 5 by assumption (the arXiv versions number figures differently; not checked against v3)\nsolid: 4-bit, dashed: 2-bit; lossless = zstd, open points DEFLATE" font ',13'
 
   set title '(a) size of the linear layers'
   set ylabel 'bits per parameter (log scale)'

@@ -3,8 +3,9 @@
 # Reads the tables scripts/reproduce/methods.sh joins from the compress and eval runs: the
 # sibling DATA-mean.csv (size, method, label, target, reached, ratio_linear, bpb_kept,
 # bpb_kept_min, acc_kept, tasks: means over the fine-tunes) and writes OUT.png and OUT.svg.
-# Panels: (a) share of the fine-tuning gain kept at ~16x and ~32x, per method, on the largest
-# zoo size run; (b) the same against the achieved ratio, every target, every size.
+# Panels: (a) share of the fine-tuning gain kept at the 16x and 32x targets, per method, on the
+# largest zoo size run, each bar labelled with its share kept and its measured ratio
+# (ratio_linear); (b) the same against the achieved ratio, every target, every size.
 if (!exists("data")) data = 'results/methods/methods.csv'
 if (!exists("out")) out = 'results/methods/methods'
 mean = data[1:strlen(data) - 4].'-mean.csv'
@@ -37,19 +38,19 @@ do for [fmt in "pngcairo svg"] {
   set yrange [-0.5:1.2]
   set ytics -0.4, 0.2, 1.2
 
-  set title sprintf("(a) at ≈16x and ≈32x of the linear layers, zoo %s\n(1-bit BitDelta and RTN have one size, ≈16x; values below -0.45 drawn at the floor)", big)
+  set title sprintf("(a) at the 16x and 32x targets, zoo %s; each bar: share kept, measured ratio\n(1-bit BitDelta and RTN have one size; values below -0.45 drawn at the floor)", big)
   set xrange [0.4:9.6]
   set xtics ('BitDelta' 1, "BitDelta +\ndistillation" 2, "BitDelta +\ndistill. (KL)" 3, 'RTN 1-bit' 4, 'DARE' 5, "magnitude\npruning" 6, "low rank\n(SVD)" 7, "DeltaZip 1:m\n2-bit + zstd" 8, "DeltaDQ\n(our reading)" 9) font ',10'
   set style fill solid 0.85 noborder
   set boxwidth 0.36
   set key top right font ',10'
   plot 1 with lines dt 3 lc rgb '#555555' notitle, 0 with lines lc rgb '#555555' notitle, \
-       mean every ::1 using (ok(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(clip($7)) with boxes lc rgb '#1b6ca8' title '≈16x', \
-       '' every ::1 using (ok(big, 16) ? idx(strcol(2)) - 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf('%.2f', $7)) with labels offset 0, 0.7 font ',9' notitle, \
-       '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(clip($7)) with boxes lc rgb '#e59866' title '≈32x', \
-       '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf('%.2f', $7)) with labels offset 0, 0.7 font ',9' notitle, \
-       '' every ::1 using (none(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(0.03):(sprintf('≈16x out of reach (nearest %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#1b6ca8' notitle, \
-       '' every ::1 using (none(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(0.03):(sprintf('≈32x out of reach (nearest %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#c0392b' notitle
+       mean every ::1 using (ok(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(clip($7)) with boxes lc rgb '#1b6ca8' title 'target 16x', \
+       '' every ::1 using (ok(big, 16) ? idx(strcol(2)) - 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf("%.2f\n%.1fx", $7, $6)) with labels offset 0, 1.2 font ',8' notitle, \
+       '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(clip($7)) with boxes lc rgb '#e59866' title 'target 32x', \
+       '' every ::1 using (ok(big, 32) ? idx(strcol(2)) + 0.19 : NaN):($7 > 0 ? clip($7) : 0):(sprintf("%.2f\n%.1fx", $7, $6)) with labels offset 0, 1.2 font ',8' notitle, \
+       '' every ::1 using (none(big, 16) ? idx(strcol(2)) - 0.19 : NaN):(0.03):(sprintf('16x target out of reach (nearest %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#1b6ca8' notitle, \
+       '' every ::1 using (none(big, 32) ? idx(strcol(2)) + 0.19 : NaN):(0.03):(sprintf('32x target out of reach (nearest %.1fx)', $6)) with labels rotate by 90 left font ',8' tc rgb '#c0392b' notitle
 
   set title '(b) against the achieved ratio (targets 16x-512x; a method stops where it cannot go further)'
   set xlabel 'compression ratio of the linear layers (fp16 bytes / stored bytes, log scale)'

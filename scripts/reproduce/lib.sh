@@ -113,13 +113,21 @@ rp_gather() {
 }
 
 # rp_pick CSV NAME...: the named columns of a CSV with a header row (no quoted commas), one
-# comma-separated line per row, no header.
+# comma-separated line per row, no header; CSV "-" reads stdin (`"$D" export F summary | rp_pick -
+# NAME`). The one reader of CSV columns in these scripts: a name the header lacks, or a file
+# without a header line, is a one-line error ("RP: CSV: no column 'NAME' ...") and exit 1, never
+# a silent whole row (awk's $"" is the whole line).
 rp_pick() {
   local f=$1; shift
-  awk -F, -v want="$*" '
+  [ $# -gt 0 ] || die "rp_pick $f: no column named"
+  awk -F, -v want="$*" -v rp="$RP" -v file="$([ "$f" = - ] && echo stdin || echo "$f")" '
     NR == 1 { n = split(want, w, " ")
-              for (j = 1; j <= n; j++) { for (i = 1; i <= NF; i++) if ($i == w[j]) k[j] = i
-                                         if (!k[j]) { print "no column " w[j] > "/dev/stderr"; exit 1 } }
+              for (j = 1; j <= n; j++) {
+                for (i = 1; i <= NF; i++) if ($i == w[j]) k[j] = i
+                if (!k[j]) { printf "%s: %s: no column '"'"'%s'"'"' (columns: %s)\n", rp, file, w[j], $0 > "/dev/stderr"
+                             bad = 1; exit 1 } }
               next }
-    { line = ""; for (j = 1; j <= n; j++) line = line (j > 1 ? "," : "") $k[j]; print line }' "$f"
+    { line = ""; for (j = 1; j <= n; j++) line = line (j > 1 ? "," : "") $k[j]; print line }
+    END { if (bad) exit 1
+          if (NR == 0) { printf "%s: %s: empty, no header line\n", rp, file > "/dev/stderr"; exit 1 } }' "$f"
 }

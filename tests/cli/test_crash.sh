@@ -142,6 +142,8 @@ if [ "${CRASH_REPRODUCE:-1}" = 1 ] && want reproduce; then
   cd "$root" || exit 1
   campaign_dir=$T/r
   mkdir -p "$campaign_dir"
+  # bd4 at its smallest: four kernel-executor runs at one layer
+  export LAYERS=1 TENANTS="1 2" NAIVE_LAYERS=1 NAIVE_TENANTS="1 2"
   "$DB" reproduce bd4 --out "$campaign_dir/bd4" --no-paper >/dev/null 2>"$T/err" ||
     fail "reproduce bd4: $(head -c 300 "$T/err")"
   # the figure files (png/svg) are not byte-stable across gnuplot runs: compare the table and text

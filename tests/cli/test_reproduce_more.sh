@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_reproduce_more.sh: the registry entries after fig5, each end to end on tiny inputs through
 # `deltabench reproduce` (experiment, figure, table, verdict, paper.md splice) and each with a
-# failure path: bd2 (a tiny synthetic pair), dz3 (a short trace, two rates), bd4 (three tenant
-# counts, one that does not fit), dz5 (a 7B layer, one format), dz6 (small kernel sweeps), methods (the micro zoo, two
+# failure path: bd2 (a tiny synthetic pair), dz3 (short traces, two rates, two seeds), bd4 (three
+# kernel-executor runs at one layer, scaled to tenant counts of which one does not fit), dz5 (a 7B layer, one format), dz6 (small kernel sweeps), methods (the micro zoo, two
 # fine-tunes, two targets).
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +29,21 @@ outputs() {
 }
 rows() { echo $(($(wc -l < "$1") - 1)); }
 
+# ---- scripts/reproduce/lib.sh: rp_pick, the one reader of CSV columns ---------------------------
+printf 'a,b,c\n1,2,3\n4,5,6\n' > "$T/pick.csv"
+pick() { bash -c 'RP=pick; . scripts/reproduce/lib.sh; rp_pick "$@"' _ "$@"; }
+expect_exit 0 "rp_pick: known columns" -- pick "$T/pick.csv" c a
+[ "$(tr '\n' ' ' < "$T/out")" = "3,1 6,4 " ] || fail "rp_pick c a: got '$(cat "$T/out")'"
+expect_exit 0 "rp_pick: stdin" -- bash -c 'RP=pick; . scripts/reproduce/lib.sh; rp_pick - b < "$1"' _ "$T/pick.csv"
+[ "$(tr '\n' ' ' < "$T/out")" = "2 5 " ] || fail "rp_pick - b: got '$(cat "$T/out")'"
+# an unknown name is a one-line error and no rows (awk's $"" would print each whole row)
+expect_exit 1 "rp_pick: unknown column" -- pick "$T/pick.csv" a nosuch
+expect_err_contains "pick: $T/pick.csv: no column 'nosuch' (columns: a,b,c)" "rp_pick names the column"
+[ -s "$T/out" ] && fail "rp_pick printed rows for an unknown column: $(head -c 100 "$T/out")"
+: > "$T/empty.csv"
+expect_exit 1 "rp_pick: no header line" -- pick "$T/empty.csv" a
+expect_err_contains "empty, no header line" "rp_pick names an empty file"
+
 # ---- bd2: BitDelta footprint, one tiny pair with the side-by-side methods ----------------------
 expect_exit 0 "reproduce bd2 (tiny)" -- env SHAPES=tiny SIDE_SHAPES=tiny JOBS=1 \
   "$D" reproduce bd2 --out "$T/bd2" --paper "$T/paper.md"
@@ -54,34 +69,53 @@ expect_exit 1 "bd2: unknown shape" -- env SHAPES=nosuch "$D" reproduce bd2 --out
 expect_err_contains "unknown shape 'nosuch'" "bd2 names the bad shape"
 [ -e "$T/bd2x/bd2.csv" ] && fail "bd2.csv written for an unknown shape"
 
-# ---- dz3: serving grid, one popularity, two rates, 20 s ----------------------------------------
-expect_exit 0 "reproduce dz3 (short)" -- env POPS=uniform RATES="1 2" DURATION=20 \
+# ---- dz3: serving grid, one popularity, two rates, two seeds, 20 s -----------------------------
+expect_exit 0 "reproduce dz3 (short)" -- env POPS=uniform RATES="1 2" SEEDS="1 2" DURATION=20 \
   "$D" reproduce dz3 --out "$T/dz3" --paper "$T/paper.md"
 outputs dz3 "$T/dz3"
-# 7 systems under datasheet load rates, the 4 load-bound ones under the artifact's, 2 rates
-[ "$(rows "$T/dz3/dz3.csv")" -eq 22 ] || fail "dz3.csv: expected 22 runs, got $(rows "$T/dz3/dz3.csv")"
-[ "$(find "$T/dz3/runs/sweep/cells" -name '*.h5' | wc -l)" -eq 22 ] || fail "dz3: expected 22 HDF5 runs (sweep cells)"
+# 7 systems under datasheet load rates, the 4 load-bound ones under the artifact's, 2 rates, 2 seeds
+[ "$(find "$T/dz3/runs/sweep/cells" -name '*.h5' | wc -l)" -eq 44 ] || fail "dz3: expected 44 HDF5 runs (sweep cells)"
+[ "$(rows "$T/dz3/dz3-systems.csv")" -eq 22 ] || fail "dz3-systems.csv: expected 22 rows, got $(rows "$T/dz3/dz3-systems.csv")"
+grep -q '^datasheet,uniform,2,swap-6,2,' "$T/dz3/dz3-systems.csv" || fail "dz3-systems.csv lacks swap-6 at 2 req/s over 2 seeds"
+# the rules' table: per load setting and popularity, 5 comparisons; per rate: 2 x 2 x 5
+[ "$(rows "$T/dz3/dz3.csv")" -eq 10 ] || fail "dz3.csv: expected 10 comparisons, got $(rows "$T/dz3/dz3.csv")"
+[ "$(rows "$T/dz3/dz3-cells.csv")" -eq 20 ] || fail "dz3-cells.csv: expected 20 rows"
+awk -F, 'NR > 1 && !($7 <= $6 && $6 <= $8) { bad = 1 } END { exit bad }' "$T/dz3/dz3.csv" ||
+  fail "dz3.csv: a value outside its seeds' range"
 [ -s "$T/dz3/dz3-slo.csv" ] || fail "dz3-slo.csv missing"
-grep -q '^datasheet,uniform,2,swap-6,' "$T/dz3/dz3.csv" || fail "dz3.csv lacks the swap-6 run at 2 req/s"
-grep -q 'DZ-4' "$T/dz3/verdict" || fail "dz3 verdict lacks DZ-4"
-grep -q 'Verdict DZ-3' "$T/paper.md" || fail "paper.md lacks the DZ-3 verdict"
+# the figure's sibling tables are published beside dz3.csv
+for f in dz3.csv dz3-systems.csv dz3-slo.csv dz3-cells.csv; do
+  cmp -s "$T/dz3/$f" "$T/results/reference/dz3/$f" || fail "dz3: $f not published to results/reference/dz3"
+done
+grep -q 'DZ-4 (SLO, simulated)' "$T/dz3/verdict" || fail "dz3 verdict lacks DZ-4 (SLO)"
+grep -q '^\*\*Verdict DZ-3 (simulated)\*\*: .*Rules, tried in order' "$T/paper.md" || fail "paper.md lacks the DZ-3 verdict with its rules"
+grep -q '^| DZ-4 (latency, simulated) |' "$T/paper.md" || fail "status table lacks the DZ-4 (latency, simulated) row"
+# each claim's verdict its own paragraph: a blank line after the DZ-3 line
+awk '/^\*\*Verdict DZ-3/ { getline n; found = 1; exit n != "" } END { if (!found) exit 1 }' "$T/dz3/section.md" ||
+  fail "dz3 section: the verdict lines run into one paragraph"
 expect_exit 1 "dz3: unknown load rates" -- env LOADS=bogus "$D" reproduce dz3 --out "$T/dz3x" --no-paper
 expect_err_contains "LOADS: unknown 'bogus'" "dz3 names the bad setting"
 [ -e "$T/dz3x/dz3.csv" ] && fail "dz3.csv written for bad LOADS"
 
-# ---- bd4: memory against tenants, one count that does not fit ----------------------------------
-expect_exit 0 "reproduce bd4 (3 counts)" -- env TENANTS="1 8 64" DURATION=10 \
+# ---- bd4: memory measured on the kernel executor (1 layer), scaled to Llama-2-7B ----------------
+bd4env=(LAYERS=1 TENANTS="1 2" NAIVE_LAYERS=1 NAIVE_TENANTS="1 2" SCALE_TENANTS="1 8 64")
+expect_exit 0 "reproduce bd4 (1 layer, 4 runs)" -- env "${bd4env[@]}" \
   "$D" reproduce bd4 --out "$T/bd4" --paper "$T/paper.md"
 outputs bd4 "$T/bd4"
-[ "$(rows "$T/bd4/bd4.csv")" -eq 3 ] || fail "bd4.csv: expected 3 rows"
-grep -q '^64,0,' "$T/bd4/bd4.csv" || fail "bd4: 64 Llama-2-7B tenants should not fit one A100"
-grep -q '^8,1,.*,0,' "$T/bd4/bd4.csv" || fail "bd4: 8 tenants: bitdelta fits, naive does not"
+[ "$(rows "$T/bd4/bd4-measured.csv")" -eq 4 ] || fail "bd4-measured.csv: expected 4 runs"
+# each measured run: its peak resident bytes from the OS, within 10 % of the fitted prediction
+awk -F, 'NR > 1 && !($4 > 0.3 && $7 > 0.9 && $7 < 1.1) { bad = 1 } END { exit bad }' "$T/bd4/bd4-measured.csv" ||
+  fail "bd4: measured against predicted: $(cat "$T/bd4/bd4-measured.csv")"
+[ "$(rows "$T/bd4/bd4-scaled.csv")" -eq 3 ] || fail "bd4-scaled.csv: expected 3 rows"
+grep -q '^64,[0-9.]*,0,' "$T/bd4/bd4-scaled.csv" || fail "bd4: 64 Llama-2-7B tenants should not fit one A100"
+grep -q '^8,[0-9.]*,1,[0-9.]*,0,' "$T/bd4/bd4-scaled.csv" || fail "bd4: 8 tenants: bitdelta fits, naive does not"
+grep -q '^per_tenant_gb,' "$T/bd4/bd4.csv" || fail "bd4.csv lacks the memory per tenant"
 grep -q 'Verdict BD-4' "$T/paper.md" || fail "paper.md lacks the BD-4 verdict"
 [ "$(grep -c '^old$' "$T/paper.md")" -eq 3 ] || fail "paper.md: only the dz5, dz6 and methods sections should be left"
 # cached rerun: the same table, no run redone
 cp "$T/bd4/bd4.csv" "$T/bd4.first"
 sleep 1
-expect_exit 0 "bd4 cached rerun" -- env TENANTS="1 8 64" DURATION=10 "$D" reproduce bd4 --out "$T/bd4" --no-paper
+expect_exit 0 "bd4 cached rerun" -- env "${bd4env[@]}" "$D" reproduce bd4 --out "$T/bd4" --no-paper
 cmp -s "$T/bd4.first" "$T/bd4/bd4.csv" || fail "bd4 cached rerun changed the table"
 [ "$(find "$T/bd4/runs" -name '*.h5' -newer "$T/bd4.first" | wc -l)" -eq 0 ] || fail "bd4 cached rerun redid runs"
 expect_exit 1 "bd4: zero tenants" -- env TENANTS="0" "$D" reproduce bd4 --out "$T/bd4x" --no-paper
