@@ -344,8 +344,6 @@ static db_status write_verdicts(const rp_entry *e, const char *dir)
         for (size_t j = 0; j < i; j++)
             seen |= !strcmp(e->rules[j].claim, claim);
         char v[96];
-        if (!seen && ftell(lm) > 0) /* a blank line between claims: one paragraph each */
-            fputc('\n', lm);
         if (!seen && (s = vd_decide(t, e->rules, e->nrules, claim, lm, v, sizeof v)) == DB_OK)
             fprintf(sm, "%s%s: %s", ftell(sm) ? "; " : "", claim, v);
     }
