@@ -68,11 +68,19 @@ n=0; for x in $SEEDS; do
 [ "$n" -ge 2 ] || die "SEEDS: at least 2 seeds are needed for an interval"
 case $JOBS in '' | *[!0-9]* | 0) die "JOBS must be a positive integer, not '$JOBS'" ;; esac
 
-st=$(rp_stamp "sizes $SIZES tasks $TASKS targets $TARGETS seeds $SEEDS eval ${EVAL[*]} calib ${CALIB[*]}" \
+# the runs' inputs but the zoo; each size's runs are kept apart under the hash of its zoo stamp,
+# so adding a size to SIZES keeps the runs of the others
+st=$(rp_stamp "tasks $TASKS targets $TARGETS seeds $SEEDS eval ${EVAL_TOKENS:-8192} ${EVAL_EXAMPLES:-50} calib ${CALIB_TOKENS:-2048}" \
      compressors/*.c compressors/*.h models/*.c models/*.h core/safetensors.c \
-     harness/cmd_compress.c harness/cmd_eval.c harness/cmd_calib.c harness/cmd_decompress.c \
-     $(for s in $SIZES; do echo "$ZOO/$s/stamp"; done))
+     harness/cmd_compress.c harness/cmd_eval.c harness/cmd_calib.c harness/cmd_decompress.c)
 rp_stamp_check "$st"
+for s in $SIZES; do
+  zs=$(sha256sum < "$ZOO/$s/stamp" | cut -d' ' -f1)
+  if [ "$(cat "$R/zoo-$s" 2>/dev/null)" != "$zs" ]; then
+    rm -rf "$R/$s"-*
+    echo "$zs" > "$R/zoo-$s"
+  fi
+done
 
 # task_runs SIZE TASK: the base, the fine-tune and every target x seed of one fine-tune
 task_runs() {
