@@ -45,13 +45,15 @@ enum {
 };
 
 typedef struct {
-    int bits;       /* code width: rtn 1..8, deltazip 2..8, deltadq 2..8 */
-    int64_t group;  /* rtn: columns per scale group (0 = per row); deltadq: dropout group G */
+    int bits;       /* code width: rtn 1..8, deltazip 2..8, deltadq 1..8 (all stages) */
+    int64_t group;  /* rtn: columns per scale group (0 = per row); deltadq: dropout group G (0 =
+                     * searched per matrix) */
     int nm_n, nm_m; /* keep n of every m columns (0:0 = unstructured for magprune) */
     double drop;    /* dare/deltadq: drop probability; magprune unstructured: share pruned */
     int64_t rank;   /* lowrank: r */
     int sym;        /* rtn: 1 symmetric (zero fixed at 2^(bits-1)), 0 asymmetric */
-    int parts;      /* deltadq: the code is split into `parts` planes of bits/parts bits */
+    int parts;      /* deltadq: `bits` split into `parts` residual stages (bits/parts each, the first
+                     * bits % parts stages one more) */
     uint64_t seed;  /* dare/deltadq positions */
     int blocksize;  /* deltazip: columns per OBS block (128, rounded down to a multiple of m) */
     double damp;    /* deltazip: damping as a share of mean diag(H) (0.01) */
@@ -107,6 +109,9 @@ struct dc_method {
     const char *summary; /* one line for --help */
     const char *bound;   /* the stated round-trip bound, in words (docs and test names) */
     unsigned uses;       /* DC_P_* flags */
+    /* The container format_version that introduced this method's current layout (0: 1);
+     * containers older than it are refused with a one-line error naming the version. */
+    int format_since;
     /* Fills the method's defaults into p (fields it does not use stay as they are). */
     void (*defaults)(dc_params *p);
     /* DB_ERR_ARG with a one-line message when p is impossible for this method (shape-free). */
@@ -127,6 +132,9 @@ struct dc_method {
     /* Expected part list for validation: fills suffix/dtype/ndim/shape of up to DC_MAX_PARTS
      * parts for [N, K] (nnz-dependent sizes: shape[0] = -1); returns the count. */
     int (*layout)(const dc_params *p, int64_t N, int64_t K, dc_part *parts);
+    /* Content checks of a tensor's parts beyond dtype and shape (stored values the decoder
+     * relies on); may be NULL. One-line DB_ERR_FORMAT; the container prefixes path and name. */
+    db_status (*check_parts)(const dc_packed *pk);
 };
 
 extern const dc_method *const dc_methods[];

@@ -3,7 +3,9 @@
  * Layout: every stored array is a safetensors tensor. A compressed linear tensor X is stored as
  * its parts "X.<suffix>" (kernels/formats.h); every other tensor X is stored under its own name
  * as the fine-tuned values. __metadata__ holds:
- *   format = "deltabench-delta", format_version = "1", method, params (dc_params_format),
+ *   format = "deltabench-delta", format_version = "2" (1 still read for every
+ *   method whose layout did not change since: dc_method.format_since), method, params
+ *   (dc_params_format),
  *   base_hash, target_hash (16 hex digits, hash_st_model), calib (what H was),
  *   "tensor.X" = "delta N K" or "full" for every tensor of the checkpoint, and, for each stored
  *   array P that went through the lossless stage, "lossless.P" = "<codec> <DTYPE> <ndim> <d0>
@@ -407,10 +409,13 @@ static db_status load_array(dc_delta *d, const char *path, const char *name, db_
     return DB_OK;
 }
 
-/* Content checks that the safetensors layer cannot do: CSR row pointers and column indices. */
+/* Content checks that the safetensors layer cannot do: the method's own (check_parts), CSR row
+ * pointers and column indices. */
 static db_status check_content(const char *path, const dc_tensor *t)
 {
     const dc_packed *pk = &t->packed;
+    if (pk->method->check_parts && pk->method->check_parts(pk) != DB_OK)
+        return db_error(DB_ERR_FORMAT, "%s: %s: %s", path, t->name, db_errmsg());
     const dc_part *rp = dc_packed_part(pk, "rowptr");
     if (!rp)
         return DB_OK;
@@ -504,15 +509,21 @@ db_status dc_delta_open(const char *path, const char *base_path, dc_delta **out)
                      fmt ? fmt : "missing");
         goto fail;
     }
-    char want_ver[16];
-    snprintf(want_ver, sizeof want_ver, "%d", DC_FORMAT_VERSION);
-    if (!ver || strcmp(ver, want_ver) != 0) {
-        s = db_error(DB_ERR_FORMAT, "%s: format version '%s' (this build reads %s)", path,
-                     ver ? ver : "missing", want_ver);
+    char *vend = NULL;
+    long vnum = ver ? strtol(ver, &vend, 10) : 0;
+    if (!ver || vend == ver || *vend || vnum < 1 || vnum > DC_FORMAT_VERSION) {
+        s = db_error(DB_ERR_FORMAT, "%s: format version '%s' (this build reads 1 to %d)", path,
+                     ver ? ver : "missing", DC_FORMAT_VERSION);
         goto fail;
     }
     if (!meth || !(d->method = dc_method_find(meth))) {
         s = db_error(DB_ERR_FORMAT, "%s: unknown method '%s'", path, meth ? meth : "missing");
+        goto fail;
+    }
+    if (vnum < d->method->format_since) {
+        s = db_error(DB_ERR_FORMAT, "%s: %s delta of format version %ld, whose layout this build "
+                     "no longer reads (it reads %s from version %d): compress it again", path,
+                     meth, vnum, meth, d->method->format_since);
         goto fail;
     }
     if (!par || dc_params_parse(d->method, par, &d->params) != DB_OK) {

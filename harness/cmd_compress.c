@@ -32,13 +32,14 @@ static const struct param_row {
 } param_rows[] = {
     [PR_BITS] = {"bits", DC_P_BITS, PK_INT, -1000, 1000, offsetof(dc_params, bits), "N",
      "code width: rtn 1..8, deltazip 2..8 (16 = prune only, fp16\n"
-     "values), deltadq 2..8", "4"},
+     "values), deltadq 1..8 (all stages)", "4"},
     [PR_NM] = {"nm", DC_P_NM, PK_NM, 0, 0, offsetof(dc_params, nm_n), "n:m",
      "keep n of every m columns (magprune, deltazip);\n"
      "1 <= n <= m <= 64", "magprune: unstructured, deltazip: 2:4"},
     [PR_GROUP] = {"group", DC_P_GROUP, PK_I64, -1, INT32_MAX, offsetof(dc_params, group), "G",
      "rtn: columns per scale group, 0 = per row;\n"
-     "deltadq: dropout group size", "rtn: 128, deltadq: 16"},
+     "deltadq: dropout group size, 0 = searched per matrix",
+     "rtn: 128, deltadq: 0"},
     [PR_RANK] = {"rank", DC_P_RANK, PK_I64, -1, INT32_MAX, offsetof(dc_params, rank), "R",
      "lowrank: rank, 1..min(N, K)", "64"},
     [PR_DROP] = {"drop", DC_P_DROP, PK_F64, -1000000000, 1000000000, offsetof(dc_params, drop), "P",
@@ -47,7 +48,8 @@ static const struct param_row {
     [PR_SYM] = {"sym", DC_P_SYM, PK_INT, 0, 1, offsetof(dc_params, sym), "0|1",
      "rtn: symmetric (1) or asymmetric (0)", "0"},
     [PR_PARTS] = {"parts", DC_P_PARTS, PK_INT, -1000, 1000, offsetof(dc_params, parts), "P",
-     "deltadq: planes the code is split into, 1..4, divides bits", "2"},
+     "deltadq: residual stages the bits are split into,\n"
+     "1..4, at most bits", "2"},
     [PR_SEED] = {"seed", DC_P_SEED, PK_U64, 0, INT64_MAX, offsetof(dc_params, seed), "S",
      "dare/deltadq: position seed", "0"},
 };

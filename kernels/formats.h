@@ -31,9 +31,12 @@
  *             scale F32 [1] (init mean |Δ|; distillable by the model zoo)
  *   deltazip  codes U32 [N, W(NGM * n, bits)] (symmetric, zero = 2^(bits-1)); idx U32
  *             [N, W(NGM * n, IB)]; scale F16 [N]
- *   deltadq   q0 .. q{P-1} U32 [N, W(KEPT, bits / P)] (plane j holds bits [j b, (j+1) b) of the
- *             code, b = bits / P); scale F16 [N] (symmetric); positions from the seed as for
- *             dare but a fixed count per group of G columns (dc_dq_keep)
+ *   deltadq   q0 .. q{P-1} U32 [W(N KEPT, b_j)]: stage j's b_j-bit midrise codes of every kept
+ *             entry, one bit stream over the matrix (rows one after another, no per-row
+ *             padding), b_j = bits / P (+1 for j < bits % P); scale F16 [P] (stage j's code q
+ *             stands for scale[j] (q - (2^b_j - 1) / 2); the value is the sum over stages);
+ *             group U16 [1] when the group size was searched (params group 0); positions from
+ *             the seed as for dare but a fixed count per group of G columns (dc_dq_keep)
  * where, for n:m formats, NGM = ceil(K / m) groups of m columns, each with exactly n slots
  * holding the ascending in-group indices (IB = dc_fmt_idx_bits(m) bits each) of the kept
  * columns; a tail group of t < m columns keeps min(n, t) and pads its other slots with index 0
@@ -55,8 +58,10 @@
 #define DC_FMT_ASSERT(c, m) _Static_assert(c, m)
 #endif
 
-/* The container's format version (`format_version` in __metadata__); bump on any change here. */
-#define DC_FORMAT_VERSION 1
+/* The container's format version (`format_version` in __metadata__); bump on any change here.
+ * 2: deltadq's per-matrix residual stages (version 1 padded its code planes per row; a method
+ * whose layout changed names the version it starts at, dc_method.format_since). */
+#define DC_FORMAT_VERSION 2
 #define DC_FORMAT_MAGIC "deltabench-delta"
 
 #define DC_MAX_BITS 8       /* widest code of rtn / deltazip / deltadq */

@@ -90,9 +90,9 @@ static void test_params(const dc_method *m, int variant, int64_t N, int64_t K, d
             p->nm_n = 3, p->nm_m = 7, p->blocksize = 128;
         p->lossless = DC_LOSSLESS_NONE;
     } else if (!strcmp(m->name, "deltadq")) {
-        p->bits = variant % 2 ? 4 : 8;
-        p->parts = variant % 2 ? 2 : 4;
-        p->group = variant % 3 == 0 ? 16 : 7;
+        p->bits = variant % 2 ? 4 : variant % 4 ? 3 : 8; /* stages 2+2, 2+1, 2+2+2+2 */
+        p->parts = variant % 2 ? 2 : variant % 4 ? 2 : 4;
+        p->group = variant % 3 == 0 ? 16 : variant % 3 == 1 ? 7 : 0; /* 0: searched */
         p->drop = 0.6;
         p->seed = 11;
     }
@@ -250,8 +250,10 @@ static void check_bound(const dc_method *m, const pair *pr, const dc_packed *pk,
             }
         }
     } else if (!strcmp(m->name, "deltadq")) {
-        int64_t G = p->group, c = dc_dq_c(G, p->drop);
+        int64_t G = p->group ? p->group : ((const uint16_t *)dc_packed_part(pk, "group")->data)[0];
+        int64_t c = dc_dq_c(G, p->drop);
         const uint16_t *sc = dc_packed_part(pk, "scale")->data;
+        const float s = f16_to_f32(sc[p->parts - 1]); /* the last residual stage's step */
         int32_t *pos = malloc(sizeof *pos * (size_t)K), *scr = malloc(sizeof *scr * (size_t)G);
         for (int64_t n = 0; n < N; n++) {
             int64_t kept = dc_dq_positions(p->seed, hash_str(pr->name), n, K, G, c, pos, scr);
@@ -259,7 +261,6 @@ static void check_bound(const dc_method *m, const pair *pr, const dc_packed *pk,
             char *is = calloc((size_t)K, 1);
             for (int64_t j = 0; j < kept; j++)
                 is[pos[j]] = 1;
-            float s = f16_to_f32(sc[n]);
             for (int64_t k = 0; k < K; k++) {
                 if (!is[k]) {
                     ck_assert_float_eq(dec[n * K + k], 0.0f);
@@ -268,7 +269,7 @@ static void check_bound(const dc_method *m, const pair *pr, const dc_packed *pk,
                 int64_t g0 = k / G * G, t = K - g0 < G ? K - g0 : G;
                 int64_t gk = t == G ? c : dc_dq_keep(t, G, c);
                 float want = d[n * K + k] * (float)t / (float)gk;
-                ck_assert(fabsf(dec[n * K + k] - want) <= 0.5f * s * 1.0001f + 1e-12f);
+                ck_assert(fabsf(dec[n * K + k] - want) <= 0.5f * s * 1.0001f + 1e-6f * fabsf(want) + 1e-12f);
             }
             /* a fixed count per group */
             for (int64_t g0 = 0; g0 < K; g0 += G) {
@@ -629,7 +630,9 @@ START_TEST(test_bad_params)
     ck_assert_int_eq(dc_params_check(lr, &p, 0, 0), DB_OK);
     ck_assert_int_eq(dc_params_check(lr, &p, 8, 100), DB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "rank"));
-    dc_params_default(dq, &p), p.bits = 4, p.parts = 3;
+    dc_params_default(dq, &p), p.bits = 2, p.parts = 3; /* more stages than bits */
+    ck_assert_int_eq(dc_params_check(dq, &p, 0, 0), DB_ERR_ARG);
+    dc_params_default(dq, &p), p.group = -1;
     ck_assert_int_eq(dc_params_check(dq, &p, 0, 0), DB_ERR_ARG);
     dc_params_default(dq, &p), p.drop = 1.0;
     ck_assert_int_eq(dc_params_check(dq, &p, 0, 0), DB_ERR_ARG);
@@ -882,7 +885,7 @@ START_TEST(test_container_validation)
     ck_assert_int_eq(dc_delta_open(p, NULL, &d), DB_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "w.signs"));
     vals[6] = "delta 2 40";
-    vals[1] = "2";
+    vals[1] = "3";
     ck_assert_int_eq(st_save(p, 2, names, t, 7, keys, vals), DB_OK);
     ck_assert_int_eq(dc_delta_open(p, NULL, &d), DB_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(db_errmsg(), "version"));

@@ -111,10 +111,10 @@ rm -f "$T/big.csv"
 expect_exit 1 "a delta applied to the wrong base" -- "$DB" decompress --base "$T/b2.st" --delta "$T/bd.d" --out "$T/w.st" &&
   expect_err_contains "another base" "wrong base"
 [ -e "$T/w.st" ] && fail "wrong base: a checkpoint was written"
-sed 's/"format_version":"1"/"format_version":"2"/' "$T/bd.d" > "$T/future.d"
+sed 's/"format_version":"2"/"format_version":"3"/' "$T/bd.d" > "$T/future.d"
 cmp -s "$T/bd.d" "$T/future.d" && fail "could not make the future container"
 expect_exit 1 "a container from a future format version" -- "$DB" decompress --base "$T/b.st" --delta "$T/future.d" --out "$T/w.st" &&
-  expect_err_contains "format version '2' (this build reads 1)" "future version"
+  expect_err_contains "format version '3' (this build reads 1 to 2)" "future version"
 
 # ---- HDF5 files on which the HDF5 library itself crashes (found by fuzzing; core/results.h) ------
 R=$(cd "$(dirname "$0")/../fuzz/regress" && pwd)

@@ -117,4 +117,20 @@ cmp -s "$T/first.csv" "$T/f5/fig5.csv" || fail "cached rerun changed the table"
 # missing zoo: one-line error, non-zero
 expect_exit 1 "missing zoo" -- env ZOO="$T/nozoo" "$D" reproduce fig5 --out "$T/f5b" --no-paper
 [ -e "$T/f5b/fig5.csv" ] && fail "table written without a zoo"
+
+# dq2 (DeltaDQ at 16x and 128x) on the micro zoo: two seeds, the table, its intervals, the verdict
+printf '<!-- regenerated:dq2:begin -->\nold\n<!-- regenerated:dq2:end -->\n' > "$T/paper2.md"
+expect_exit 0 "reproduce dq2 (micro)" -- env TASKS=arith TARGETS="16 128" SEEDS="1 2" \
+  "$D" reproduce dq2 --out "$T/dq2" --paper "$T/paper2.md"
+for f in dq2.csv dq2-runs.csv dq2.png dq2.svg section.md verdict; do
+  [ -s "$T/dq2/$f" ] || fail "dq2 output $f missing"
+done
+[ "$(grep -c '^micro,arith,' "$T/dq2/dq2-runs.csv")" -eq 4 ] || fail "dq2-runs.csv: expected 2 targets x 2 seeds"
+awk -F, '$1 == "micro" && $3 == "mean" && $4 == "bpb_kept" { n++; if (!($8 <= $7 && $7 <= $9)) bad = 1 }
+  $1 == "micro" && $3 == "arith" && $4 == "acc" { m++; if (!($8 <= $7 && $7 <= $9 && $8 >= 0 && $9 <= 1)) bad = 1 }
+  END { exit !(n == 2 && m == 2 && !bad) }' "$T/dq2/dq2.csv" || fail "dq2.csv: rows or intervals wrong"
+awk -F, '$1 == "micro" && $3 == "128" && $5 > 100 { ok = 1 } END { exit !ok }' "$T/dq2/dq2-runs.csv" ||
+  fail "dq2: the 128x setting stores more than 1/100 of the fp16 bytes"
+grep -q 'Verdict DQ-2' "$T/paper2.md" || fail "paper lacks the DQ-2 verdict"
+expect_exit 1 "dq2: a target without a setting" -- env TARGETS="16 100" "$D" reproduce dq2 --out "$T/dq2b" --no-paper
 finish
