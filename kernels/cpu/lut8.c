@@ -1,8 +1,8 @@
 /* lut8.c: int8 table-lookup CPU kernels for the 1-bit and the 2:4 (2/4/8-bit) deltas
  * (T-MAC's idea, EuroSys 2025: look low-bit weights up in per-activation tables with byte
  * shuffles, accumulate in integers). AVX-512 VBMI (vpermb, vpermt2b, vpmultishiftqb) + VNNI
- * (vpdpbusd); kernels.c runs them only where the CPU has both, and keeps the f32 kernels of
- * bitdelta.c / nmq.c as KN_IMPL_F32.
+ * (vpdpbusd) + GFNI (vgf2p8affineqb); kernels.c runs them only where the CPU has all three (Ice
+ * Lake and later, Zen 4), and keeps the f32 kernels of bitdelta.c / nmq.c as KN_IMPL_F32.
  *
  * Activations are quantised per activation row in blocks of KN_Q8_BLOCK = 256 columns (one f32
  * scale per block, round to nearest even, symmetric, 127 levels); int32 sums are scaled into f32
@@ -22,12 +22,13 @@
  *
  * 2:4: x quantised to u8 (x_q + 128); 64 slots (128 columns) of one row per step: the n:m index
  * and the column base make the vpermt2b index that looks x up in the step's 128 columns (two
- * zmm), the codes minus their zero become signed bytes (one vpermb through the table
- * e -> (e mod 2^bits) − z, which also drops the bits above the field), and one vpdpbusd
+ * zmm), the codes minus their zero become signed bytes (4-bit: one vgf2p8affineqb picks the
+ * nibble and maps q to q − 8; 2-bit: one vpermb through the table e -> (e mod 4) − 2, which also
+ * drops the bits above the field), and one vpdpbusd
  * multiplies and sums 4 slots per lane; Σ (x_q + 128)(q − z) − 128 Σ (q − z) is exact in int32
  * (the second sum, per weight row and block, is one more vpdpbusd shared by all activation rows).
  * Position p of a step's vectors carries slot 2p (p < 32) or slot 2 (p − 32) + 1, so 4-bit codes
- * are the step's 32 code bytes' low nibbles then high nibbles (one masked shift), and 2-bit fields
+ * are the step's 32 code bytes' low nibbles then high nibbles, and 2-bit fields
  * (indices, 2-bit codes) come out of one vpermd + one vpmultishiftqb. The container's row-major
  * layout is read as is.
  *
@@ -81,7 +82,7 @@ size_t kn_q8_scratch(const kn_deltas *dl)
 }
 
 #ifdef KN_X86
-#define KN_Q8 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vnni,avx2,fma")))
+#define KN_Q8 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vnni,gfni,avx2,fma")))
 
 /* ---- activation side -------------------------------------------------------------------------- */
 
@@ -264,15 +265,15 @@ KN_Q8 static inline __attribute__((always_inline)) __m512i q8_fields2(const uint
 KN_Q8 static inline __attribute__((always_inline)) __m512i q8_codes(const uint8_t *cb, int64_t left,
                                                                    int BITS, __mmask64 valid)
 {
-    const __m512i lut4 = _mm512_set_epi8(7, 6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, -7, -8,
-                                         7, 6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, -7, -8,
-                                         7, 6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, -7, -8,
-                                         7, 6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, -7, -8);
-    if (BITS == 4) {
+    if (BITS == 4) { /* one GF(2) affine map per byte: qwords 0-3 take the low nibble, 4-7 the
+                      * high one; bits 0-2 copied, bits 3-7 = NOT bit 3 (XOR 0xf8): q − 8 */
         const __m256i v = left >= 32 ? _mm256_loadu_si256((const __m256i *)cb)
                                      : _mm256_maskz_loadu_epi8(_cvtu32_mask32((1u << left) - 1u), cb);
-        const __m512i w = _mm512_broadcast_i64x4(v);
-        return _mm512_maskz_permutexvar_epi8(valid, _mm512_mask_srli_epi16(w, _cvtu32_mask32(0xffff0000u), w, 4), lut4);
+        const __m512i A = _mm512_set_epi64(0x1020408080808080LL, 0x1020408080808080LL,
+                                           0x1020408080808080LL, 0x1020408080808080LL,
+                                           0x0102040808080808LL, 0x0102040808080808LL,
+                                           0x0102040808080808LL, 0x0102040808080808LL);
+        return _mm512_maskz_gf2p8affine_epi64_epi8(valid, _mm512_broadcast_i64x4(v), A, 0xf8);
     }
     if (BITS == 2) /* e mod 4 − 2 */
         return _mm512_maskz_permutexvar_epi8(valid, q8_fields2(cb, left >= 16 ? 16 : (int)left),
