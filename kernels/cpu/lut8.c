@@ -53,7 +53,7 @@
 
 /* Software prefetch distance (bytes) of the 1-bit sign streams and the 2:4 code stream (its index
  * stream: half), on top of the hardware prefetchers, which stop at every 4 KiB page. */
-#define Q8_PF_BIT 1024
+#define Q8_PF_BIT 2048
 #define Q8_PF_NM 2048
 #define Q8_ROW_BLOCK 32 /* output rows per work item (two 16-row tiles for 1-bit) */
 
