@@ -368,11 +368,20 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_nm_row(
         out[r] = _mm512_reduce_add_ps(f[r]);
 }
 
+/* Rows 0 .. nr of one work item (row i's codes at cb + i cbytes, indices at ib + i ibytes):
+ * out[r Q8_ROW_BLOCK + i] = Σ_k Δ_ik / scale_i · x_r[k]; the row loop sits inside the dispatch so
+ * the constants stay in registers across rows. */
 KN_Q8 static void q8_nm_dispatch(const uint8_t *cb, int64_t cbytes, const uint8_t *ib,
-                                 int64_t ibytes, int64_t S, int64_t Kp, const uint8_t *const *xu,
-                                 int R, int bits, float *out)
+                                 int64_t ibytes, int nr, int64_t S, int64_t Kp,
+                                 const uint8_t *const *xu, int R, int bits, float *out)
 {
-#define QN(r, B) q8_nm_row(cb, cbytes, ib, ibytes, S, Kp, xu, r, B, out)
+#define QN(r, B)                                                                                   \
+    for (int i = 0; i < nr; i++) {                                                                 \
+        float o[4];                                                                                \
+        q8_nm_row(cb + i * cbytes, cbytes, ib + i * ibytes, ibytes, S, Kp, xu, r, B, o);           \
+        for (int q = 0; q < r; q++)                                                                \
+            out[q * Q8_ROW_BLOCK + i] = o[q];                                                      \
+    }
 #define QN_R(B)                                                                                    \
     switch (R) {                                                                                   \
     case 1: QN(1, B); break;                                                                       \
@@ -443,14 +452,14 @@ KN_Q8 static void q8_nm_item(const kn_deltas *dl, int d, int64_t n0, const uint8
     const int64_t n1 = n0 + Q8_ROW_BLOCK < N ? n0 + Q8_ROW_BLOCK : N;
     const uint32_t *codes = dl->part[0][d], *idx = dl->part[1][d];
     const uint16_t *scale = dl->part[2][d];
+    float s[4 * Q8_ROW_BLOCK];
+    q8_nm_dispatch((const uint8_t *)(codes + n0 * Wc), 4 * Wc, (const uint8_t *)(idx + n0 * Wi),
+                   4 * Wi, (int)(n1 - n0), S, Kp, xu, R, dl->bits, s);
     for (int64_t n = n0; n < n1; n++) {
-        float s[4];
-        q8_nm_dispatch((const uint8_t *)(codes + n * Wc), 4 * Wc, (const uint8_t *)(idx + n * Wi),
-                       4 * Wi, S, Kp, xu, R, dl->bits, s);
         const float sc = f16_to_f32(scale[n]);
         for (int r = 0; r < R; r++) {
             float *yo = y + (int64_t)rows[r] * N + n;
-            *yo = acc ? *yo + sc * s[r] : sc * s[r];
+            *yo = acc ? *yo + sc * s[r * Q8_ROW_BLOCK + n - n0] : sc * s[r * Q8_ROW_BLOCK + n - n0];
         }
     }
 }
