@@ -346,7 +346,7 @@ START_TEST(test_q8_parallel_vs_ref)
 }
 END_TEST
 
-/* The int8 table-lookup kernels (KN_IMPL_FAST where AVX-512 VBMI + VNNI exist; elsewhere FAST
+/* The int8 table-lookup kernels (KN_IMPL_FAST where AVX-512 VBMI + VNNI + GFNI exist; else FAST
  * is the f32 kernels, which meet the looser bound too) against the ref with TOL_Q8, over the
  * sweep's shapes, tails, batches and delta counts; 1-bit tiled is checked by test_bitdelta_tiled
  * (bit-identical to row-major). */
