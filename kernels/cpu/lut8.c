@@ -24,13 +24,12 @@
  * and the column base make the vpermt2b index that looks x up in the step's 128 columns (two
  * zmm), the codes minus their zero become signed bytes (4-bit: one vgf2p8affineqb picks the
  * nibble and maps q to q − 8; 2-bit: one vpermb through the table e -> (e mod 4) − 2, which also
- * drops the bits above the field), and one vpdpbusd
- * multiplies and sums 4 slots per lane; Σ (x_q + 128)(q − z) − 128 Σ (q − z) is exact in int32
- * (the second sum, per weight row and block, is one more vpdpbusd shared by all activation rows).
- * Position p of a step's vectors carries slot 2p (p < 32) or slot 2 (p − 32) + 1, so 4-bit codes
- * are the step's 32 code bytes' low nibbles then high nibbles, and 2-bit fields
- * (indices, 2-bit codes) come out of one vpermd + one vpmultishiftqb. The container's row-major
- * layout is read as is.
+ * drops the bits above the field), and one vpdpbusd multiplies and sums 4 slots per lane;
+ * Σ (x_q + 128)(q − z) − 128 Σ (q − z) is exact in int32 (the second sum, per weight row and
+ * block, is one more vpdpbusd shared by all activation rows). Position p of a step's vectors
+ * carries slot 2p (p < 32) or slot 2 (p − 32) + 1, so 4-bit codes are the step's 32 code bytes'
+ * low nibbles then high nibbles, and 2-bit fields (indices, 2-bit codes) come out of one vpermd
+ * + one vpmultishiftqb. The container's row-major layout is read as is.
  *
  * Memory: both ops are bound by how fast a core pulls the deltas from DRAM, not by the lookups
  * (a cache-resident 4096 x 4096 1-bit delta takes ~60 us on one core, from DRAM ~170 us). Each
