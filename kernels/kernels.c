@@ -61,7 +61,7 @@ static int cpu_simd_level(void)
     return level;
 }
 
-/* AVX-512 VBMI (vpermb, vpermt2b, vpmultishiftqb) and VNNI (vpdpbusd): the int8 kernels. */
+/* AVX-512 VBMI (vpermb, vpermt2b, vpmultishiftqb), VNNI (vpdpbusd) and GFNI: the int8 kernels. */
 static bool cpu_has_q8(void)
 {
     static int has = -1;
@@ -71,7 +71,7 @@ static bool cpu_has_q8(void)
         __builtin_cpu_init();
         h = cpu_simd_level() == 2 && __builtin_cpu_supports("avx512vl") &&
             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vbmi") &&
-            __builtin_cpu_supports("avx512vnni");
+            __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("gfni");
 #endif
         has = h;
     }

@@ -36,7 +36,7 @@ typedef enum { KN_CPU = 0, KN_CUDA = 1 } kn_device;
 typedef enum {
     KN_IMPL_REF = 0, /* scalar oracles (kernels/cpu/ *_ref.c): double accumulation */
     KN_IMPL_FAST,     /* the best variant this CPU runs: the int8 table-lookup kernels for
-                         1-bit and 2:4 where AVX-512 VBMI + VNNI exist (activations quantised
+                         1-bit and 2:4 where AVX-512 VBMI + VNNI + GFNI exist (activations quantised
                          to int8 per 256 columns, docs/kernels.md), else as KN_IMPL_F32 */
     KN_IMPL_PORTABLE, /* the fast code paths without SIMD (tests the dispatch fallbacks) */
     KN_IMPL_AVX2,     /* the AVX2 paths even where AVX-512 exists (portable without AVX2):

@@ -80,7 +80,7 @@ void kn_fast_lowrank(const kn_deltas *dl, const kn_groups *g, const float *x, fl
                      int simd, float *tmp);
 void kn_fast_dequant16(const kn_deltas *dl, int d, uint16_t *out);
 
-/* int8 table-lookup kernels (kernels/cpu/lut8.c; AVX-512 VBMI + VNNI, the caller checks):
+/* int8 table-lookup kernels (kernels/cpu/lut8.c; AVX-512 VBMI + VNNI + GFNI, the caller checks):
  * activations quantised per KN_Q8_BLOCK columns, KN_Q8_ROWS activation rows per pass. */
 #define KN_Q8_BLOCK 256
 #define KN_Q8_ROWS 16

@@ -10,12 +10,18 @@
  * 4x the last-level cache), 2 threads and 1; printed: the median over rounds of each round's
  * median call, its share of that round's copy bandwidth, and new / old. Environment:
  * KN_AB_ROUNDS (default 3), KN_AB_REPEAT (calls per implementation and round, default 20),
- * KN_AB_ONLY=1 skips the sweep above. */
+ * KN_AB_ONLY=1 skips the sweep above, KN_AB_CFG=0,2,.. runs only those rows of cfgs[],
+ * KN_AB_THREADS=1 or 2 only that thread count, KN_AB_HOT=1 one copy of the deltas (cache
+ * resident: what the kernels do when memory is not the bound). The minor page faults of the
+ * timed calls are counted (column flt: per call, both implementations). On a loaded machine
+ * the medians follow the scheduler: the last columns are the fastest call of all rounds and its
+ * share of the highest copy bandwidth of the rounds (best against best). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -59,15 +65,28 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static long minor_faults(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_d);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* One configuration at `threads`: *med[i] = median call (s) of impl i (0 f32, 1 int8). */
+/* The copies of the deltas of every configuration, carved from one buffer that is touched once
+ * (allocating and faulting in ~4x the LLC per configuration cost most of the run's system time). */
+static char *arena;
+static size_t arena_cap;
+
+/* One configuration at `threads`: med[i] / best[i] = median / fastest call (s) of impl i (0 f32,
+ * 1 int8). */
 static int ab_run(kn_ctx *const *ctx, const ab_cfg *c, size_t llc, int repeat, double med[2],
-                  double *bytes)
+                  double best[2], double *bytes, double *flt)
 {
     db_rng r;
     rng_stream(&r, 1, (uint64_t)(c->N * 65537 + c->K));
@@ -87,16 +106,25 @@ static int ab_run(kn_ctx *const *ctx, const ab_cfg *c, size_t llc, int repeat, d
     for (int j = 0; j < KN_MAX_PARTS; j++)
         set += hb[j] * (size_t)c->D;
     int P = (int)((4 * llc + set - 1) / set);
-    P = P < 1 ? 1 : P > 256 ? 256 : P;
+    P = P < 1 || (getenv("KN_AB_HOT") && !strcmp(getenv("KN_AB_HOT"), "1")) ? 1 : P > 256 ? 256 : P;
     const int nparts = c->fmt == KN_FMT_BITDELTA ? 2 : 3;
-    void **mem = db_calloc((size_t)(P * c->D * nparts), sizeof *mem);
+    size_t per = 0; /* arena bytes of one copy */
+    for (int j = 0; j < nparts; j++)
+        per += (hb[j] + 255) / 256 * 256 * (size_t)c->D;
+    P = (size_t)P * per > arena_cap ? (int)(arena_cap / per) : P;
+    if (P < 1) {
+        for (int j = 0; j < KN_MAX_PARTS; j++)
+            db_free(host[j]);
+        return db_error(DB_ERR_NOMEM, "bench_kernels: one copy of the deltas is past the arena");
+    }
     const void **tab = db_calloc((size_t)(P * c->D * nparts), sizeof *tab);
+    size_t used = 0;
     for (int p = 0; p < P; p++)
         for (int j = 0; j < nparts; j++)
             for (int d = 0; d < c->D; d++) {
-                void *m = db_malloc_aligned(256, hb[j]);
+                char *m = arena + used;
+                used += (hb[j] + 255) / 256 * 256;
                 memcpy(m, host[j], hb[j]);
-                mem[(p * nparts + j) * c->D + d] = m;
                 tab[(p * nparts + j) * c->D + d] = m;
             }
     float *x = db_malloc_aligned(64, sizeof(float) * (size_t)(c->B * c->K));
@@ -111,9 +139,12 @@ static int ab_run(kn_ctx *const *ctx, const ab_cfg *c, size_t llc, int repeat, d
     double *t[2] = {db_malloc_array((size_t)repeat, sizeof(double)),
                     db_malloc_array((size_t)repeat, sizeof(double))};
     int bad = 0;
+    long f0 = 0;
     for (int i = -2; i < repeat && !bad; i++) /* 2 warm-up calls each */
         for (int v = 0; v < 2 && !bad; v++) {
             const int p = ((i + 2) * 2 + v) % P;
+            if (i == 0 && v == 0)
+                f0 = minor_faults();
             for (int j = 0; j < nparts; j++)
                 dl.part[j] = &tab[(p * nparts + j) * c->D];
             const double t0 = now_s();
@@ -121,15 +152,14 @@ static int ab_run(kn_ctx *const *ctx, const ab_cfg *c, size_t llc, int repeat, d
             if (i >= 0)
                 t[v][i] = now_s() - t0;
         }
+    *flt = (double)(minor_faults() - f0) / (2.0 * repeat);
     for (int v = 0; v < 2 && !bad; v++)
-        med[v] = median(t[v], repeat);
+        med[v] = median(t[v], repeat), best[v] = t[v][0]; /* median() sorted t[v] */
     double fl;
     kn_call_cost(&dl, 0, c->B, c->D, false, bytes, &fl);
-    for (int i = 0; i < P * c->D * nparts; i++)
-        db_free(mem[i]);
     for (int j = 0; j < KN_MAX_PARTS; j++)
         db_free(host[j]);
-    db_free(mem), db_free(tab), db_free(x), db_free(y), db_free(t[0]), db_free(t[1]);
+    db_free(tab), db_free(x), db_free(y), db_free(t[0]), db_free(t[1]);
     return bad;
 }
 
@@ -154,46 +184,76 @@ static int ab_main(void)
     const int maxt = omp_get_max_threads();
     printf("# A/B %s: old = %s (f32), new = %s; %d rounds x %d calls each, alternating\n", dev,
            kn_ctx_impl_name(ctx[0]), kn_ctx_impl_name(ctx[1]), rounds, repeat);
-    static double med[2][NCFG][2][50], copy[2][50], bytes[NCFG];
+    static double med[2][NCFG][2][50], copy[2][50], bytes[NCFG], flt[2][NCFG], best[2][NCFG][2];
+    arena_cap = 4 * llc + ((size_t)256 << 20); /* + the largest set (8 deltas of 4096 x 11008) */
+    arena = db_malloc_aligned(4096, arena_cap);
+    if (!arena) {
+        fprintf(stderr, "bench_kernels: out of memory (%zu bytes)\n", arena_cap);
+        return 1;
+    }
+    const char *sel = getenv("KN_AB_CFG");
+    const int only_t = env_int("KN_AB_THREADS", 0, 0, 2);
+    bool on[NCFG];
+    for (int ci = 0; ci < NCFG; ci++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", ci);
+        on[ci] = !sel;
+        for (const char *q = sel; q && *q; q += strcspn(q, ",") + (q[strcspn(q, ",")] == ','))
+            on[ci] |= strcspn(q, ",") == strlen(key) && !strncmp(q, key, strlen(key));
+    }
     for (int round = 0; round < rounds; round++)
         for (int ti = 0; ti < 2; ti++) {
+            if (only_t && only_t != (ti == 0 ? 2 : 1))
+                continue;
             const int th = ti == 0 ? (maxt < 2 ? maxt : 2) : 1;
             omp_set_num_threads(th);
             size_t cb = 4 * llc < ((size_t)64 << 20) ? (size_t)64 << 20 : 4 * llc;
             if (kn_copy_bandwidth(ctx[0], cb, 5, &copy[ti][round]))
                 return 1;
             for (int ci = 0; ci < NCFG; ci++) {
-                double m[2];
-                if (ab_run(ctx, &cfgs[ci], llc, repeat, m, &bytes[ci])) {
+                double m[2], b[2];
+                if (!on[ci])
+                    continue;
+                if (ab_run(ctx, &cfgs[ci], llc, repeat, m, b, &bytes[ci], &flt[ti][ci])) {
                     fprintf(stderr, "bench_kernels: %s\n", db_errmsg());
                     return 1;
                 }
+                for (int v = 0; v < 2; v++)
+                    best[ti][ci][v] = round == 0 || b[v] < best[ti][ci][v] ? b[v] : best[ti][ci][v];
                 med[ti][ci][0][round] = m[0];
                 med[ti][ci][1][round] = m[1];
             }
         }
     omp_set_num_threads(maxt);
-    printf("%-9s %6s %6s %3s %3s %3s %10s %10s %7s %7s %6s %9s\n", "op", "m", "k", "B", "D", "thr",
-           "old_us", "new_us", "old_sh", "new_sh", "x", "copy_GBs");
+    printf("%-9s %6s %6s %3s %3s %3s %10s %10s %7s %7s %6s %9s %5s %8s %8s %7s %7s %8s\n", "op",
+           "m", "k", "B", "D", "thr", "old_us", "new_us", "old_sh", "new_sh", "x", "copy_GBs",
+           "flt", "old_best", "new_best", "old_bsh", "new_bsh", "copy_max");
     for (int ti = 0; ti < 2; ti++)
         for (int ci = 0; ci < NCFG; ci++) {
+            if (!on[ci] || (only_t && only_t != (ti == 0 ? 2 : 1)))
+                continue;
             double sh[2][50], cp[50], mm[2][50];
             for (int v = 0; v < 2; v++)
                 for (int round = 0; round < rounds; round++) {
                     sh[v][round] = bytes[ci] / med[ti][ci][v][round] / copy[ti][round];
                     mm[v][round] = med[ti][ci][v][round];
                 }
+            double cmax = 0;
             for (int round = 0; round < rounds; round++)
-                cp[round] = copy[ti][round];
+                cp[round] = copy[ti][round], cmax = cp[round] > cmax ? cp[round] : cmax;
             const double o = median(mm[0], rounds), n = median(mm[1], rounds);
             const ab_cfg *c = &cfgs[ci];
-            printf("%-9s %6lld %6lld %3lld %3lld %3d %10.1f %10.1f %6.1f%% %6.1f%% %6.2f %9.2f\n",
+            const double *bb = best[ti][ci];
+            printf("%-9s %6lld %6lld %3lld %3lld %3d %10.1f %10.1f %6.1f%% %6.1f%% %6.2f %9.2f %5.1f "
+                   "%8.1f %8.1f %6.1f%% %6.1f%% %8.2f\n",
                    c->name, (long long)c->N, (long long)c->K, (long long)c->B, (long long)c->D,
                    ti == 0 ? (maxt < 2 ? maxt : 2) : 1, o * 1e6, n * 1e6,
                    100 * median(sh[0], rounds), 100 * median(sh[1], rounds), o / n,
-                   median(cp, rounds) / 1e9);
+                   median(cp, rounds) / 1e9, flt[ti][ci], bb[0] * 1e6, bb[1] * 1e6,
+                   100 * bytes[ci] / bb[0] / cmax, 100 * bytes[ci] / bb[1] / cmax, cmax / 1e9);
         }
     kn_ctx_free(ctx[0]), kn_ctx_free(ctx[1]);
+    db_free(arena);
     return 0;
 }
 

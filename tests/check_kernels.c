@@ -315,7 +315,38 @@ START_TEST(test_bit_identical)
 }
 END_TEST
 
-/* The int8 table-lookup kernels (KN_IMPL_FAST where AVX-512 VBMI + VNNI exist; elsewhere FAST
+/* The int8 kernels on shapes large enough for their parallel path (tables built block by block
+ * by all threads, items in chunks), with row and column tails, at 1 and 2 threads, batch 1 (one
+ * row's tables split between threads) and 17 (two passes of KN_Q8_ROWS rows), against the
+ * ref with TOL_Q8; 1-bit row-major and 2:4 at 2/4/8 bits. */
+START_TEST(test_q8_parallel_vs_ref)
+{
+    static const int64_t sh[][2] = {{600, 4099}, {130, 11008}, {97, 2050}};
+    const int nt = omp_get_max_threads();
+    for (int si = 0; si < 3; si++)
+        for (int f = 0; f < 4; f++) {
+            const kn_fmt fmt = f == 0 ? KN_FMT_BITDELTA : KN_FMT_NMQ;
+            const int bits = f == 1 ? 4 : f == 2 ? 2 : 8;
+            kt_set s;
+            kt_make(&s, fmt, sh[si][0], sh[si][1], 2, bits, 2, 4, 0, DT_U32, 0,
+                    (uint64_t)(8100 + si * 10 + f));
+            for (int t = 1; t <= 2; t++)
+                for (int bi = 0; bi < 2; bi++) {
+                    const int64_t B = bi == 0 ? 1 : 17;
+                    omp_set_num_threads(t);
+                    const int64_t bad = run_case(&s, KN_IMPL_FAST, B, 2, (B + t) % 2, 0, false,
+                                                 (uint64_t)(B * 7 + t), TOL_Q8);
+                    omp_set_num_threads(nt);
+                    ck_assert_msg(bad < 0, "fmt %d bits %d [%lld, %lld] B %lld threads %d: element %lld",
+                                  fmt, bits, (long long)sh[si][0], (long long)sh[si][1],
+                                  (long long)B, t, (long long)bad);
+                }
+            kt_free(&s);
+        }
+}
+END_TEST
+
+/* The int8 table-lookup kernels (KN_IMPL_FAST where AVX-512 VBMI + VNNI + GFNI exist; else FAST
  * is the f32 kernels, which meet the looser bound too) against the ref with TOL_Q8, over the
  * sweep's shapes, tails, batches and delta counts; 1-bit tiled is checked by test_bitdelta_tiled
  * (bit-identical to row-major). */
@@ -696,6 +727,7 @@ int main(void)
     tcase_add_test(tc, test_portable_vs_ref);
     tcase_add_test(tc, test_q8_bitdelta_vs_ref);
     tcase_add_test(tc, test_q8_nmq_vs_ref);
+    tcase_add_test(tc, test_q8_parallel_vs_ref);
     tcase_add_test(tc, test_q8_differs_from_f32);
     tcase_add_test(tc, test_dequant_baseline_vs_ref);
     tcase_add_test(tc, test_dequant16_fast_equals_ref);

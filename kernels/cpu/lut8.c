@@ -1,8 +1,8 @@
 /* lut8.c: int8 table-lookup CPU kernels for the 1-bit and the 2:4 (2/4/8-bit) deltas
  * (T-MAC's idea, EuroSys 2025: look low-bit weights up in per-activation tables with byte
  * shuffles, accumulate in integers). AVX-512 VBMI (vpermb, vpermt2b, vpmultishiftqb) + VNNI
- * (vpdpbusd); kernels.c runs them only where the CPU has both, and keeps the f32 kernels of
- * bitdelta.c / nmq.c as KN_IMPL_F32.
+ * (vpdpbusd) + GFNI (vgf2p8affineqb); kernels.c runs them only where the CPU has all three (Ice
+ * Lake and later, Zen 4), and keeps the f32 kernels of bitdelta.c / nmq.c as KN_IMPL_F32.
  *
  * Activations are quantised per activation row in blocks of KN_Q8_BLOCK = 256 columns (one f32
  * scale per block, round to nearest even, symmetric, 127 levels); int32 sums are scaled into f32
@@ -22,12 +22,20 @@
  *
  * 2:4: x quantised to u8 (x_q + 128); 64 slots (128 columns) of one row per step: the n:m index
  * and the column base make the vpermt2b index that looks x up in the step's 128 columns (two
- * zmm), the codes minus their zero become signed bytes, and one vpdpbusd multiplies and sums 4
- * slots per lane; Σ (x_q + 128)(q − z) − 128 Σ (q − z) is exact in int32 (the second sum, per
- * weight row and block, is one more vpdpbusd shared by all activation rows). Position p of a
- * step's vectors carries slot 2p (p < 32) or slot 2 (p − 32) + 1, so 4-bit codes are the step's
- * 32 code bytes' low nibbles then high nibbles, and 2-bit fields (indices, 2-bit codes) come out
- * of one vpermd + one vpmultishiftqb. The container's row-major layout is read as is.
+ * zmm), the codes minus their zero become signed bytes (4-bit: one vgf2p8affineqb picks the
+ * nibble and maps q to q − 8; 2-bit: one vpermb through the table e -> (e mod 4) − 2, which also
+ * drops the bits above the field), and one vpdpbusd multiplies and sums 4 slots per lane;
+ * Σ (x_q + 128)(q − z) − 128 Σ (q − z) is exact in int32 (the second sum, per weight row and
+ * block, is one more vpdpbusd shared by all activation rows). Position p of a step's vectors
+ * carries slot 2p (p < 32) or slot 2 (p − 32) + 1, so 4-bit codes are the step's 32 code bytes'
+ * low nibbles then high nibbles, and 2-bit fields (indices, 2-bit codes) come out of one vpermd
+ * + one vpmultishiftqb. The container's row-major layout is read as is.
+ *
+ * Memory: both ops are bound by how fast a core pulls the deltas from DRAM, not by the lookups
+ * (a cache-resident 4096 x 4096 1-bit delta takes ~60 us on one core, from DRAM ~170 us). Each
+ * thread streams contiguous runs of rows (chunks of items handed out in order), the loops
+ * prefetch Q8_PF_* bytes ahead, and one parallel region per pass builds the tables (split by
+ * block, so batch 1 uses every thread) and runs the items, with one barrier between.
  *
  * Every output element is summed by one thread in an order fixed by K, so results are
  * bit-identical for any thread count, batch composition and 1-bit layout. */
@@ -42,6 +50,10 @@
 #define KN_X86 1
 #endif
 
+/* Software prefetch distance (bytes) of the 1-bit sign streams and the 2:4 code stream (its index
+ * stream: half), on top of the hardware prefetchers, which stop at every 4 KiB page. */
+#define Q8_PF_BIT 2048
+#define Q8_PF_NM 2048
 #define Q8_ROW_BLOCK 32 /* output rows per work item (two 16-row tiles for 1-bit) */
 
 static int64_t q8_nblk(int64_t K) { return (K + KN_Q8_BLOCK - 1) / KN_Q8_BLOCK; }
@@ -69,79 +81,76 @@ size_t kn_q8_scratch(const kn_deltas *dl)
 }
 
 #ifdef KN_X86
-#define KN_Q8 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vnni,avx2,fma")))
+#define KN_Q8 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vnni,gfni,avx2,fma")))
 
 /* ---- activation side -------------------------------------------------------------------------- */
 
-/* 1-bit tables of x [K]: per word w, 128 bytes: T_{8w}, T_{8w+2}, T_{8w+4}, T_{8w+6} (16 bytes
- * each) then T_{8w+1}, T_{8w+3}, ...; then one scale per block of 8 words. */
-KN_Q8 static void q8_tables(const float *x, int64_t K, uint8_t *out)
+/* 1-bit tables of x [K], block b (8 words): per word w, 128 bytes: T_{8w}, T_{8w+2}, T_{8w+4},
+ * T_{8w+6} (16 bytes each) then T_{8w+1}, T_{8w+3}, ...; after all words one scale per block. */
+KN_Q8 static void q8_tables(const float *x, int64_t K, int64_t b, uint8_t *out)
 {
     const __m512 s0 = _mm512_setr_ps(-1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1);
     const __m512 s1 = _mm512_setr_ps(-1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1);
     const __m512 s2 = _mm512_setr_ps(-1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1);
     const __m512 s3 = _mm512_setr_ps(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
-    const int64_t W = dc_fmt_words(K, 1), nblk = q8_nblk(K), Gf = K / 4; /* groups all in K */
+    const int64_t W = dc_fmt_words(K, 1), Gf = K / 4; /* groups all in K */
     float *sc = (float *)(out + W * 128), tail[4] = {0, 0, 0, 0};
     for (int64_t k = 4 * Gf; k < K; k++)
         tail[k - 4 * Gf] = x[k];
-    for (int64_t b = 0; b < nblk; b++) {
-        const int64_t g0 = 64 * b, g1 = 8 * W < g0 + 64 ? 8 * W : g0 + 64;
-        /* m = max over the block's groups of Σ_i |x_{4g+i}|: 4 groups per vector */
-        __m512 mv = _mm512_setzero_ps();
-        for (int64_t c = 4 * g0; c < 4 * g1 && c < K; c += 16) {
-            const __mmask16 k = _cvtu32_mask16(K - c >= 16 ? 0xffffu : (1u << (K - c)) - 1u);
-            __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c));
-            a = _mm512_add_ps(a, _mm512_permute_ps(a, 0xb1));
-            mv = _mm512_max_ps(mv, _mm512_add_ps(a, _mm512_permute_ps(a, 0x4e)));
+    const int64_t g0 = 64 * b, g1 = 8 * W < g0 + 64 ? 8 * W : g0 + 64;
+    /* m = max over the block's groups of Σ_i |x_{4g+i}|: 4 groups per vector */
+    __m512 mv = _mm512_setzero_ps();
+    for (int64_t c = 4 * g0; c < 4 * g1 && c < K; c += 16) {
+        const __mmask16 k = _cvtu32_mask16(K - c >= 16 ? 0xffffu : (1u << (K - c)) - 1u);
+        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c));
+        a = _mm512_add_ps(a, _mm512_permute_ps(a, 0xb1));
+        mv = _mm512_max_ps(mv, _mm512_add_ps(a, _mm512_permute_ps(a, 0x4e)));
+    }
+    const float m = _mm512_reduce_max_ps(mv), inv = m > 0.0f ? 127.0f / m : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    sc[b] = m / 127.0f;
+    for (int64_t g = g0; g < g1; g++) {
+        /* ((±x0 ± x1) ± x2) ± x3: products by ±1 are exact, each step one rounding */
+        const float *v = g < Gf ? x + 4 * g : tail;
+        const bool past = g > Gf || (g == Gf && 4 * Gf == K);
+        __m512 t = past ? _mm512_setzero_ps() : _mm512_mul_ps(s0, _mm512_set1_ps(v[0]));
+        if (!past) {
+            t = _mm512_fmadd_ps(s1, _mm512_set1_ps(v[1]), t);
+            t = _mm512_fmadd_ps(s2, _mm512_set1_ps(v[2]), t);
+            t = _mm512_fmadd_ps(s3, _mm512_set1_ps(v[3]), t);
         }
-        const float m = _mm512_reduce_max_ps(mv), inv = m > 0.0f ? 127.0f / m : 0.0f;
-        const __m512 vinv = _mm512_set1_ps(inv);
-        sc[b] = m / 127.0f;
-        for (int64_t g = g0; g < g1; g++) {
-            /* ((±x0 ± x1) ± x2) ± x3: products by ±1 are exact, each step one rounding */
-            const float *v = g < Gf ? x + 4 * g : tail;
-            const bool past = g > Gf || (g == Gf && 4 * Gf == K);
-            __m512 t = past ? _mm512_setzero_ps() : _mm512_mul_ps(s0, _mm512_set1_ps(v[0]));
-            if (!past) {
-                t = _mm512_fmadd_ps(s1, _mm512_set1_ps(v[1]), t);
-                t = _mm512_fmadd_ps(s2, _mm512_set1_ps(v[2]), t);
-                t = _mm512_fmadd_ps(s3, _mm512_set1_ps(v[3]), t);
-            }
-            const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(t, vinv));
-            const int64_t j = g & 7;
-            _mm_storeu_si128((__m128i *)(out + (g >> 3) * 128 + (j & 1) * 64 + (j >> 1) * 16),
-                             _mm512_cvtsepi32_epi8(q));
-        }
+        const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(t, vinv));
+        const int64_t j = g & 7;
+        _mm_storeu_si128((__m128i *)(out + (g >> 3) * 128 + (j & 1) * 64 + (j >> 1) * 16),
+                         _mm512_cvtsepi32_epi8(q));
     }
 }
 
 /* 2:4: x [K] as u8 x_q + 128 for columns [0, 128 ceil(K / 128)) (128 past K), then one scale per
- * block. */
-KN_Q8 static void q8_quant(const float *x, int64_t K, uint8_t *out)
+ * block; this call: block b. */
+KN_Q8 static void q8_quant(const float *x, int64_t K, int64_t b, uint8_t *out)
 {
-    const int64_t Kp = (K + 127) / 128 * 128, nblk = q8_nblk(K);
+    const int64_t Kp = (K + 127) / 128 * 128;
     float *sc = (float *)(out + Kp);
     const __m512i bias = _mm512_set1_epi32(128);
-    memset(out + K, 128, (size_t)(Kp - K));
-    for (int64_t b = 0; b < nblk; b++) {
-        const int64_t c0 = KN_Q8_BLOCK * b, c1 = K < c0 + KN_Q8_BLOCK ? K : c0 + KN_Q8_BLOCK;
-        __m512 mv = _mm512_setzero_ps();
-        for (int64_t c = c0; c < c1; c += 16) {
-            const __mmask16 k = _cvtu32_mask16(c1 - c >= 16 ? 0xffffu : (1u << (c1 - c)) - 1u);
-            mv = _mm512_max_ps(mv, _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c)));
-        }
-        const float m = _mm512_reduce_max_ps(mv), inv = m > 0.0f ? 127.0f / m : 0.0f;
-        sc[b] = m / 127.0f;
-        for (int64_t c = c0; c < c1; c += 16) {
-            const __mmask16 k = _cvtu32_mask16(c1 - c >= 16 ? 0xffffu : (1u << (c1 - c)) - 1u);
-            const __m512i q = _mm512_cvtps_epi32(
-                _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), _mm512_set1_ps(inv)));
-            const __m512i u = _mm512_add_epi32(_mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)),
-                                                                _mm512_set1_epi32(-127)),
-                                               bias);
-            _mm_mask_storeu_epi8(out + c, k, _mm512_cvtepi32_epi8(u));
-        }
+    if (b == q8_nblk(K) - 1)
+        memset(out + K, 128, (size_t)(Kp - K));
+    const int64_t c0 = KN_Q8_BLOCK * b, c1 = K < c0 + KN_Q8_BLOCK ? K : c0 + KN_Q8_BLOCK;
+    __m512 mv = _mm512_setzero_ps();
+    for (int64_t c = c0; c < c1; c += 16) {
+        const __mmask16 k = _cvtu32_mask16(c1 - c >= 16 ? 0xffffu : (1u << (c1 - c)) - 1u);
+        mv = _mm512_max_ps(mv, _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c)));
+    }
+    const float m = _mm512_reduce_max_ps(mv), inv = m > 0.0f ? 127.0f / m : 0.0f;
+    sc[b] = m / 127.0f;
+    for (int64_t c = c0; c < c1; c += 16) {
+        const __mmask16 k = _cvtu32_mask16(c1 - c >= 16 ? 0xffffu : (1u << (c1 - c)) - 1u);
+        const __m512i q = _mm512_cvtps_epi32(
+            _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), _mm512_set1_ps(inv)));
+        const __m512i u = _mm512_add_epi32(_mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)),
+                                                            _mm512_set1_epi32(-127)),
+                                           bias);
+        _mm_mask_storeu_epi8(out + c, k, _mm512_cvtepi32_epi8(u));
     }
 }
 
@@ -180,6 +189,8 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_bit_tiles(
             __m512i lo[2], hi[2];
 #pragma GCC unroll 2
             for (int h = 0; h < H; h++) {
+                if (tb)
+                    _mm_prefetch((const char *)(tb + 16 * (h * W + w)) + Q8_PF_BIT, _MM_HINT_T0);
                 const __m512i v = tb ? _mm512_loadu_si512(tb + 16 * (h * W + w))
                                      : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rm[h], vi,
                                                                    sg + 16 * h * W + w, 4);
@@ -248,31 +259,33 @@ KN_Q8 static inline __attribute__((always_inline)) __m512i q8_fields2(const uint
 }
 
 /* Codes of one step's 64 slots at cb (`left` bytes readable) in position order as signed q − z
- * (positions outside `valid`: 0). */
+ * (positions outside `valid`: 0): the field lands in the low bits of its byte and one vpermb
+ * with the table e -> (e mod 2^BITS) − z drops the junk above it and subtracts the zero. */
 KN_Q8 static inline __attribute__((always_inline)) __m512i q8_codes(const uint8_t *cb, int64_t left,
                                                                    int BITS, __mmask64 valid)
 {
-    __m512i c;
-    if (BITS == 4) {
+    if (BITS == 4) { /* one GF(2) affine map per byte: qwords 0-3 take the low nibble, 4-7 the
+                      * high one; bits 0-2 copied, bits 3-7 = NOT bit 3 (XOR 0xf8): q − 8 */
         const __m256i v = left >= 32 ? _mm256_loadu_si256((const __m256i *)cb)
                                      : _mm256_maskz_loadu_epi8(_cvtu32_mask32((1u << left) - 1u), cb);
-        const __m512i w = _mm512_broadcast_i64x4(v);
-        c = _mm512_and_si512(_mm512_mask_srli_epi16(w, _cvtu32_mask32(0xffff0000u), w, 4),
-                             _mm512_set1_epi8(0x0f));
-    } else if (BITS == 2) {
-        c = _mm512_and_si512(q8_fields2(cb, left >= 16 ? 16 : (int)left), _mm512_set1_epi8(3));
-    } else {
-        const __m512i v = left >= 64 ? _mm512_loadu_si512(cb)
-                                     : _mm512_maskz_loadu_epi8(_cvtu64_mask64((1ull << left) - 1ull), cb);
-        c = _mm512_permutexvar_epi8(
-            _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
-                            27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 62, 60, 58, 56, 54,
-                            52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18,
-                            16, 14, 12, 10, 8, 6, 4, 2, 0),
-            v);
+        const __m512i A = _mm512_set_epi64(0x1020408080808080LL, 0x1020408080808080LL,
+                                           0x1020408080808080LL, 0x1020408080808080LL,
+                                           0x0102040808080808LL, 0x0102040808080808LL,
+                                           0x0102040808080808LL, 0x0102040808080808LL);
+        return _mm512_maskz_gf2p8affine_epi64_epi8(valid, _mm512_broadcast_i64x4(v), A, 0xf8);
     }
-    const __m512i z = _mm512_set1_epi8((char)(1 << (BITS - 1)));
-    return valid == ~0ull ? _mm512_sub_epi8(c, z) : _mm512_maskz_sub_epi8(valid, c, z);
+    if (BITS == 2) /* e mod 4 − 2 */
+        return _mm512_maskz_permutexvar_epi8(valid, q8_fields2(cb, left >= 16 ? 16 : (int)left),
+                                             _mm512_set1_epi32(0x0100fffe));
+    const __m512i v = left >= 64 ? _mm512_loadu_si512(cb)
+                                 : _mm512_maskz_loadu_epi8(_cvtu64_mask64((1ull << left) - 1ull), cb);
+    const __m512i c = _mm512_permutexvar_epi8(
+        _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
+                        27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 62, 60, 58, 56, 54,
+                        52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18,
+                        16, 14, 12, 10, 8, 6, 4, 2, 0),
+        v);
+    return _mm512_maskz_sub_epi8(valid, c, _mm512_set1_epi8((char)0x80));
 }
 
 /* Step st (64 slots, 128 columns) of one weight row into a[r] and aw (Σ (q − z)) for R <= 4
@@ -297,7 +310,7 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_nm_step(
     const __m512i cs = q8_codes(cb + st * 8 * BITS, cleft, BITS, valid);
     const __m512i iv = _mm512_ternarylogic_epi32(q8_fields2(ib + 16 * st, (int)ileft),
                                                  _mm512_set1_epi8(3), base, 0xea);
-    *aw = _mm512_dpbusd_epi32(*aw, _mm512_set1_epi8(1), cs);
+    *aw = _mm512_dpbusd_epi32(*aw, _mm512_set1_epi8((char)0x80), cs); /* 128 Σ (q − z) */
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         const uint8_t *xs = xu[r] + 128 * st;
@@ -319,25 +332,34 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_nm_row(
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
         f[r] = _mm512_setzero_ps();
-    for (int64_t s0 = 0, b = 0; s0 < steps; s0 += 2, b++) {
-        __m512i a0[4], a1[4], aw = _mm512_setzero_si512();
+    int64_t s0 = 0, b = 0;
+    for (; s0 + 1 < full; s0 += 2, b++) { /* full blocks: two unmasked steps */
+        __m512i a[4], aw = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
-            a0[r] = a1[r] = _mm512_setzero_si512();
-        if (s0 + 1 < full) {
-            q8_nm_step(cb, cbytes, ib, ibytes, S, s0, xu, R, BITS, false, a0, &aw);
-            q8_nm_step(cb, cbytes, ib, ibytes, S, s0 + 1, xu, R, BITS, false, a1, &aw);
-        } else {
-            for (int64_t st = s0; st < steps && st < s0 + 2; st++)
-                q8_nm_step(cb, cbytes, ib, ibytes, S, st, xu, R, BITS, st >= full,
-                           st == s0 ? a0 : a1, &aw);
-        }
-        const __m512i corr = _mm512_slli_epi32(aw, 7);
+            a[r] = _mm512_setzero_si512();
+        _mm_prefetch((const char *)(cb + s0 * 8 * BITS) + Q8_PF_NM, _MM_HINT_T0);
+        _mm_prefetch((const char *)(ib + 16 * s0) + Q8_PF_NM / 2, _MM_HINT_T0);
+        q8_nm_step(cb, cbytes, ib, ibytes, S, s0, xu, R, BITS, false, a, &aw);
+        q8_nm_step(cb, cbytes, ib, ibytes, S, s0 + 1, xu, R, BITS, false, a, &aw);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const __m512 sc = _mm512_set1_ps(((const float *)(xu[r] + Kp))[b]);
-            const __m512i t = _mm512_sub_epi32(_mm512_add_epi32(a0[r], a1[r]), corr);
-            f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), sc, f[r]);
+            f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[r], aw)), sc, f[r]);
+        }
+    }
+    if (s0 < steps) { /* the last block: one or two steps, the partial one masked */
+        __m512i a[4], aw = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r] = _mm512_setzero_si512();
+        q8_nm_step(cb, cbytes, ib, ibytes, S, s0, xu, R, BITS, s0 >= full, a, &aw);
+        if (s0 + 1 < steps)
+            q8_nm_step(cb, cbytes, ib, ibytes, S, s0 + 1, xu, R, BITS, true, a, &aw);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512 sc = _mm512_set1_ps(((const float *)(xu[r] + Kp))[b]);
+            f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[r], aw)), sc, f[r]);
         }
     }
 #pragma GCC unroll 4
@@ -345,11 +367,20 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_nm_row(
         out[r] = _mm512_reduce_add_ps(f[r]);
 }
 
+/* Rows 0 .. nr of one work item (row i's codes at cb + i cbytes, indices at ib + i ibytes):
+ * out[r Q8_ROW_BLOCK + i] = Σ_k Δ_ik / scale_i · x_r[k]; the row loop sits inside the dispatch so
+ * the constants stay in registers across rows. */
 KN_Q8 static void q8_nm_dispatch(const uint8_t *cb, int64_t cbytes, const uint8_t *ib,
-                                 int64_t ibytes, int64_t S, int64_t Kp, const uint8_t *const *xu,
-                                 int R, int bits, float *out)
+                                 int64_t ibytes, int nr, int64_t S, int64_t Kp,
+                                 const uint8_t *const *xu, int R, int bits, float *out)
 {
-#define QN(r, B) q8_nm_row(cb, cbytes, ib, ibytes, S, Kp, xu, r, B, out)
+#define QN(r, B)                                                                                   \
+    for (int i = 0; i < nr; i++) {                                                                 \
+        float o[4];                                                                                \
+        q8_nm_row(cb + i * cbytes, cbytes, ib + i * ibytes, ibytes, S, Kp, xu, r, B, o);           \
+        for (int q = 0; q < r; q++)                                                                \
+            out[q * Q8_ROW_BLOCK + i] = o[q];                                                      \
+    }
 #define QN_R(B)                                                                                    \
     switch (R) {                                                                                   \
     case 1: QN(1, B); break;                                                                       \
@@ -420,53 +451,60 @@ KN_Q8 static void q8_nm_item(const kn_deltas *dl, int d, int64_t n0, const uint8
     const int64_t n1 = n0 + Q8_ROW_BLOCK < N ? n0 + Q8_ROW_BLOCK : N;
     const uint32_t *codes = dl->part[0][d], *idx = dl->part[1][d];
     const uint16_t *scale = dl->part[2][d];
+    float s[4 * Q8_ROW_BLOCK];
+    q8_nm_dispatch((const uint8_t *)(codes + n0 * Wc), 4 * Wc, (const uint8_t *)(idx + n0 * Wi),
+                   4 * Wi, (int)(n1 - n0), S, Kp, xu, R, dl->bits, s);
     for (int64_t n = n0; n < n1; n++) {
-        float s[4];
-        q8_nm_dispatch((const uint8_t *)(codes + n * Wc), 4 * Wc, (const uint8_t *)(idx + n * Wi),
-                       4 * Wi, S, Kp, xu, R, dl->bits, s);
         const float sc = f16_to_f32(scale[n]);
         for (int r = 0; r < R; r++) {
             float *yo = y + (int64_t)rows[r] * N + n;
-            *yo = acc ? *yo + sc * s[r] : sc * s[r];
+            *yo = acc ? *yo + sc * s[r * Q8_ROW_BLOCK + n - n0] : sc * s[r * Q8_ROW_BLOCK + n - n0];
         }
     }
 }
 
-/* Both ops: passes of <= KN_Q8_ROWS activation rows (perm order): their tables (1-bit) or
- * quantised x (2:4) into ws->q8, then every (group, 32 output rows) item of the pass, 4
- * activation rows of the group at a time. */
+/* Both ops: passes of <= KN_Q8_ROWS activation rows (perm order), each in one parallel region:
+ * the threads build the pass's tables (1-bit) or quantised x (2:4) into ws->q8, block by block,
+ * then share the (group, 32 output rows) items in contiguous chunks (each thread streams long
+ * runs of a delta; a thread that falls behind leaves its later chunks to the others), 4
+ * activation rows of a group at a time. */
 KN_Q8 static void q8_run(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
                          bool acc, const kn_cpu_scratch *ws)
 {
     const bool bit = dl->fmt == KN_FMT_BITDELTA;
-    const int64_t N = dl->N, K = dl->K;
+    const int64_t N = dl->N, K = dl->K, nblk = q8_nblk(K);
     const int64_t nb = (N + Q8_ROW_BLOCK - 1) / Q8_ROW_BLOCK, rows = g->start[g->G];
     const size_t rb = q8_row_bytes(dl);
     for (int64_t p0 = 0, p1, gi0 = 0, gi1; p0 < rows; p0 = p1) {
         q8_pass(g, p0, rows, &p1, &gi0, &gi1);
-#pragma omp parallel for schedule(static) if (p1 - p0 > 1 && K >= 1024)
-        for (int64_t i = p0; i < p1; i++) {
-            if (bit)
-                q8_tables(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
-            else
-                q8_quant(x + (int64_t)g->perm[i] * K, K, ws->q8 + (size_t)(i - p0) * rb);
-        }
-        const int64_t items = (gi1 - gi0) * nb;
+        const int64_t items = (gi1 - gi0) * nb, units = (p1 - p0) * nblk;
         const double work = (double)N * (double)K * (double)(p1 - p0);
-#pragma omp parallel for schedule(dynamic, 2) if (work > 262144.0)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t gi = gi0 + it / nb, n0 = it % nb * Q8_ROW_BLOCK;
-            const int64_t i0 = g->start[gi] > p0 ? g->start[gi] : p0;
-            const int64_t i1 = g->start[gi + 1] < p1 ? g->start[gi + 1] : p1;
-            for (int64_t i = i0; i < i1; i += 4) {
-                const int R = i1 - i < 4 ? (int)(i1 - i) : 4;
-                const uint8_t *P[4];
-                for (int r = 0; r < R; r++)
-                    P[r] = ws->q8 + (size_t)(i + r - p0) * rb;
+#pragma omp parallel if (work > 262144.0)
+        {
+            const int64_t chunk = items / (4 * omp_get_num_threads()) + 1;
+#pragma omp for schedule(static)
+            for (int64_t u = 0; u < units; u++) {
+                const int64_t i = p0 + u / nblk;
                 if (bit)
-                    q8_bit_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+                    q8_tables(x + (int64_t)g->perm[i] * K, K, u % nblk, ws->q8 + (size_t)(i - p0) * rb);
                 else
-                    q8_nm_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+                    q8_quant(x + (int64_t)g->perm[i] * K, K, u % nblk, ws->q8 + (size_t)(i - p0) * rb);
+            }
+#pragma omp for schedule(dynamic, chunk) nowait
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t gi = gi0 + it / nb, n0 = it % nb * Q8_ROW_BLOCK;
+                const int64_t i0 = g->start[gi] > p0 ? g->start[gi] : p0;
+                const int64_t i1 = g->start[gi + 1] < p1 ? g->start[gi + 1] : p1;
+                for (int64_t i = i0; i < i1; i += 4) {
+                    const int R = i1 - i < 4 ? (int)(i1 - i) : 4;
+                    const uint8_t *P[4];
+                    for (int r = 0; r < R; r++)
+                        P[r] = ws->q8 + (size_t)(i + r - p0) * rb;
+                    if (bit)
+                        q8_bit_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+                    else
+                        q8_nm_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+                }
             }
         }
     }
