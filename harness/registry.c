@@ -43,17 +43,17 @@ static const vd_rule dz1_rules[] = {
      "is not what these deltas give"},
 };
 
-/* BD-1 from bd1.csv: the mean over the zoo's fine-tunes of the share of the fine-tuning gain the
- * 1-bit delta keeps after scale distillation in the paper's setting (800 steps on general
- * English, logit MSE), with its interval; bd1.sh labels the row with that setting. */
+/* BD-1 from bd1.csv: the share of the fine-tuning gain the 1-bit delta keeps after scale
+ * distillation in the paper's setting (800 steps on general English, logit MSE; bd1.sh marks
+ * its rows paper=1), for every fine-tune and for their mean, each with its interval. */
 static const vd_rule bd1_rules[] = {
-    {"BD-1", "reproduced", "task=mean;paper=1", "kept", NULL, "kept_lo", "kept_hi",
-     "label", VD_AT_LEAST, 0.9, 0,
+    {"BD-1", "reproduced", "paper=1", "kept", NULL, "kept_lo", "kept_hi", "name", VD_AT_LEAST,
+     0.9, 0,
      "BitDelta's distilled 1-bit Vicuna-7B stays within a point of the fp16 fine-tune "
-     "(TruthfulQA 49.97 vs 50.36): keeping at least 90 % of the gain over the whole interval, in "
-     "the paper's own distillation setting, is that claim on the zoo"},
-    {"BD-1", "reproduced in trend", "task=mean;paper=1", "kept", NULL, "kept_lo", "kept_hi",
-     "label", VD_AT_LEAST, 0.75, 0,
+     "(TruthfulQA 49.97 vs 50.36): every fine-tune keeping at least 90 % of its gain over its "
+     "whole interval, in the paper's own distillation setting, is that claim on the zoo"},
+    {"BD-1", "reproduced in trend", "paper=1", "kept", NULL, "kept_lo", "kept_hi", "name",
+     VD_AT_LEAST, 0.75, 0,
      "three quarters of the gain kept over the whole interval still says the delta survives "
      "1-bit quantisation, with a visible loss the paper does not report"},
 };

@@ -3,7 +3,7 @@
 # fine-tunes with its interval, and each fine-tune's point.
 #   gnuplot -e "data='results/bd1/bd1.csv'; out='results/bd1/bd1'" plots/bd1.gp
 # Reads the table scripts/reproduce/bd1.sh joins (columns: size, task, setting, steps, text, loss,
-# paper, label, seeds, metric, value, kept, kept_lo, kept_hi, interval) and writes OUT.png and
+# paper, label, seeds, metric, value, kept, kept_lo, kept_hi, interval, x: the bar of the setting) and writes OUT.png and
 # OUT.svg: one bar per setting (the mean rows, in table order), the paper's setting in red, the
 # interval as an error bar, the fine-tunes as points, the 90 % line of the verdict's first tier.
 if (!exists("data")) data = 'results/bd1/bd1.csv'
@@ -30,11 +30,11 @@ do for [fmt in "pngcairo svg"] {
   set ylabel 'share of the fine-tuning gain kept (primary metric)'
   set xtics rotate by -35 font ',9'
   set key top left Left reverse opaque box font ',10'
-  # the per-task rows come first (tasks in turn, settings in table order), the nset mean rows last
+  # the per-task rows come first, the nset mean rows last
   plot 0.9 with lines dt 2 lw 1.5 lc rgb '#aa0000' title '90 % (the verdict''s first tier)', \
        data every ::(nrow + 1) using 0:($7 == 0 ? $12 : NaN) with boxes lc rgb '#1b6ca8' title 'mean over the fine-tunes', \
        '' every ::(nrow + 1) using 0:($7 == 1 ? $12 : NaN) with boxes lc rgb '#d35400' title 'the paper''s setting (800 steps, English, MSE)', \
-       '' every ::1::nrow using (int($0) % nset):12 with points pt 7 ps 0.9 lc rgb '#555555' title 'each fine-tune', \
+       '' every ::1::nrow using 16:12 with points pt 7 ps 0.9 lc rgb '#555555' title 'each fine-tune', \
        '' every ::(nrow + 1) using 0:12:13:14 with yerrorbars pt -1 lw 1.5 lc rgb '#000000' title '95 % interval', \
        '' every ::(nrow + 1) using 0:(NaN):xtic(strcol(8)) notitle
   unset output

@@ -26,7 +26,9 @@
 # Output: $OUT/runs/*.h5 (eval reports), $OUT/bd1.csv (one row per size, task and setting,
 # and task=mean rows), $OUT/section.md (verdict lines from the registry's rules for bd1).
 # Settings (environment): SIZES (small), TASKS (arith scripture), STEPS, TEXTS, LOSSES, SEEDS
-# (1), BPB_SEEDS (2 3), EVAL_TOKENS (8192), EVAL_EXAMPLES (200), JOBS (2), ZOO, OUT, DELTABENCH.
+# (1), BPB_SEEDS (2 3), EVAL_TOKENS (8192), EVAL_EXAMPLES (200), JOBS (2), ZOO, OUT, DELTABENCH,
+# ONLY_DONE (1: distil nothing new; tabulate the settings whose runs exist, e.g. a wide grid
+# of which a narrower run did a part).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${DELTABENCH:-bin/deltabench}
@@ -40,6 +42,7 @@ LOSSES=${LOSSES:-mse kl}
 SEEDS=${SEEDS:-1}
 BPB_SEEDS=${BPB_SEEDS:-2 3}
 JOBS=${JOBS:-2}
+ONLY_DONE=${ONLY_DONE:-0}
 EVAL=(--tokens "${EVAL_TOKENS:-8192}" --examples "${EVAL_EXAMPLES:-200}" --data "$ZOO/data" --threads 1)
 PAPER_SETTING="800 english mse"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -95,7 +98,7 @@ done
 unit() { # size task text loss seed
   local s=$1 t=$2 text=$3 loss=$4 seed=$5 z=$ZOO/$1 n k need=0 ctx seq dt
   for n in $STEPS; do [ -s "$R/$s-$t-$n-$text-$loss-$seed-eval.h5" ] || need=1; done
-  [ $need -eq 1 ] || return 0
+  [ $need -eq 1 ] && [ "$ONLY_DONE" != 1 ] || return 0
   ctx=$(sed -n 's/.*"max_position_embeddings"[^0-9]*\([0-9]*\).*/\1/p' "$z/base/config.json")
   seq=$((ctx < 128 ? ctx : 128))
   dt=$t; [ "$text" = english ] && dt=english
@@ -147,7 +150,12 @@ $text $loss $n_ 1"; done; done; done
       vals=""
       if [ "$distilled" = 0 ]; then vals=$v0; nseeds=1
       else
-        nseeds=0
+        nseeds=0 missing=0
+        for seed in $(seeds_of "$t" "$text" "$loss"); do
+          [ -s "$R/$s-$t-$steps-$text-$loss-$seed-eval.h5" ] || missing=1
+        done
+        # a setting not run for this fine-tune (a narrower earlier run): no row
+        [ $missing -eq 0 ] || continue
         for seed in $(seeds_of "$t" "$text" "$loss"); do
           read -r v _ _ _ <<<"$(q "$R/$s-$t-$steps-$text-$loss-$seed-eval.h5" "$m")"
           vals="$vals $v"; nseeds=$((nseeds + 1))
@@ -178,12 +186,20 @@ $text $loss $n_ 1"; done; done; done
     done <<<"$settings"
   done
 done >> "$csv"
-# the mean over the fine-tunes per setting (bounds: the mean of the bounds)
+# the mean over the fine-tunes per setting (bounds: the mean of the bounds), for the settings
+# every fine-tune has
 awk -F, 'NR > 1 { k = $3; if (!(k in n)) { ord[++no] = k; row[k] = $4 "," $5 "," $6 "," $7 "," $8 "," $9 }
+                  if (!($1 SUBSEP $2 in ft)) { ft[$1 SUBSEP $2] = 1; nft++ }
                   n[k]++; v[k] += $12; lo[k] += $13; hi[k] += $14 }
-  END { for (i = 1; i <= no; i++) { k = ord[i]
+  END { for (i = 1; i <= no; i++) { k = ord[i]; if (n[k] < nft) continue
           printf "mean,mean,%s,%s,kept,,%.6f,%.6f,%.6f,mean of the tasks'"'"' bounds\n", k, row[k], v[k] / n[k], lo[k] / n[k], hi[k] / n[k] } }' "$csv" > "$csv.mean"
 cat "$csv.mean" >> "$csv" && rm -f "$csv.mean"
+# x: the setting's place among the mean rows (the figure's bar), for every row; empty when the
+# setting has no mean row
+# setting has no mean row; name: "task: setting", what a verdict line calls the row
+awk -F, 'NR == FNR { if ($1 == "mean") x[$3] = nx++; next }
+         FNR == 1 { print $0 ",x,name"; next }
+         { print $0 "," (($3 in x) ? x[$3] : "") "," $2 ": " $8 }' "$csv" "$csv" > "$csv.x" && mv "$csv.x" "$csv"
 mv "$csv" "$OUT/bd1.csv"
 say "wrote $OUT/bd1.csv ($(($(wc -l < "$OUT/bd1.csv") - 1)) rows)"
 

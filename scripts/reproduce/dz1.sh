@@ -17,7 +17,8 @@
 #            deviation over the grid. The fitted range is the box spanned by the fine-tunes'
 #            nearest points; the central fit is the median of each σ over them.
 # 4. sweep   Llama-2-7B-shaped pairs (first layer, vocabulary 256, scaled to the model as fig5
-#            does) at the corners of that box, at the central fit and at the generator's
+#            does) at the corners of that box in tail and column σ (at the central row σ: a
+#            row's scale does not change its per-row codes), at the central fit and at the generator's
 #            historical defaults (σ 0.6, 0.3, 0.3: fig5's synthetic rows), each compressed
 #            2:4 + 2-bit (deltazip, H = I) with zstd and DEFLATE sizes.
 # The interval of the Llama-2-7B whole-checkpoint ratio is [min, max] over the box's corners
@@ -28,7 +29,7 @@
 # sweep / default = a Llama-2-7B point; interval = the ratio's interval per codec),
 # $OUT/section.md (verdict lines from the registry's rules).
 # Settings (environment): SIZES, TASKS, TAILS, ROWSIG, COLSIG, SHAPE (llama2-7b), ZOO, OUT,
-# DELTABENCH, JOBS (grid pairs measured at once, default 2).
+# DELTABENCH, JOBS (grid pairs and Llama points measured at once, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=${DELTABENCH:-bin/deltabench}
@@ -77,13 +78,18 @@ cfg() {
   sed -n "s/.*\"$2\"[^0-9]*\([0-9][0-9]*\).*/\1/p" "$1/config.json" | head -1
 }
 # medians FILE.h5: "kurtosis row_max_rms near_zero row_spread col_spread", medians over tensors
+# (kept beside the file as FILE.med: the grid's 72 files are read once)
 medians() {
-  local col out=""
-  for col in kurtosis row_max_rms near_zero row_spread col_spread; do
-    out="$out $("$D" export "$1" delta_stats | rp_pick /dev/stdin "$col" | sort -g |
-      awk '{ v[NR] = $1 } END { printf "%.6g", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
-  done
-  echo "${out# }"
+  [ -s "$1.med" ] && [ "$1.med" -nt "$1" ] && { cat "$1.med"; return; }
+  "$D" export "$1" delta_stats | awk -F, '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { n++; split("kurtosis row_max_rms near_zero row_spread col_spread", w, " ")
+      for (j = 1; j <= 5; j++) v[j, n] = $(col[w[j]]) }
+    END { for (j = 1; j <= 5; j++) {
+            for (a = 1; a <= n; a++) x[a] = v[j, a]
+            for (a = 2; a <= n; a++) { y = x[a]; b = a - 1; while (b >= 1 && x[b] > y) { x[b + 1] = x[b]; b-- } x[b + 1] = y }
+            printf "%s%.6g", (j > 1 ? " " : ""), (n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2) }
+          print "" }' > "$1.med.tmp" && mv "$1.med.tmp" "$1.med" && cat "$1.med"
 }
 
 # ---- 1. the zoo's deltas -------------------------------------------------------------------------
@@ -154,21 +160,33 @@ read -r tlo thi tmid rlo rhi rmid clo chi cmid <<<"$box"
 say "fitted range: tail σ [$tlo, $thi] (central $tmid), row σ [$rlo, $rhi] ($rmid), col σ [$clo, $chi] ($cmid)"
 
 # ---- 4. Llama-2-7B over the fitted range ---------------------------------------------------------
-points=$( { for a in "$tlo" "$thi"; do for b in "$rlo" "$rhi"; do for c in "$clo" "$chi"; do echo "sweep $a $b $c"; done; done; done
+# the row σ only scales whole rows, which the per-row quantiser and the in-group 2:4 choice
+# undo (only the fp16 row scales' bytes differ): the corners span tail and column σ at the
+# central row σ
+points=$( { for a in "$tlo" "$thi"; do for c in "$clo" "$chi"; do echo "sweep $a $rmid $c"; done; done
             echo "center $tmid $rmid $cmid"; echo "default 0.6 0.3 0.3"; } | awk '!seen[$2 " " $3 " " $4]++ || $1 != "sweep"')
 echo "$points" > "$R/points"
-while read -r kind a b c; do
-  p=$R/$SHAPE-$a-$b-$c
-  [ -s "$p-comp.h5" ] && continue
-  say "$SHAPE ($kind): tail σ $a, row σ $b, col σ $c"
-  "$D" synth --shape "$SHAPE" --layers 1 --vocab 256 --seed 0 --tail-sigma "$a" --row-sigma "$b" \
-      --col-sigma "$c" --out-base "$p.b.st" --out-target "$p.t.st" </dev/null >"$p.synth.log" 2>&1 ||
-    { cat "$p.synth.log" >&2; die "synth $SHAPE failed"; }
-  sed -n 's/.* of \([0-9]*\) layers, vocab \([0-9]*\) of \([0-9]*\).*/\1 \2 \3/p' "$p.synth.log" > "$R/$SHAPE.dims"
-  run "$SHAPE-$a-$b-$c-comp" compress --base "$p.b.st" --target "$p.t.st" --method deltazip --bits 2 \
+llama_one() { # tail row col
+  local p=$R/$SHAPE-$1-$2-$3
+  [ -s "$p-comp.h5" ] && return 0
+  "$D" synth --shape "$SHAPE" --layers 1 --vocab 256 --seed 0 --tail-sigma "$1" --row-sigma "$2" \
+      --col-sigma "$3" --out-base "$p.b.st" --out-target "$p.t.st" </dev/null >"$p.synth.log" 2>&1 ||
+    { cat "$p.synth.log" >&2; rm -f "$p.b.st" "$p.t.st"; die "synth $SHAPE failed"; }
+  sed -n 's/.* of \([0-9]*\) layers, vocab \([0-9]*\) of \([0-9]*\).*/\1 \2 \3/p' "$p.synth.log" > "$p.dims"
+  run "$SHAPE-$1-$2-$3-comp" compress --base "$p.b.st" --target "$p.t.st" --method deltazip --bits 2 \
       --quiet --out "$p.delta" --report "$p-comp.h5"
   rm -f "$p.b.st" "$p.t.st" "$p.delta"
-done <<<"$points"
+}
+pids=()
+while read -r kind a b c; do
+  [ -s "$R/$SHAPE-$a-$b-$c-comp.h5" ] && continue
+  say "$SHAPE ($kind): tail σ $a, row σ $b, col σ $c"
+  llama_one "$a" "$b" "$c" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || die "a Llama point failed"; pids=("${pids[@]:1}"); fi
+done <<<"$(awk '!seen[$2 " " $3 " " $4]++' <<<"$points")"
+for pid in "${pids[@]}"; do wait "$pid" || die "a Llama point failed"; done
+cat "$R/$SHAPE"-*.dims | head -1 > "$R/$SHAPE.dims"
 rp_stamp_done "$st"
 
 # ---- the table: the figure's rows, joined from the runs -------------------------------------------

@@ -72,7 +72,7 @@ outputs bd1 "$T/bd1"
 [ "$(($(wc -l < "$T/bd1/bd1.csv") - 1))" -eq 10 ] || fail "bd1.csv: expected 10 rows, got $(wc -l < "$T/bd1/bd1.csv")"
 grep -q '^mean,mean,800-english-mse,800,english,mse,1,' "$T/bd1/bd1.csv" || fail "bd1: no paper-setting mean row"
 # the paper's setting ran two seeds (bits per byte): its rows carry a t interval
-grep -q '^micro,code,800-english-mse,.*,t over 2 seeds$' "$T/bd1/bd1.csv" || fail "bd1: no interval over seeds"
+grep -q '^micro,code,800-english-mse,.*,t over 2 seeds,' "$T/bd1/bd1.csv" || fail "bd1: no interval over seeds"
 # the 2-step containers are the snapshots of the 800-step run, not runs of their own
 [ "$(ls "$T/bd1/runs/"*-distill.log | wc -l)" -eq 3 ] || fail "bd1: expected 3 distillations (2 texts, one more seed)"
 grep -q 'Verdict BD-1' "$T/paper.md" || fail "paper.md lacks the BD-1 verdict"
