@@ -44,15 +44,18 @@ static const vd_rule dz1_rules[] = {
 };
 
 /* BD-1 from bd1.csv: the share of the fine-tuning gain the 1-bit delta keeps after scale
- * distillation in the paper's setting (800 steps on general English, logit MSE; bd1.sh marks
- * its rows paper=1), for every fine-tune and for their mean, each with its interval. */
+ * distillation in the paper's setting (800 steps on general English, logit MSE), for every
+ * fine-tune and their mean, each with its interval; where 800 steps did not finish here, the
+ * English / MSE run of the most steps measured (bd1.sh marks the rows read: verdict=1, and names
+ * each row's setting). */
 static const vd_rule bd1_rules[] = {
-    {"BD-1", "reproduced", "paper=1", "kept", NULL, "kept_lo", "kept_hi", "name", VD_AT_LEAST,
+    {"BD-1", "reproduced", "verdict=1", "kept", NULL, "kept_lo", "kept_hi", "name", VD_AT_LEAST,
      0.9, 0,
      "BitDelta's distilled 1-bit Vicuna-7B stays within a point of the fp16 fine-tune "
      "(TruthfulQA 49.97 vs 50.36): every fine-tune keeping at least 90 % of its gain over its "
-     "whole interval, in the paper's own distillation setting, is that claim on the zoo"},
-    {"BD-1", "reproduced in trend", "paper=1", "kept", NULL, "kept_lo", "kept_hi", "name",
+     "whole interval, in the paper's own distillation setting (its text and loss at the most "
+     "steps measured), is that claim on the zoo"},
+    {"BD-1", "reproduced in trend", "verdict=1", "kept", NULL, "kept_lo", "kept_hi", "name",
      VD_AT_LEAST, 0.75, 0,
      "three quarters of the gain kept over the whole interval still says the delta survives "
      "1-bit quantisation, with a visible loss the paper does not report"},

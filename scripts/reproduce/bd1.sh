@@ -197,9 +197,15 @@ cat "$csv.mean" >> "$csv" && rm -f "$csv.mean"
 # x: the setting's place among the mean rows (the figure's bar), for every row; empty when the
 # setting has no mean row
 # setting has no mean row; name: "task: setting", what a verdict line calls the row
-awk -F, 'NR == FNR { if ($1 == "mean") x[$3] = nx++; next }
-         FNR == 1 { print $0 ",x,name"; next }
-         { print $0 "," (($3 in x) ? x[$3] : "") "," $2 ": " $8 }' "$csv" "$csv" > "$csv.x" && mv "$csv.x" "$csv"
+# verdict: 1 on the rows BD-1's rules read: per fine-tune, its English / MSE distillation of the
+# most steps measured (the paper's 800 where it finished), and their mean when they agree
+awk -F, 'NR == FNR { if ($1 == "mean") x[$3] = nx++
+                     else if ($5 == "english" && $6 == "mse" && $4 + 0 > best[$1 SUBSEP $2] + 0) best[$1 SUBSEP $2] = $4
+                     next }
+         FNR == 1 { for (k in best) { if (b == "") b = best[k]; else if (best[k] != b) b = "-" }
+                    print $0 ",x,name,verdict"; next }
+         { v = $1 == "mean" ? ($5 == "english" && $6 == "mse" && $4 == b) : ($5 == "english" && $6 == "mse" && $4 == best[$1 SUBSEP $2])
+           print $0 "," (($3 in x) ? x[$3] : "") "," $2 ": " $8 "," (v ? 1 : 0) }' "$csv" "$csv" > "$csv.x" && mv "$csv.x" "$csv"
 mv "$csv" "$OUT/bd1.csv"
 say "wrote $OUT/bd1.csv ($(($(wc -l < "$OUT/bd1.csv") - 1)) rows)"
 
@@ -217,7 +223,7 @@ awk -F, -v sizes="$SIZES" -v seeds="$SEEDS" -v bseeds="$BPB_SEEDS" '
     print "match, Wilson over the prompts (joined with a t interval over seeds where a setting has"
     print "several); bits per byte, Student t over the distillation seeds where a setting has several,"
     print "else none (a point: the evaluation windows are fixed, so one seed gives no spread)."
-    print "Distillation seeds: " seeds " (and " bseeds " for the paper'"'"'s text and loss on tasks scored in bits per byte). The row in bold is the paper'"'"'s setting (800 steps on general English, logit MSE)."
+    print "Distillation seeds: " seeds " (and " bseeds " for the paper'"'"'s text and loss on tasks scored in bits per byte). The row in bold is the paper'"'"'s setting (800 steps on general English, logit MSE); \"–\": not run here. The verdict reads, per fine-tune, the English / MSE distillation of the most steps measured: the paper'"'"'s 800 where it finished."
     print ""
     hdr = "| setting |"; sep = "|---|"
     for (i = 1; i <= nt; i++) { hdr = hdr " " tk[i] " |"; sep = sep "---:|" }
