@@ -259,13 +259,23 @@ int64_t dc_calib_file_tokens(const dc_calib *c);
 
 /* ---- synthetic checkpoints ------------------------------------------------------------------- */
 
+/* The synthetic delta's distribution: Δ[r, c] = delta_std · a_r · b_c · λ · g with g ≈ standard
+ * normal, λ = exp(tail_sigma · z) normalised to E[λ²] = 1 (a lognormal scale mixture: the heavy
+ * tails; 0: none), a_r = exp(row_sigma · z_r), b_c = exp(col_sigma · z_c) (per-row and
+ * per-column scales). dz1 fits tail/row/col to the zoo's deltas (compressors/dstats.h). */
+typedef struct {
+    double delta_std, tail_sigma, row_sigma, col_sigma;
+} dc_synth_params;
+/* The generator's historical defaults (the distribution fig5 and bd2 size). */
+#define DC_SYNTH_DEFAULTS {0.001, 0.6, 0.3, 0.3}
+
 /* Writes a base/fine-tuned pair with HF Llama names and shapes (F16) of model s (a row of
  * llama_models, or one truncated by `synth --layers/--vocab`), streaming (a few rows in
- * memory at a time). Base ~ N(0, 0.02²) per element (norms ≈ 1); Δ is a heavy-tailed scale
- * mixture of Gaussians with std `delta_std` times smooth per-row and per-column factors.
- * With calib_path, also writes "<name>.hessian" for every linear tensor from n = calib_tokens
- * correlated synthetic activations (only sensible for small shapes). */
-db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
+ * memory at a time). Base ~ N(0, 0.02²) per element (norms ≈ 1); Δ drawn from p (above;
+ * every σ in [0, 3], delta_std > 0). With calib_path, also writes "<name>.hessian" for every
+ * linear tensor from n = calib_tokens correlated synthetic activations (only sensible for
+ * small shapes). */
+db_status dc_synth_write(const llama_model *s, uint64_t seed, const dc_synth_params *p,
                          const char *base_path, const char *target_path, const char *calib_path,
                          int64_t calib_tokens, bool progress);
 

@@ -7,9 +7,10 @@
  * Distributions: base linear/embedding weights ~ N(0, 0.02²) (Llama's init scale; a sum of four
  * uniforms, cheap and smooth), norms 1 + N(0, 0.1²). The delta of every tensor is
  *   Δ[r, c] = delta_std · a_r · b_c · λ · g,
- * g ≈ standard normal (Irwin-Hall of three uniforms), λ from a lognormal scale mixture (σ = 0.6, normalised to E[λ²] = 1) that
- * gives the heavy tails of real fine-tuning deltas, a_r, b_c per-row / per-column lognormal
- * factors (σ = 0.3) for the channel structure real deltas show. Target = fp16(base + Δ). */
+ * g ≈ standard normal (Irwin-Hall of three uniforms), λ from a lognormal scale mixture
+ * (σ = tail_sigma, default 0.6, normalised to E[λ²] = 1) for heavy tails, a_r, b_c per-row /
+ * per-column lognormal factors (row_sigma, col_sigma, default 0.3) for channel structure
+ * (dc_synth_params; registry entry dz1 fits them to the zoo's deltas). Target = fp16(base + Δ). */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -158,7 +159,7 @@ static db_status write_calib(const llama_model *s, synth_tensor *ts, size_t nt, 
     return st_writer_finish(w);
 }
 
-db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
+db_status dc_synth_write(const llama_model *s, uint64_t seed, const dc_synth_params *p,
                          const char *base_path, const char *target_path, const char *calib_path,
                          int64_t calib_tokens, bool progress)
 {
@@ -174,6 +175,11 @@ db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
     db_status st = ts && lambda && colf && ob && ot ? DB_OK : db_error(DB_ERR_NOMEM, "synth: out of memory");
     if (st)
         goto done;
+    if (!(p->delta_std > 0) || !(p->tail_sigma >= 0 && p->tail_sigma <= 3) ||
+        !(p->row_sigma >= 0 && p->row_sigma <= 3) || !(p->col_sigma >= 0 && p->col_sigma <= 3)) {
+        st = db_error(DB_ERR_ARG, "synth: need delta_std > 0 and every sigma in [0, 3]");
+        goto done;
+    }
     synth_list(s, ts);
     for (size_t i = 0; i < nt; i++)
         if (ts[i].ndim == 0) {
@@ -183,7 +189,7 @@ db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
     /* λ table: lognormal quantiles, normalised to E[λ²] = 1 */
     double m2 = 0;
     for (int i = 0; i < LAMBDA_N; i++) {
-        lambda[i] = (float)exp(0.6 * normal_quantile((i + 0.5) / LAMBDA_N));
+        lambda[i] = (float)exp(p->tail_sigma * normal_quantile((i + 0.5) / LAMBDA_N));
         m2 += (double)lambda[i] * lambda[i];
     }
     for (int i = 0; i < LAMBDA_N; i++)
@@ -227,7 +233,7 @@ db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
         db_rng cr;
         rng_stream(&cr, seed, tid ^ 0xc01f);
         for (int64_t c = 0; c < C; c++)
-            colf[c] = (float)exp(0.3 * rng_normal(&cr));
+            colf[c] = (float)exp(p->col_sigma * rng_normal(&cr));
         for (int64_t r0 = 0; r0 < R && !st; r0 += ROWS_PER_CHUNK) {
             int64_t r1 = r0 + ROWS_PER_CHUNK < R ? r0 + ROWS_PER_CHUNK : R;
 #pragma omp parallel for schedule(static)
@@ -235,7 +241,7 @@ db_status dc_synth_write(const llama_model *s, uint64_t seed, double delta_std,
                 db_rng rb, rd;
                 rng_stream(&rb, seed, dc_row_stream(tid, r));
                 rng_stream(&rd, seed ^ 0xde17a, dc_row_stream(tid, r));
-                const float rowf = (float)(delta_std * exp(0.3 * rng_normal(&rd)));
+                const float rowf = (float)(p->delta_std * exp(p->row_sigma * rng_normal(&rd)));
                 uint16_t *pb = ob + (r - r0) * C, *pt = ot + (r - r0) * C;
                 for (int64_t c = 0; c < C; c++) {
                     float base = norm ? 1.0f + 0.1f * fast_normal(rng_u64(&rb))

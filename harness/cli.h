@@ -37,6 +37,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 int cmd_calib(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);

@@ -2,6 +2,7 @@
  * (scales only, logit MSE against the fine-tuned model, Adam), writing a new container. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness/cli.h"
@@ -35,7 +36,8 @@ int cmd_distill(int argc, char **argv)
     const char *cmd = "distill", *base = NULL, *target = NULL, *delta = NULL, *taskname = NULL;
     char dbuf[4200];
     const char *data = cli_root_path("models/zoo/data", dbuf, sizeof dbuf), *out = NULL;
-    distill_opts o = {200, 1e-4f, 8, 128, 1, DISTILL_MSE};
+    distill_opts o = {200, 1e-4f, 8, 128, 1, DISTILL_MSE, 0, NULL, NULL};
+    const char *save_at = NULL;
     int64_t threads = 2;
     bool quiet = false;
     const cli_opt opts[] = {
@@ -57,6 +59,10 @@ int cmd_distill(int argc, char **argv)
                    "mse: mean squared error of the logits (BitDelta's); kl:\n"
                    "KL divergence of the student's next-token distribution from the\n"
                    "teacher's (the MSE also weighs logits of tokens nobody predicts)", "mse"),
+        CLI_STR_OPT("save-at", &save_at, "N,N...",
+                    "also write the container after each of these steps\n"
+                    "(ascending, below --steps) to D2.stepN: the same as a run\n"
+                    "of N steps with this seed", "none"),
         CLI_INT_OPT("threads", &threads, 1, 256, "N", "threads, 1..256", "2"),
         CLI_FLAG_OPT("quiet", 'q', &quiet, "no result line"),
     };
@@ -67,6 +73,24 @@ int cmd_distill(int argc, char **argv)
         return rc;
     if (!base || !target || !delta || !taskname || !out)
         return cli_usage(cmd, "--base, --target, --delta, --task and --out are required");
+    enum { MAXSNAP = 16 };
+    int snap_steps[MAXSNAP];
+    char snap_buf[MAXSNAP][4200];
+    const char *snap_paths[MAXSNAP];
+    for (const char *p = save_at; p && *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',') || v < 1 || v >= o.steps || o.nsnap == MAXSNAP ||
+            (o.nsnap && v <= snap_steps[o.nsnap - 1]))
+            return cli_usage(cmd, "--save-at '%s': at most %d ascending steps in 1..%d, comma-separated",
+                             save_at, MAXSNAP, o.steps - 1);
+        snap_steps[o.nsnap] = (int)v;
+        snprintf(snap_buf[o.nsnap], sizeof snap_buf[0], "%s.step%ld", out, v);
+        snap_paths[o.nsnap] = snap_buf[o.nsnap];
+        o.nsnap++;
+        p = *end ? end + 1 : end;
+    }
+    o.snap_steps = snap_steps, o.snap_paths = snap_paths;
     tf_set_threads((int)threads);
     db_task *t = NULL;
     db_status s = task_open(taskname, data, (size_t)o.steps * o.B * o.T + 100000, &t);

@@ -19,7 +19,9 @@ static void usage(const cli_opt *opts, size_t n)
            "       deltabench synth --zero-like DIR --out-dir Z\n\n"
            "Writes a base and a fine-tuned checkpoint (F16, HF Llama names and shapes). Base\n"
            "weights ~ N(0, 0.02^2), norms ~ 1 + N(0, 0.1^2); the delta is a heavy-tailed scale\n"
-           "mixture with per-row and per-column factors (docs/compressors.md).\n\n"
+           "mixture with per-row and per-column factors: delta-std * a_r * b_c * lambda * g,\n"
+           "g ~ N(0, 1), lambda = exp(tail-sigma z) with E[lambda^2] = 1, a_r = exp(row-sigma z_r),\n"
+           "b_c = exp(col-sigma z_c) (docs/compressors.md; `deltabench stats` measures a pair).\n\n"
            "The second form writes model directory Z (config.json copied, model.safetensors)\n"
            "with the tensors of model directory DIR, every value zero: compressing a model\n"
            "against it compresses the whole model instead of its delta.\n\n"
@@ -68,16 +70,23 @@ int cmd_synth(int argc, char **argv)
 {
     const char *cmd = CMD, *shape = NULL, *base = NULL, *target = NULL, *calib = NULL,
                *like = NULL, *dir = NULL;
-    int64_t seed = 0, tokens = 256, layers = 0, vocab = 0;
-    double std = 0.001;
+    int64_t seed = 0, tokens = 256, layers = 0, vocab = 0, hidden = 0, ffn = 0;
+    dc_synth_params sp = DC_SYNTH_DEFAULTS;
     bool quiet = false;
     const cli_opt opts[] = {
         CLI_STR_OPT("shape", &shape, "S", "one of the shapes above", "required"),
         CLI_INT_OPT("seed", &seed, 0, INT64_MAX, "S", "generator seed, 0..2^63-1", "0"),
         CLI_STR_OPT("out-base", &base, "B", "base output .safetensors", "required"),
         CLI_STR_OPT("out-target", &target, "T", "fine-tuned output .safetensors", "required"),
-        CLI_REAL_OPT("delta-std", &std, 1e-30, 1.0, "X", "delta standard deviation, (0, 1]",
-                     "0.001"),
+        CLI_REAL_OPT("delta-std", &sp.delta_std, 1e-30, 1.0, "X",
+                     "delta standard deviation, (0, 1]", "0.001"),
+        CLI_REAL_OPT("tail-sigma", &sp.tail_sigma, 0, 3, "X",
+                     "sigma of the delta's lognormal scale mixture (its\n"
+                     "heavy tails; 0: none), [0, 3]", "0.6"),
+        CLI_REAL_OPT("row-sigma", &sp.row_sigma, 0, 3, "X",
+                     "sigma of the per-row lognormal scale, [0, 3]", "0.3"),
+        CLI_REAL_OPT("col-sigma", &sp.col_sigma, 0, 3, "X",
+                     "sigma of the per-column lognormal scale, [0, 3]", "0.3"),
         CLI_STR_OPT("out-calib", &calib, "F",
                     "also write synthetic calibration Hessians for every linear\n"
                     "tensor (for small shapes; see --hessians of compress)", "none"),
@@ -91,6 +100,11 @@ int cmd_synth(int argc, char **argv)
                     "vocabulary size instead of the shape's (embeddings and\n"
                     "lm_head are stored fp16 by every method: a size-only run\n"
                     "can make them small and count their bytes exactly)", "the shape's"),
+        CLI_INT_OPT("hidden", &hidden, 1, 1 << 20, "C",
+                    "hidden size instead of the shape's (a multiple of its\n"
+                    "head count): a pair the size of a small model", "the shape's"),
+        CLI_INT_OPT("ffn", &ffn, 1, 1 << 22, "F", "intermediate size instead of the shape's",
+                    "the shape's"),
         CLI_SECTION("the second form"),
         CLI_STR_OPT("zero-like", &like, "DIR",
                     "model directory to copy names, dtypes and shapes from", "required"),
@@ -106,9 +120,9 @@ int cmd_synth(int argc, char **argv)
     if (like || dir) {
         if (!like || !dir)
             return cli_usage(cmd, "--zero-like and --out-dir go together");
-        if (shape || base || target || calib || layers || vocab)
+        if (shape || base || target || calib || layers || vocab || hidden || ffn)
             return cli_usage(cmd, "--zero-like takes no --shape, --out-base, --out-target, "
-                             "--out-calib, --layers or --vocab");
+                             "--out-calib, --layers, --vocab, --hidden or --ffn");
         return zero_like(like, dir, quiet);
     }
     if (!shape || !base || !target)
@@ -126,10 +140,17 @@ int cmd_synth(int argc, char **argv)
         trunc.L = layers;
     if (vocab)
         trunc.V = vocab;
+    if (hidden && hidden % found->NH)
+        return cli_usage(cmd, "--hidden %lld: not a multiple of %s's %lld heads", (long long)hidden,
+                         shape, (long long)found->NH);
+    if (hidden)
+        trunc.C = hidden;
+    if (ffn)
+        trunc.F = ffn;
     const llama_model *s = &trunc;
     if (!strcmp(base, target))
         return cli_usage(cmd, "--out-base and --out-target are the same file");
-    db_status st = dc_synth_write(s, (uint64_t)seed, std, base, target, calib, tokens, !quiet);
+    db_status st = dc_synth_write(s, (uint64_t)seed, &sp, base, target, calib, tokens, !quiet);
     if (st)
         return cli_fail(CMD, st);
     if (!quiet)

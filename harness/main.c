@@ -25,6 +25,8 @@ static const cli_command commands[] = {
     {"generate", "print a model's continuation of a prompt", cmd_generate},
     {"distill", "BitDelta scale distillation of a bitdelta delta (logit MSE, scales only)",
      cmd_distill},
+    {"stats", "distribution statistics of a delta per linear tensor (kurtosis, tails, spreads)",
+     cmd_stats},
     {"calib", "measure a model's per-layer Hessians (2/n X^T X) into a calibration file",
      cmd_calib},
     {"calibrate", "fit the cost model's GPU terms to measured GPU timings (overlay, error tables)",

@@ -111,12 +111,46 @@ static const vd_rule dq2_rules[] = {
      "the delta's effect survives even where exact answers, the stricter test, do not"},
 };
 
+/* DZ-1 (size) from dz1.csv: the Llama-2-7B whole-checkpoint ratio of 2:4 + 2-bit + DEFLATE on
+ * synthetic deltas fitted to the zoo's, with its interval over the fitted range, against the
+ * paper's 9.86x, then against half of it. */
+static const vd_rule dz1_rules[] = {
+    {"DZ-1 (size)", "reproduced", "kind=interval", "ratio_deflate", "paper", "ratio_lo",
+     "ratio_hi", "model", VD_WITHIN, 0.8, 1.25,
+     "the paper's 9.86x is one checkpoint under GDeflate over dense codes; our layout (kept codes "
+     "+ in-group indices) and DEFLATE on a fitted, not the real, delta can differ by a fifth "
+     "either way, and the whole fitted range must agree"},
+    {"DZ-1 (size)", "reproduced in trend", "kind=interval", "ratio_deflate", "paper", "ratio_lo",
+     "ratio_hi", "model", VD_AT_LEAST, 0.5, 0,
+     "the claim says deltas compress 'up to 10x'; half the paper's ratio over the whole fitted "
+     "range still says a 2-bit 2:4 delta is several times smaller, below it the claim's size "
+     "is not what these deltas give"},
+};
+
+/* BD-1 from bd1.csv: the share of the fine-tuning gain the 1-bit delta keeps after scale
+ * distillation in the paper's setting (800 steps on general English, logit MSE), for every
+ * fine-tune and their mean, each with its interval; where 800 steps did not finish here, the
+ * English / MSE run of the most steps measured (bd1.sh marks the rows read: verdict=1, and names
+ * each row's setting). */
+static const vd_rule bd1_rules[] = {
+    {"BD-1", "reproduced", "verdict=1", "kept", NULL, "kept_lo", "kept_hi", "name", VD_AT_LEAST,
+     0.9, 0,
+     "BitDelta's distilled 1-bit Vicuna-7B stays within a point of the fp16 fine-tune "
+     "(TruthfulQA 49.97 vs 50.36): every fine-tune keeping at least 90 % of its gain over its "
+     "whole interval, in the paper's own distillation setting (its text and loss at the most "
+     "steps measured), is that claim on the zoo"},
+    {"BD-1", "reproduced in trend", "verdict=1", "kept", NULL, "kept_lo", "kept_hi", "name",
+     VD_AT_LEAST, 0.75, 0,
+     "three quarters of the gain kept over the whole interval still says the delta survives "
+     "1-bit quantisation, with a visible loss the paper does not report"},
+};
+
 #define RULES(r) .rules = (r), .nrules = sizeof(r) / sizeof((r)[0])
 
 const rp_entry rp_entries[] = {
     {
         .id = "fig5",
-        .claims = "DZ-1, DZ-2",
+        .claims = "DZ-1 (quality), DZ-2",
         .title = "DeltaZip figure 5: the ΔCompress pipeline stage by stage (size and quality)",
         .paper = "Vicuna-7B delta, 2-bit + 2:4 + GDeflate: 12,853.13 MB -> 1,303.79 MB = 9.86x with "
                  "BoolQ/LogiQA/TruthfulQA kept; compressing the whole model instead (SparseGPT "
@@ -192,7 +226,7 @@ const rp_entry rp_entries[] = {
     },
     {
         .id = "methods",
-        .claims = "BD-1, DQ-1",
+        .claims = "DQ-1",
         .title = "Every delta-compression method at equal bytes (16x..512x) on the model zoo",
         .paper = "BitDelta: 1-bit deltas keep quality (Vicuna-7B TruthfulQA 49.97 vs 50.36), scale "
                  "distillation helps (47.63 without); DeltaDQ: 16x at or above the baselines",
@@ -215,6 +249,33 @@ const rp_entry rp_entries[] = {
         .budget = "about 30 min after the zoo (measured under load ~20 on the shared 2-core machine: "
                   "SIZES=small 10 min, adding medium 20 min); about 5 min when cached (the join)",
         RULES(dq2_rules),
+    },
+    {
+        .id = "dz1",
+        .claims = "DZ-1 (size)",
+        .title = "DeltaZip DZ-1 (size): Llama-2-7B's ratio on synthetic deltas fitted to the zoo's",
+        .paper = "Vicuna-7B delta, 2-bit + 2:4 + GDeflate: 12,853.13 MB -> 1,303.79 MB = 9.86x "
+                 "(\"up to 10x\")",
+        .script = "scripts/reproduce/dz1.sh",
+        .plot = "plots/dz1.gp",
+        .needs = "the model zoo (make models); 0.5 GB of scratch disk for a Llama-2-7B layer",
+        .make_needs = "models",
+        .budget = "about 15 min after the zoo (SIZES=small: a 72-point grid, 4-6 Llama-2-7B layers at 2-4 min each under load); 5 s when cached",
+        RULES(dz1_rules),
+    },
+    {
+        .id = "bd1",
+        .claims = "BD-1",
+        .title = "BitDelta BD-1: the 1-bit delta's quality under a scale-distillation ablation",
+        .paper = "Vicuna-7B v1.5, 1-bit with scale distillation (800 steps on C4, logit MSE): "
+                 "TruthfulQA 49.97 vs 50.36 fp16, GSM8K 20.17 vs 19.03; without distillation "
+                 "47.63 / 19.56",
+        .script = "scripts/reproduce/bd1.sh",
+        .plot = "plots/bd1.gp",
+        .needs = "the model zoo (make models)",
+        .make_needs = "models",
+        .budget = "about 90 min on a loaded 2-core machine (small zoo, arith + scripture: 6 distillations of 800 steps, 10-30 min each, 2 at once); 5 s when cached",
+        RULES(bd1_rules),
     },
 };
 const size_t rp_count = sizeof rp_entries / sizeof rp_entries[0];

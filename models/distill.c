@@ -62,6 +62,15 @@ double distill_loss_grad(distill_loss kind, const float *z, const float *zt, siz
     return loss / (double)rows;
 }
 
+/* The container's "bitdelta_distill" metadata: the settings and the loss so far. */
+static void distill_note(char *note, size_t n, const distill_opts *o, int steps, const char *task,
+                         const distill_result *r)
+{
+    snprintf(note, n, "loss=%s steps=%d lr=%g batch=%d seq=%d seed=%llu task=%s %.6g->%.6g",
+             o->loss == DISTILL_KL ? "kl" : "mse", steps, (double)o->lr, o->B, o->T,
+             (unsigned long long)o->seed, task, r->loss_first, r->loss_last);
+}
+
 static void rebuild(scale_var *s)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -128,6 +137,11 @@ db_status distill_bitdelta(const char *base_dir, const char *target_dir, const c
     memset(r, 0, sizeof *r);
     if (o->steps < 1 || o->B < 1 || o->T < 2 || !(o->lr > 0))
         return db_error(DB_ERR_ARG, "distill: need steps >= 1, batch >= 1, seq >= 2, lr > 0");
+    for (int i = 0; i < o->nsnap; i++)
+        if (o->snap_steps[i] < 1 || o->snap_steps[i] >= o->steps ||
+            (i && o->snap_steps[i] <= o->snap_steps[i - 1]) || !o->snap_paths[i])
+            return db_error(DB_ERR_ARG, "distill: snapshot steps must ascend within 1..%d",
+                            o->steps - 1);
     tf_model stu = {0}, tea = {0};
     float *wbase = NULL, *tlogits = NULL, *dlog = NULL;
     int *tok = NULL, *tgt = NULL;
@@ -212,6 +226,8 @@ db_status distill_bitdelta(const char *base_dir, const char *target_dir, const c
     rng_seed(&rng, o->seed);
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-12f;
     double t0 = db_now();
+    int snap = 0;
+    char note[160];
     for (int step = 1; step <= o->steps; step++) {
         task_batch(t, &rng, o->B, o->T, tok, tgt);
         if ((s = tf_forward(&tea, tok, NULL, o->B, o->T, NULL)))
@@ -237,12 +253,14 @@ db_status distill_bitdelta(const char *base_dir, const char *target_dir, const c
             v->alpha -= o->lr * mh / (sqrtf(vh) + eps);
             rebuild(v);
         }
+        if (snap < o->nsnap && step == o->snap_steps[snap]) {
+            distill_note(note, sizeof note, o, step, t->name, r);
+            if ((s = write_container(delta_path, o->snap_paths[snap++], vars, nv, note)))
+                goto out;
+        }
     }
     r->seconds = db_now() - t0;
-    char note[160];
-    snprintf(note, sizeof note, "loss=%s steps=%d lr=%g batch=%d seq=%d seed=%llu task=%s %.6g->%.6g",
-             o->loss == DISTILL_KL ? "kl" : "mse", o->steps, (double)o->lr, o->B, o->T,
-             (unsigned long long)o->seed, t->name, r->loss_first, r->loss_last);
+    distill_note(note, sizeof note, o, o->steps, t->name, r);
     s = write_container(delta_path, out_path, vars, nv, note);
 out:
     for (int i = 0; i < nv; i++)

@@ -26,6 +26,13 @@ typedef struct {
     int B, T;       /* sequences x tokens per step */
     uint64_t seed;  /* batch sampling */
     distill_loss loss;
+    /* Snapshots: after step snap_steps[i] (ascending, each in 1..steps - 1) the container with
+     * the scales of that moment is also written to snap_paths[i]; the same as a run of
+     * snap_steps[i] steps with the same seed (one 800-step run gives the 50- and 200-step
+     * ablation points). nsnap 0: none. */
+    int nsnap;
+    const int *snap_steps;
+    const char *const *snap_paths;
 } distill_opts;
 
 typedef struct {

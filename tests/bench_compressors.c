@@ -225,7 +225,8 @@ static int bench_rss(void)
         return 1;
     }
     double t0 = db_now();
-    db_status s = dc_synth_write(llama_model_find("llama2-7b"), 0, 1e-3, b, t, NULL, 0, false);
+    const dc_synth_params sp = DC_SYNTH_DEFAULTS;
+    db_status s = dc_synth_write(llama_model_find("llama2-7b"), 0, &sp, b, t, NULL, 0, false);
     double tsynth = db_now() - t0;
     if (write(go[1], s ? "n" : "y", 1) != 1)
         perror("pipe write");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "compressors/compressor.h"
+#include "compressors/dstats.h"
 #include "compressors/internal.h"
 #include "compressors/lapack.h"
 #include "core/alloc.h"
@@ -700,8 +701,9 @@ START_TEST(test_container_roundtrip)
     tl_path_buf(out, sizeof out, "delta.safetensors");
     tl_path_buf(calib, sizeof calib, "calib.safetensors");
     const llama_model *sh = llama_model_find("tiny");
-    ck_assert_int_eq(dc_synth_write(sh, 1, 1e-3, base, tgt, calib, 64, false), DB_OK);
-    ck_assert_int_eq(dc_synth_write(sh, 2, 1e-3, other, tgt2, NULL, 0, false), DB_OK);
+    const dc_synth_params sp = DC_SYNTH_DEFAULTS;
+    ck_assert_int_eq(dc_synth_write(sh, 1, &sp, base, tgt, calib, 64, false), DB_OK);
+    ck_assert_int_eq(dc_synth_write(sh, 2, &sp, other, tgt2, NULL, 0, false), DB_OK);
     st_model *bm, *tm;
     ck_assert_int_eq(st_model_open(base, &bm), DB_OK);
     ck_assert_int_eq(st_model_open(tgt, &tm), DB_OK);
@@ -904,6 +906,152 @@ START_TEST(test_container_validation)
 }
 END_TEST
 
+
+/* dstat_compute on a crafted 2 x 4 tensor against hand-computed values:
+ *   Δ = [[1, -1, 1, -1], [2, 0, 0, -2]]: mean 0, m2 = 12/8, m4 = 36/8, kurtosis 4.5 / 2.25 = 2;
+ *   row RMS 1 and √2, row max / RMS 1 and √2; two zeros of eight below 0.1 RMS; ln row RMS
+ *   0 and ½ ln 2 (spread ¼ ln 2); column RMS √2.5, √0.5, √0.5, √2.5 (spread ¼ ln 5).
+ * A constant shift changes the RMS but not the central kurtosis. */
+START_TEST(test_dstats_crafted)
+{
+    float x[8] = {1, -1, 1, -1, 2, 0, 0, -2};
+    dstat_row r;
+    ck_assert_int_eq(dstat_compute(x, 2, 4, 0.1, &r), DB_OK);
+    ck_assert_int_eq(r.rows, 2);
+    ck_assert_int_eq(r.cols, 4);
+    ck_assert_double_eq_tol(r.rms, sqrt(1.5), 1e-12);
+    ck_assert_double_eq_tol(r.kurtosis, 2.0, 1e-12);
+    ck_assert_double_eq_tol(r.row_max_rms, (1 + sqrt(2.0)) / 2, 1e-12);
+    ck_assert_double_eq_tol(r.near_zero, 0.25, 1e-12);
+    ck_assert_double_eq_tol(r.row_spread, 0.25 * log(2.0), 1e-12);
+    ck_assert_double_eq_tol(r.col_spread, 0.25 * log(5.0), 1e-12);
+    /* near = 0: nothing is below 0; near = 1 (|Δ| < 1.22): the zeros and the four ±1 */
+    ck_assert_int_eq(dstat_compute(x, 2, 4, 0, &r), DB_OK);
+    ck_assert_double_eq_tol(r.near_zero, 0, 1e-12);
+    ck_assert_int_eq(dstat_compute(x, 2, 4, 1, &r), DB_OK);
+    ck_assert_double_eq_tol(r.near_zero, 0.75, 1e-12);
+    float y[8];
+    for (int i = 0; i < 8; i++)
+        y[i] = x[i] + 3;
+    ck_assert_int_eq(dstat_compute(y, 2, 4, 0.1, &r), DB_OK);
+    ck_assert_double_eq_tol(r.kurtosis, 2.0, 1e-9);
+    ck_assert_double_eq_tol(r.rms, sqrt((16 + 4 + 16 + 4 + 25 + 9 + 9 + 1) / 8.0), 1e-9);
+    /* all zero: every statistic 0; bad arguments refused */
+    float z[6] = {0};
+    ck_assert_int_eq(dstat_compute(z, 2, 3, 0.1, &r), DB_OK);
+    ck_assert(r.rms == 0 && r.kurtosis == 0 && r.row_max_rms == 0 && r.near_zero == 0 &&
+              r.row_spread == 0 && r.col_spread == 0);
+    ck_assert_int_eq(dstat_compute(x, 0, 4, 0.1, &r), DB_ERR_ARG);
+    ck_assert_int_eq(dstat_compute(x, 2, 4, -1, &r), DB_ERR_ARG);
+}
+END_TEST
+
+static db_status dstats_pair_op(void *ctx)
+{
+    const char **p = ctx;
+    dstat_row *rows = NULL;
+    size_t n = 0;
+    db_status s = dstat_pair(p[0], p[1], 0.1, &rows, &n);
+    ck_assert(s == DB_OK ? rows && n == 1 : !rows && n == 0);
+    db_free(rows);
+    return s;
+}
+
+/* dstat_pair over a crafted F32 pair: only the linear tensor is measured, Δ = target − base is
+ * the crafted tensor above; a missing tensor and a shape mismatch are one-line errors naming the
+ * file; every allocation failure is a clean DB_ERR_NOMEM. */
+START_TEST(test_dstats_pair)
+{
+    tl_scratch_make("check_dstats");
+    char b[300], t[300], t2[300];
+    tl_path_buf(b, sizeof b, "b.safetensors");
+    tl_path_buf(t, sizeof t, "t.safetensors");
+    tl_path_buf(t2, sizeof t2, "t2.safetensors");
+    float wb[8] = {0.5f, 0.25f, -1, 2, 0, 0, 1, 1}, wt[8], dx[8] = {1, -1, 1, -1, 2, 0, 0, -2};
+    for (int i = 0; i < 8; i++)
+        wt[i] = wb[i] + dx[i];
+    float nb[4] = {1, 1, 1, 1}, nt[4] = {2, 2, 2, 2};
+    const char *names[] = {"model.layers.0.mlp.up_proj.weight", "model.layers.0.input_layernorm.weight"};
+    db_tensor tb[2], tt[2];
+    int64_t sh[2] = {2, 4}, sn[1] = {4};
+    tensor_view(&tb[0], DT_F32, 2, sh, wb), tensor_view(&tb[1], DT_F32, 1, sn, nb);
+    tensor_view(&tt[0], DT_F32, 2, sh, wt), tensor_view(&tt[1], DT_F32, 1, sn, nt);
+    ck_assert_int_eq(st_save(b, 2, names, tb, 0, NULL, NULL), DB_OK);
+    ck_assert_int_eq(st_save(t, 2, names, tt, 0, NULL, NULL), DB_OK);
+    dstat_row *rows = NULL;
+    size_t n = 0;
+    ck_assert_msg(dstat_pair(b, t, 0.1, &rows, &n) == DB_OK, "%s", db_errmsg());
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(rows[0].name, names[0]);
+    ck_assert_double_eq_tol(rows[0].kurtosis, 2.0, 1e-12);
+    ck_assert_double_eq_tol(rows[0].near_zero, 0.25, 1e-12);
+    ck_assert_double_eq_tol(rows[0].col_spread, 0.25 * log(5.0), 1e-12);
+    db_free(rows);
+    const char *ctx[2] = {b, t};
+    ck_assert_int_ge(tl_alloc_sweep("dstat_pair", dstats_pair_op, NULL, ctx, 200), 3);
+    /* the target lacks the tensor; then has it in another shape */
+    ck_assert_int_eq(st_save(t2, 1, names + 1, tt + 1, 0, NULL, NULL), DB_OK);
+    ck_assert_int_eq(dstat_pair(b, t2, 0.1, &rows, &n), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "t2.safetensors"));
+    int64_t sh2[2] = {4, 2};
+    tensor_view(&tt[0], DT_F32, 2, sh2, wt);
+    ck_assert_int_eq(st_save(t2, 2, names, tt, 0, NULL, NULL), DB_OK);
+    ck_assert_int_eq(dstat_pair(b, t2, 0.1, &rows, &n), DB_ERR_SHAPE);
+    ck_assert_ptr_null(rows);
+    /* no linear tensor at all */
+    ck_assert_int_eq(st_save(t2, 1, names + 1, tt + 1, 0, NULL, NULL), DB_OK);
+    ck_assert_int_eq(dstat_pair(t2, t2, 0.1, &rows, &n), DB_ERR_FORMAT);
+    tl_scratch_drop();
+}
+END_TEST
+
+/* The generator's knobs move the statistics dz1 fits them with: with every σ = 0 the delta is
+ * the Irwin-Hall(3) approximation of a Gaussian (kurtosis 3 − 6/15 = 2.6, no row or column
+ * spread); tail σ = 0.5 alone multiplies the kurtosis by E[λ⁴]/E[λ²]² = e^{4σ²} = e (≈ 7.1);
+ * row σ = 0.3 alone gives a row spread of 0.3 and leaves the columns flat. A spread measured
+ * over n values of kurtosis κ carries the sampling floor (κ − 1)/(4n) in its square (the
+ * delta method on ln of a sample RMS), so the expected spread is √(σ² + (κ − 1)/(4n)). */
+START_TEST(test_synth_params_fit_stats)
+{
+    progress_disable(true);
+    tl_scratch_make("check_synth_fit");
+    char b[300], t[300];
+    tl_path_buf(b, sizeof b, "b.safetensors");
+    tl_path_buf(t, sizeof t, "t.safetensors");
+    llama_model m = *llama_model_find("llama2-7b");
+    m.L = 1, m.V = 8, m.C = 256, m.F = 512;
+    const struct {
+        dc_synth_params p;
+        double kurt, kurt_tol, row, col, kurt_row; /* kurt_row: within one row */
+    } cases[] = {
+        {{1e-3, 0, 0, 0}, 2.6, 0.15, 0, 0, 2.6},
+        {{1e-3, 0.5, 0, 0}, 2.6 * exp(1.0), 0.8, 0, 0, 2.6 * exp(1.0)},
+        {{1e-3, 0, 0.3, 0}, 2.6 * exp(4 * 0.09), 0.6, 0.3, 0, 2.6},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq(dc_synth_write(&m, 7, &cases[i].p, b, t, NULL, 0, false), DB_OK);
+        dstat_row *rows = NULL;
+        size_t n = 0;
+        ck_assert_msg(dstat_pair(b, t, 0.1, &rows, &n) == DB_OK, "%s", db_errmsg());
+        ck_assert_uint_eq(n, 7);
+        const dstat_row *r = &rows[6]; /* down_proj [256, 512] */
+        ck_assert_msg(fabs(r->kurtosis - cases[i].kurt) < cases[i].kurt_tol, "case %zu: kurtosis %g",
+                      i, r->kurtosis);
+        const double er = sqrt(cases[i].row * cases[i].row + (cases[i].kurt_row - 1) / (4.0 * 512)),
+                     ec = sqrt(cases[i].col * cases[i].col + (cases[i].kurt - 1) / (4.0 * 256));
+        ck_assert_msg(fabs(r->row_spread - er) < 0.02, "case %zu: row spread %g, expected %g", i,
+                      r->row_spread, er);
+        ck_assert_msg(fabs(r->col_spread - ec) < 0.02, "case %zu: col spread %g, expected %g", i,
+                      r->col_spread, ec);
+        ck_assert_double_eq_tol(r->rms, 1e-3 * (cases[i].p.row_sigma ? exp(0.09) : 1), 1e-4);
+        db_free(rows);
+    }
+    dc_synth_params bad = {1e-3, 3.5, 0, 0};
+    ck_assert_int_eq(dc_synth_write(&m, 7, &bad, b, t, NULL, 0, false), DB_ERR_ARG);
+    tl_scratch_drop();
+}
+END_TEST
+
 static Suite *compressors_suite(void)
 {
     Suite *s = suite_create("compressors");
@@ -925,6 +1073,9 @@ static Suite *compressors_suite(void)
     tcase_add_test(tc2, test_container_roundtrip);
     tcase_add_test(tc2, test_compress_bad_inputs);
     tcase_add_test(tc2, test_container_validation);
+    tcase_add_test(tc2, test_dstats_crafted);
+    tcase_add_test(tc2, test_dstats_pair);
+    tcase_add_test(tc2, test_synth_params_fit_stats);
     suite_add_tcase(s, tc2);
     return s;
 }

@@ -704,9 +704,35 @@ START_TEST(test_distill_lowers_logit_mse)
     compress(base, ft, "bitdelta", dz);
     db_task *t;
     ck_assert_int_eq(task_open("arith", NULL, 100000, &t), DB_OK);
-    distill_opts o = {12, 1e-3f, 4, 32, 1, DISTILL_MSE};
+    distill_opts o = {12, 1e-3f, 4, 32, 1, DISTILL_MSE, 0, NULL, NULL};
     distill_result r;
     ck_assert_msg(distill_bitdelta(base, ft, dz, t, &o, dz2, &r) == DB_OK, "%s", db_errmsg());
+    /* a snapshot after step 5 of a 12-step run is byte for byte a 5-step run (the metadata
+     * note, which records the loss so far, included) */
+    {
+        char s5[600], r5[600];
+        snprintf(s5, sizeof s5, "%s.snap5", dz2);
+        snprintf(r5, sizeof r5, "%s.run5", dz2);
+        const int at[] = {5};
+        const char *const paths[] = {s5};
+        distill_opts os = o, o5 = o;
+        os.nsnap = 1, os.snap_steps = at, os.snap_paths = paths;
+        o5.steps = 5;
+        distill_result rs, r5r;
+        char full[600];
+        snprintf(full, sizeof full, "%s.full", dz2);
+        ck_assert_msg(distill_bitdelta(base, ft, dz, t, &os, full, &rs) == DB_OK, "%s", db_errmsg());
+        ck_assert_msg(distill_bitdelta(base, ft, dz, t, &o5, r5, &r5r) == DB_OK, "%s", db_errmsg());
+        size_t na, nb, nc, nd;
+        unsigned char *a = tl_read(s5, &na), *b = tl_read(r5, &nb);
+        unsigned char *c = tl_read(full, &nc), *d = tl_read(dz2, &nd);
+        ck_assert(na == nb && memcmp(a, b, na) == 0);
+        ck_assert(nc == nd && memcmp(c, d, nc) == 0); /* snapshots do not change the run */
+        free(a), free(b), free(c), free(d);
+        const int bad[] = {12};
+        os.snap_steps = bad;
+        ck_assert_int_eq(distill_bitdelta(base, ft, dz, t, &os, full, &rs), DB_ERR_ARG);
+    }
     ck_assert_int_eq(r.nscales, micro.L * 7);
     ck_assert_msg(r.loss_last < r.loss_first, "mse %.4g -> %.4g", r.loss_first, r.loss_last);
     distill_opts ok = o;

@@ -65,7 +65,7 @@ expect_exit 2 "deltazip 9 bits" -- "$D" compress --base "$T/b2.st" --target "$T/
 # ---- registry CLI -----------------------------------------------------------------------------------
 expect_exit 0 "reproduce --list" -- "$D" reproduce --list
 expect_out_contains "fig5" "list names fig5"
-expect_out_contains "DZ-1, DZ-2" "list names the claims"
+expect_out_contains "DZ-1 (quality), DZ-2" "list names the claims"
 expect_exit 0 "reproduce --help" -- "$D" reproduce --help
 expect_exit 2 "unknown entry" -- "$D" reproduce nosuch
 expect_exit 2 "no entry" -- "$D" reproduce
