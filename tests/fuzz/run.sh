@@ -30,6 +30,8 @@ fuzz_one() {
   # them: it is not the child).
   local extra=() asan=quarantine_size_mb=32
   case $t in trace_h5 | nightly_history) extra=(-detect_leaks=0) asan=$asan:symbolize=0:detect_leaks=0 ;; esac
+  # the recipes of the structure-aware targets (tests/fuzz/h5table.h) need room at once
+  case $t in *_table) extra=(-max_len=1024 -len_control=0) ;; esac
   # -close_fd_mask=3: the targets' own output (usage errors) is dropped; reports still show.
   ASAN_OPTIONS=${ASAN_OPTIONS:-$asan} "$bin" "$work" "$root/tests/fuzz/corpus/$t" -max_total_time="$secs" -runs="$runs" \
     -close_fd_mask=3 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" \
