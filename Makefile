@@ -126,7 +126,7 @@ BENCH_SRC := $(wildcard tests/bench_*.c)
 BENCHES := $(BENCH_SRC:tests/%.c=$(B)/tests/%)
 GPU_TESTS := $(filter $(B)/tests/check_gpu_%,$(TESTS))
 
-.PHONY: all test test-unit test-cli test-interop test-gpu bench clean help models
+.PHONY: all test test-build test-unit test-cli test-interop test-gpu bench clean help models
 all: $(BIN)
 
 # Flag changes rebuild everything (the file changes only when the flags do).
@@ -179,6 +179,9 @@ export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions
 test: $(BIN) $(TESTS)
 	@scripts/run-tests.sh "$(B)/tests" "$(BIN)" "$(PYTHON)"
 
+# what `test` runs, built only (.ci/run builds the sanitizer variant while the release suite runs)
+test-build: $(BIN) $(TESTS)
+
 test-gpu: $(BIN) $(TESTS)
 	@DELTABENCH_REQUIRE_GPU=1 scripts/run-tests.sh --gpu-only "$(B)/tests" "$(BIN)" "$(PYTHON)"
 
@@ -229,12 +232,16 @@ $(FB)/%.o: %.c | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(call say,CLANG,$<)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
-$(FB)/git.o: $(B)/git.c | fuzz-deps
+$(FB)/git.c: FORCE
+	@mkdir -p $(FB)
+	@echo 'const char *db_git_commit(void) { return "$(GIT_COMMIT)"; }' | cmp -s - $@ || \
+	 echo 'const char *db_git_commit(void) { return "$(GIT_COMMIT)"; }' > $@
+$(FB)/git.o: $(FB)/git.c | fuzz-deps
 	@$(FUZZ_CC) -std=gnu11 -Wno-missing-prototypes -c $< -o $@
 $(FB)/libdeltabench.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
-$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FB)/libdeltabench.a $(FB)/git.o
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/h5table.h $(FB)/libdeltabench.a $(FB)/git.o
 	$(call say,LINK,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LIBFUZZER -fsanitize=fuzzer -o $@ $< $(FB)/git.o \
 	  $(FB)/libdeltabench.a $(DEP_LIBS) -fopenmp -lm -lpthread

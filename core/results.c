@@ -811,9 +811,18 @@ void res_abort(res_file *f)
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
+static int read_guard_on = 1;
+
+void res_read_guard(int on)
+{
+    read_guard_on = on != 0;
+}
+
 db_status res_read_guarded(const char *path, db_status (*read)(const char *path, void *arg),
                            void *arg)
 {
+    if (!read_guard_on)
+        return DB_OK;
     enum { CHILD_OK = 0, CHILD_FAILED = 3 }; /* any other end is a crash (ASan exits 1) */
     fflush(NULL);
     pid_t pid = fork();

@@ -20,12 +20,14 @@
 #include "tests/fuzz/fuzz_hw_profile.c"
 #include "tests/fuzz/fuzz_nightly_history.c"
 #include "tests/fuzz/fuzz_nightly_metrics.c"
+#include "tests/fuzz/fuzz_nightly_table.c"
 #include "tests/fuzz/fuzz_params.c"
 #include "tests/fuzz/fuzz_safetensors.c"
 #include "tests/fuzz/fuzz_st_index.c"
 #include "tests/fuzz/fuzz_tf_config.c"
 #include "tests/fuzz/fuzz_trace_csv.c"
 #include "tests/fuzz/fuzz_trace_h5.c"
+#include "tests/fuzz/fuzz_trace_h5_table.c"
 
 typedef struct {
     const char *name;
@@ -39,7 +41,7 @@ static const target targets[] = {
     T(params, false),      T(trace_csv, false),    T(azure_llm, false),
     T(azure_func, false),  T(trace_h5, false),     T(hw_profile, false),
     T(tf_config, false),   T(nightly_history, false), T(nightly_metrics, false),
-    T(cli, true),
+    T(cli, true),          T(trace_h5_table, false), T(nightly_table, false),
 };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 

@@ -26,16 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_TARGET(name)                                                                        \
     int fuzz_##name(const uint8_t *data, size_t size);                                          \
     int fuzz_##name(const uint8_t *data, size_t size)
-/* An HDF5 reader must close every handle it opened, on success and on every error path. */
-#define FZ_CHECK_HDF5_CLOSED()                                                                   \
-    do {                                                                                         \
-        ssize_t open_ = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);                             \
-        if (open_ != 0) {                                                                        \
-            fprintf(stderr, "fuzz: %zd HDF5 objects left open\n", open_);                       \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
-
 #endif
 
 static char fz_dir_buf[256];

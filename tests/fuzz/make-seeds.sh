@@ -11,7 +11,7 @@ C=$root/tests/fuzz/corpus
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 rm -rf "$C"
-mkdir -p "$C"/{safetensors,st_index,container,params,trace_csv,azure_llm,azure_func,trace_h5,hw_profile,tf_config,nightly_history,nightly_metrics,cli}
+mkdir -p "$C"/{safetensors,st_index,container,params,trace_csv,azure_llm,azure_func,trace_h5,hw_profile,tf_config,nightly_history,nightly_metrics,cli,trace_h5_table,nightly_table}
 
 # ---- safetensors and containers: tiny synthetic pair, one layer, vocabulary 8 -------------------
 "$DB" synth --shape tiny --layers 1 --vocab 8 --out-base "$T/b.safetensors" \
@@ -145,6 +145,27 @@ printf '# metrics\nkernel/gemv_s\t0.5\ts\tlower\tperf\t10\t0.02\tsrc.h5\n\ncompr
 (cd "$T" && "$DB" nightly record --history h.h5 --metrics "$C/nightly_metrics/two.tsv" \
   --machine ci --commit c1 --date 2026-01-01T02:00:00Z >/dev/null)
 cp "$T/h.h5" "$C/nightly_history/one-run.h5"
+
+# ---- recipes of the structure-aware HDF5 targets (tests/fuzz/h5table.h's format) -----------------
+python3 - "$C" <<'PY'
+import sys
+C = sys.argv[1]
+def recipe(flags, nrows, cols, tail=b''):
+    b = bytes([flags, len(cols), nrows & 255, nrows >> 8])
+    for c in cols: b += bytes(c)  # name, type, generator, a, b
+    return b + tail
+I32, I64, F64, STR, VSTR = 4, 7, 12, 16, 18
+# requests: ids and arrivals ramp up, model 0, 100 prompt and 3 output tokens
+req = [(0, I64, 1, 0, 4), (1, F64, 1, 0, 2), (2, I32, 2, 0, 0), (3, I64, 2, 6, 0), (4, I64, 2, 5, 0)]
+open(f'{C}/trace_h5_table/ramp', 'wb').write(recipe(0, 100, req))
+open(f'{C}/trace_h5_table/chunked-deflate-attrs', 'wb').write(
+    recipe(4 | 8 | 16 | 128, 300, req, bytes([2, 0, 0, 1, 1, 2, 7])))
+# history: three rows of run 1 (strings sized by b, picked by a: tests/fuzz/h5table.h fzt_str)
+hist = [(0, I64, 1, 1, 0), (1, STR, 2, 10, 31), (2, STR, 2, 11, 47), (3, STR, 2, 12, 63),
+        (4, STR, 2, 7, 95), (5, F64, 2, 3, 0), (6, STR, 2, 8, 15), (7, STR, 2, 1, 7),
+        (8, STR, 2, 4, 7), (9, I64, 2, 1, 0), (10, F64, 2, 0, 0), (11, STR, 2, 13, 159)]
+open(f'{C}/nightly_table/three-rows', 'wb').write(recipe(0, 3, hist))
+PY
 
 # ---- command lines: byte = command (fuzz_cli.c's table order), then NUL-separated arguments -------
 cli() { # name, command index, args...
