@@ -260,7 +260,8 @@ const rp_entry rp_entries[] = {
         .plot = "plots/dz1.gp",
         .needs = "the model zoo (make models); 0.5 GB of scratch disk for a Llama-2-7B layer",
         .make_needs = "models",
-        .budget = "about 15 min after the zoo (SIZES=small: a 72-point grid, 4-6 Llama-2-7B layers at 2-4 min each under load); 5 s when cached",
+        .budget = "about 15 min after the zoo (SIZES=small: a 72-point grid, 4-6 Llama-2-7B layers "
+                  "at 2-4 min each under load); 5 s when cached",
         RULES(dz1_rules),
     },
     {
@@ -274,7 +275,8 @@ const rp_entry rp_entries[] = {
         .plot = "plots/bd1.gp",
         .needs = "the model zoo (make models)",
         .make_needs = "models",
-        .budget = "about 90 min on a loaded 2-core machine (small zoo, arith + scripture: 6 distillations of 800 steps, 10-30 min each, 2 at once); 5 s when cached",
+        .budget = "several hours on a loaded 2-core machine (small zoo, arith + scripture: one 800-step "
+                  "distillation took 50-70 min at load 20-30, 2 run at once); 5 s when cached",
         RULES(bd1_rules),
     },
 };
