@@ -321,11 +321,18 @@ static db_status check_curve(const iv_point *p, size_t n, const char *what)
     return DB_OK;
 }
 
-db_status iv_interp_log(const iv_point *p, size_t n, double target, iv_interval *out)
+db_status iv_interp_log(const iv_point *p, size_t n, double target, double tol,
+                        iv_interval *out)
 {
     db_status s = check_curve(p, n, "interpolation");
     if (s != DB_OK)
         return s;
+    if (!(tol >= 0 && tol < 1))
+        return db_error(DB_ERR_ARG, "interpolation: tolerance %g outside [0, 1)", tol);
+    if (target < p[0].x && target >= p[0].x * (1 - tol))
+        target = p[0].x;
+    if (target > p[n - 1].x && target <= p[n - 1].x * (1 + tol))
+        target = p[n - 1].x;
     if (!(target >= p[0].x && target <= p[n - 1].x))
         return db_error(DB_ERR_ARG, "interpolation: %g lies outside the measured %g..%g", target,
                         p[0].x, p[n - 1].x);
@@ -343,22 +350,22 @@ db_status iv_interp_log(const iv_point *p, size_t n, double target, iv_interval 
     return DB_OK;
 }
 
-/* The ratio at which the curve x -> y(p[i]) (sel: 0 est, 1 lo, 2 hi) first drops below q. */
+/* The largest ratio at which the curve x -> y(p[i]) (sel: 0 est, 1 lo, 2 hi) is at q. */
 static double cross(const iv_point *p, size_t n, int sel, double q, iv_cross *how)
 {
 #define SEL(i) (sel == 0 ? p[i].y.est : sel == 1 ? p[i].y.lo : p[i].y.hi)
-    if (SEL(0) < q) {
-        *how = IV_CROSS_BELOW;
-        return p[0].x;
+    if (SEL(n - 1) >= q) {
+        *how = IV_CROSS_ABOVE;
+        return p[n - 1].x;
     }
-    for (size_t i = 0; i + 1 < n; i++)
-        if (SEL(i + 1) < q) {
+    for (size_t i = n - 1; i-- > 0;)
+        if (SEL(i) >= q) {
             double w = (SEL(i) - q) / (SEL(i) - SEL(i + 1)); /* SEL(i) >= q > SEL(i + 1) */
             *how = IV_CROSS_INSIDE;
             return exp(log(p[i].x) + w * (log(p[i + 1].x) - log(p[i].x)));
         }
-    *how = IV_CROSS_ABOVE;
-    return p[n - 1].x;
+    *how = IV_CROSS_BELOW;
+    return p[0].x;
 #undef SEL
 }
 

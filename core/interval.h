@@ -71,16 +71,20 @@ typedef struct {
 
 /* The curve p[0..n) (x strictly ascending) at x = target, linear in log x between the two
  * points bracketing it: est, lo and hi each interpolated (the interval of a point between two
- * measured settings is taken as the interpolation of theirs). DB_ERR_ARG when target lies
- * outside [p[0].x, p[n-1].x] (the curve does not reach it) or x is not ascending. */
-db_status iv_interp_log(const iv_point *p, size_t n, double target, iv_interval *out);
+ * measured settings is taken as the interpolation of theirs). A target beyond an end by at
+ * most the relative tolerance tol (0: none) reads that end's point (a method whose format
+ * fixes its ratio: one point). DB_ERR_ARG when target lies further outside [p[0].x,
+ * p[n-1].x] (the curve does not reach it) or x is not ascending. */
+db_status iv_interp_log(const iv_point *p, size_t n, double target, double tol,
+                        iv_interval *out);
 
-/* Where a falling curve of quality against ratio reaches quality q: the ratio, read in log x
- * between points, at which y first drops below q (scanning from the smallest ratio). */
+/* Where a curve of quality against ratio reaches quality q: the largest ratio, read in log x
+ * between points, at which it is still at q: between the last point at or above q and the next
+ * (a curve that rises again after a dip is read at its last rise, the baseline's best). */
 typedef enum {
     IV_CROSS_INSIDE = 0, /* the curve crosses q between two points */
-    IV_CROSS_BELOW = -1, /* already below q at p[0]: the ratio is at most p[0].x */
-    IV_CROSS_ABOVE = 1,  /* never below q up to p[n-1]: the ratio is at least p[n-1].x */
+    IV_CROSS_BELOW = -1, /* below q at every point: the ratio is at most p[0].x */
+    IV_CROSS_ABOVE = 1,  /* at or above q at p[n-1]: the ratio is at least p[n-1].x */
 } iv_cross;
 typedef struct {
     double est, lo, hi;             /* ratios, clamped to [p[0].x, p[n-1].x] */

@@ -15,7 +15,7 @@
 #define CMD "interval"
 
 typedef struct {
-    double alpha;
+    double alpha, tol;
     int64_t reps, seed;
     bool boot;
 } iv_opts;
@@ -42,8 +42,9 @@ static void usage(const cli_opt *opts, size_t n)
            "          tokens): paired bootstrap over lines\n"
            "  interp  a curve of quality against ratio at ratio TARGET, linear in log ratio\n"
            "          between the measured points bracketing it (exit 1 outside them)\n"
-           "  at      the ratio at which a falling curve first drops below quality Q (the\n"
-           "          interval from Q_HI on the curve's lows and Q_LO on its highs); a ratio\n"
+           "  at      the largest ratio at which a curve is still at quality Q (between its\n"
+           "          last point at or above Q and the next; the interval from Q_HI on the\n"
+           "          curve's lows and Q_LO on its highs); a ratio\n"
            "          beyond the last point prints as LAST+ (at least), before the first as FIRST-\n"
            "FILEs hold one number per line (blank lines and lines starting with # are skipped);\n"
            "a CURVE_FILE one point per line, \"ratio estimate low high\", ratios ascending.\n\n");
@@ -155,7 +156,7 @@ static bool parse_real(const char *what, const char *s, double *out)
 }
 
 /* interp TARGET FILE; at Q QLO QHI FILE */
-static int curve(const char *kind, char *const *args)
+static int curve(const char *kind, char *const *args, double tol)
 {
     bool at = !strcmp(kind, "at");
     double q[3];
@@ -169,7 +170,7 @@ static int curve(const char *kind, char *const *args)
     iv_crossing c;
     if (s == DB_OK)
         s = at ? iv_ratio_at(p, n, (iv_interval){q[0], q[1], q[2]}, &c)
-               : iv_interp_log(p, n, q[0], &v);
+               : iv_interp_log(p, n, q[0], tol, &v);
     db_free(p);
     if (s != DB_OK)
         return cli_fail(CMD, s);
@@ -244,6 +245,9 @@ int cmd_interval(int argc, char **argv)
         CLI_INT_OPT("reps", &o.reps, 100, 1000000, "N", "bootstrap resamples", "2000"),
         CLI_INT_OPT("seed", &o.seed, 0, INT64_MAX, "S", "bootstrap seed", "1"),
         CLI_FLAG_OPT("boot", 0, &o.boot, "mean: a percentile bootstrap instead of Student t"),
+        CLI_REAL_OPT("tol", &o.tol, 0, 0.5, "F",
+                     "interp: a target beyond an end by at most this share reads\n"
+                     "that end (a format with one fixed ratio)", "0"),
     };
     int argi = 0;
     int rc = cli_parse(CMD, argc, argv, opts, CLI_NOPTS(opts), &argi);
@@ -281,6 +285,6 @@ int cmd_interval(int argc, char **argv)
         return s ? cli_fail(CMD, s) : print_iv(&v);
     }
     if (!strcmp(kind, "interp") || !strcmp(kind, "at"))
-        return curve(kind, args);
+        return curve(kind, args, o.tol);
     return sample_kind(kind, args, want, &o);
 }

@@ -208,18 +208,24 @@ START_TEST(test_interp_and_ratio_at_known)
 {
     const iv_point p[] = {{8, {0.9, 0.8, 1.0}}, {16, {0.7, 0.6, 0.8}}};
     iv_interval v;
-    ck_assert_int_eq(iv_interp_log(p, 2, sqrt(128), &v), DB_OK); /* halfway in log x */
+    ck_assert_int_eq(iv_interp_log(p, 2, sqrt(128), 0, &v), DB_OK); /* halfway in log x */
     ck_assert_double_eq_tol(v.est, 0.8, TOL_CLOSED);
     ck_assert_double_eq_tol(v.lo, 0.7, TOL_CLOSED);
     ck_assert_double_eq_tol(v.hi, 0.9, TOL_CLOSED);
-    ck_assert_int_eq(iv_interp_log(p, 2, 16, &v), DB_OK);
+    ck_assert_int_eq(iv_interp_log(p, 2, 16, 0, &v), DB_OK);
     ck_assert_double_eq_tol(v.est, 0.7, TOL_CLOSED);
-    ck_assert_int_eq(iv_interp_log(p, 2, 8, &v), DB_OK);
+    ck_assert_int_eq(iv_interp_log(p, 2, 8, 0, &v), DB_OK);
     ck_assert_double_eq_tol(v.hi, 1.0, TOL_CLOSED);
-    ck_assert_int_eq(iv_interp_log(p, 2, 17, &v), DB_ERR_ARG);
-    ck_assert_int_eq(iv_interp_log(p, 2, 7.9, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_interp_log(p, 2, 17, 0, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_interp_log(p, 2, 7.9, 0, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_interp_log(p, 2, 16.3, 0.02, &v), DB_OK); /* within 2 % of the end */
+    ck_assert_double_eq_tol(v.est, 0.7, TOL_CLOSED);
+    ck_assert_int_eq(iv_interp_log(p, 2, 7.9, 0.02, &v), DB_OK);
+    ck_assert_double_eq_tol(v.est, 0.9, TOL_CLOSED);
+    ck_assert_int_eq(iv_interp_log(p, 1, 8.1, 0.02, &v), DB_OK); /* one point */
+    ck_assert_int_eq(iv_interp_log(p, 2, 16.5, 0.02, &v), DB_ERR_ARG);
     const iv_point back[] = {{16, {0.7, 0.6, 0.8}}, {8, {0.9, 0.8, 1.0}}};
-    ck_assert_int_eq(iv_interp_log(back, 2, 10, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_interp_log(back, 2, 10, 0, &v), DB_ERR_ARG);
 
     const iv_point c[] = {{1, {1, 1, 1}}, {4, {0.9, 0.85, 0.95}}, {16, {0.5, 0.4, 0.6}}};
     iv_crossing x;
@@ -235,6 +241,10 @@ START_TEST(test_interp_and_ratio_at_known)
     ck_assert_int_eq(x.est_c, IV_CROSS_BELOW);
     ck_assert_double_eq_tol(x.est, 1, TOL_CLOSED);
     ck_assert_int_eq(iv_ratio_at(c, 3, (iv_interval){NAN, 0, 1}, &x), DB_ERR_ARG);
+    /* a dip and a rise: read at the last rise (the baseline's best format) */
+    const iv_point d[] = {{1, {1, 1, 1}}, {2, {0.5, 0.5, 0.5}}, {4, {0.9, 0.9, 0.9}}, {8, {0.5, 0.5, 0.5}}};
+    ck_assert_int_eq(iv_ratio_at(d, 4, (iv_interval){0.7, 0.7, 0.7}, &x), DB_OK);
+    ck_assert_double_eq_tol(x.est, 4 * sqrt(2), 1e-9);
 }
 END_TEST
 

@@ -40,6 +40,7 @@ expect_exit 0 "ratio at quality, beyond" -- "$D" interval at 0.3 0.3 0.3 "$T/cur
 expect_exit 0 "ratio at quality, before" -- "$D" interval at 1.1 1.05 1.15 "$T/curve" && check_out "at, below" "1- 1- 1-"
 expect_exit 0 "interp" -- "$D" interval interp 8 "$T/curve" && check_out "interp at 8" "0.7 0.625 0.775"
 expect_exit 1 "interp outside" -- "$D" interval interp 20 "$T/curve" && expect_err_contains "outside" "interp outside"
+expect_exit 0 "interp within --tol" -- "$D" interval interp 16.3 "$T/curve" --tol 0.02 && check_out "interp, tol" "0.5 0.4 0.6"
 printf '1 2 3\n' > "$T/short"
 expect_exit 1 "curve line short" -- "$D" interval interp 2 "$T/short" && expect_err_contains "short:1:" "names the line"
 printf '4 1 1 1\n2 1 1 1\n' > "$T/desc"
