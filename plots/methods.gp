@@ -1,4 +1,4 @@
-# methods.gp: every delta-compression method at equal bytes on the model zoo (BD-1, DQ-1, DQ-2).
+# methods.gp: every delta-compression method at equal bytes on the model zoo (BD-1, DQ-2; DQ-1 is plots/equal.gp).
 #   gnuplot -e "data='results/methods/methods.csv'; out='results/methods/methods'" plots/methods.gp
 # Reads the tables scripts/reproduce/methods.sh joins from the compress and eval runs: the
 # sibling DATA-mean.csv (size, method, label, target, reached, ratio_linear, bpb_kept,

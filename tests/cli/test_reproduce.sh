@@ -102,12 +102,14 @@ expect_exit 0 "reproduce fig5 (micro)" -- "$D" reproduce fig5 --out "$T/f5" --pa
 for f in fig5.csv fig5.png fig5.svg section.md verdict; do
   [ -s "$T/f5/$f" ] || fail "fig5 output $f missing"
 done
-[ "$(grep -c '^zoo,micro/' "$T/f5/fig5.csv")" -eq 56 ] || fail "fig5.csv: expected 56 zoo rows"
+[ "$(grep -c '^zoo,micro/' "$T/f5/fig5.csv")" -eq 36 ] || fail "fig5.csv: expected 36 zoo rows"
 [ "$(grep -c '^synth,tiny,' "$T/f5/fig5.csv")" -eq 9 ] || fail "fig5.csv: expected 9 synth rows"
 grep -q 'zoo,micro/arith,fp16 delta,1,16.0000,1.000,' "$T/f5/fig5.csv" || fail "fp16 delta row is not 16 bits, 1x"
 grep -q '^old$' "$T/paper.md" && fail "paper.md section not replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
-grep -q 'Verdict DZ-2' "$T/paper.md" || fail "paper.md lacks the DZ-2 verdict"
+grep -q 'zoo,micro/code,2:4 + 2-bit,6,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,,$' "$T/f5/fig5.csv" ||
+  fail "fig5.csv: the 2-bit code row lacks its bits-per-byte intervals"
+grep -q 'Verdict DZ-1 (quality)' "$T/paper.md" || fail "paper.md lacks the DZ-1 quality verdict"
 grep -q 'DZ-1 quality' "$T/f5/verdict" || fail "verdict lacks DZ-1"
 # cached rerun: same table, no run redone
 cp "$T/f5/fig5.csv" "$T/first.csv"
