@@ -248,6 +248,31 @@ START_TEST(test_interp_and_ratio_at_known)
 }
 END_TEST
 
+static db_status op_gain_seeds(void *ctx)
+{
+    (void)ctx;
+    const double base[] = {2, 2.1, 2, 2.2}, ft[] = {1, 1.1, 1, 1.2};
+    const double c0[] = {1.5, 1.5, 1.6, 1.5}, c1[] = {1.7, 1.6, 1.7, 1.7};
+    const double *c[] = {c0, c1};
+    iv_interval v;
+    return iv_boot_gain_kept_seeds(c, 2, base, ft, 4, 100, 1, 0.05, &v);
+}
+
+static db_status op_ratio_of_sums(void *ctx)
+{
+    (void)ctx;
+    const double num[] = {1, 9, 3}, den[] = {1, 3, 2};
+    iv_interval v;
+    return iv_boot_ratio_of_sums(num, den, 3, 100, 1, 0.05, &v);
+}
+
+START_TEST(test_new_intervals_alloc_sweep)
+{
+    ck_assert_int_ge(tl_alloc_sweep("gain kept over seeds", op_gain_seeds, NULL, NULL, 20), 5);
+    ck_assert_int_ge(tl_alloc_sweep("ratio of sums", op_ratio_of_sums, NULL, NULL, 20), 3);
+}
+END_TEST
+
 START_TEST(test_bootstrap_alloc_failure)
 {
     const double x[] = {1, 2, 3, 4, 5, 6};
@@ -277,6 +302,7 @@ int main(void)
     tcase_add_test(tc, test_gain_kept_seeds_known);
     tcase_add_test(tc, test_interp_and_ratio_at_known);
     tcase_add_test(tc, test_bootstrap_alloc_failure);
+    tcase_add_test(tc, test_new_intervals_alloc_sweep);
     suite_add_tcase(s, tc);
     return tl_run(s);
 }
