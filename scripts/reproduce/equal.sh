@@ -188,7 +188,7 @@ setting() { # human form of a setting
   esac
 }
 csv=$OUT/equal.csv.tmp
-echo "kind,size,task,method,label,setting,target,metric,primary,ratio,q,q_lo,q_hi,reached,seeds,baseline,diff,diff_lo,diff_hi,dq_at_16x" > "$csv"
+echo "kind,size,task,method,label,setting,target,metric,primary,ratio,q,q_lo,q_hi,reached,seeds,baseline,diff,diff_lo,diff_hi,dq_at_16x,name" > "$csv"
 for s in $SIZES; do
   for t in $TASKS; do
     p=$R/$s-$t b=$p-eval-base.h5 f=$p-eval-finetuned.h5
@@ -209,16 +209,16 @@ for s in $SIZES; do
           read -r q qlo qhi <<<"$(rp_gain $mt "$b" "$f" "${evals[@]}")"
           [ -n "$q" ] || die "$s/$t $m $x: no gain kept in $mt"
           echo "$r $q $qlo $qhi" >> "$p-$m-$mt.curve.tmp"
-          echo "point,$s,$t,$m,$(label $m),$(setting $m "$x"),,$mname,$pr,$r,$q,$qlo,$qhi,1,$(echo $seeds | wc -w),,,,," >> "$csv"
+          echo "point,$s,$t,$m,$(label $m),$(setting $m "$x"),,$mname,$pr,$r,$q,$qlo,$qhi,1,$(echo $seeds | wc -w),,,,,," >> "$csv"
         done < "$R/$s.settings"
         sort -g "$p-$m-$mt.curve.tmp" | awk '!seen[$1]++' > "$p-$m-$mt.curve"
         rm -f "$p-$m-$mt.curve.tmp"
         for tg in $TARGETS; do
           if v=$("$D" interval interp "$tg" "$p-$m-$mt.curve" --tol 0.02 2>/dev/null); then
             read -r q qlo qhi <<<"$v"
-            echo "target,$s,$t,$m,$(label $m),,$tg,$mname,$pr,$tg,$q,$qlo,$qhi,1,,,,,," >> "$csv"
+            echo "target,$s,$t,$m,$(label $m),,$tg,$mname,$pr,$tg,$q,$qlo,$qhi,1,,,,,,," >> "$csv"
           else
-            echo "target,$s,$t,$m,$(label $m),,$tg,$mname,$pr,$tg,,,,0,,,,,," >> "$csv"
+            echo "target,$s,$t,$m,$(label $m),,$tg,$mname,$pr,$tg,,,,0,,,,,,," >> "$csv"
           fi
         done
       done
@@ -235,12 +235,12 @@ awk -F, '$1 == "target" && $7 == 16 && $9 == 1 { k = $2 SUBSEP $3; if (!seenk[k]
           for (j = 1; j <= nm; j++) { b = m[j]; if (b == "deltadq" || !((k, b) in q)) continue
             if (r) { d = q[k, "deltadq"] - q[k, b]; dl = lo[k, "deltadq"] - hi[k, b]; dh = hi[k, "deltadq"] - lo[k, b] }
             else { d = dl = dh = 0 }
-            printf "dq1,%s,%s,deltadq,DeltaDQ (our reading),,16,primary,1,16,,,,1,,%s,%.4f,%.4f,%.4f,%s\n", st[1], st[2], b, d, dl, dh, r ? 1 : ""
+            printf "dq1,%s,%s,deltadq,DeltaDQ (our reading),,16,primary,1,16,,,,1,,%s,%.4f,%.4f,%.4f,%s,%s/%s vs %s\n", st[1], st[2], b, d, dl, dh, r ? 1 : "", st[1], st[2], b
             S[st[1], b] += d; SL[st[1], b] += dl; SH[st[1], b] += dh; N[st[1], b]++; if (!r) NR0[st[1], b] = 1
             if (!sz[st[1]]++) szs[++ns] = st[1] } }
         for (i = 1; i <= ns; i++) for (j = 1; j <= nm; j++) { b = m[j]; if (!((szs[i], b) in N)) continue
           n = N[szs[i], b]
-          printf "dq1mean,%s,,deltadq,DeltaDQ (our reading),,16,primary,1,16,,,,1,,%s,%.4f,%.4f,%.4f,%s\n", szs[i], b, S[szs[i], b] / n, SL[szs[i], b] / n, SH[szs[i], b] / n, ((szs[i], b) in NR0) ? "" : 1 } }' "$csv" > "$csv.dq1"
+          printf "dq1mean,%s,,deltadq,DeltaDQ (our reading),,16,primary,1,16,,,,1,,%s,%.4f,%.4f,%.4f,%s,%s mean vs %s\n", szs[i], b, S[szs[i], b] / n, SL[szs[i], b] / n, SH[szs[i], b] / n, ((szs[i], b) in NR0) ? "" : 1, szs[i], b } }' "$csv" > "$csv.dq1"
 cat "$csv.dq1" >> "$csv"
 rm -f "$csv.dq1"
 mv "$csv" "$OUT/equal.csv"

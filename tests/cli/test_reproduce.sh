@@ -131,7 +131,7 @@ awk -F, '$1 == "point" && $4 == "lowrank" && $9 == 1 { r[++n] = $10; q[n] = $11 
          END { lo = q[1] < q[2] ? q[1] : q[2]; hi = q[1] < q[2] ? q[2] : q[1]
                exit !(n == 2 && reached == 1 && t >= lo && t <= hi && (r[1] - 16) * (r[2] - 16) < 0) }' "$T/eq/equal.csv" ||
   fail "equal.csv: low rank at 16x is not read between its settings"
-[ "$(grep -c '^point,micro,arith,dare,.*,3,,,,,$' "$T/eq/equal.csv")" -ge 2 ] || fail "equal.csv: DARE points are not over 3 seeds"
+[ "$(grep -c '^point,micro,arith,dare,.*,3,,,,,,$' "$T/eq/equal.csv")" -ge 2 ] || fail "equal.csv: DARE points are not over 3 seeds"
 grep -q '^\*\*Verdict DQ-1\*\*' "$T/paper2.md" || fail "paper.md lacks the DQ-1 verdict"
 # missing zoo: one-line error, non-zero
 expect_exit 1 "missing zoo" -- env ZOO="$T/nozoo" "$D" reproduce fig5 --out "$T/f5b" --no-paper
