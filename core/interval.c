@@ -237,3 +237,151 @@ db_status iv_boot_gain_kept(const double *c, const double *base, const double *f
     triple t = {c, base, ft};
     return bootstrap(n, reps, seed, alpha, stat_gain_kept, &t, out);
 }
+
+static double stat_ratio_of_sums(const size_t *idx, size_t n, const void *ctx, double *scratch)
+{
+    (void)scratch;
+    const triple *t = ctx;
+    double a = 0, b = 0;
+    for (size_t i = 0; i < n; i++)
+        a += t->a[idx[i]], b += t->b[idx[i]];
+    return b > 0 ? a / b : NAN;
+}
+
+db_status iv_boot_ratio_of_sums(const double *num, const double *den, size_t n, int reps,
+                                uint64_t seed, double alpha, iv_interval *out)
+{
+    db_status s;
+    if ((s = check_finite(num, n, "ratio of sums")) != DB_OK ||
+        (s = check_finite(den, n, "ratio of sums")) != DB_OK)
+        return s;
+    for (size_t i = 0; i < n; i++)
+        if (den[i] < 0)
+            return db_error(DB_ERR_ARG, "ratio of sums: denominator %zu is negative", i);
+    if (!(mean(den, n) > 0))
+        return db_error(DB_ERR_ARG, "ratio of sums: the denominators sum to 0");
+    triple t = {num, den, NULL};
+    return bootstrap(n, reps, seed, alpha, stat_ratio_of_sums, &t, out);
+}
+
+db_status iv_boot_gain_kept_seeds(const double *const *c, size_t nseeds, const double *base,
+                                  const double *ft, size_t n, int reps, uint64_t seed,
+                                  double alpha, iv_interval *out)
+{
+    if (!c || nseeds == 0)
+        return db_error(DB_ERR_ARG, "gain kept over seeds: no seeds");
+    if (nseeds == 1)
+        return iv_boot_gain_kept(c[0], base, ft, n, reps, seed, alpha, out);
+    db_status s;
+    for (size_t k = 0; k < nseeds; k++)
+        if ((s = check_finite(c[k], n, "gain kept over seeds")) != DB_OK)
+            return s;
+    if ((s = check_finite(base, n, "gain kept over seeds")) != DB_OK ||
+        (s = check_finite(ft, n, "gain kept over seeds")) != DB_OK)
+        return s;
+    double gap = mean(ft, n) - mean(base, n);
+    if (gap == 0)
+        return db_error(DB_ERR_ARG, "gain kept: the fine-tune gains nothing over the base");
+    double *avg = db_malloc_array(n, sizeof *avg), *per = db_malloc_array(nseeds, sizeof *per);
+    if (!avg || !per) {
+        db_free(avg), db_free(per);
+        return db_error(DB_ERR_NOMEM, "gain kept over seeds: out of memory (%zu values)", n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        double a = 0;
+        for (size_t k = 0; k < nseeds; k++)
+            a += c[k][i];
+        avg[i] = a / (double)nseeds;
+    }
+    for (size_t k = 0; k < nseeds; k++)
+        per[k] = (mean(c[k], n) - mean(base, n)) / gap;
+    iv_interval w, t;
+    if ((s = iv_boot_gain_kept(avg, base, ft, n, reps, seed, alpha, &w)) == DB_OK &&
+        (s = iv_mean_t95(per, nseeds, &t)) == DB_OK) {
+        if (alpha != 0.05) /* the t interval is 95 % only: scale its half-width by z ratio */
+            t.lo = t.est - (t.est - t.lo) * iv_norm_quantile(1 - alpha / 2) / 1.959963984540054,
+            t.hi = t.est + (t.hi - t.est) * iv_norm_quantile(1 - alpha / 2) / 1.959963984540054;
+        *out = (iv_interval){t.est, fmin(w.lo, t.lo), fmax(w.hi, t.hi)};
+    }
+    db_free(avg), db_free(per);
+    return s;
+}
+
+static db_status check_curve(const iv_point *p, size_t n, const char *what)
+{
+    if (!p || n == 0)
+        return db_error(DB_ERR_ARG, "%s: no points", what);
+    for (size_t i = 0; i < n; i++) {
+        if (!(p[i].x > 0) || !isfinite(p[i].x) || !isfinite(p[i].y.est) ||
+            !isfinite(p[i].y.lo) || !isfinite(p[i].y.hi))
+            return db_error(DB_ERR_ARG, "%s: point %zu is not finite with x > 0", what, i);
+        if (i && !(p[i].x > p[i - 1].x))
+            return db_error(DB_ERR_ARG, "%s: x is not strictly ascending at point %zu", what, i);
+    }
+    return DB_OK;
+}
+
+db_status iv_interp_log(const iv_point *p, size_t n, double target, double tol,
+                        iv_interval *out)
+{
+    db_status s = check_curve(p, n, "interpolation");
+    if (s != DB_OK)
+        return s;
+    if (!(tol >= 0 && tol < 1))
+        return db_error(DB_ERR_ARG, "interpolation: tolerance %g outside [0, 1)", tol);
+    if (target < p[0].x && target >= p[0].x * (1 - tol))
+        target = p[0].x;
+    if (target > p[n - 1].x && target <= p[n - 1].x * (1 + tol))
+        target = p[n - 1].x;
+    if (!(target >= p[0].x && target <= p[n - 1].x))
+        return db_error(DB_ERR_ARG, "interpolation: %g lies outside the measured %g..%g", target,
+                        p[0].x, p[n - 1].x);
+    size_t i = 0;
+    while (i + 1 < n && p[i + 1].x < target)
+        i++;
+    if (i + 1 == n || p[i].x == target) {
+        *out = p[i].y;
+        return DB_OK;
+    }
+    double w = (log(target) - log(p[i].x)) / (log(p[i + 1].x) - log(p[i].x));
+    const iv_interval *a = &p[i].y, *b = &p[i + 1].y;
+    *out = (iv_interval){a->est + w * (b->est - a->est), a->lo + w * (b->lo - a->lo),
+                         a->hi + w * (b->hi - a->hi)};
+    return DB_OK;
+}
+
+/* The largest ratio at which the curve x -> y(p[i]) (sel: 0 est, 1 lo, 2 hi) is at q. */
+static double cross(const iv_point *p, size_t n, int sel, double q, iv_cross *how)
+{
+#define SEL(i) (sel == 0 ? p[i].y.est : sel == 1 ? p[i].y.lo : p[i].y.hi)
+    if (SEL(n - 1) >= q) {
+        *how = IV_CROSS_ABOVE;
+        return p[n - 1].x;
+    }
+    for (size_t i = n - 1; i-- > 0;)
+        if (SEL(i) >= q) {
+            double w = (SEL(i) - q) / (SEL(i) - SEL(i + 1)); /* SEL(i) >= q > SEL(i + 1) */
+            *how = IV_CROSS_INSIDE;
+            return exp(log(p[i].x) + w * (log(p[i + 1].x) - log(p[i].x)));
+        }
+    *how = IV_CROSS_BELOW;
+    return p[0].x;
+#undef SEL
+}
+
+db_status iv_ratio_at(const iv_point *p, size_t n, iv_interval q, iv_crossing *out)
+{
+    db_status s = check_curve(p, n, "ratio at quality");
+    if (s != DB_OK)
+        return s;
+    if (!isfinite(q.est) || !isfinite(q.lo) || !isfinite(q.hi) || q.lo > q.hi)
+        return db_error(DB_ERR_ARG, "ratio at quality: the quality interval is not finite");
+    out->est = cross(p, n, 0, q.est, &out->est_c);
+    out->lo = cross(p, n, 1, q.hi, &out->lo_c);
+    out->hi = cross(p, n, 2, q.lo, &out->hi_c);
+    if (out->lo > out->est) /* a curve whose intervals cross each other: keep lo <= est <= hi */
+        out->lo = out->est, out->lo_c = out->est_c;
+    if (out->hi < out->est)
+        out->hi = out->est, out->hi_c = out->est_c;
+    return DB_OK;
+}

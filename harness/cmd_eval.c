@@ -1,12 +1,18 @@
 /* cmd_eval.c: `deltabench eval`: quality of a model, or of base + compressed delta, on a task:
  * bits per byte / perplexity on the validation split, exact-match accuracy by greedy decoding,
- * and the share of the fine-tuning gain a compressed delta keeps. Writes the `quality` table. */
+ * and the share of the fine-tuning gain a compressed delta keeps, each with its 95 % interval
+ * (core/interval.h): bits per byte a bootstrap over evaluation windows, exact match Wilson over
+ * prompts, the gain kept a paired bootstrap over the windows or prompts all three models were
+ * scored on. Writes the `quality` table and the per-item `items` table (what a later
+ * `deltabench interval` pairs across runs). */
 #include <stdbool.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
+#include "core/interval.h"
 #include "core/log.h"
 #include "harness/cli.h"
 #include "core/results.h"
@@ -23,15 +29,36 @@ typedef struct {
     double finetuned;  /* the uncompressed fine-tune's value (NaN without --finetuned) */
     double gain_kept;  /* (value - base) / (finetuned - base), NaN when unknown */
     int64_t n;         /* scored tokens or decoded examples */
+    double lo, hi;           /* 95 % interval of value (ppl: exp of the loss's) */
+    double gain_lo, gain_hi; /* 95 % interval of gain_kept (NaN when unknown) */
 } quality_row;
 
 static const res_field quality_fields[] = {
     RES_STR(quality_row, task),  RES_STR(quality_row, metric),    RES_STR(quality_row, model),
     RES_STR(quality_row, delta), RES_F64(quality_row, value),     RES_F64(quality_row, base),
     RES_F64(quality_row, finetuned), RES_F64(quality_row, gain_kept), RES_I64(quality_row, n),
+    RES_F64(quality_row, lo), RES_F64(quality_row, hi), RES_F64(quality_row, gain_lo),
+    RES_F64(quality_row, gain_hi),
 };
 static const res_schema quality_schema =
     RES_SCHEMA("quality", "model quality per task and metric", quality_row, quality_fields);
+
+/* One evaluation item: a window's summed loss in bits (metric bpb) or a prompt's 1 / 0 (metric
+ * accuracy), of the evaluated model (role "value") or of --base / --finetuned. */
+typedef struct {
+    char metric[16];
+    char role[16];
+    int64_t index;
+    double x;
+    int64_t n; /* scored tokens (bpb) or 1 (accuracy) */
+} item_row;
+
+static const res_field item_fields[] = {
+    RES_STR(item_row, metric), RES_STR(item_row, role), RES_I64(item_row, index),
+    RES_F64(item_row, x),      RES_I64(item_row, n),
+};
+static const res_schema item_schema =
+    RES_SCHEMA("items", "per-window loss (bits) and per-prompt exact match", item_row, item_fields);
 
 static void usage(const cli_opt *opts, size_t n)
 {
@@ -46,7 +73,14 @@ static void usage(const cli_opt *opts, size_t n)
 typedef struct {
     double bpb, ppl, acc;
     int64_t ntok, nex;
+    eval_items win, ex; /* per window (loss in nats, tokens), per prompt (1 / 0) */
 } scores;
+
+static void scores_free(scores *s)
+{
+    eval_items_free(&s->win);
+    eval_items_free(&s->ex);
+}
 
 typedef struct {
     const char *data;
@@ -80,7 +114,7 @@ static db_status score(const char *dir, const char *delta, const db_task *t, con
         goto out;
     }
     eval_result r;
-    if ((s = eval_ppl(&m, t, (int)o->batch, T, o->tokens, &r)))
+    if ((s = eval_ppl_items(&m, t, (int)o->batch, T, o->tokens, &r, &out->win)))
         goto out;
     out->bpb = r.bpb;
     out->ppl = r.ppl;
@@ -88,7 +122,7 @@ static db_status score(const char *dir, const char *delta, const db_task *t, con
     out->acc = NAN;
     out->nex = 0;
     if (t->kind == TASK_EXACT) {
-        if ((s = eval_exact(&m, t, (int)o->batch, o->examples, &r)))
+        if ((s = eval_exact_items(&m, t, (int)o->batch, o->examples, &r, &out->ex)))
             goto out;
         out->acc = r.accuracy;
         out->nex = r.nexact;
@@ -108,7 +142,10 @@ static void print_row(const char *metric, const quality_row *r)
         printf("   finetuned %10.4f", r->finetuned);
     if (!isnan(r->gain_kept))
         printf("   gain kept %7.4f", r->gain_kept);
-    printf("   (n=%" PRId64 ")\n", r->n);
+    printf("   (n=%" PRId64 ")   95 %%: [%.4f, %.4f]", r->n, r->lo, r->hi);
+    if (!isnan(r->gain_lo))
+        printf(", gain kept [%.4f, %.4f]", r->gain_lo, r->gain_hi);
+    printf("\n");
 }
 
 static double gain(double v, double b, double f)
@@ -116,6 +153,110 @@ static double gain(double v, double b, double f)
     if (isnan(b) || isnan(f) || f == b)
         return NAN;
     return (v - b) / (f - b);
+}
+
+/* The 95 % intervals of row r (metric i: 0 bpb, 1 ppl, 2 accuracy) from the items of the
+ * evaluated model v and, for the gain kept, of the base b and the fine-tune f. A statistic the
+ * data cannot give (no gain, too few items) stays NaN; only running out of memory fails. */
+static db_status row_intervals(quality_row *r, int i, const scores *v, const scores *b,
+                               const scores *f)
+{
+    r->lo = r->hi = r->gain_lo = r->gain_hi = NAN;
+    const eval_items *iv = i == 2 ? &v->ex : &v->win, *ib = i == 2 ? &b->ex : &b->win,
+                     *jf = i == 2 ? &f->ex : &f->win;
+    if (!iv->count)
+        return DB_OK;
+    iv_interval c;
+    db_status s = DB_OK;
+    if (i == 2) {
+        int64_t k = 0;
+        for (size_t j = 0; j < iv->count; j++)
+            k += iv->x[j] > 0;
+        if ((s = iv_wilson(k, (int64_t)iv->count, 0.05, &c)) == DB_OK)
+            r->lo = c.lo, r->hi = c.hi;
+    } else {
+        double *num = db_malloc_array(iv->count, sizeof *num);
+        double *den = db_malloc_array(iv->count, sizeof *den);
+        if (!num || !den)
+            s = db_error(DB_ERR_NOMEM, "eval: out of memory");
+        for (size_t j = 0; s == DB_OK && j < iv->count; j++)
+            num[j] = iv->x[j] / log(2.0), den[j] = (double)iv->n[j];
+        if (s == DB_OK &&
+            (s = iv_boot_ratio_of_sums(num, den, iv->count, IV_BOOT_REPS, 1, 0.05, &c)) == DB_OK)
+            r->lo = i == 0 ? c.lo : exp(c.lo * log(2.0)), r->hi = i == 0 ? c.hi : exp(c.hi * log(2.0));
+        db_free(num), db_free(den);
+    }
+    if (s == DB_OK && i != 1 && !isnan(r->gain_kept) && ib->count == iv->count &&
+        jf->count == iv->count &&
+        (s = iv_boot_gain_kept(iv->x, ib->x, jf->x, iv->count, IV_BOOT_REPS, 1, 0.05, &c)) == DB_OK)
+        r->gain_lo = c.lo, r->gain_hi = c.hi;
+    if (s == DB_ERR_ARG) { /* no interval from these data: left NaN */
+        db_error_clear();
+        s = DB_OK;
+    }
+    return s;
+}
+
+static db_status quality_rows(const char *task, const char *model, const char *delta,
+                              const scores *v, const scores *b, const scores *f,
+                              quality_row rows[3], size_t *nrows)
+{
+    struct {
+        const char *name;
+        double v, b, f;
+        int64_t n;
+    } mets[3] = {{"bpb", v->bpb, b->bpb, f->bpb, v->ntok},
+                 {"ppl", v->ppl, b->ppl, f->ppl, v->ntok},
+                 {"accuracy", v->acc, b->acc, f->acc, v->nex}};
+    *nrows = 0;
+    for (int i = 0; i < 3; i++) {
+        if (isnan(mets[i].v))
+            continue;
+        quality_row *r = &rows[(*nrows)++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->task, sizeof r->task, "%s", task);
+        snprintf(r->metric, sizeof r->metric, "%s", mets[i].name);
+        snprintf(r->model, sizeof r->model, "%s", model);
+        snprintf(r->delta, sizeof r->delta, "%s", delta ? delta : "");
+        r->value = mets[i].v;
+        r->base = mets[i].b;
+        r->finetuned = mets[i].f;
+        r->gain_kept = gain(mets[i].v, mets[i].b, mets[i].f);
+        r->n = mets[i].n;
+        db_status s = row_intervals(r, i, v, b, f);
+        if (s)
+            return s;
+    }
+    return DB_OK;
+}
+
+/* The `items` table: every window and prompt of the evaluated model, the base and the
+ * fine-tune (those scored), windows' losses in bits. */
+static db_status item_rows(const scores *v, const scores *b, const scores *f, item_row **out,
+                           size_t *n)
+{
+    const scores *who[3] = {v, b, f};
+    const char *role[3] = {"value", "base", "finetuned"};
+    size_t total = 0;
+    for (int k = 0; k < 3; k++)
+        total += who[k]->win.count + who[k]->ex.count;
+    *n = 0;
+    *out = db_calloc(total ? total : 1, sizeof **out);
+    if (!*out)
+        return db_error(DB_ERR_NOMEM, "eval: out of memory (%zu items)", total);
+    for (int k = 0; k < 3; k++)
+        for (int e = 0; e < 2; e++) {
+            const eval_items *it = e ? &who[k]->ex : &who[k]->win;
+            for (size_t j = 0; j < it->count; j++) {
+                item_row *r = &(*out)[(*n)++];
+                snprintf(r->metric, sizeof r->metric, "%s", e ? "accuracy" : "bpb");
+                snprintf(r->role, sizeof r->role, "%s", role[k]);
+                r->index = (int64_t)j;
+                r->x = e ? it->x[j] : it->x[j] / log(2.0);
+                r->n = it->n[j];
+            }
+        }
+    return DB_OK;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -183,51 +324,39 @@ int cmd_eval(int argc, char **argv)
         task_free(t);
         return cli_fail(cmd, s);
     }
-    scores sv, sb = {NAN, NAN, NAN, 0, 0}, sf = {NAN, NAN, NAN, 0, 0};
+    scores sv = {0}, sb = {NAN, NAN, NAN, 0, 0, {0}, {0}}, sf = {NAN, NAN, NAN, 0, 0, {0}, {0}};
     if ((s = score(model, delta, t, &o, &sv)) || (base && (s = score(base, NULL, t, &o, &sb))) ||
         (ft && (s = score(ft, NULL, t, &o, &sf)))) {
         task_free(t);
         res_abort(f);
+        scores_free(&sv), scores_free(&sb), scores_free(&sf);
         return cli_fail(cmd, s);
     }
-    quality_row rows[3];
-    size_t nrows = 0;
-    struct {
-        const char *name;
-        double v, b, f;
-        int64_t n;
-    } mets[3] = {{"bpb", sv.bpb, sb.bpb, sf.bpb, sv.ntok},
-                 {"ppl", sv.ppl, sb.ppl, sf.ppl, sv.ntok},
-                 {"accuracy", sv.acc, sb.acc, sf.acc, sv.nex}};
     if (!quiet)
         printf("eval %s on %s%s%s (%s)\n", model, taskname, delta ? " + delta " : "",
                delta ? delta : "", t->kind == TASK_EXACT ? "exact match" : "perplexity");
-    for (int i = 0; i < 3; i++) {
-        if (isnan(mets[i].v))
-            continue;
-        quality_row *r = &rows[nrows++];
-        memset(r, 0, sizeof *r);
-        snprintf(r->task, sizeof r->task, "%s", taskname);
-        snprintf(r->metric, sizeof r->metric, "%s", mets[i].name);
-        snprintf(r->model, sizeof r->model, "%s", model);
-        snprintf(r->delta, sizeof r->delta, "%s", delta ? delta : "");
-        r->value = mets[i].v;
-        r->base = mets[i].b;
-        r->finetuned = mets[i].f;
-        r->gain_kept = gain(mets[i].v, mets[i].b, mets[i].f);
-        r->n = mets[i].n;
-        if (!quiet)
-            print_row(mets[i].name, r);
-    }
+    quality_row rows[3];
+    size_t nrows = 0;
+    item_row *items = NULL;
+    size_t nitems = 0;
+    s = quality_rows(taskname, model, delta, &sv, &sb, &sf, rows, &nrows);
+    if (s == DB_OK && f)
+        s = item_rows(&sv, &sb, &sf, &items, &nitems);
+    for (size_t i = 0; s == DB_OK && !quiet && i < nrows; i++)
+        print_row(rows[i].metric, &rows[i]);
     task_free(t);
-    if (f) {
-        if ((s = res_attr_str(f, "task", taskname)) ||
-            (s = res_table_write(f, &quality_schema, nrows, rows))) {
-            res_abort(f);
-            return cli_fail(cmd, s);
-        }
-        if ((s = res_commit(f)))
-            return cli_fail(cmd, s);
+    scores_free(&sv), scores_free(&sb), scores_free(&sf);
+    if (s == DB_OK && f &&
+        !(s = res_attr_str(f, "task", taskname)) &&
+        !(s = res_table_write(f, &quality_schema, nrows, rows)) &&
+        !(s = res_table_write(f, &item_schema, nitems, items))) {
+        s = res_commit(f); /* frees f whatever it returns */
+        f = NULL;
+    }
+    db_free(items);
+    if (s) {
+        res_abort(f);
+        return cli_fail(cmd, s);
     }
     return DB_EXIT_OK;
 }

@@ -36,9 +36,39 @@ static void fill_example(const db_task *t, int T, size_t e, int *tk, int *tg)
     tg[ex->plen + ex->alen - 1] = TOK_EOS;
 }
 
+void eval_items_free(eval_items *it)
+{
+    if (!it)
+        return;
+    db_free(it->x);
+    db_free(it->n);
+    *it = (eval_items){NULL, NULL, 0};
+}
+
+static db_status items_alloc(eval_items *it, size_t n)
+{
+    if (!it)
+        return DB_OK;
+    *it = (eval_items){db_malloc_array(n ? n : 1, sizeof(double)),
+                       db_malloc_array(n ? n : 1, sizeof(int64_t)), 0};
+    if (!it->x || !it->n) {
+        eval_items_free(it);
+        return db_error(DB_ERR_NOMEM, "eval: out of memory (%zu items)", n);
+    }
+    return DB_OK;
+}
+
 db_status eval_ppl(tf_model *m, const db_task *t, int B, int T, int64_t max_tokens, eval_result *r)
 {
+    return eval_ppl_items(m, t, B, T, max_tokens, r, NULL);
+}
+
+db_status eval_ppl_items(tf_model *m, const db_task *t, int B, int T, int64_t max_tokens,
+                         eval_result *r, eval_items *items)
+{
     memset(r, 0, sizeof *r);
+    if (items)
+        *items = (eval_items){NULL, NULL, 0};
     r->accuracy = -1;
     if (B < 1 || T < 2 || T > m->cfg.maxT)
         return db_error(DB_ERR_ARG, "eval: window %d outside 2..%d", T, m->cfg.maxT);
@@ -60,7 +90,7 @@ db_status eval_ppl(tf_model *m, const db_task *t, int B, int T, int64_t max_toke
         nrows = (t->val.n - 1) / (size_t)T;
     }
     db_status st;
-    if ((st = tf_acts_alloc(m, B, T, false)))
+    if ((st = tf_acts_alloc(m, B, T, false)) || (st = items_alloc(items, nrows)))
         return st;
     int *tok = db_malloc_array((size_t)B * T, sizeof(int));
     int *tgt = db_malloc_array((size_t)B * T, sizeof(int));
@@ -78,17 +108,29 @@ db_status eval_ppl(tf_model *m, const db_task *t, int B, int T, int64_t max_toke
                                                        tgt + (size_t)nb * T);
         if ((st = tf_forward(m, tok, tgt, nb, T, NULL)))
             goto out;
-        for (int i = 0; i < nb * T; i++)
-            if (tgt[i] >= 0) {
-                sum += m->acts.rowloss[i];
-                cnt++;
+        for (int b = 0; b < nb; b++) {
+            double ws = 0.0;
+            int64_t wn = 0;
+            for (int i = b * T; i < (b + 1) * T; i++)
+                if (tgt[i] >= 0) {
+                    ws += m->acts.rowloss[i];
+                    wn++;
+                }
+            sum += ws;
+            cnt += wn;
+            if (items) {
+                items->x[items->count] = ws;
+                items->n[items->count++] = wn;
             }
+        }
     }
     r->ntokens = cnt;
     r->loss = cnt ? sum / (double)cnt : 0.0;
     r->bpb = r->loss / log(2.0);
     r->ppl = exp(r->loss);
 out:
+    if (st)
+        eval_items_free(items);
     db_free(tok);
     db_free(tgt);
     return st;
@@ -105,8 +147,16 @@ static int argmax(const float *x, int n)
 
 db_status eval_exact(tf_model *m, const db_task *t, int B, int64_t n, eval_result *r)
 {
+    return eval_exact_items(m, t, B, n, r, NULL);
+}
+
+db_status eval_exact_items(tf_model *m, const db_task *t, int B, int64_t n, eval_result *r,
+                           eval_items *items)
+{
     memset(r, 0, sizeof *r);
     r->accuracy = -1;
+    if (items)
+        *items = (eval_items){NULL, NULL, 0};
     if (t->kind != TASK_EXACT || !t->nex)
         return db_error(DB_ERR_ARG, "eval: task %s has no exact-match examples", t->name);
     if (n <= 0 || n > (int64_t)t->nex)
@@ -121,8 +171,12 @@ db_status eval_exact(tf_model *m, const db_task *t, int B, int64_t n, eval_resul
                         m->cfg.maxT);
     tf_kv kv;
     db_status s;
-    if ((s = tf_kv_alloc(&kv, &m->cfg, B, Tc)))
+    if ((s = items_alloc(items, (size_t)n)))
         return s;
+    if ((s = tf_kv_alloc(&kv, &m->cfg, B, Tc))) {
+        eval_items_free(items);
+        return s;
+    }
     int *tok = db_malloc_array((size_t)B, sizeof(int)), *pos = db_malloc_array((size_t)B, sizeof(int));
     int *gen = db_malloc_array((size_t)B * (t->max_answer + 1), sizeof(int));
     int *ngen = db_malloc_array((size_t)B, sizeof(int)), *done = db_malloc_array((size_t)B, sizeof(int));
@@ -177,11 +231,17 @@ db_status eval_exact(tf_model *m, const db_task *t, int B, int64_t n, eval_resul
             for (int j = 0; ok && j < ex->alen; j++)
                 ok = g[j] == ex->answer[j];
             r->ncorrect += ok;
+            if (items) {
+                items->x[items->count] = ok;
+                items->n[items->count++] = 1;
+            }
         }
         r->nexact += nb;
     }
     r->accuracy = r->nexact ? (double)r->ncorrect / (double)r->nexact : 0.0;
 out:
+    if (s)
+        eval_items_free(items);
     tf_kv_free(&kv);
     db_free(tok);
     db_free(pos);

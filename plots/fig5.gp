@@ -1,10 +1,12 @@
 # fig5.gp: DeltaZip figure 5 measured: the ΔCompress pipeline stage by stage.
 #   gnuplot -e "data='results/fig5/fig5.csv'; out='results/fig5/fig5'" plots/fig5.gp
 # Reads the table scripts/reproduce/fig5.sh joins from the runs' HDF5 files (columns: group,
-# model, stage, x, bits_linear, ratio_linear, ratio_whole, bpb, bpb_kept, acc, acc_kept) and
+# model, stage, x, bits_linear, ratio_linear, ratio_whole, bpb, bpb_kept, acc, acc_kept, then
+# the 95 % intervals bpb_lo/hi, bpb_kept_lo/hi, acc_lo/hi, acc_kept_lo/hi) and
 # writes OUT.png and OUT.svg. Panels: (a) bits per parameter of the linear layers after each
 # stage, (b) whole-checkpoint ratio of the Llama-shaped pairs against the paper's 9.86x,
-# (c) share of the fine-tuning gain kept by the zoo's fine-tunes (bits per byte; exact match).
+# (c) share of the fine-tuning gain kept by the zoo's fine-tunes (bits per byte; exact match),
+# with its 95 % interval as error bars.
 if (!exists("data")) data = 'results/fig5/fig5.csv'
 if (!exists("out")) out = 'results/fig5/fig5'
 set datafile separator ','
@@ -68,14 +70,14 @@ do for [fmt in "pngcairo svg"] {
   set ylabel 'share of the fine-tuning gain kept'
   set yrange [*:*]
   set arrow 2 from -0.3, 1 to 4.5, 1 nohead dt 3 lc rgb '#888888'
-  plot for [i=1:2] data every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 4) : NaN):9 \
-         with linespoints lc rgb word(colours, i) pt (word(pts, i) + 0) ps 0.7 title word(labels, i).': bits per byte', \
-       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 2) : NaN):9 \
-         with linespoints lc rgb word(colours, i) dt 2 pt (word(pts, i) + 0) ps 0.7 notitle, \
-       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 4) - 0.06 : NaN):11 \
-         with points lc rgb word(colours, i) pt 2 ps 1.1 title word(labels, i).': exact match (arith, reverse), 4-bit', \
-       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 2) + 0.06 : NaN):11 \
-         with points lc rgb word(colours, i) pt 1 ps 1.1 title word(labels, i).': exact match, 2-bit'
+  plot for [i=1:2] data every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 4) : NaN):9:14:15 \
+         with yerrorlines lc rgb word(colours, i) pt (word(pts, i) + 0) ps 0.7 title word(labels, i).': bits per byte', \
+       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 2) : NaN):9:14:15 \
+         with yerrorlines lc rgb word(colours, i) dt 2 pt (word(pts, i) + 0) ps 0.7 notitle, \
+       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 4) - 0.06 : NaN):11:18:19 \
+         with yerrorbars lc rgb word(colours, i) pt 2 ps 1.1 title word(labels, i).': exact match (arith, reverse), 4-bit', \
+       for [i=1:2] '' every ::1 using (has(1, 'zoo') && ins(i) ? pos($4, 2) + 0.06 : NaN):11:18:19 \
+         with yerrorbars lc rgb word(colours, i) pt 1 ps 1.1 title word(labels, i).': exact match, 2-bit'
   unset arrow 2
   unset multiplot
   unset output

@@ -1,4 +1,4 @@
-# methods.gp: every delta-compression method at equal bytes on the model zoo (BD-1, DQ-1; DQ-2 is plots/dq2.gp).
+# methods.gp: every delta-compression method at equal bytes on the model zoo (a figure; BD-1 is plots/bd1.gp, DQ-1 plots/equal.gp, DQ-2 plots/dq2.gp).
 #   gnuplot -e "data='results/methods/methods.csv'; out='results/methods/methods'" plots/methods.gp
 # Reads the tables scripts/reproduce/methods.sh joins from the compress and eval runs: the
 # sibling DATA-mean.csv (size, method, label, target, reached, ratio_linear, bpb_kept,

@@ -161,6 +161,118 @@ START_TEST(test_gain_kept_exact)
 }
 END_TEST
 
+START_TEST(test_ratio_of_sums_known)
+{
+    /* every resample of a constant ratio gives it; the point estimate is sum / sum, not the
+     * mean of the ratios (1 + 3) / 2 */
+    const double num[] = {2, 4, 6}, den[] = {1, 2, 3}, num2[] = {1, 9}, den2[] = {1, 3};
+    iv_interval v;
+    ck_assert_int_eq(iv_boot_ratio_of_sums(num, den, 3, 200, 1, 0.05, &v), DB_OK);
+    ck_assert_double_eq_tol(v.est, 2, TOL_CLOSED);
+    ck_assert_double_eq_tol(v.lo, 2, TOL_CLOSED);
+    ck_assert_double_eq_tol(v.hi, 2, TOL_CLOSED);
+    ck_assert_int_eq(iv_boot_ratio_of_sums(num2, den2, 2, 2000, 1, 0.05, &v), DB_OK);
+    ck_assert_double_eq_tol(v.est, 2.5, TOL_CLOSED);
+    /* two items: a resample is {1/1, 9/3, 10/4}: the 2.5 % and 97.5 % quantiles are the ends */
+    ck_assert_double_eq_tol(v.lo, 1, TOL_CLOSED);
+    ck_assert_double_eq_tol(v.hi, 3, TOL_CLOSED);
+    const double zero[] = {0, 0}, neg[] = {1, -1};
+    ck_assert_int_eq(iv_boot_ratio_of_sums(num2, zero, 2, 200, 1, 0.05, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_boot_ratio_of_sums(num2, neg, 2, 200, 1, 0.05, &v), DB_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_gain_kept_seeds_known)
+{
+    /* windows agree within each seed, so the window bootstrap is the point 0.5; the seeds keep
+     * 0.5, 0.3 and 0.7: t interval 0.5 +- t_2 * 0.2 / sqrt(3) */
+    const double base[] = {2, 2, 2, 2}, ft[] = {1, 1, 1, 1};
+    const double c0[] = {1.5, 1.5, 1.5, 1.5}, c1[] = {1.7, 1.7, 1.7, 1.7}, c2[] = {1.3, 1.3, 1.3, 1.3};
+    const double *c[] = {c0, c1, c2};
+    iv_interval v, one;
+    ck_assert_int_eq(iv_boot_gain_kept_seeds(c, 3, base, ft, 4, 200, 1, 0.05, &v), DB_OK);
+    double half = 4.302653 * 0.2 / sqrt(3);
+    ck_assert_double_eq_tol(v.est, 0.5, TOL_CLOSED);
+    ck_assert_double_eq_tol(v.lo, 0.5 - half, TOL_TABLE);
+    ck_assert_double_eq_tol(v.hi, 0.5 + half, TOL_TABLE);
+    /* one seed is the plain paired bootstrap */
+    ck_assert_int_eq(iv_boot_gain_kept_seeds(c, 1, base, ft, 4, 200, 1, 0.05, &v), DB_OK);
+    ck_assert_int_eq(iv_boot_gain_kept(c0, base, ft, 4, 200, 1, 0.05, &one), DB_OK);
+    ck_assert_double_eq_tol(v.lo, one.lo, TOL_CLOSED);
+    ck_assert_int_eq(iv_boot_gain_kept_seeds(c, 0, base, ft, 4, 200, 1, 0.05, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_boot_gain_kept_seeds(c, 3, base, base, 4, 200, 1, 0.05, &v), DB_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_interp_and_ratio_at_known)
+{
+    const iv_point p[] = {{8, {0.9, 0.8, 1.0}}, {16, {0.7, 0.6, 0.8}}};
+    iv_interval v;
+    ck_assert_int_eq(iv_interp_log(p, 2, sqrt(128), 0, &v), DB_OK); /* halfway in log x */
+    ck_assert_double_eq_tol(v.est, 0.8, TOL_CLOSED);
+    ck_assert_double_eq_tol(v.lo, 0.7, TOL_CLOSED);
+    ck_assert_double_eq_tol(v.hi, 0.9, TOL_CLOSED);
+    ck_assert_int_eq(iv_interp_log(p, 2, 16, 0, &v), DB_OK);
+    ck_assert_double_eq_tol(v.est, 0.7, TOL_CLOSED);
+    ck_assert_int_eq(iv_interp_log(p, 2, 8, 0, &v), DB_OK);
+    ck_assert_double_eq_tol(v.hi, 1.0, TOL_CLOSED);
+    ck_assert_int_eq(iv_interp_log(p, 2, 17, 0, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_interp_log(p, 2, 7.9, 0, &v), DB_ERR_ARG);
+    ck_assert_int_eq(iv_interp_log(p, 2, 16.3, 0.02, &v), DB_OK); /* within 2 % of the end */
+    ck_assert_double_eq_tol(v.est, 0.7, TOL_CLOSED);
+    ck_assert_int_eq(iv_interp_log(p, 2, 7.9, 0.02, &v), DB_OK);
+    ck_assert_double_eq_tol(v.est, 0.9, TOL_CLOSED);
+    ck_assert_int_eq(iv_interp_log(p, 1, 8.1, 0.02, &v), DB_OK); /* one point */
+    ck_assert_int_eq(iv_interp_log(p, 2, 16.5, 0.02, &v), DB_ERR_ARG);
+    const iv_point back[] = {{16, {0.7, 0.6, 0.8}}, {8, {0.9, 0.8, 1.0}}};
+    ck_assert_int_eq(iv_interp_log(back, 2, 10, 0, &v), DB_ERR_ARG);
+
+    const iv_point c[] = {{1, {1, 1, 1}}, {4, {0.9, 0.85, 0.95}}, {16, {0.5, 0.4, 0.6}}};
+    iv_crossing x;
+    ck_assert_int_eq(iv_ratio_at(c, 3, (iv_interval){0.7, 0.65, 0.75}, &x), DB_OK);
+    ck_assert_int_eq(x.est_c, IV_CROSS_INSIDE);
+    ck_assert_double_eq_tol(x.est, 8, 1e-9); /* halfway from 0.9 to 0.5 */
+    ck_assert_double_eq_tol(x.lo, 4 * pow(4, 0.10 / 0.45), 1e-9);
+    ck_assert_double_eq_tol(x.hi, 4 * pow(4, 0.30 / 0.35), 1e-9);
+    ck_assert_int_eq(iv_ratio_at(c, 3, (iv_interval){0.3, 0.3, 0.3}, &x), DB_OK);
+    ck_assert_int_eq(x.est_c, IV_CROSS_ABOVE);
+    ck_assert_double_eq_tol(x.est, 16, TOL_CLOSED);
+    ck_assert_int_eq(iv_ratio_at(c, 3, (iv_interval){1.1, 1.05, 1.15}, &x), DB_OK);
+    ck_assert_int_eq(x.est_c, IV_CROSS_BELOW);
+    ck_assert_double_eq_tol(x.est, 1, TOL_CLOSED);
+    ck_assert_int_eq(iv_ratio_at(c, 3, (iv_interval){NAN, 0, 1}, &x), DB_ERR_ARG);
+    /* a dip and a rise: read at the last rise (the baseline's best format) */
+    const iv_point d[] = {{1, {1, 1, 1}}, {2, {0.5, 0.5, 0.5}}, {4, {0.9, 0.9, 0.9}}, {8, {0.5, 0.5, 0.5}}};
+    ck_assert_int_eq(iv_ratio_at(d, 4, (iv_interval){0.7, 0.7, 0.7}, &x), DB_OK);
+    ck_assert_double_eq_tol(x.est, 4 * sqrt(2), 1e-9);
+}
+END_TEST
+
+static db_status op_gain_seeds(void *ctx)
+{
+    (void)ctx;
+    const double base[] = {2, 2.1, 2, 2.2}, ft[] = {1, 1.1, 1, 1.2};
+    const double c0[] = {1.5, 1.5, 1.6, 1.5}, c1[] = {1.7, 1.6, 1.7, 1.7};
+    const double *c[] = {c0, c1};
+    iv_interval v;
+    return iv_boot_gain_kept_seeds(c, 2, base, ft, 4, 100, 1, 0.05, &v);
+}
+
+static db_status op_ratio_of_sums(void *ctx)
+{
+    (void)ctx;
+    const double num[] = {1, 9, 3}, den[] = {1, 3, 2};
+    iv_interval v;
+    return iv_boot_ratio_of_sums(num, den, 3, 100, 1, 0.05, &v);
+}
+
+START_TEST(test_new_intervals_alloc_sweep)
+{
+    ck_assert_int_ge(tl_alloc_sweep("gain kept over seeds", op_gain_seeds, NULL, NULL, 20), 5);
+    ck_assert_int_ge(tl_alloc_sweep("ratio of sums", op_ratio_of_sums, NULL, NULL, 20), 3);
+}
+END_TEST
+
 START_TEST(test_bootstrap_alloc_failure)
 {
     const double x[] = {1, 2, 3, 4, 5, 6};
@@ -186,7 +298,11 @@ int main(void)
     tcase_add_test(tc, test_bootstrap_determinism_and_degenerate);
     tcase_add_test(tc, test_bootstrap_coverage);
     tcase_add_test(tc, test_gain_kept_exact);
+    tcase_add_test(tc, test_ratio_of_sums_known);
+    tcase_add_test(tc, test_gain_kept_seeds_known);
+    tcase_add_test(tc, test_interp_and_ratio_at_known);
     tcase_add_test(tc, test_bootstrap_alloc_failure);
+    tcase_add_test(tc, test_new_intervals_alloc_sweep);
     suite_add_tcase(s, tc);
     return tl_run(s);
 }

@@ -500,6 +500,30 @@ START_TEST(test_eval_exact_and_ppl)
     eval_result c;
     ck_assert_int_eq(eval_exact(&m, t, 3, 40, &c), DB_OK);
     ck_assert_int_eq(b.ncorrect, c.ncorrect);
+    /* per-item scores add up to the totals: windows' losses and tokens, prompts' 1 / 0 */
+    eval_items wi, ei;
+    eval_result a2, b2;
+    ck_assert_int_eq(eval_ppl_items(&m, t, 4, 32, 0, &a2, &wi), DB_OK);
+    ck_assert_int_eq(wi.count, t->nex);
+    double sx = 0;
+    int64_t sn = 0;
+    for (size_t i = 0; i < wi.count; i++)
+        sx += wi.x[i], sn += wi.n[i];
+    ck_assert_int_eq(sn, a2.ntokens);
+    ck_assert(fabs(sx / (double)sn - a2.loss) < 1e-9);
+    ck_assert(a2.loss == a.loss);
+    ck_assert_int_eq(eval_exact_items(&m, t, 8, 40, &b2, &ei), DB_OK);
+    ck_assert_int_eq(ei.count, 40);
+    int64_t k = 0;
+    for (size_t i = 0; i < ei.count; i++) {
+        k += ei.x[i] > 0;
+        ck_assert_int_eq(ei.n[i], 1);
+    }
+    ck_assert_int_eq(k, b.ncorrect);
+    eval_items_free(&wi);
+    eval_items_free(&ei);
+    eval_items_free(&ei); /* twice: a no-op */
+    eval_items_free(NULL);
     tf_model_free(&m);
     task_free(t);
 }

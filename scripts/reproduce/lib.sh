@@ -131,3 +131,34 @@ rp_pick() {
     END { if (bad) exit 1
           if (NR == 0) { printf "%s: %s: empty, no header line\n", rp, file > "/dev/stderr"; exit 1 } }' "$f"
 }
+
+# ---- quality with intervals (deltabench eval's quality and items tables) -------------------------
+# rp_qual EVAL.h5 METRIC: "value lo hi" of metric NAME (bpb, accuracy) in an eval report: the
+# value and its 95 % interval (bits per byte: bootstrap over windows; exact match: Wilson).
+rp_qual() {
+  "$D" export "$1" quality | awk -F, -v m="$2" '
+    NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    $c["metric"] == m { print $c["value"], $c["lo"], $c["hi"]; exit }'
+}
+# rp_items EVAL.h5 METRIC: the path of a file of the evaluated model's per-item scores, one a
+# line (bpb: each window's loss in bits; accuracy: each prompt's 1 or 0), EVAL.h5.METRIC.items,
+# made once beside the report.
+rp_items() {
+  local f=$1.$2.items tmp=$1.$2.items.$BASHPID
+  if [ ! -s "$f" ]; then
+    "$D" export "$1" items | awk -F, -v m="$2" 'NR > 1 && $1 == m && $2 == "value" { print $4 }' > "$tmp"
+    mv "$tmp" "$f"
+  fi
+  echo "$f"
+}
+# rp_gain METRIC BASE.h5 FT.h5 C.h5...: "est lo hi" of the share of the gain kept by C (several:
+# the seeds of a stochastic method, their mean), paired over the windows or prompts the three
+# were scored on; empty where the fine-tune gains nothing on METRIC.
+rp_gain() {
+  local m=$1 b f list="" c
+  b=$(rp_items "$2" "$m")
+  f=$(rp_items "$3" "$m")
+  shift 3
+  for c in "$@"; do list="$list${list:+,}$(rp_items "$c" "$m")"; done
+  "$D" interval gain "$list" "$b" "$f" 2>/dev/null || true
+}

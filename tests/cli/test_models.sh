@@ -33,6 +33,25 @@ expect_out_contains "bpb" "eval prints bits per byte"
 [ -s "$T/q.h5" ] || fail "eval --out wrote nothing"
 expect_exit 0 "export quality" -- "$DELTABENCH" export "$T/q.h5" quality
 expect_out_contains "accuracy" "quality table has the accuracy row"
+# intervals: each point inside its interval; the items table pairs the three models' windows,
+# and `interval gain` on it gives back the gain kept the run computed
+expect_exit 0 "eval with gain" -- "$DELTABENCH" eval --model "$T/base16" --base "$T/base" --finetuned "$T/ft" --task arith --examples 20 --tokens 2000 --out "$T/q2.h5"
+expect_out_contains "gain kept [" "eval prints the gain kept's interval"
+expect_exit 0 "export items" -- "$DELTABENCH" export "$T/q2.h5" items
+cp "$T/out" "$T/items.csv"
+awk -F, 'NR > 1 && $1 == "bpb" { nb[$2]++ } NR > 1 && $1 == "accuracy" { na++ }
+         END { exit !(nb["value"] > 0 && nb["value"] == nb["base"] && nb["base"] == nb["finetuned"] && na == 60) }' "$T/items.csv" ||
+  fail "items table: unpaired windows or not 20 prompts per model"
+for r in value base finetuned; do awk -F, -v r=$r 'NR > 1 && $1 == "bpb" && $2 == r { print $4 }' "$T/items.csv" > "$T/it-$r"; done
+expect_exit 0 "export quality" -- "$DELTABENCH" export "$T/q2.h5" quality
+cp "$T/out" "$T/qual.csv"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+         $c["metric"] == "bpb" { v = $c["value"]; g = $c["gain_kept"]
+           if (!($c["lo"] <= v && v <= $c["hi"] && $c["gain_lo"] <= g && g <= $c["gain_hi"] && $c["lo"] < $c["hi"])) bad = 1; n++; print g > "'"$T/gk"'" }
+         END { exit (bad || n != 1) }' "$T/qual.csv" || fail "bpb or its gain kept outside its own interval: $(cat "$T/qual.csv")"
+expect_exit 0 "interval gain on items" -- "$DELTABENCH" interval gain "$T/it-value" "$T/it-base" "$T/it-finetuned"
+awk -v g="$(cat "$T/gk")" '{ d = $1 - g; exit !(d < 1e-5 && d > -1e-5) }' "$T/out" ||
+  fail "interval gain on the items gives $(cat "$T/out"), the run said $(cat "$T/gk")"
 expect_exit 0 "eval text" -- "$DELTABENCH" eval --model "$T/base" --task "text:$T/corpus.txt" --tokens 1000
 expect_exit 0 "generate" -- "$DELTABENCH" generate --model "$T/ft" --bos --prompt "12+34=" --max-new 8
 expect_out_contains "12+34=" "generate echoes the prompt"

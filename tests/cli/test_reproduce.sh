@@ -65,7 +65,7 @@ expect_exit 2 "deltazip 9 bits" -- "$D" compress --base "$T/b2.st" --target "$T/
 # ---- registry CLI -----------------------------------------------------------------------------------
 expect_exit 0 "reproduce --list" -- "$D" reproduce --list
 expect_out_contains "fig5" "list names fig5"
-expect_out_contains "DZ-1 (quality), DZ-2" "list names the claims"
+expect_out_contains "DZ-1 (quality)" "list names the claims"
 expect_exit 0 "reproduce --help" -- "$D" reproduce --help
 expect_exit 2 "unknown entry" -- "$D" reproduce nosuch
 expect_exit 2 "no entry" -- "$D" reproduce
@@ -102,18 +102,37 @@ expect_exit 0 "reproduce fig5 (micro)" -- "$D" reproduce fig5 --out "$T/f5" --pa
 for f in fig5.csv fig5.png fig5.svg section.md verdict; do
   [ -s "$T/f5/$f" ] || fail "fig5 output $f missing"
 done
-[ "$(grep -c '^zoo,micro/' "$T/f5/fig5.csv")" -eq 56 ] || fail "fig5.csv: expected 56 zoo rows"
+[ "$(grep -c '^zoo,micro/' "$T/f5/fig5.csv")" -eq 36 ] || fail "fig5.csv: expected 36 zoo rows"
 [ "$(grep -c '^synth,tiny,' "$T/f5/fig5.csv")" -eq 9 ] || fail "fig5.csv: expected 9 synth rows"
 grep -q 'zoo,micro/arith,fp16 delta,1,16.0000,1.000,' "$T/f5/fig5.csv" || fail "fp16 delta row is not 16 bits, 1x"
 grep -q '^old$' "$T/paper.md" && fail "paper.md section not replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
-grep -q 'Verdict DZ-2' "$T/paper.md" || fail "paper.md lacks the DZ-2 verdict"
+grep -q 'zoo,micro/code,2:4 + 2-bit,6,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,,$' "$T/f5/fig5.csv" ||
+  fail "fig5.csv: the 2-bit code row lacks its bits-per-byte intervals"
+grep -q 'Verdict DZ-1 (quality)' "$T/paper.md" || fail "paper.md lacks the DZ-1 quality verdict"
 grep -q 'DZ-1 quality' "$T/f5/verdict" || fail "verdict lacks DZ-1"
 # cached rerun: same table, no run redone
 cp "$T/f5/fig5.csv" "$T/first.csv"
 expect_exit 0 "cached rerun" -- "$D" reproduce fig5 --out "$T/f5" --no-paper
 cmp -s "$T/first.csv" "$T/f5/fig5.csv" || fail "cached rerun changed the table"
 [ "$(find "$T/f5/runs" -name '*.h5' -newer "$T/first.csv" | wc -l)" -eq 0 ] || fail "cached rerun redid runs"
+# dz2 and equal on one micro fine-tune: the read-off and the interpolation at the targets
+printf '# r\n<!-- regenerated:dz2:begin -->\nold\n<!-- regenerated:dz2:end -->\n<!-- regenerated:equal:begin -->\nold\n<!-- regenerated:equal:end -->\n' > "$T/paper2.md"
+expect_exit 0 "reproduce dz2 (micro)" -- env TASKS=arith "$D" reproduce dz2 --out "$T/dz2" --paper "$T/paper2.md"
+[ "$(grep -c '^delta,micro/arith,' "$T/dz2/dz2.csv")" -eq 5 ] && [ "$(grep -c '^whole,micro/arith,' "$T/dz2/dz2.csv")" -eq 5 ] ||
+  fail "dz2.csv: expected 5 delta and 5 whole-model points"
+grep -q '^readoff,micro/arith,q2,2:4 + 2-bit,1,' "$T/dz2/dz2.csv" || fail "dz2.csv: no primary read-off row"
+grep -q '^\*\*Verdict DZ-2\*\*' "$T/paper2.md" || fail "paper.md lacks the DZ-2 verdict"
+expect_exit 0 "reproduce equal (micro)" -- env TASKS=arith NOMINAL="8 16 23" METHODS="bitdelta lowrank dare" \
+  "$D" reproduce equal --out "$T/eq" --paper "$T/paper2.md"
+# low rank at 16x lies between the two ranks bracketing it (interpolated, not extrapolated)
+awk -F, '$1 == "point" && $4 == "lowrank" && $9 == 1 { r[++n] = $10; q[n] = $11 }
+         $1 == "target" && $4 == "lowrank" && $9 == 1 && $7 == 16 { t = $11; reached = $14 }
+         END { lo = q[1] < q[2] ? q[1] : q[2]; hi = q[1] < q[2] ? q[2] : q[1]
+               exit !(n == 2 && reached == 1 && t >= lo && t <= hi && (r[1] - 16) * (r[2] - 16) < 0) }' "$T/eq/equal.csv" ||
+  fail "equal.csv: low rank at 16x is not read between its settings"
+[ "$(grep -c '^point,micro,arith,dare,.*,3,,,,,,$' "$T/eq/equal.csv")" -ge 2 ] || fail "equal.csv: DARE points are not over 3 seeds"
+grep -q '^\*\*Verdict DQ-1\*\*' "$T/paper2.md" || fail "paper.md lacks the DQ-1 verdict"
 # missing zoo: one-line error, non-zero
 expect_exit 1 "missing zoo" -- env ZOO="$T/nozoo" "$D" reproduce fig5 --out "$T/f5b" --no-paper
 [ -e "$T/f5b/fig5.csv" ] && fail "table written without a zoo"

@@ -184,7 +184,8 @@ grep -q '^micro,scripture,bitdelta-distill,' "$T/me/methods.csv" || fail "method
 # the achieved ratio of every row is within the stated band of its target
 awk -F, 'NR > 1 && ($7 / $5 < 0.8 || $7 / $5 > 1.25) { bad = 1 } END { exit bad }' "$T/me/methods.csv" ||
   fail "methods: a row's achieved ratio is outside [0.8, 1.25] x its target"
-grep -q 'BD-1' "$T/me/verdict" || fail "methods verdict lacks BD-1"
+grep -q 'Verdict' "$T/me/section.md" && fail "methods decides a claim (BD-1, DQ-1, DQ-2 have entries of their own)"
+grep -q 'Scale distillation at ~16x' "$T/me/section.md" || fail "methods section lacks the distillation line"
 grep -q '^old$' "$T/paper.md" && fail "paper.md: the methods section was not replaced"
 expect_exit 1 "methods: missing zoo size" -- env "${small[@]}" SIZES=nosuch \
   "$D" reproduce methods --out "$T/mex" --no-paper
