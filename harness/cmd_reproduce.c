@@ -2,6 +2,7 @@
  * its experiment script, its gnuplot figure, and the splice of its section into paper.md. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,10 +252,29 @@ done:
     return s;
 }
 
+/* Does entry `id` own claim c[0..n) ("DZ-4 (latency, simulated)")? It does when its registry
+ * row lists the claim, or the claim's id before " (" as an item without a qualifier ("DZ-4").
+ * A verdict line of a claim that has moved to another entry is stale text of an older run. */
+static bool owns_claim(const char *id, const char *c, size_t n)
+{
+    const rp_entry *e = rp_find(id);
+    const char *q = memchr(c, '(', n);
+    size_t nid = q && q > c + 1 && q[-1] == ' ' ? (size_t)(q - 1 - c) : n;
+    for (const char *it = e ? e->claims : ""; *it;) {
+        size_t len = strcspn(it, ",");
+        if ((len == n && !memcmp(it, c, n)) || (len == nid && !memcmp(it, c, nid)))
+            return true;
+        it += len;
+        it += strspn(it, ", ");
+    }
+    return false;
+}
+
 /* Rebuilds the status table of `paper` (between <!-- regenerated:status:begin --> and its end
  * marker; none: nothing to do) from the report itself: one row per "**Verdict CLAIM**: verdict:"
  * line of every entry's regenerated section, with the entry and the date its section was
- * regenerated. So the table agrees with the sections whichever entries were rerun. */
+ * regenerated. So the table agrees with the sections whichever entries were rerun. A claim's
+ * row comes only from the entry that owns it now (owns_claim). */
 static db_status splice_status(const char *paper)
 {
     static const char B[] = "<!-- regenerated:status:begin -->",
@@ -289,7 +309,7 @@ static db_status splice_status(const char *paper)
                 snprintf(day, sizeof day, "%.10s", d - 10);
         } else if (id[0] && !strncmp(p, VB, sizeof VB - 1)) {
             const char *l = p + sizeof VB - 1, *le = strstr(l, "**: ");
-            if (le && le < end) {
+            if (le && le < end && owns_claim(id, l, (size_t)(le - l))) {
                 const char *v = le + 4, *ve = memchr(v, ':', (size_t)(end - v));
                 fprintf(m, "| %.*s | %.*s | `make reproduce-%s` | %s |\n", (int)(le - l), l,
                         (int)((ve ? ve : end) - v), v, id, day[0] ? day : "–");
