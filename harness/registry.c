@@ -211,7 +211,8 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/dz3.sh",
         .plot = "plots/dz3.gp",
         .needs = "nothing (sim executor)",
-        .budget = "about 4 min (3 trace seeds); 30 s when cached",
+        .budget = "about 30 s (21 s measured on an idle 2-core machine, 3 trace seeds); 10 s when "
+                  "cached",
         RULES(dz3_rules),
     },
     {
@@ -236,7 +237,7 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/dz6.sh",
         .plot = "plots/dz6.gp",
         .needs = "nothing (random weights; 10 GB of memory for 64 fp16 8192 x 8192 deltas)",
-        .budget = "about 3 min on an idle machine (12 min measured at load 15-24 on the 2 "
+        .budget = "about 75 s on an idle machine (73 s measured; 12 min at load 15-24 on the 2 "
                   "cores); 2 s when cached",
         RULES(dz6_rules),
     },
@@ -249,7 +250,7 @@ const rp_entry rp_entries[] = {
         .script = "scripts/reproduce/bd4.sh",
         .plot = "plots/bd4.gp",
         .needs = "nothing (cpu-kernels executor at 1-4 layers; 6 GB of memory)",
-        .budget = "about 4 min; 5 s when cached",
+        .budget = "about 1 min (54 s measured on an idle 2-core machine); 5 s when cached",
         RULES(bd4_rules),
     },
     {
