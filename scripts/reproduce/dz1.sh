@@ -186,7 +186,9 @@ while read -r kind a b c; do
   if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || die "a Llama point failed"; pids=("${pids[@]:1}"); fi
 done <<<"$(awk '!seen[$2 " " $3 " " $4]++' <<<"$points")"
 for pid in "${pids[@]}"; do wait "$pid" || die "a Llama point failed"; done
-cat "$R/$SHAPE"-*.dims | head -1 > "$R/$SHAPE.dims"
+# the first point's dimensions (awk, not cat | head: under pipefail a SIGPIPE of cat would end the
+# script without a message)
+awk 'FNR == 1 { print; exit }' "$R/$SHAPE"-*.dims > "$R/$SHAPE.dims"
 rp_stamp_done "$st"
 
 # ---- the table: the figure's rows, joined from the runs -------------------------------------------
