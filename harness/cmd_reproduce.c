@@ -335,14 +335,17 @@ static db_status splice_status(const char *paper)
     return s;
 }
 
-/* The entry's rule-decided verdict lines, written into DIR/section.md in place of its
- * "<!-- verdicts -->" line, and DIR/verdict ("CLAIM: verdict; ..."), from DIR/ID.csv. */
+/* The entry's rule-decided verdict lines, written into DIR/section.md (from the script's
+ * DIR/section.tmp.md) in place of its "<!-- verdicts -->" line, and DIR/verdict ("CLAIM: verdict; ..."), from DIR/ID.csv. */
 static db_status write_verdicts(const rp_entry *e, const char *dir)
 {
     static const char MARK[] = "<!-- verdicts -->\n";
-    char csv[1200], sec_path[1200], vpath[1200];
+    char csv[1200], sec_path[1200], draft[1200], vpath[1200];
     snprintf(csv, sizeof csv, "%s/%s.csv", dir, e->id);
     snprintf(sec_path, sizeof sec_path, "%s/section.md", dir);
+    /* the script's section without its verdicts: never under the final name, so a kill
+     * between the script and this function leaves no section.md lacking its verdicts */
+    snprintf(draft, sizeof draft, "%s/section.tmp.md", dir);
     snprintf(vpath, sizeof vpath, "%s/verdict", dir);
     vd_table *t = NULL;
     char *sec = NULL, *lines = NULL, *summary = NULL;
@@ -350,7 +353,7 @@ static db_status write_verdicts(const rp_entry *e, const char *dir)
     FILE *lm = NULL, *sm = NULL;
     db_status s = vd_table_read(csv, &t);
     if (s == DB_OK)
-        s = fs_read_all(sec_path, &sec, &nsec);
+        s = fs_read_all(access(draft, F_OK) ? sec_path : draft, &sec, &nsec);
     char *mark = s == DB_OK ? strstr(sec, MARK) : NULL;
     if (s == DB_OK && !mark)
         s = db_error(DB_ERR_FORMAT, "%s: no '<!-- verdicts -->' line for the rules' verdicts",
@@ -378,6 +381,8 @@ static db_status write_verdicts(const rp_entry *e, const char *dir)
         fputs(mark + sizeof MARK - 1, o.fp);
         s = fs_out_commit(&o);
     }
+    if (s == DB_OK)
+        unlink(draft);
     if (s == DB_OK && (s = fs_out_open(&o, vpath)) == DB_OK) {
         fprintf(o.fp, "%s\n", summary);
         s = fs_out_commit(&o);

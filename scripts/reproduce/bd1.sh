@@ -235,5 +235,5 @@ awk -F, -v sizes="$SIZES" -v seeds="$SEEDS" -v bseeds="$BPB_SEEDS" '
     print ""
     print "<!-- verdicts -->"
   }' "$OUT/bd1.csv" > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md (its verdict lines come from the registry's rules for bd1)"

@@ -160,5 +160,5 @@ awk -F, -v out="$OUT" '
     print ""
     print "<!-- verdicts -->"
   }' "$OUT/bd2.csv" > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md (its verdict lines come from the registry's rules for bd2)"

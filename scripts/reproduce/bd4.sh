@@ -204,6 +204,6 @@ sec=$OUT/section.md.tmp
   echo
   echo "<!-- verdicts -->"
 } > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 rm -f "$OUT/verdict"
 say "wrote $OUT/section.md (its verdict line comes from the registry's rules for bd4)"

@@ -202,5 +202,5 @@ awk -F, -v sizes="$SIZES" -v targets="$TARGETS" -v tasks="$TASKS" '
     print "<!-- verdicts -->"
   }
   $4 == "acc" { ab[$1 SUBSEP $3] = $11; af[$1 SUBSEP $3] = $12 }' "$OUT/dq2.csv" > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md (its verdict lines come from the registry's rules for dq2)"

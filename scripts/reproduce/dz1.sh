@@ -253,5 +253,5 @@ awk -F, -v tails="$TAILS" -v rows="$ROWSIG" -v cols="$COLSIG" '
     print ""
     print "<!-- verdicts -->"
   }' "$OUT/dz1.csv" > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md (its verdict lines come from the registry's rules for dz1)"

@@ -194,5 +194,5 @@ awk -F, -v sizes="$SIZES" '
     print ""
     print "<!-- verdicts -->"
   }' "$OUT/dz2.csv" > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md"

@@ -259,6 +259,6 @@ sec=$OUT/section.md.tmp
       print "" }' "$OUT/dz3-cells.csv"
   echo "<!-- verdicts -->"
 } > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 rm -f "$OUT/verdict"
 say "wrote $OUT/section.md (its verdict lines come from the registry's rules for dz3)"

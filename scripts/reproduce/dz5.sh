@@ -166,5 +166,5 @@ awk -F, -v out="$OUT" -v shape="$SHAPE" -v L="$L" -v rep="$REPEAT" -v pd="$PAPER
   }
   function minv(a, n,    i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
   function maxv(a, n,    i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }' "$OUT/dz5.csv" > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md (its verdict lines come from the registry's rules for dz5)"

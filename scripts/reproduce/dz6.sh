@@ -176,5 +176,5 @@ awk -F, -v dev="$DEVICE ($dev_name)" -v rounds="$ROUNDS" -v rep="$REPEAT" -v dzs
     print ""
     print "<!-- verdicts -->"
   }' > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md (its verdict lines come from the registry's rules for dz6)"

@@ -282,5 +282,5 @@ awk -F, -v targets="$TARGETS" -v methods="$METHODS" -v seeds="$(echo $SEEDS | wc
     print ""
     print "<!-- verdicts -->"
   }' "$OUT/equal.csv" > "$sec"
-mv "$sec" "$OUT/section.md"
+mv "$sec" "$OUT/section.tmp.md" # reproduce writes section.md with the verdicts, atomically
 say "wrote $OUT/section.md"
