@@ -145,6 +145,21 @@ static const vd_rule bd1_rules[] = {
      "1-bit quantisation, with a visible loss the paper does not report"},
 };
 
+/* DZ-1 (quality) from fig5.csv: the share of the fine-tuning gain kept after 2:4 + 2-bit, one
+ * row per zoo fine-tune and metric (group=dz1q: bits per byte, and exact match where the task
+ * has it), and their mean (group=dz1qmean: the mean of the values and of the interval bounds). */
+static const vd_rule fig5_rules[] = {
+    {"DZ-1 (quality)", "reproduced", "group=dz1q", "kept", NULL, "kept_lo", "kept_hi", "item",
+     VD_AT_LEAST, 0.9, 0,
+     "the paper's 2-bit + 2:4 delta keeps its fine-tune's benchmark scores within a few points; "
+     "here every fine-tune must keep at least 90 % of its gain on every metric, with the whole "
+     "interval"},
+    {"DZ-1 (quality)", "reproduced in trend", "group=dz1qmean", "kept", NULL, "kept_lo",
+     "kept_hi", "item", VD_AT_LEAST, 0.9, 0,
+     "on average over the fine-tunes and metrics (the mean of the interval bounds), at least "
+     "90 % of the gain is kept"},
+};
+
 /* DZ-2 from dz2.csv: per fine-tune, the delta's ratio at 2:4 + 2-bit over the ratio the whole
  * model reaches at the delta's quality there (read on the whole model's quality-ratio curve),
  * on the task's primary metric, with the interval the quality intervals carry. */
@@ -189,6 +204,7 @@ const rp_entry rp_entries[] = {
         .make_needs = "models",
         .budget = "about 6 min after the zoo (365 s measured, both zoo sizes, load 1-3; sequential "
                   "calibration); 40 s when cached",
+        RULES(fig5_rules),
     },
     {
         .id = "bd2",

@@ -123,14 +123,11 @@ seeds_of() {
   [ "$(em "$1")" = bpb ] && [ "$2 $3" = "${PAPER_SETTING#* }" ] && x="$x $BPB_SEEDS"
   tr ' ' '\n' <<<"$x" | awk 'NF && !seen[$1]++' | paste -sd' ' -
 }
-pids=()
 for s in $SIZES; do for t in $TASKS; do for text in $TEXTS; do for loss in $LOSSES; do for seed in $(seeds_of "$t" "$text" "$loss"); do
   say "$s/$t: distil on $text, $loss, seed $seed"
-  unit "$s" "$t" "$text" "$loss" "$seed" &
-  pids+=($!)
-  if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || die "a distillation failed"; pids=("${pids[@]:1}"); fi
+  rp_spawn unit "$s" "$t" "$text" "$loss" "$seed"
 done; done; done; done; done
-for pid in "${pids[@]}"; do wait "$pid" || die "a distillation failed"; done
+rp_wait
 rm -f "$R"/*-bitdelta.delta
 rp_stamp_done "$st"
 

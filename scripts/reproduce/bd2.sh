@@ -73,13 +73,8 @@ shape_runs() {
   rm -f "$p.base.st" "$p.target.st"
 }
 
-pids=()
-for shape in $SHAPES; do
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || die "a shape failed (see above)"; done
-  shape_runs "$shape" &
-  pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p" || die "a shape failed (see above)"; done
+for shape in $SHAPES; do rp_spawn shape_runs "$shape"; done
+rp_wait
 rp_stamp_done "$st"
 
 # ---- the table, joined from the reports -------------------------------------------------------

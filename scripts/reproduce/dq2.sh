@@ -106,13 +106,8 @@ task_runs() {
     done
   done
 }
-for s in $SIZES; do
-  for t in $TASKS; do
-    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || die "a fine-tune's runs failed (see above)"; done
-    task_runs "$s" "$t" &
-  done
-done
-while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || die "a fine-tune's runs failed (see above)"; done
+for s in $SIZES; do for t in $TASKS; do rp_spawn task_runs "$s" "$t"; done; done
+rp_wait
 rp_stamp_done "$st"
 
 # ---- the table, joined from the runs -----------------------------------------------------------

@@ -115,13 +115,10 @@ for s in $SIZES; do
   F=$(cfg "$ZOO/$s/base" intermediate_size)
   [ -n "$L" ] && [ -n "$C" ] && [ -n "$F" ] || die "$ZOO/$s/base/config.json: no layer count or widths"
   say "$s: grid of $(($(wc -w <<<"$TAILS") * $(wc -w <<<"$ROWSIG") * $(wc -w <<<"$COLSIG"))) synthetic pairs, $L layers, hidden $C, FFN $F"
-  pids=()
   for a in $TAILS; do for b in $ROWSIG; do for c in $COLSIG; do
-    grid_one "$s" "$a" "$b" "$c" &
-    pids+=($!)
-    if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || die "a grid point failed"; pids=("${pids[@]:1}"); fi
+    rp_spawn grid_one "$s" "$a" "$b" "$c"
   done; done; done
-  for pid in "${pids[@]}"; do wait "$pid" || die "a grid point failed"; done
+  rp_wait
 done
 
 # ---- 3. the fit ------------------------------------------------------------------------------------
@@ -177,15 +174,12 @@ llama_one() { # tail row col
       --quiet --out "$p.delta" --report "$p-comp.h5"
   rm -f "$p.b.st" "$p.t.st" "$p.delta"
 }
-pids=()
 while read -r kind a b c; do
   [ -s "$R/$SHAPE-$a-$b-$c-comp.h5" ] && continue
   say "$SHAPE ($kind): tail σ $a, row σ $b, col σ $c"
-  llama_one "$a" "$b" "$c" &
-  pids+=($!)
-  if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || die "a Llama point failed"; pids=("${pids[@]:1}"); fi
+  rp_spawn llama_one "$a" "$b" "$c"
 done <<<"$(awk '!seen[$2 " " $3 " " $4]++' <<<"$points")"
-for pid in "${pids[@]}"; do wait "$pid" || die "a Llama point failed"; done
+rp_wait
 # the first point's dimensions (awk, not cat | head: under pipefail a SIGPIPE of cat would end the
 # script without a message)
 awk 'FNR == 1 { print; exit }' "$R/$SHAPE"-*.dims > "$R/$SHAPE.dims"
@@ -200,7 +194,7 @@ read -r L v V < "$R/$SHAPE.dims"
 scale=$(awk -v L="$L" -v V="$V" -v v="$v" 'BEGIN { print L, V / v }')
 while read -r kind a b c; do
   # shellcheck disable=SC2086
-  read -r n lr lz ld an ar az ad <<<"$(sizes "$R/$SHAPE-$a-$b-$c-comp.h5" $scale)"
+  read -r n _ _ ld an _ az ad <<<"$(sizes "$R/$SHAPE-$a-$b-$c-comp.h5" $scale)"
   awk -v k="$kind" -v m="$SHAPE" -v a="$a" -v b="$b" -v c="$c" -v n="$n" -v ld="$ld" -v an="$an" \
       -v az="$az" -v ad="$ad" -v p="$PAPER" 'BEGIN {
     printf "%s,%s,%s,%s,%s,,,,,,,%.4f,%.3f,%.3f,,,%s\n", k, m, a, b, c, 8 * ld / n, 2 * an / az, 2 * an / ad, p }'

@@ -93,19 +93,13 @@ for s in $SIZES; do
   [ -s "$R/$s-zero/model.safetensors" ] ||
     "$D" synth --zero-like "$ZOO/$s/base" --out-dir "$R/$s-zero" >/dev/null || die "synth --zero-like $s failed"
 done
-pids=()
 for s in $SIZES; do
   for t in $TASKS; do
     say "$s/$t"
-    zoo_one "$s" "$t" &
-    pids+=($!)
-    if [ ${#pids[@]} -ge "$JOBS" ]; then
-      wait "${pids[0]}" || die "a fine-tune's runs failed (see above)"
-      pids=("${pids[@]:1}")
-    fi
+    rp_spawn zoo_one "$s" "$t"
   done
 done
-for pid in "${pids[@]}"; do wait "$pid" || die "a fine-tune's runs failed (see above)"; done
+rp_wait
 rp_stamp_done "$st"
 
 # ---- the table, joined from the runs -----------------------------------------------------------

@@ -157,19 +157,13 @@ task_runs() { # size task
     done
   done < "$R/$s.settings"
 }
-pids=()
 for s in $SIZES; do
   for t in $TASKS; do
     say "$s/$t"
-    task_runs "$s" "$t" &
-    pids+=($!)
-    if [ ${#pids[@]} -ge "$JOBS" ]; then
-      wait "${pids[0]}" || die "a fine-tune's runs failed (see above)"
-      pids=("${pids[@]:1}")
-    fi
+    rp_spawn task_runs "$s" "$t"
   done
 done
-for pid in "${pids[@]}"; do wait "$pid" || die "a fine-tune's runs failed (see above)"; done
+rp_wait
 rp_stamp_done "$st"
 
 # ---- the table, joined from the runs -----------------------------------------------------------

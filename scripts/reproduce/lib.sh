@@ -33,6 +33,26 @@ rp_stamp_check() {
 }
 rp_stamp_done() { echo "$1" > "$R/stamp"; }
 
+# rp_spawn CMD...: run CMD (a command or a function) in the background, at most $JOBS at once:
+# with $JOBS running, it first waits for whichever ends first. rp_wait waits for all of them.
+# A job that fails stops the script (its own error is above: a job ends with `die`).
+RP_PIDS=()
+rp_spawn() {
+  while [ ${#RP_PIDS[@]} -ge "${JOBS:?set JOBS}" ]; do rp_reap; done
+  "$@" &
+  RP_PIDS+=($!)
+}
+rp_wait() {
+  while [ ${#RP_PIDS[@]} -gt 0 ]; do rp_reap; done
+}
+# rp_reap: wait for one of $RP_PIDS to end (one that ended already counts), drop it from the list.
+rp_reap() {
+  local ended p keep=()
+  wait -n -p ended "${RP_PIDS[@]}" || die "a background job failed (see above)"
+  for p in "${RP_PIDS[@]}"; do [ "$p" = "$ended" ] || keep+=("$p"); done
+  RP_PIDS=("${keep[@]}")
+}
+
 # run NAME CMD...: one deltabench run writing $R/NAME.h5 (skipped when present); its log in
 # $R/NAME.log, shown when it fails.
 run() {

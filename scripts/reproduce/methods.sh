@@ -221,16 +221,13 @@ task_runs() {
   done < "$R/$s.params"
   rm -f "$p"-bitdelta-*.delta
 }
-pids=()
 for s in $SIZES; do
   for t in $TASKS; do
     [ $cached = 1 ] && break 2 # evaluated already: the models were removed
-    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || die "a fine-tune's runs failed (see above)"; done
-    task_runs "$s" "$t" &
-    pids+=($!)
+    rp_spawn task_runs "$s" "$t"
   done
 done
-for pid in "${pids[@]}"; do wait "$pid" || die "a fine-tune's runs failed (see above)"; done
+rp_wait
 # the evaluations: size x task x variant (base, finetuned, METHOD-TARGET), less the settings a
 # size could not reach; {size} and {task} name each cell's model
 list() { local x sep=""; for x in "$@"; do printf '%s%s' "$sep" "$(rp_json "$x")"; sep=", "; done; }

@@ -107,10 +107,14 @@ done
 grep -q 'zoo,micro/arith,fp16 delta,1,16.0000,1.000,' "$T/f5/fig5.csv" || fail "fp16 delta row is not 16 bits, 1x"
 grep -q '^old$' "$T/paper.md" && fail "paper.md section not replaced"
 grep -q '^tail$' "$T/paper.md" || fail "paper.md text after the markers lost"
-grep -q 'zoo,micro/code,2:4 + 2-bit,6,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,,$' "$T/f5/fig5.csv" ||
+grep -q 'zoo,micro/code,2:4 + 2-bit,6,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,[0-9.]*,[0-9.]*,[0-9.]*,[0-9.]*,,,,,,,,$' "$T/f5/fig5.csv" ||
   fail "fig5.csv: the 2-bit code row lacks its bits-per-byte intervals"
-grep -q 'Verdict DZ-1 (quality)' "$T/paper.md" || fail "paper.md lacks the DZ-1 quality verdict"
-grep -q 'DZ-1 quality' "$T/f5/verdict" || fail "verdict lacks DZ-1"
+# DZ-1 (quality) rows for the registry's rules: bits per byte for the 4 fine-tunes (the micro
+# zoo is scored on no exact-match prompts)
+[ "$(grep -c '^dz1q,micro/' "$T/f5/fig5.csv")" -eq 4 ] || fail "fig5.csv: expected 4 dz1q rows"
+grep -q '^dz1qmean,,2:4 + 2-bit,6,.*,mean of 4,[0-9.]*,[0-9.]*,[0-9.]*$' "$T/f5/fig5.csv" || fail "fig5.csv: no dz1qmean row"
+grep -q 'Verdict DZ-1 (quality)\*\*: .*Rules, tried in order' "$T/paper.md" || fail "paper.md lacks the DZ-1 quality verdict and its rules"
+grep -q 'DZ-1 (quality): ' "$T/f5/verdict" || fail "verdict lacks DZ-1"
 # cached rerun: same table, no run redone
 cp "$T/f5/fig5.csv" "$T/first.csv"
 expect_exit 0 "cached rerun" -- "$D" reproduce fig5 --out "$T/f5" --no-paper
