@@ -47,6 +47,17 @@ static const target targets[] = {
 
 static char root[4096]; /* the repository root (the cli target changes directory) */
 
+#ifdef __SANITIZE_ADDRESS__
+/* libhdf5 leaks inside itself on some malformed files (regress/trace_h5/
+ * declared-rows-huge-alloc.h5: 56 bytes that libhdf5 allocated while failing). Those leaks, made
+ * inside libhdf5, are not deltabench's; LeakSanitizer stays on for every other allocation. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libhdf5\n";
+}
+#endif
+
 /* Runs every regular file of dir through t; returns how many. */
 static size_t replay_dir(const target *t, const char *dir)
 {
