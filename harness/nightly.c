@@ -154,6 +154,8 @@ static hid_t row_mem_type(void)
     return t;
 }
 
+enum { NT_READ_ROWS = 4096 }; /* rows a history is read in at a time */
+
 static db_status read_table(const char *path, nt_history *h)
 {
     db_status st = DB_OK;
@@ -196,13 +198,36 @@ static db_status read_table(const char *path, nt_history *h)
         st = db_error(DB_ERR_HDF5, "%s: building the row type failed", path);
         goto out;
     }
-    if (nrows) {
-        if (!(rows = db_calloc((size_t)nrows, sizeof *rows))) {
-            st = db_error(DB_ERR_NOMEM, "%s: out of memory for %llu rows", path,
-                          (unsigned long long)nrows);
-            goto out;
+    /* Rows never written read as fill values (a tiny file can declare any number): a table
+     * with no storage at all is refused; a damaged file can still declare more rows than it
+     * holds, so memory grows block by block with the rows read, not with the declared count. */
+    if (nrows && H5Dget_storage_size(d) == 0) {
+        st = db_error(DB_ERR_FORMAT, "%s: table '%s' declares %llu rows but none is stored", path,
+                      nt_history_schema.name, (unsigned long long)nrows);
+        goto out;
+    }
+    size_t cap = 0;
+    for (hsize_t at = 0; at < nrows; at += NT_READ_ROWS) {
+        hsize_t cnt = nrows - at < NT_READ_ROWS ? nrows - at : NT_READ_ROWS;
+        if (at + cnt > cap) {
+            size_t want = cap > nrows / 2 ? (size_t)nrows : cap * 2;
+            if (want < at + cnt)
+                want = (size_t)(at + cnt);
+            nt_row *p = want <= SIZE_MAX / sizeof *p ? db_realloc(rows, want * sizeof *p) : NULL;
+            if (!p) {
+                st = db_error(DB_ERR_NOMEM, "%s: out of memory at %llu rows", path,
+                              (unsigned long long)at);
+                goto out;
+            }
+            rows = p, cap = want;
         }
-        if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0) {
+        memset(rows + at, 0, (size_t)cnt * sizeof *rows);
+        hid_t msp = H5Screate_simple(1, &cnt, NULL);
+        bool ok = msp >= 0 && H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &cnt, NULL) >= 0 &&
+                  H5Dread(d, mtype, msp, sp, H5P_DEFAULT, rows + at) >= 0;
+        if (msp >= 0)
+            H5Sclose(msp);
+        if (!ok) {
             st = db_error(DB_ERR_FORMAT, "%s: reading table '%s' failed (corrupt file?)", path,
                           nt_history_schema.name);
             goto out;
@@ -222,7 +247,8 @@ static db_status read_table(const char *path, nt_history *h)
         }
     }
     h->rows = rows;
-    h->n = h->cap = (size_t)nrows;
+    h->n = (size_t)nrows;
+    h->cap = cap;
     rows = NULL;
 out:
     db_free(rows);

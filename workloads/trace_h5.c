@@ -99,11 +99,18 @@ static db_status read_direct(const char *path, trace_table *out)
         s = db_error(DB_ERR_HDF5, "%s: cannot build the row type", path);
         goto done;
     }
-    size_t block = n < H5_BLOCK_ROWS ? n : H5_BLOCK_ROWS;
+    /* Rows never written read as fill values (a tiny file can declare any number): a table
+     * with no storage at all is refused; a damaged file can still declare more rows than it
+     * holds, so memory grows with the rows read, not with the declared count. */
+    if (H5Dget_storage_size(d) == 0) {
+        s = db_error(DB_ERR_FORMAT, "%s: table 'requests' declares %zu rows but none is stored",
+                     path, n);
+        goto done;
+    }
+    size_t block = n < H5_BLOCK_ROWS ? n : H5_BLOCK_ROWS, cap = 0;
     rows = db_malloc_array(block, sizeof *rows);
-    req = db_malloc_array(n, sizeof *req);
-    if (!rows || !req) {
-        s = db_error(DB_ERR_NOMEM, "%s: out of memory for %zu requests", path, n);
+    if (!rows) {
+        s = db_error(DB_ERR_NOMEM, "%s: out of memory for %zu requests", path, block);
         goto done;
     }
     hsize_t mdims[1] = {block};
@@ -120,6 +127,18 @@ static db_status read_direct(const char *path, trace_table *out)
             H5Dread(d, mt, msp, fsp, H5P_DEFAULT, rows) < 0) {
             s = db_error(DB_ERR_HDF5, "%s: cannot read rows %zu.. of 'requests'", path, at + 1);
             goto done;
+        }
+        if (at + count[0] > cap) {
+            size_t want = cap > n / 2 ? n : cap * 2;
+            if (want < at + count[0])
+                want = at + count[0];
+            trace_req *grown =
+                want <= SIZE_MAX / sizeof *req ? db_realloc(req, want * sizeof *req) : NULL;
+            if (!grown) {
+                s = db_error(DB_ERR_NOMEM, "%s: out of memory at %zu requests", path, at);
+                goto done;
+            }
+            req = grown, cap = want;
         }
         for (size_t k = 0; k < (size_t)count[0]; k++) {
             const h5_row *r = &rows[k];

@@ -25,15 +25,17 @@ fuzz_one() {
   mkdir -p "$work"
   # The HDF5 library leaks on some malformed files (inside libhdf5, not through our handles:
   # the targets abort when a handle stays open), so leak detection is off for the two
-  # byte-level HDF5 targets; and it crashes on some (core/results.h: res_read_guarded), in the
-  # child process the readers fork, whose reports need no symbols (the parent's would still have
-  # them: it is not the child).
-  local extra=() asan=quarantine_size_mb=32
-  case $t in trace_h5 | nightly_history) extra=(-detect_leaks=0) asan=$asan:symbolize=0:detect_leaks=0 ;; esac
+  # byte-level HDF5 targets; and it crashes on some: those two read each file first in a worker
+  # process (tests/fuzz/h5worker.h), whose deaths and their attribution go to h5worker-T.txt.
+  local extra=() asan=quarantine_size_mb=32 stats=
+  case $t in trace_h5 | nightly_history)
+    extra=(-detect_leaks=0) asan=$asan:detect_leaks=0 stats=$root/$fb/h5worker-$t.txt
+    rm -f "$stats" ;;
+  esac
   # the recipes of the structure-aware targets (tests/fuzz/h5table.h) need room at once
   case $t in *_table) extra=(-max_len=1024 -len_control=0) ;; esac
   # -close_fd_mask=3: the targets' own output (usage errors) is dropped; reports still show.
-  ASAN_OPTIONS=${ASAN_OPTIONS:-$asan} "$bin" "$work" "$root/tests/fuzz/corpus/$t" -max_total_time="$secs" -runs="$runs" \
+  DBFUZZ_H5_STATS=$stats ASAN_OPTIONS=${ASAN_OPTIONS:-$asan} "$bin" "$work" "$root/tests/fuzz/corpus/$t" -max_total_time="$secs" -runs="$runs" \
     -close_fd_mask=3 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" \
     -artifact_prefix="$root/$fb/crash-$t-" >"$log" 2>&1
   local rc=$?
@@ -46,6 +48,7 @@ fuzz_one() {
   [ $rc -eq 0 ] || n=1
   {
     printf '%-16s %12s %9s %7s %8s %7s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" $n
+    [ -n "$stats" ] && [ -s "$stats" ] && sed 's/^/    h5 worker: /' "$stats"
     if [ $rc -ne 0 ]; then
       grep -E 'ERROR|SUMMARY|runtime error|#[0-9] 0x|Test unit written' "$log" | head -n 20 | sed 's/^/    /'
     fi
