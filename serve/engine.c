@@ -44,13 +44,47 @@ static inline bool ev_before(const eng_event *a, const eng_event *b)
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
+/* Moves ev down from the root to its place in the heap of l->n events. */
+static void loop_sift_down(eng_loop *l, eng_event ev)
+{
+    int64_t i = 0, n = l->n;
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && ev_before(&l->heap[c + 1], &l->heap[c]))
+            c++;
+        if (!ev_before(&l->heap[c], &ev))
+            break;
+        l->heap[i] = l->heap[c];
+        i = c;
+    }
+    l->heap[i] = ev;
+}
+
+/* Drops the root: the event eng_loop_run is running, kept in place until then (top_done). */
+static void loop_drop_top(eng_loop *l)
+{
+    l->top_done = false;
+    if (--l->n > 0)
+        loop_sift_down(l, l->heap[l->n]);
+}
+
 db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64_t arg)
 {
     if (!(t >= l->now)) /* also rejects NaN */
         return db_error(DB_ERR_INTERNAL, "event at t=%.9g scheduled before now=%.9g", t, l->now);
+    eng_event ev = {t, l->next_seq++, fn, data, arg};
+    if (l->top_done) {
+        /* The running event's slot takes the new one: one sift instead of a pop and a push
+         * (most handlers schedule exactly one follower). The order of events is their (t, seq)
+         * order whatever the heap's layout, so this changes nothing but the work. */
+        l->top_done = false;
+        loop_sift_down(l, ev);
+        return DB_OK;
+    }
     if (l->n >= l->cap)
         return db_error(DB_ERR_INTERNAL, "event heap full (%lld events)", (long long)l->cap);
-    eng_event ev = {t, l->next_seq++, fn, data, arg};
     int64_t i = l->n++;
     while (i > 0) {
         int64_t p = (i - 1) / 2;
@@ -65,37 +99,30 @@ db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64
 
 bool eng_loop_pop(eng_loop *l, eng_event *out)
 {
+    if (l->top_done)
+        loop_drop_top(l);
     if (l->n == 0)
         return false;
     *out = l->heap[0];
-    eng_event last = l->heap[--l->n];
-    int64_t i = 0, n = l->n;
-    for (;;) {
-        int64_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && ev_before(&l->heap[c + 1], &l->heap[c]))
-            c++;
-        if (!ev_before(&l->heap[c], &last))
-            break;
-        l->heap[i] = l->heap[c];
-        i = c;
-    }
-    if (n > 0)
-        l->heap[i] = last;
+    loop_drop_top(l);
     return true;
 }
 
 db_status eng_loop_run(eng_loop *l)
 {
-    eng_event ev;
-    while (eng_loop_pop(l, &ev)) {
+    if (l->top_done)
+        loop_drop_top(l);
+    while (l->n > 0) {
+        eng_event ev = l->heap[0];
         if (ev.t < l->now)
             return db_error(DB_ERR_INTERNAL, "time went back: event at %.9g after %.9g", ev.t,
                             l->now);
         l->now = ev.t;
         l->processed++;
+        l->top_done = true; /* the handler's first push takes its slot (eng_loop_push) */
         db_status s = ev.fn(l, ev.data, ev.arg);
+        if (l->top_done)
+            loop_drop_top(l);
         if (s != DB_OK)
             return s;
     }
@@ -141,6 +168,11 @@ typedef struct {
     int32_t n_act;
     int32_t *wm; /* models with waiting requests */
     int32_t n_wm;
+    /* The last iteration had no prefill and nothing was admitted, finished or preempted since:
+     * the next one without prefill repeats its batch but for the decoders' KV context, so with a
+     * cost-model executor its price is cost_step_finish over step_weights. */
+    bool batch_same;
+    double step_weights; /* cost_step_weights of that batch */
     double pcie_free;
     double weights_base; /* bytes always resident on this replica (base or full model) */
     double usable;       /* bytes of GPU memory for weights + KV */
@@ -354,6 +386,7 @@ static db_status preempt_model(eng_engine *e, eng_group *g, int32_t v, int64_t s
         moved++;
     }
     CHECK(moved > 0, "preemption of model %d found no running request", v);
+    g->batch_same = false;
     e->run_count[v] = 0;
     list_del(g->act, &g->n_act, e->act_pos, v);
     e->slots_dirty = true;
@@ -406,6 +439,7 @@ static db_status start_request(eng_engine *e, eng_group *g, int32_t r, double no
     e->tot_kv_reserved += q->kv_reserved;
     g->n_running++;
     e->n_running++;
+    g->batch_same = false;
     if (e->run_count[m]++ == 0) {
         list_add(g->act, &g->n_act, e->act_pos, m);
         e->run_since[m] = now;
@@ -431,6 +465,7 @@ static void take_chunk(eng_engine *e, eng_group *g, int32_t r, int64_t c, int64_
     q->pf_held = q->pf_done;
     q->pf_done += (int32_t)c;
     g->adm_tokens += c;
+    g->batch_same = false;
     e->pf_req[m]++;
     e->pf_tok[m] += c;
     if (q->pf_done < q->prefill_len) {
@@ -587,40 +622,18 @@ static db_status admission(eng_engine *e, eng_group *g, int64_t s, double now)
 
 static db_status on_step_end(eng_loop *l, void *data, int64_t arg);
 
-static db_status start_iteration(eng_engine *e, int gi, double now)
+/* Fills the batch's per-model columns (and the per-request detail an executor may want) of
+ * iteration s of replica g, whose scalars *b holds, and prices it. */
+static db_status step_batch(eng_engine *e, eng_group *g, int64_t s, cost_batch *b, double *dt)
 {
-    eng_group *g = &e->grp[gi];
-    int64_t s = g->iter;
-    /* Decoders append one KV token each: some cross into a new block. */
-    if (g->fh_n > 0) {
-        g->s_ctx += g->fh_n;
-        int64_t grow = g->cls_count[g->grow_cls];
-        g->kv_used += grow;
-        e->tot_kv_used += grow;
-    }
-    g->n_adm = 0;
-    g->adm_tokens = 0;
-    g->adm_ctx = 0;
-    db_status st = admission(e, g, s, now);
-    if (st != DB_OK)
-        return st;
-    CHECK(g->kv_used >= 0 && g->kv_used <= g->kv_reserved && g->kv_reserved <= g->kv_cap,
-          "KV blocks: used %lld, reserved %lld, capacity %lld", (long long)g->kv_used,
-          (long long)g->kv_reserved, (long long)g->kv_cap);
-    if (g->n_running == 0) {
-        g->busy = false;
-        return DB_OK;
-    }
-    cost_batch b = {e->mode, g->n_adm, g->adm_tokens, 0, g->fh_n - g->n_adm,
-                    g->s_ctx - g->adm_ctx, g->n_act, e->b_models, e->b_tokens, e->b_logits, 0};
     for (int32_t i = 0; i <= g->n_adm; i++) { /* the chunks: adm, then the unfinished prefill */
         int32_t r = i < g->n_adm ? g->adm[i] : g->pf_r;
         if (r < 0)
             break;
         const rq_state *q = &e->rq[r];
         double h = q->pf_held, p = q->pf_done;
-        b.prefill_sq += p * p - h * h;
-        b.prefill_ctx += q->pf_held;
+        b->prefill_sq += p * p - h * h;
+        b->prefill_ctx += q->pf_held;
     }
     const int32_t pm = g->pf_r >= 0 ? e->rq_in[g->pf_r].model : -1; /* no logits this time */
     for (int32_t i = 0; i < g->n_act; i++) {
@@ -659,10 +672,54 @@ static db_status start_iteration(eng_engine *e, int gi, double now)
             e->d_phase[d.n++] = EXE_CHUNK;
         }
     }
-    double dt;
-    st = e->exe->ops->step(e->exe->ctx, &b, &d, &dt);
+    if (!e->exe->ops->step_is_cost)
+        return e->exe->ops->step(e->exe->ctx, b, &d, dt);
+    /* The cost model, in its two parts: the first is kept for the iterations that repeat this
+     * batch (g->batch_same; take_chunk, start_request, finish_request and preempt_model end
+     * the repetition). */
+    double w = cost_step_weights(e->exe->ctx, b);
+    *dt = cost_step_finish(e->exe->ctx, b, w);
+    if (g->adm_tokens == 0) {
+        g->batch_same = true;
+        g->step_weights = w;
+    }
+    return DB_OK;
+}
+
+static db_status start_iteration(eng_engine *e, int gi, double now)
+{
+    eng_group *g = &e->grp[gi];
+    int64_t s = g->iter;
+    /* Decoders append one KV token each: some cross into a new block. */
+    if (g->fh_n > 0) {
+        g->s_ctx += g->fh_n;
+        int64_t grow = g->cls_count[g->grow_cls];
+        g->kv_used += grow;
+        e->tot_kv_used += grow;
+    }
+    g->n_adm = 0;
+    g->adm_tokens = 0;
+    g->adm_ctx = 0;
+    db_status st = admission(e, g, s, now);
     if (st != DB_OK)
         return st;
+    CHECK(g->kv_used >= 0 && g->kv_used <= g->kv_reserved && g->kv_reserved <= g->kv_cap,
+          "KV blocks: used %lld, reserved %lld, capacity %lld", (long long)g->kv_used,
+          (long long)g->kv_reserved, (long long)g->kv_cap);
+    if (g->n_running == 0) {
+        g->busy = false;
+        return DB_OK;
+    }
+    cost_batch b = {e->mode, g->n_adm, g->adm_tokens, 0, g->fh_n - g->n_adm,
+                    g->s_ctx - g->adm_ctx, g->n_act, e->b_models, e->b_tokens, e->b_logits, 0};
+    double dt;
+    if (g->batch_same) { /* decoders only, the same as last time (most iterations) */
+        dt = cost_step_finish(e->exe->ctx, &b, g->step_weights);
+    } else {
+        st = step_batch(e, g, s, &b, &dt);
+        if (st != DB_OK)
+            return st;
+    }
     CHECK(dt > 0 && isfinite(dt), "executor %s: iteration time %g", e->exe->ops->name, dt);
     g->iter++;
     g->grow_cls = g->grow_cls == 0 ? e->B - 1 : g->grow_cls - 1;
@@ -687,6 +744,7 @@ static db_status finish_request(eng_engine *e, eng_group *g, int32_t r, int64_t 
     g->cls_count[q->cls]--;
     g->n_running--;
     e->n_running--;
+    g->batch_same = false;
     int32_t m = in->model;
     if (--e->run_count[m] == 0) {
         list_del(g->act, &g->n_act, e->act_pos, m);

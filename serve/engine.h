@@ -61,6 +61,7 @@ struct eng_loop {
     uint64_t next_seq;
     double now;
     int64_t processed;
+    bool top_done; /* heap[0] is the event being run: the next push replaces it */
 };
 
 /* A loop with room for `cap` pending events (fixed: pushing beyond it is an error). */
