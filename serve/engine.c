@@ -527,6 +527,8 @@ static int32_t oldest_head(const eng_engine *e, const int32_t *c, int32_t n)
  * that could free a slot has happened since it last ran out of slots (slots_dirty). */
 static db_status admission(eng_engine *e, eng_group *g, int64_t s, double now)
 {
+    if (g->pf_r < 0 && g->n_wm == 0)
+        return DB_OK; /* nothing to admit (most iterations) */
     const bool chunked = e->cfg->chunked_prefill;
     /* Tokens left in the budget: chunked, the decoders come first (at most max_batch - 1 of
      * them beside a prefill in chunks, and eng_check asks budget >= max_batch, so that prefill
@@ -686,40 +688,28 @@ static db_status step_batch(eng_engine *e, eng_group *g, int64_t s, cost_batch *
     return DB_OK;
 }
 
-static db_status start_iteration(eng_engine *e, int gi, double now)
+/* Decoders append one KV token each at the start of an iteration: some cross into a new block. */
+static inline void grow_decoders(eng_engine *e, eng_group *g)
 {
-    eng_group *g = &e->grp[gi];
-    int64_t s = g->iter;
-    /* Decoders append one KV token each: some cross into a new block. */
     if (g->fh_n > 0) {
         g->s_ctx += g->fh_n;
         int64_t grow = g->cls_count[g->grow_cls];
         g->kv_used += grow;
         e->tot_kv_used += grow;
     }
-    g->n_adm = 0;
-    g->adm_tokens = 0;
-    g->adm_ctx = 0;
-    db_status st = admission(e, g, s, now);
-    if (st != DB_OK)
-        return st;
+}
+
+static inline db_status check_kv(const eng_group *g)
+{
     CHECK(g->kv_used >= 0 && g->kv_used <= g->kv_reserved && g->kv_reserved <= g->kv_cap,
           "KV blocks: used %lld, reserved %lld, capacity %lld", (long long)g->kv_used,
           (long long)g->kv_reserved, (long long)g->kv_cap);
-    if (g->n_running == 0) {
-        g->busy = false;
-        return DB_OK;
-    }
-    cost_batch b = {e->mode, g->n_adm, g->adm_tokens, 0, g->fh_n - g->n_adm,
-                    g->s_ctx - g->adm_ctx, g->n_act, e->b_models, e->b_tokens, e->b_logits, 0};
-    double dt;
-    if (g->batch_same) { /* decoders only, the same as last time (most iterations) */
-        dt = cost_step_finish(e->exe->ctx, &b, g->step_weights);
-    } else {
-        st = step_batch(e, g, s, &b, &dt);
-        if (st != DB_OK)
-            return st;
-    }
+    return DB_OK;
+}
+
+/* The iteration of replica gi that started at `now` takes dt: count it, schedule its end. */
+static inline db_status schedule_end(eng_engine *e, eng_group *g, int gi, double now, double dt)
+{
     CHECK(dt > 0 && isfinite(dt), "executor %s: iteration time %g", e->exe->ops->name, dt);
     g->iter++;
     g->grow_cls = g->grow_cls == 0 ? e->B - 1 : g->grow_cls - 1;
@@ -727,6 +717,44 @@ static db_status start_iteration(eng_engine *e, int gi, double now)
     e->iterations++;
     note_peak(e);
     return eng_loop_push(&e->loop, now + dt, on_step_end, e, gi);
+}
+
+/* The price of an iteration whose batch repeats the last one (g->batch_same) but for the
+ * decoders' KV context. */
+static inline double repeat_price(const eng_engine *e, const eng_group *g)
+{
+    cost_batch b = {e->mode, 0, 0, 0, g->fh_n, g->s_ctx, g->n_act, NULL, NULL, NULL, 0};
+    return cost_step_finish(e->exe->ctx, &b, g->step_weights);
+}
+
+static db_status start_iteration(eng_engine *e, int gi, double now)
+{
+    eng_group *g = &e->grp[gi];
+    int64_t s = g->iter;
+    grow_decoders(e, g);
+    g->n_adm = 0;
+    g->adm_tokens = 0;
+    g->adm_ctx = 0;
+    db_status st = admission(e, g, s, now);
+    if (st == DB_OK)
+        st = check_kv(g);
+    if (st != DB_OK)
+        return st;
+    if (g->n_running == 0) {
+        g->busy = false;
+        return DB_OK;
+    }
+    double dt;
+    if (g->batch_same) { /* nothing was admitted */
+        dt = repeat_price(e, g);
+    } else {
+        cost_batch b = {e->mode, g->n_adm, g->adm_tokens, 0, g->fh_n - g->n_adm,
+                        g->s_ctx - g->adm_ctx, g->n_act, e->b_models, e->b_tokens, e->b_logits, 0};
+        st = step_batch(e, g, s, &b, &dt);
+        if (st != DB_OK)
+            return st;
+    }
+    return schedule_end(e, g, gi, now, dt);
 }
 
 static db_status finish_request(eng_engine *e, eng_group *g, int32_t r, int64_t s, double now)
@@ -766,6 +794,18 @@ static db_status on_step_end(eng_loop *l, void *data, int64_t gi)
     eng_group *g = &e->grp[gi];
     double now = l->now;
     int64_t s = g->iter - 1;
+    if (g->batch_same && g->pf_r < 0 && g->n_wm == 0 && g->fh_n > 0 &&
+        e->rq[g->fh[0]].finish_iter > s &&
+        !e->cfg->progress) {
+        /* Most iterations: the same decoders go on, nothing finishes, nothing waits (what
+         * start_iteration does then, without its general steps). batch_same: g->n_adm == 0
+         * and g->fh_n > 0. */
+        grow_decoders(e, g);
+        db_status st = check_kv(g);
+        if (st != DB_OK)
+            return st;
+        return schedule_end(e, g, (int)gi, now, repeat_price(e, g));
+    }
     for (int32_t i = 0; i < g->n_adm; i++) {
         rq_state *q = &e->rq[g->adm[i]];
         if (q->first_token < 0)
