@@ -41,7 +41,9 @@ void eng_loop_free(eng_loop *l)
 
 static inline bool ev_before(const eng_event *a, const eng_event *b)
 {
-    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+    if (a->t != b->t)
+        return a->t < b->t;
+    return a->push_t < b->push_t || (a->push_t == b->push_t && a->seq < b->seq);
 }
 
 /* Moves ev down from the root to its place in the heap of l->n events. */
@@ -70,15 +72,13 @@ static void loop_drop_top(eng_loop *l)
         loop_sift_down(l, l->heap[l->n]);
 }
 
-db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64_t arg)
+static db_status loop_insert(eng_loop *l, eng_event ev)
 {
-    if (!(t >= l->now)) /* also rejects NaN */
-        return db_error(DB_ERR_INTERNAL, "event at t=%.9g scheduled before now=%.9g", t, l->now);
-    eng_event ev = {t, l->next_seq++, fn, data, arg};
     if (l->top_done) {
         /* The running event's slot takes the new one: one sift instead of a pop and a push
-         * (most handlers schedule exactly one follower). The order of events is their (t, seq)
-         * order whatever the heap's layout, so this changes nothing but the work. */
+         * (most handlers schedule exactly one follower). The order of events is their
+         * (t, push_t, seq) order whatever the heap's layout, so this changes nothing but the
+         * work. */
         l->top_done = false;
         loop_sift_down(l, ev);
         return DB_OK;
@@ -95,6 +95,22 @@ db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64
     }
     l->heap[i] = ev;
     return DB_OK;
+}
+
+db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64_t arg)
+{
+    if (!(t >= l->now)) /* also rejects NaN */
+        return db_error(DB_ERR_INTERNAL, "event at t=%.9g scheduled before now=%.9g", t, l->now);
+    return loop_insert(l, (eng_event){t, l->now, l->next_seq++, fn, data, arg, false});
+}
+
+db_status eng_loop_push_ahead(eng_loop *l, double t, double push_t, eng_handler fn, void *data,
+                              int64_t arg)
+{
+    if (!(push_t >= l->now && t >= push_t))
+        return db_error(DB_ERR_INTERNAL, "event at t=%.9g pushed ahead at %.9g, now=%.9g", t,
+                        push_t, l->now);
+    return loop_insert(l, (eng_event){t, push_t, l->next_seq++, fn, data, arg, true});
 }
 
 bool eng_loop_pop(eng_loop *l, eng_event *out)
@@ -117,8 +133,13 @@ db_status eng_loop_run(eng_loop *l)
         if (ev.t < l->now)
             return db_error(DB_ERR_INTERNAL, "time went back: event at %.9g after %.9g", ev.t,
                             l->now);
+        if (ev.t == l->last.t && ev.push_t == l->last.push_t && (ev.ahead || l->last.ahead)) {
+            l->tie_hazard = true; /* ev stays pending: its place is unknown */
+            return DB_OK;
+        }
         l->now = ev.t;
         l->processed++;
+        l->last = ev;
         l->top_done = true; /* the handler's first push takes its slot (eng_loop_push) */
         db_status s = ev.fn(l, ev.data, ev.arg);
         if (l->top_done)
@@ -186,6 +207,7 @@ typedef struct {
     int64_t R;
     int M, G, B;
     bool dedicated;
+    bool coalesce; /* quiet ends of dedicated replicas run without events (schedule_end) */
     cost_mode mode;
     double item_bytes; /* a full model (swap) or a delta (delta policies) */
     rq_state *rq;
@@ -707,24 +729,66 @@ static inline db_status check_kv(const eng_group *g)
     return DB_OK;
 }
 
-/* The iteration of replica gi that started at `now` takes dt: count it, schedule its end. */
-static inline db_status schedule_end(eng_engine *e, eng_group *g, int gi, double now, double dt)
-{
-    CHECK(dt > 0 && isfinite(dt), "executor %s: iteration time %g", e->exe->ops->name, dt);
-    g->iter++;
-    g->grow_cls = g->grow_cls == 0 ? e->B - 1 : g->grow_cls - 1;
-    g->busy = true;
-    e->iterations++;
-    note_peak(e);
-    return eng_loop_push(&e->loop, now + dt, on_step_end, e, gi);
-}
-
 /* The price of an iteration whose batch repeats the last one (g->batch_same) but for the
  * decoders' KV context. */
 static inline double repeat_price(const eng_engine *e, const eng_group *g)
 {
     cost_batch b = {e->mode, 0, 0, 0, g->fh_n, g->s_ctx, g->n_act, NULL, NULL, NULL, 0};
     return cost_step_finish(e->exe->ctx, &b, g->step_weights);
+}
+
+/* An iteration of replica g started: the next one's KV growth class, the counters. */
+static inline db_status count_iteration(eng_engine *e, eng_group *g, double dt)
+{
+    CHECK(dt > 0 && isfinite(dt), "executor %s: iteration time %g", e->exe->ops->name, dt);
+    g->iter++;
+    g->grow_cls = g->grow_cls == 0 ? e->B - 1 : g->grow_cls - 1;
+    e->iterations++;
+    return DB_OK;
+}
+
+/* Whether the end of iteration s of dedicated replica gi, at time t, is quiet: nothing
+ * finishes at it, the next iteration adds no KV block, nothing waits (the model's next request
+ * arrives after t) and no prefill runs, so the same decoders go on (on_step_end's fast path).
+ * Nothing another event can see changes at a quiet end: a dedicated replica serves its model
+ * alone, its weights are fixed, the KV blocks, running and waiting counts of the memory
+ * timeline stay as they are, and note_peak would read a total already noted. */
+static inline bool quiet_end(const eng_engine *e, const eng_group *g, int gi, int64_t s, double t)
+{
+    if (!(g->batch_same && g->pf_r < 0 && g->n_wm == 0 && g->fh_n > 0 &&
+          e->rq[g->fh[0]].finish_iter > s && g->cls_count[g->grow_cls] == 0))
+        return false;
+    int64_t next = e->q_tail[gi]; /* the model's next request to arrive */
+    return next == e->q_start[gi + 1] || e->rq_in[e->qorder[next]].arrival_s > t;
+}
+
+/* The iteration of replica gi that started at `now` takes dt: count it, schedule its end.
+ * With e->coalesce, quiet ends (quiet_end) are run here rather than as events, each as
+ * on_step_end's fast path would run it (its note_peak aside, which cannot change the peak), up
+ * to the first end that is not quiet; that one is pushed as the last quiet end would have
+ * pushed it (eng_loop_push_ahead). Most iterations of `dedicated` end quietly: one event per
+ * replica per token would otherwise go through the event heap, interleaved with the others. */
+static inline db_status schedule_end(eng_engine *e, eng_group *g, int gi, double now, double dt)
+{
+    db_status st = count_iteration(e, g, dt);
+    if (st != DB_OK)
+        return st;
+    g->busy = true;
+    note_peak(e);
+    double t = now + dt, at;
+    if (!e->coalesce || !quiet_end(e, g, gi, g->iter - 1, t))
+        return eng_loop_push(&e->loop, t, on_step_end, e, gi);
+    do {
+        at = t; /* the quiet end, run at `at` */
+        e->loop.processed++;
+        g->s_ctx += g->fh_n; /* grow_decoders without a new block */
+        dt = repeat_price(e, g);
+        st = count_iteration(e, g, dt);
+        if (st != DB_OK)
+            return st;
+        t = at + dt;
+    } while (quiet_end(e, g, gi, g->iter - 1, t));
+    return eng_loop_push_ahead(&e->loop, t, at, on_step_end, e, gi);
 }
 
 static db_status start_iteration(eng_engine *e, int gi, double now)
@@ -1257,7 +1321,7 @@ static void engine_requests(eng_engine *e)
 /* An engine ready to run reqs[0..n) on the layout lo (free with engine_free, even on error). */
 static db_status engine_init(eng_engine *e, const eng_config *cfg, const cost_ctx *cost,
                              exe_executor *exe, const eng_layout *lo, const eng_request *reqs,
-                             int64_t n)
+                             int64_t n, bool coalesce)
 {
     memset(e, 0, sizeof *e);
     e->cfg = cfg;
@@ -1269,6 +1333,8 @@ static db_status engine_init(eng_engine *e, const eng_config *cfg, const cost_ct
     e->G = lo->G;
     e->B = cfg->kv_block;
     e->dedicated = cfg->policy->kind == POL_DEDICATED;
+    /* Quiet ends need on_step_end's fast path: the cost model's repeated prices, no progress. */
+    e->coalesce = coalesce && e->dedicated && exe->ops->step_is_cost && !cfg->progress;
     e->mode = lo->mode;
     e->item_bytes = lo->item_bytes;
     e->slots_dirty = true;
@@ -1303,7 +1369,7 @@ static db_status engine_simulate(eng_engine *e)
         s = eng_loop_push(&e->loop, e->cfg->mem_interval_s, on_mem_sample, e, 0);
     if (s == DB_OK)
         s = eng_loop_run(&e->loop);
-    if (s != DB_OK)
+    if (s != DB_OK || e->loop.tie_hazard) /* eng_run starts over */
         return s;
     /* Conservation: every request finished once, nothing left running or reserved. */
     if (e->n_done != e->R || e->n_running || e->n_waiting || e->tot_kv_used || e->tot_kv_reserved)
@@ -1415,9 +1481,17 @@ db_status eng_run(const eng_config *cfg, const cost_ctx *cost, const hw_profile 
     eng_layout lo;
     layout(cfg, cost, hw, &lo);
     eng_engine e;
-    s = engine_init(&e, cfg, cost, exe, &lo, reqs, n);
+    s = engine_init(&e, cfg, cost, exe, &lo, reqs, n, true);
     if (s == DB_OK)
         s = engine_simulate(&e);
+    if (e.coalesce && e.loop.tie_hazard) {
+        /* Two events of equal time and push time, one of them pushed ahead: their order is
+         * that of events no longer there, so the run starts over with every end an event. */
+        engine_free(&e);
+        s = engine_init(&e, cfg, cost, exe, &lo, reqs, n, false);
+        if (s == DB_OK)
+            s = engine_simulate(&e);
+    }
     if (s == DB_OK)
         s = result_fill(&e, hw, &lo, out);
     engine_free(&e);
