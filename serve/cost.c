@@ -271,8 +271,9 @@ static double step_curved(const cost_ctx *c, const cost_batch *b, double T, doub
     return t;
 }
 
-/* The formulas of docs/serving.md, with cost_init's coefficients (ctx->k). */
-double cost_step(const cost_ctx *c, const cost_batch *b)
+/* The formulas of docs/serving.md, with cost_init's coefficients (ctx->k): the fixed costs
+ * and the weight kernels here, attention and the all-reduces in cost_step_finish. */
+double cost_step_weights(const cost_ctx *c, const cost_batch *b)
 {
     const double T = (double)(b->prefill_tokens + b->n_decode);
     const double NLg = (double)(b->n_prefill + b->n_decode);
@@ -297,6 +298,13 @@ double cost_step(const cost_ctx *c, const cost_batch *b)
                           c->k.gemm_logit * (double)b->logits[i],
                       c->k.gemm_read);
     }
+    return t;
+}
+
+double cost_step_finish(const cost_ctx *c, const cost_batch *b, double weights)
+{
+    const double T = (double)(b->prefill_tokens + b->n_decode);
+    double t = weights;
     /* Attention: causal prefill 2·L·C·p² FLOPs per request (a chunk: 2·L·C·((h+c)² - h²),
      * with the h held KV tokens read); decode reads every KV token. */
     if (T > 0) {
@@ -306,6 +314,11 @@ double cost_step(const cost_ctx *c, const cost_batch *b)
         t += c->k.ar_token * T + c->k.ar_fixed;
     }
     return t;
+}
+
+double cost_step(const cost_ctx *c, const cost_batch *b)
+{
+    return cost_step_finish(c, b, cost_step_weights(c, b));
 }
 
 double cost_term(const cost_ctx *c, const cost_batch *b, cost_term_kind k)

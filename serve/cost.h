@@ -126,6 +126,14 @@ typedef struct {
 
 /* Seconds one iteration takes. */
 double cost_step(const cost_ctx *ctx, const cost_batch *b);
+/* cost_step in two parts, for an engine that prices runs of iterations whose batches differ
+ * only in decode_ctx (the same requests decoding, one token longer each time):
+ * cost_step_weights, the fixed costs and the weight kernels (GEMMs, delta kernel), reads
+ * nothing of b's attention (decode_ctx, prefill_sq, prefill_ctx); cost_step_finish adds
+ * attention and the all-reduces to it. cost_step(c, b) is
+ * cost_step_finish(c, b, cost_step_weights(c, b)), bit for bit. */
+double cost_step_weights(const cost_ctx *ctx, const cost_batch *b);
+double cost_step_finish(const cost_ctx *ctx, const cost_batch *b, double weights);
 /* One kernel's roofline term of iteration b alone: cost_step with every other kernel's rates
  * infinite, no fixed costs and no all-reduces (the calibration's features; the kernel
  * executor's attention). */

@@ -2,7 +2,12 @@
  * spirit and, on it, iteration-level continuous batching of many models' requests.
  *
  * Events pop in (time, sequence) order, the sequence being the push order, so ties are
- * deterministic. Each replica (one per model for `dedicated`, one otherwise) runs iterations
+ * deterministic. With the `sim` executor, the iteration ends of a `dedicated` replica at which
+ * nothing another event can see changes (quiet: nothing finishes, arrives, waits or grows a KV
+ * block) run inside the handler that scheduled them, and the first end that is not quiet is
+ * pushed where the last quiet one would have pushed it; when its place among events of the
+ * same time is unknown, the run starts over with an event per end (eng_run, same output).
+ * Each replica (one per model for `dedicated`, one otherwise) runs iterations
  * back to back while it has work: an iteration decodes one token for every request whose
  * prefill ended before it and prefills the requests admitted at its start (FCFS over all
  * waiting requests, at most --max-batch running, KV blocks reserved for each request's final
@@ -49,18 +54,28 @@ typedef db_status (*eng_handler)(eng_loop *loop, void *data, int64_t arg);
 
 typedef struct {
     double t;
+    double push_t; /* when it was pushed (or would have been: eng_loop_push_ahead) */
     uint64_t seq;
     eng_handler fn;
     void *data;
     int64_t arg;
+    bool ahead; /* pushed by eng_loop_push_ahead */
 } eng_event;
 
+/* Events pop in (t, push_t, seq) order, which is (t, seq) order: the push time never goes back
+ * as the sequence grows. It stays the order of the events as they would have been pushed when
+ * a handler pushes an event ahead of its time (eng_loop_push_ahead), except between two events
+ * of equal t and push_t where one was pushed ahead: their order is then unknown, and the loop
+ * records it (tie_hazard). */
 struct eng_loop {
-    eng_event *heap; /* binary min-heap on (t, seq) */
+    eng_event *heap; /* binary min-heap on (t, push_t, seq) */
     int64_t n, cap;
     uint64_t next_seq;
     double now;
     int64_t processed;
+    bool top_done;   /* heap[0] is the event being run: the next push replaces it */
+    bool tie_hazard; /* the next event ties with the last (t, push_t), one pushed ahead */
+    eng_event last;  /* the event popped last (its t, push_t, ahead) */
 };
 
 /* A loop with room for `cap` pending events (fixed: pushing beyond it is an error). */
@@ -68,9 +83,15 @@ db_status eng_loop_init(eng_loop *l, int64_t cap);
 void eng_loop_free(eng_loop *l); /* NULL or zeroed: no-op */
 /* Schedules fn(data, arg) at time t >= now; DB_ERR_INTERNAL when t < now or the heap is full. */
 db_status eng_loop_push(eng_loop *l, double t, eng_handler fn, void *data, int64_t arg);
+/* Schedules fn(data, arg) at time t as if a handler running at push_t (now <= push_t <= t) had
+ * pushed it: for a handler that computes, in one go, a chain of events that each would have
+ * pushed the next, and pushes only the last one. */
+db_status eng_loop_push_ahead(eng_loop *l, double t, double push_t, eng_handler fn, void *data,
+                              int64_t arg);
 /* Removes the earliest event into *ev; false when none is pending. */
 bool eng_loop_pop(eng_loop *l, eng_event *ev);
-/* Runs events until none is left or a handler fails (its status is returned). */
+/* Runs events until none is left, a handler fails (its status is returned) or the next event's
+ * place is unknown (tie_hazard set, DB_OK returned, the event left pending). */
 db_status eng_loop_run(eng_loop *l);
 
 /* ---- the serving run ----------------------------------------------------------------------- */

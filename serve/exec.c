@@ -24,7 +24,7 @@ static db_status sim_load(void *ctx, int32_t model, exe_stage stage, double byte
 
 static void sim_free(void *ctx) { (void)ctx; }
 
-static const exe_ops sim_ops = {"sim", false, sim_step, sim_load, sim_free};
+static const exe_ops sim_ops = {"sim", false, sim_step, sim_load, sim_free, true};
 
 db_status exe_sim_init(exe_executor *e, const cost_ctx *cost)
 {
