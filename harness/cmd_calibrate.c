@@ -19,8 +19,10 @@ static void usage(void)
            "                            --report [--holdout NAME])\n\n"
            "Fits the serving cost model's GPU terms to measured operator timings (Vidur's profiling\n"
            "data, ../shared/gpu-profiles): the efficiency of each linear projection at every measured\n"
-           "token count, TP degree and weight shape (datasheet roofline time / measured time), and a\n"
-           "latency + bytes / bandwidth model of the all-reduce per TP degree (docs/serving.md).\n\n"
+           "token count, TP degree and weight shape (datasheet roofline time / measured time), the\n"
+           "bandwidths of the Gaussian kernel in (ln N, ln K) that prices other shapes from them\n"
+           "(leave-one-model-out), and a latency + bytes / bandwidth model of the all-reduce per TP\n"
+           "degree (docs/serving.md).\n\n"
            "options:\n"
            "  --gpu-profiles DIR  measured timings (compute/<sku>/<org>/<model>/mlp.csv,\n"
            "                      network/<node>/all_reduce.csv); required\n"
@@ -146,6 +148,12 @@ int cmd_calibrate(int argc, char **argv)
                holdout ? "held-out model (not in the fit)" : "models (in-sample)");
         for (int i = 0; i < n && s == DB_OK; i++)
             s = report(dir, cal_skus[first + i], holdout, &sheet[i], &cal[i]);
+        printf("\nKernel bandwidths (ln N, ln K) chosen by leave-one-model-out on the fitted "
+               "models:");
+        for (int i = 0; i < n && s == DB_OK; i++)
+            printf("%s %s %g, %g", i ? ";" : "", cal_skus[first + i], cal[i].surf.kern_n,
+                   cal[i].surf.kern_k);
+        printf(".\n");
     } else if (out) {
         fs_out o;
         if ((s = fs_out_open(&o, out)) == DB_OK) {

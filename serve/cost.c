@@ -101,7 +101,7 @@ static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
         {2 * F / tpd, C},
         {C, F / tpd},
     };
-    const double hn = (double)m->V / tpd; /* lm_head: priced as the gate/up surface */
+    const double hn = (double)m->V / tpd; /* lm_head: a GEMM of V/TP x C on the surface */
     c->curved = true;
     c->k.gemm_curve = 1;
     c->k.delta_curve = f ? 1 : 0;
@@ -129,18 +129,23 @@ static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
         kc = hw_eff(hw, key, hw_eff(hw, "gemm.compute", 1.0)) / hw_eff(hw, "gemm.compute", 1.0);
         c->delta_x = 2 * c->w_lin * f->density / c->delta_lin_bytes;
     }
+    /* The surface's kernel weights of each GEMM's shape (hw_surface_weights), once. */
+    double wt[HW_NOPS + 1][HW_MAX_ROWS];
+    for (int op = 0; op < HW_NOPS; op++)
+        hw_surface_weights(hw, shape[op][0], shape[op][1], wt[op]);
+    hw_surface_weights(hw, hn, C, wt[HW_NOPS]);
     for (int i = 0; i < kn->n; i++) {
         const double T = kn->k[i].tok;
         double *sec = kn->k[i].sec;
         double lin = 0, lin_roof = 0;
         for (int op = 0; op < HW_NOPS; op++) {
-            double e = hw_surface_eff(hw, op, tp, shape[op][0], shape[op][1], i);
+            double e = hw_surface_eff_w(hw, wt[op], i);
             double r = roof_nk(hw, shape[op][0], shape[op][1], T, 1, 1);
             lin += r / e, lin_roof += r;
         }
         /* q/k/v and gate/up are each one fused GEMM here (Vidur measures them fused). */
         sec[COST_C_LIN] = L * lin;
-        double eh = hw_surface_eff(hw, HW_OP_GATE_UP, tp, hn, C, i);
+        double eh = hw_surface_eff_w(hw, wt[HW_NOPS], i);
         sec[COST_C_HEAD] = roof_nk(hw, hn, C, T, eh, eh);
         if (!f)
             continue;

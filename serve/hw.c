@@ -253,6 +253,20 @@ static int parse_calib_key(hw_profile *p, const char *key, char *val, const char
         sf->nrows = 0; /* rows of another knot grid cannot stay */
         return 1;
     }
+    if (!strcmp(key, "gemm.kernel")) {
+        char *end;
+        errno = 0;
+        double a = strtod(val, &end), b = strtod(end, &end);
+        while (isspace((unsigned char)*end))
+            end++;
+        if (errno || *end || !(a >= 0.01 && a <= 100) || !(b >= 0.01 && b <= 100)) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: gemm.kernel: expected two bandwidths in "
+                           "[0.01, 100] (ln N, ln K)", origin, lineno);
+            return 1;
+        }
+        sf->kern_n = a, sf->kern_k = b;
+        return 1;
+    }
     if (!strncmp(key, "gemm.eff.", 9)) {
         const char *opn = key + 9, *dot = strchr(opn, '.');
         int op = -1, tp = dot ? key_tp(dot + 1) : 0;
@@ -467,16 +481,13 @@ db_status hw_profile_overlay(hw_profile *p, const char *path)
     return DB_OK;
 }
 
-/* The profiled TP degree of rows of `op` (all-reduce entries when op < 0) nearest tp. */
-static int nearest_tp(const hw_profile *p, int op, int tp)
+/* The profiled TP degree of the all-reduce entries nearest tp (log2; ties: the smaller). */
+static int nearest_ar_tp(const hw_profile *p, int tp)
 {
     int best = 0;
     double bd = 1e30;
-    int n = op < 0 ? p->surf.nar : p->surf.nrows;
-    for (int i = 0; i < n; i++) {
-        if (op >= 0 && p->surf.row[i].op != op)
-            continue;
-        int t = op < 0 ? p->surf.ar[i].tp : p->surf.row[i].tp;
+    for (int i = 0; i < p->surf.nar; i++) {
+        int t = p->surf.ar[i].tp;
         double d = fabs(log2((double)t / tp));
         if (d < bd - 1e-12 || (fabs(d - bd) <= 1e-12 && t < best))
             bd = d, best = t;
@@ -484,35 +495,45 @@ static int nearest_tp(const hw_profile *p, int op, int tp)
     return best;
 }
 
-double hw_surface_eff(const hw_profile *p, int op, int tp, double n, double k, int knot)
+bool hw_surface_weights(const hw_profile *p, double n, double k, double w[HW_MAX_ROWS])
 {
     const hw_surface *sf = &p->surf;
-    int t = nearest_tp(p, op, tp);
-    if (!t || knot < 0 || knot >= sf->nknots)
-        return 0;
-    /* The two rows nearest log(n·k) from below and from above. */
-    double x = log(n * k), lo_x = -1e300, hi_x = 1e300;
-    int lo = -1, hi = -1;
+    if (!sf->nrows)
+        return false;
+    const double sn = sf->kern_n > 0 ? sf->kern_n : HW_KERNEL_DEFAULT;
+    const double sk = sf->kern_k > 0 ? sf->kern_k : HW_KERNEL_DEFAULT;
+    double lo = 1e300;
     for (int i = 0; i < sf->nrows; i++) {
-        if (sf->row[i].op != op || sf->row[i].tp != t)
-            continue;
-        double xi = log(sf->row[i].n * sf->row[i].k);
-        if (xi <= x && xi > lo_x)
-            lo_x = xi, lo = i;
-        if (xi >= x && xi < hi_x)
-            hi_x = xi, hi = i;
+        double a = log(n / sf->row[i].n) / sn, b = log(k / sf->row[i].k) / sk;
+        w[i] = a * a + b * b;
+        if (w[i] < lo)
+            lo = w[i];
     }
-    if (lo < 0)
-        return sf->row[hi].eff[knot];
-    if (hi < 0 || hi_x == lo_x)
-        return sf->row[lo].eff[knot];
-    double l = (x - lo_x) / (hi_x - lo_x);
-    return (1 - l) * sf->row[lo].eff[knot] + l * sf->row[hi].eff[knot];
+    for (int i = 0; i < sf->nrows; i++)
+        w[i] = exp(-0.5 * (w[i] - lo));
+    return true;
+}
+
+double hw_surface_eff_w(const hw_profile *p, const double w[HW_MAX_ROWS], int knot)
+{
+    const hw_surface *sf = &p->surf;
+    double sw = 0, se = 0;
+    for (int i = 0; i < sf->nrows; i++)
+        sw += w[i], se += w[i] * sf->row[i].eff[knot];
+    return sw > 0 ? se / sw : 0;
+}
+
+double hw_surface_eff(const hw_profile *p, double n, double k, int knot)
+{
+    double w[HW_MAX_ROWS];
+    if (knot < 0 || knot >= p->surf.nknots || !hw_surface_weights(p, n, k, w))
+        return 0;
+    return hw_surface_eff_w(p, w, knot);
 }
 
 int hw_surface_ar(const hw_profile *p, int tp)
 {
-    int t = nearest_tp(p, -1, tp);
+    int t = nearest_ar_tp(p, tp);
     for (int i = 0; t && i < p->surf.nar; i++)
         if (p->surf.ar[i].tp == t)
             return i;
@@ -530,6 +551,8 @@ bool hw_surface_print(FILE *fp, const hw_profile *p)
             fprintf(fp, " %.0f", sf->tokens[i]);
         fputc('\n', fp);
     }
+    if (sf->kern_n > 0 && sf->kern_k > 0)
+        fprintf(fp, "gemm.kernel = %.4g %.4g\n", sf->kern_n, sf->kern_k);
     for (int r = 0; r < sf->nrows; r++) {
         fprintf(fp, "gemm.eff.%s.tp%d = %.0fx%.0f:", hw_op_names[sf->row[r].op], sf->row[r].tp,
                 sf->row[r].n, sf->row[r].k);
