@@ -703,12 +703,16 @@ double gcal_predict_ar(const hw_profile *p, int tp, double bytes)
 static void stats(double *e, size_t n, gcal_err *out)
 {
     out->n = n;
-    out->median = out->max = 0;
+    out->median = out->p99 = out->max = 0;
+    out->over = 0;
     if (!n)
         return;
     qsort(e, n, sizeof *e, cmp_double);
     out->median = n % 2 ? e[n / 2] : 0.5 * (e[n / 2 - 1] + e[n / 2]);
+    out->p99 = e[(size_t)(0.99 * (double)(n - 1) + 0.5)];
     out->max = e[n - 1];
+    while (out->over < n && e[n - 1 - out->over] > GCAL_TARGET_MAX)
+        out->over++;
 }
 
 db_status gcal_errors(const gcal_data *d, const hw_profile *p, gcal_err err[HW_NOPS],
