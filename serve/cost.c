@@ -205,6 +205,8 @@ db_status cost_init(cost_ctx *c, const llama_model *m, const cost_format *f, con
     c->pcie_bw = hw->pcie_bw;
     c->disk_bw = hw->disk_bw;
     c->load_overhead = hw->load_overhead_s;
+    c->disk_lat = hw->disk_lat;
+    c->load_lat = hw->load_lat;
     /* roof(FLOPs, bytes, x) = max(FLOPs / (TP·fl_x), bytes / (TP·bw_x)), per unit. */
     const double tpd = (double)tp;
     const double s_fl = 1 / (tpd * c->fl_gemm), s_by = 1 / (tpd * c->bw_gemm);
@@ -327,9 +329,36 @@ double cost_term(const cost_ctx *c, const cost_batch *b, cost_term_kind k)
     return cost_step(&t, b);
 }
 
-double cost_load_disk(const cost_ctx *c, double bytes) { return bytes / c->disk_bw; }
-
-double cost_load_pcie(const cost_ctx *c, double bytes)
+/* Stratum floor(u·n) of l (u < 0: the strata's mean). */
+static double lat_at(const hw_lat *l, double u)
 {
-    return bytes / ((double)c->tp * c->pcie_bw) + c->load_overhead;
+    if (u < 0) {
+        double m = 0;
+        for (int i = 0; i < l->n; i++)
+            m += l->s[i];
+        return m / l->n;
+    }
+    int i = (int)(u * l->n);
+    return l->s[i < l->n ? i : l->n - 1];
+}
+
+double cost_load_disk_at(const cost_ctx *c, double bytes, double u)
+{
+    return (c->disk_lat.n ? lat_at(&c->disk_lat, u) : 0) + bytes / c->disk_bw;
+}
+
+double cost_load_disk(const cost_ctx *c, double bytes) { return cost_load_disk_at(c, bytes, -1); }
+
+double cost_load_pcie_at(const cost_ctx *c, double bytes, double u)
+{
+    return bytes / ((double)c->tp * c->pcie_bw) +
+           (c->load_lat.n ? lat_at(&c->load_lat, u) : c->load_overhead);
+}
+
+double cost_load_pcie(const cost_ctx *c, double bytes) { return cost_load_pcie_at(c, bytes, -1); }
+
+double cost_draw(uint64_t i)
+{
+    double x = 0.5 + (double)(i % 1000000007u) * 0.61803398874989484820;
+    return x - floor(x);
 }

@@ -253,6 +253,26 @@ static int parse_calib_key(hw_profile *p, const char *key, char *val, const char
         sf->nrows = 0; /* rows of another knot grid cannot stay */
         return 1;
     }
+    if (!strcmp(key, "disk_lat_us") || !strcmp(key, "load_lat_us")) {
+        hw_lat *l = key[0] == 'd' ? &p->disk_lat : &p->load_lat, v = {0};
+        char *s = val, *end;
+        while (*s) {
+            errno = 0;
+            double x = strtod(s, &end);
+            if (end == s || errno || !(x >= 0 && x < 1e9) || v.n == HW_MAX_LAT ||
+                (v.n && x * 1e-6 < v.s[v.n - 1])) {
+                *st = db_error(DB_ERR_FORMAT, "%s:%d: %s: at most %d non-decreasing latencies "
+                               "(microseconds) expected", origin, lineno, key, HW_MAX_LAT);
+                return 1;
+            }
+            v.s[v.n++] = x * 1e-6;
+            s = end;
+            while (isspace((unsigned char)*s))
+                s++;
+        }
+        *l = v;
+        return 1;
+    }
     if (!strcmp(key, "gemm.kernel")) {
         char *end;
         errno = 0;
@@ -637,6 +657,15 @@ db_status hw_profile_write(const hw_profile *p, const char *path, const char *he
         fprintf(o.fp, "%s = %.6g\n", numeric_keys[k].key,
                 *(const double *)((const char *)p + numeric_keys[k].off) / numeric_keys[k].scale);
     fprintf(o.fp, "max_gpus = %d\n", p->max_gpus);
+    for (int w = 0; w < 2; w++) {
+        const hw_lat *l = w ? &p->load_lat : &p->disk_lat;
+        if (!l->n)
+            continue;
+        fprintf(o.fp, "%s =", w ? "load_lat_us" : "disk_lat_us");
+        for (int i = 0; i < l->n; i++)
+            fprintf(o.fp, " %.6g", l->s[i] * 1e6);
+        fputc('\n', o.fp);
+    }
     for (int i = 0; i < p->neff; i++)
         fprintf(o.fp, "eff.%s = %.6g\n", p->eff[i].key, p->eff[i].value);
     hw_surface_print(o.fp, p);

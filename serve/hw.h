@@ -13,7 +13,9 @@
  * Units are human ones: GB = 1e9 bytes, GB/s, TFLOP/s, microseconds. Keys: name, hbm_gb,
  * hbm_gbps, peak_tflops, pcie_gbps, disk_gbps, host_gb, link_gbps, link_lat_us,
  * step_overhead_us, step_token_us, step_model_us (0 unless given), load_overhead_ms, max_gpus,
- * and eff.<op>.<mem|compute> (a share in (0, 1]). A GPU calibration overlay (serve/gpucal.h,
+ * eff.<op>.<mem|compute> (a share in (0, 1]), and the measured load latencies disk_lat_us /
+ * load_lat_us = S1 ... Sn (hw_lat: up to HW_MAX_LAT stratum means, non-decreasing,
+ * microseconds; `serve --executor cpu --calib-out` writes them). A GPU calibration overlay (serve/gpucal.h,
  * `deltabench calibrate`) adds a measured GEMM efficiency surface and all-reduce model:
  *   calibration = free text          # provenance, recorded in result files (appended)
  *   gemm.tokens = T1 T2 ... Tn       # token counts of the surface's knots, increasing
@@ -69,6 +71,15 @@ typedef struct {
 /* Where `--hw cpu` caches the measured cpu profile (relative to the project root). */
 #define HW_CPU_PROFILE_CACHE "results/hw-cpu.txt"
 
+/* A measured load latency: the means of HW_MAX_LAT (or fewer) equal-count strata of the
+ * sorted measurements, so a draw at u in [0, 1) is s[floor(u·n)] and the strata's mean is the
+ * measurements' mean (n = 0: none measured). */
+#define HW_MAX_LAT 16
+typedef struct {
+    int n;
+    double s[HW_MAX_LAT]; /* seconds, non-decreasing */
+} hw_lat;
+
 typedef struct {
     char key[40]; /* "gemm.mem", "delta.4bit-2:4.compute", ... (without the "eff." prefix) */
     double value;
@@ -89,6 +100,9 @@ typedef struct {
                                rotary, per-row loops); 0 on the datasheet profiles, fitted (s) */
     double step_model_s;    /* per distinct model of an iteration: its kernel calls (s) */
     double load_overhead_s; /* fixed cost of one load (s) */
+    hw_lat disk_lat;        /* measured latency of a cold disk read (the rest: bytes / disk_bw) */
+    hw_lat load_lat;        /* measured fixed cost of a load's host -> GPU stage (replaces
+                               load_overhead_s when measured) */
     int max_gpus;           /* GPUs per node: the largest tensor-parallel degree */
     int neff;
     hw_eff_entry eff[HW_MAX_EFF];

@@ -2,7 +2,9 @@
  * recovers a known synthetic surface and all-reduce model exactly, the kernel mean that prices
  * a shape gives known values and its bandwidth choice known answers, the cost model follows the
  * surface, and on the real measurements (../shared/gpu-profiles) the held-out model's errors
- * and the committed serve/gpucal_data.c (a refit must reproduce it byte for byte). Without the
+ * and the committed serve/gpucal_data.c (a refit must reproduce it byte for byte); and the
+ * measured load latencies (disk_lat_us / load_lat_us: parsed, drawn, fitted from loads, used
+ * by the sim executor) with known values. Without the
  * measurements the real-data cases are skipped and the binary exits 77 after the others. */
 #include <check.h>
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include "core/fsutil.h"
 #include "core/alloc.h"
 #include "serve/cost.h"
+#include "serve/exec.h"
 #include "serve/gpucal.h"
 
 #define PROFILES "../shared/gpu-profiles"
@@ -384,6 +387,82 @@ START_TEST(test_cost_curve)
 }
 END_TEST
 
+/* ---- load latencies -------------------------------------------------------------------------- */
+
+START_TEST(test_load_latency)
+{
+    static hw_profile p;
+    ck_assert_int_eq(hw_profile_builtin(&p, "a100-80gb-datasheet"), DB_OK);
+    ck_assert_int_eq(hw_profile_parse(&p, "disk_lat_us = 100 200 300 400\n"
+                                          "load_lat_us = 1000 3000\n"
+                                          "disk_gbps = 0.001\npcie_gbps = 0.01\n"
+                                          "load_overhead_ms = 7\n", "l"),
+                     DB_OK);
+    ck_assert_int_eq(p.disk_lat.n, 4);
+    ck_assert_double_eq_tol(p.disk_lat.s[3], 400e-6, 1e-15);
+    ck_assert_int_eq(hw_profile_parse(&p, "disk_lat_us = 2 1\n", "l"), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "l:1: disk_lat_us: at most 16 non-decreasing"));
+    ck_assert_int_eq(hw_profile_parse(&p, "load_lat_us = 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 "
+                                          "17\n", "l"),
+                     DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "disk_lat_us = -1\n", "l"), DB_ERR_FORMAT);
+    ck_assert_int_eq(p.disk_lat.n, 4); /* a bad line changes nothing */
+    /* cost_draw: frac(0.5 + i·0.618...). */
+    ck_assert_double_eq_tol(cost_draw(0), 0.5, 1e-15);
+    ck_assert_double_eq_tol(cost_draw(1), 0.5 + 0.6180339887498949 - 1, 1e-12);
+    ck_assert_double_eq_tol(cost_draw(3), 0.5 + 3 * 0.6180339887498949 - 2, 1e-12);
+    /* Disk: stratum floor(4u) + 1000 bytes / 1 MB/s; the mean without a draw. */
+    const llama_model *m = llama_model_find("llama2-7b");
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, m, NULL, &p, 2), DB_OK);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 1000, 0.1), 100e-6 + 1e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 1000, 0.5), 300e-6 + 1e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 1000, 0.99), 400e-6 + 1e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_disk(&c, 1000), 250e-6 + 1e-3, 1e-12);
+    /* Host -> GPU: 1e5 bytes over TP 2 at 10 MB/s each, + the load_lat stratum (not
+     * load_overhead_ms, which a measured latency replaces). */
+    ck_assert_double_eq_tol(cost_load_pcie_at(&c, 1e5, 0.7), 5e-3 + 3e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_pcie(&c, 1e5), 5e-3 + 2e-3, 1e-12);
+    /* The sim executor draws each stage's sequence in turn: draws 0.5, 0.118, 0.736 -> strata
+     * 2, 0, 2 of the disk; 0.5 -> stratum 1 of the builds. */
+    exe_executor e;
+    ck_assert_int_eq(exe_sim_init(&e, &c), DB_OK);
+    const int want[] = {2, 0, 2};
+    for (int i = 0; i < 3; i++) {
+        double sec;
+        ck_assert_int_eq(e.ops->load(e.ctx, 0, EXE_LOAD_DISK, 1000, &sec), DB_OK);
+        ck_assert_double_eq_tol(sec, p.disk_lat.s[want[i]] + 1e-3, 1e-12);
+    }
+    double sec;
+    ck_assert_int_eq(e.ops->load(e.ctx, 0, EXE_LOAD_PCIE, 1e5, &sec), DB_OK);
+    ck_assert_double_eq_tol(sec, 5e-3 + 3e-3, 1e-12);
+    exe_free(&e);
+    /* Without measured latencies: bytes / bandwidth (+ load_overhead), whatever the draw. */
+    static hw_profile q;
+    ck_assert_int_eq(hw_profile_builtin(&q, "a100-80gb-datasheet"), DB_OK);
+    ck_assert_int_eq(cost_init(&c, m, NULL, &q, 1), DB_OK);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 2e9, 0.9), 1, 1e-12);
+    ck_assert_double_eq_tol(cost_load_pcie_at(&c, 25e9, 0.9), 1 + 5e-3, 1e-12);
+    /* Strata from loads: 20 reads of 1000 bytes at 1 MB/s taking 1 ms + i·0.1 ms, so
+     * latencies 0, 0.1, ... 1.9 ms: 16 strata, stratum k the sorted [floor(20k/16),
+     * floor(20(k+1)/16)), of 1 or 2 of them. */
+    double ld[20][2];
+    for (int i = 0; i < 20; i++)
+        ld[i][0] = 1e-3 + (19 - i) * 1e-4, ld[i][1] = 1000;
+    hw_lat l;
+    ck_assert_double_eq_tol(exe_lat_strata((const double(*)[2])ld, 20, 1e6, &l), 0.95e-3, 1e-12);
+    ck_assert_int_eq(l.n, 16);
+    ck_assert_double_eq_tol(l.s[0], 0, 1e-12);     /* [0, 1): 0 */
+    ck_assert_double_eq_tol(l.s[1], 0.1e-3, 1e-12);  /* [1, 2) */
+    ck_assert_double_eq_tol(l.s[3], 0.35e-3, 1e-12); /* [3, 5): 0.3, 0.4 ms */
+    ck_assert_double_eq_tol(l.s[15], 1.85e-3, 1e-12); /* [18, 20) */
+    /* A load faster than bytes / bandwidth has latency 0; fewer loads than strata: one each. */
+    ld[0][0] = 1e-4;
+    ck_assert_double_eq_tol(exe_lat_strata((const double(*)[2])ld, 1, 1e6, &l), 0, 1e-15);
+    ck_assert_int_eq(l.n, 1);
+}
+END_TEST
+
 /* ---- the real measurements ----------------------------------------------------------------- */
 
 static bool have_profiles(void)
@@ -480,6 +559,7 @@ int main(void)
     tcase_add_test(tc, test_kernel_known);
     tcase_add_test(tc, test_kernel_choice);
     tcase_add_test(tc, test_overlay_roundtrip);
+    tcase_add_test(tc, test_load_latency);
     tcase_add_test(tc, test_cost_curve);
     suite_add_tcase(s, tc);
     bool real = have_profiles();
