@@ -217,6 +217,28 @@ static int key_tp(const char *s)
     return *end || v < 1 || v > 1024 ? 0 : (int)v;
 }
 
+/* A measured load latency's value: up to HW_MAX_LAT non-decreasing microseconds into *l
+ * (unchanged on an error). */
+static db_status parse_lat(hw_lat *l, const char *key, char *val, const char *origin, int lineno)
+{
+    hw_lat v = {0};
+    char *s = val, *end;
+    while (*s) {
+        errno = 0;
+        double x = strtod(s, &end);
+        if (end == s || errno || !(x >= 0 && x < 1e9) || v.n == HW_MAX_LAT ||
+            (v.n && x * 1e-6 < v.s[v.n - 1]))
+            return db_error(DB_ERR_FORMAT, "%s:%d: %s: at most %d non-decreasing latencies "
+                            "(microseconds) expected", origin, lineno, key, HW_MAX_LAT);
+        v.s[v.n++] = x * 1e-6;
+        s = end;
+        while (isspace((unsigned char)*s))
+            s++;
+    }
+    *l = v;
+    return DB_OK;
+}
+
 /* The calibration keys (calibration, gemm.tokens, gemm.eff.*, allreduce.*); 1 when `key` was
  * one of them (and *st says whether its value was good), 0 when it is another key. */
 static int parse_calib_key(hw_profile *p, const char *key, char *val, const char *origin,
@@ -254,23 +276,7 @@ static int parse_calib_key(hw_profile *p, const char *key, char *val, const char
         return 1;
     }
     if (!strcmp(key, "disk_lat_us") || !strcmp(key, "load_lat_us")) {
-        hw_lat *l = key[0] == 'd' ? &p->disk_lat : &p->load_lat, v = {0};
-        char *s = val, *end;
-        while (*s) {
-            errno = 0;
-            double x = strtod(s, &end);
-            if (end == s || errno || !(x >= 0 && x < 1e9) || v.n == HW_MAX_LAT ||
-                (v.n && x * 1e-6 < v.s[v.n - 1])) {
-                *st = db_error(DB_ERR_FORMAT, "%s:%d: %s: at most %d non-decreasing latencies "
-                               "(microseconds) expected", origin, lineno, key, HW_MAX_LAT);
-                return 1;
-            }
-            v.s[v.n++] = x * 1e-6;
-            s = end;
-            while (isspace((unsigned char)*s))
-                s++;
-        }
-        *l = v;
+        *st = parse_lat(key[0] == 'd' ? &p->disk_lat : &p->load_lat, key, val, origin, lineno);
         return 1;
     }
     if (!strcmp(key, "gemm.kernel")) {
