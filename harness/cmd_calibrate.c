@@ -19,8 +19,10 @@ static void usage(void)
            "                            --report [--holdout NAME])\n\n"
            "Fits the serving cost model's GPU terms to measured operator timings (Vidur's profiling\n"
            "data, ../shared/gpu-profiles): the efficiency of each linear projection at every measured\n"
-           "token count, TP degree and weight shape (datasheet roofline time / measured time), and a\n"
-           "latency + bytes / bandwidth model of the all-reduce per TP degree (docs/serving.md).\n\n"
+           "token count, TP degree and weight shape (datasheet roofline time / measured time), the\n"
+           "bandwidths of the Gaussian kernel in (ln N, ln K) that prices other shapes from them\n"
+           "(leave-one-model-out), and a latency + bytes / bandwidth model of the all-reduce per TP\n"
+           "degree (docs/serving.md).\n\n"
            "options:\n"
            "  --gpu-profiles DIR  measured timings (compute/<sku>/<org>/<model>/mlp.csv,\n"
            "                      network/<node>/all_reduce.csv); required\n"
@@ -28,8 +30,9 @@ static void usage(void)
            "  --out FILE          write the calibration overlay of one --hw (a `--calib` file)\n"
            "  --emit-c FILE       write the compiled-in overlays as C (serve/gpucal_data.c)\n"
            "  --report            print per projection and profile the median and maximum relative\n"
-           "                      error of the datasheet roofline and of the calibrated model\n"
-           "                      (Markdown), over 1..%d tokens and every TP degree\n"
+           "                      error of the datasheet roofline and of the calibrated model (and\n"
+           "                      its 99th percentile and points above 25 %%) as Markdown, over\n"
+           "                      1..%d tokens and every TP degree\n"
            "  --holdout NAME      fit without the models whose name contains NAME (case-insensitive)\n"
            "                      and report the errors on them; without it, in-sample on all\n"
            "  -h, --help          this text\n\n"
@@ -76,12 +79,14 @@ static db_status report(const char *dir, const char *sku, const char *holdout,
             len += (size_t)snprintf(models + len, sizeof models - len, "%s%s", m ? ", " : "", nm);
         }
         for (int op = 0; op < HW_NOPS; op++)
-            printf("| %s | %s | %s | %zu | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n", sku,
-                   op_long[op], models, es[op].n, 100 * es[op].median, 100 * es[op].max,
-                   100 * ec[op].median, 100 * ec[op].max);
+            printf("| %s | %s | %s | %zu | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %zu "
+                   "|\n", sku, op_long[op], models, es[op].n, 100 * es[op].median,
+                   100 * es[op].max, 100 * ec[op].median, 100 * ec[op].p99, 100 * ec[op].max,
+                   ec[op].over);
         printf("| %s | all-reduce (TP 2, 4, 8; in-sample) | %s node | %zu | %.1f %% | %.1f %% | "
-               "%.1f %% | %.1f %% |\n",
-               sku, sku, as.n, 100 * as.median, 100 * as.max, 100 * ac.median, 100 * ac.max);
+               "%.1f %% | %.1f %% | %.1f %% | %zu |\n",
+               sku, sku, as.n, 100 * as.median, 100 * as.max, 100 * ac.median, 100 * ac.p99,
+               100 * ac.max, ac.over);
     }
     gcal_data_free(&d);
     return s;
@@ -142,10 +147,18 @@ int cmd_calibrate(int argc, char **argv)
         return cli_fail(cmd, s);
     if (rep) {
         printf("| profile | operator | %s | points | datasheet median | datasheet max | "
-               "calibrated median | calibrated max |\n|---|---|---|---|---|---|---|---|\n",
-               holdout ? "held-out model (not in the fit)" : "models (in-sample)");
+               "calibrated median | calibrated p99 | calibrated max | calibrated points > %.0f "
+               "%% |\n|---|---|---|---|---|---|---|---|---|---|\n",
+               holdout ? "held-out model (not in the fit)" : "models (in-sample)",
+               100 * GCAL_TARGET_MAX);
         for (int i = 0; i < n && s == DB_OK; i++)
             s = report(dir, cal_skus[first + i], holdout, &sheet[i], &cal[i]);
+        printf("\nKernel bandwidths (ln N, ln K) chosen by leave-one-model-out on the fitted "
+               "models:");
+        for (int i = 0; i < n && s == DB_OK; i++)
+            printf("%s %s %g, %g", i ? ";" : "", cal_skus[first + i], cal[i].surf.kern_n,
+                   cal[i].surf.kern_k);
+        printf(".\n");
     } else if (out) {
         fs_out o;
         if ((s = fs_out_open(&o, out)) == DB_OK) {

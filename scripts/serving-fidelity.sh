@@ -15,7 +15,10 @@
 #                                                   working set), every host miss a cold read
 #                                                   from disk (the cpu executor drops the file
 #                                                   from the page cache before each read);
-#                                                   full models (swap) and deltas
+#                                                   full models (swap) and deltas; the
+#                                                   simulator draws each load's latency from
+#                                                   the strata measured in every calibration
+#                                                   run (disk_lat_us, load_lat_us)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-bin/deltabench}
@@ -67,8 +70,8 @@ echo "sim: one run, calibrated by the median of $REPEAT runs of the calibration 
 echo
 head="| policy | cpu mean E2E ms | sim mean E2E ms | E2E error | cpu mean TTFT ms | sim mean TTFT ms | TTFT error |"
 if [ "$REGIME" = loads ]; then
-  echo "$head load share of cpu E2E | cpu / sim disk reads |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "$head load share of cpu E2E | cpu / sim disk reads | E2E / TTFT error, one mean latency per load |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
 else
   echo "$head cpu / sim iterations |"
   echo "|---|---|---|---|---|---|---|---|"
@@ -90,20 +93,46 @@ while read -r name sys opts; do
       --out "$OUT/$name-cpu-$r.h5"
   done
   mid=$(sort -g "$OUT/$name-cal.txt" | awk -v n="$REPEAT" 'NR == int((n + 1) / 2) { print $2 }')
-  cat "$OUT/$name-$mid.calib" "$host" >"$OUT/$name.calib"
+  # the measured load latencies of every calibration run pooled (the disk drifts between runs
+  # more than the iterations do): each run's 16 equal-count strata, sorted together and
+  # re-cut into 16 strata of equal share
+  { grep -v '^disk_lat_us\|^load_lat_us' "$OUT/$name-$mid.calib"
+    for key in disk_lat_us load_lat_us; do
+      for r in $(seq "$REPEAT"); do
+        sed -n "s/^$key = \([^#]*\).*/\1/p" "$OUT/$name-$r.calib" | tr ' ' '\n' | grep .
+      done | sort -g | awk -v key="$key" -v runs="$REPEAT" '{ v[NR] = $1 }
+        END { if (!NR) exit; s = NR < 16 ? NR : 16; printf "%s =", key
+              for (k = 0; k < s; k++) { a = int(k * NR / s); b = int((k + 1) * NR / s); m = 0
+                for (i = a + 1; i <= b; i++) m += v[i]; printf " %.6g", m / (b - a) }
+              printf "   # pooled over the %d calibration runs\n", runs }'
+    done
+    cat "$host"; } >"$OUT/$name.calib"
   # shellcheck disable=SC2086
   "$BIN" simulate --trace "$OUT/eval.csv" --system "$sys" --model "$ZOO/base" --hw cpu \
     --calib "$OUT/$name.calib" $opts -q --out "$OUT/$name-sim.h5"
   se=$(col "$OUT/$name-sim.h5" mean_e2e_s); st=$(col "$OUT/$name-sim.h5" mean_ttft_s)
   si=$(col "$OUT/$name-sim.h5" iterations); sd=$(col "$OUT/$name-sim.h5" disk_loads)
+  # loads regime, for comparison: every load of a stage at the strata's mean latency (one time
+  # per read, as the simulator priced loads before it drew them)
+  sm=$se tm=$st
+  if [ "$REGIME" = loads ]; then
+    awk '/^(disk|load)_lat_us = / { n = 0; m = 0; for (i = 3; i <= NF && $i != "#"; i++) { m += $i; n++ }
+           printf "%s = %.6g   # the mean of the strata\n", $1, m / n; next } { print }' \
+      "$OUT/$name.calib" >"$OUT/$name-mean.calib"
+    # shellcheck disable=SC2086
+    "$BIN" simulate --trace "$OUT/eval.csv" --system "$sys" --model "$ZOO/base" --hw cpu \
+      --calib "$OUT/$name-mean.calib" $opts -q --out "$OUT/$name-sim-mean.h5"
+    sm=$(col "$OUT/$name-sim-mean.h5" mean_e2e_s); tm=$(col "$OUT/$name-sim-mean.h5" mean_ttft_s)
+  fi
   : >"$OUT/$name-cpu.txt"
   for r in $(seq "$REPEAT"); do
     h=$OUT/$name-cpu-$r.h5
     echo "$(col "$h" mean_e2e_s) $(col "$h" mean_ttft_s) $(col "$h" iterations) $(col "$h" disk_loads) $(load_share "$h")" |
-      awk -v se="$se" -v st="$st" '{ print $0, (se - $1) / $1, (st - $2) / $2 }' >>"$OUT/$name-cpu.txt"
+      awk -v se="$se" -v st="$st" -v sm="$sm" -v tm="$tm" \
+        '{ print $0, (se - $1) / $1, (st - $2) / $2, (sm - $1) / $1, (tm - $2) / $2 }' >>"$OUT/$name-cpu.txt"
   done
   # columns of $name-cpu.txt: 1 E2E, 2 TTFT, 3 iterations, 4 disk reads, 5 load share,
-  # 6 E2E error, 7 TTFT error
+  # 6 E2E error, 7 TTFT error, 8 and 9 the same with one mean latency per load (loads regime)
   read -r ce ce0 ce1 < <(awk '{ print $1 }' "$OUT/$name-cpu.txt" | stats)
   read -r ct ct0 ct1 < <(awk '{ print $2 }' "$OUT/$name-cpu.txt" | stats)
   read -r ci _ < <(awk '{ print $3 }' "$OUT/$name-cpu.txt" | stats)
@@ -111,14 +140,17 @@ while read -r name sys opts; do
   read -r lsh _ < <(awk '{ print $5 }' "$OUT/$name-cpu.txt" | stats)
   read -r ee ee0 ee1 < <(awk '{ print $6 }' "$OUT/$name-cpu.txt" | stats)
   read -r et et0 et1 < <(awk '{ print $7 }' "$OUT/$name-cpu.txt" | stats)
+  read -r em _ < <(awk '{ print $8 }' "$OUT/$name-cpu.txt" | stats)
+  read -r tmm _ < <(awk '{ print $9 }' "$OUT/$name-cpu.txt" | stats)
   awk -v n="$name" -v ce="$ce" -v ce0="$ce0" -v ce1="$ce1" -v se="$se" -v ct="$ct" -v ct0="$ct0" \
       -v ct1="$ct1" -v st="$st" -v ci="$ci" -v si="$si" -v cd="$cdr" -v sd="$sd" -v ls="$lsh" \
       -v ee="$ee" -v ee0="$ee0" -v ee1="$ee1" -v et="$et" -v et0="$et0" -v et1="$et1" \
+      -v em="$em" -v tm="$tmm" \
       -v loads="$([ "$REGIME" = loads ] && echo 1 || echo 0)" 'BEGIN {
     printf "| %s | %.3f [%.3f-%.3f] | %.3f | %+.0f %% [%+.0f, %+.0f] | %.3f [%.3f-%.3f] | %.3f | %+.0f %% [%+.0f, %+.0f] |",
            n, ce * 1e3, ce0 * 1e3, ce1 * 1e3, se * 1e3, 100 * ee, 100 * ee0, 100 * ee1,
            ct * 1e3, ct0 * 1e3, ct1 * 1e3, st * 1e3, 100 * et, 100 * et0, 100 * et1
-    if (loads) printf " %.0f %% | %d / %d |\n", 100 * ls, cd, sd
+    if (loads) printf " %.0f %% | %d / %d | %+.0f %% / %+.0f %% |\n", 100 * ls, cd, sd, 100 * em, 100 * tm
     else printf " %d / %d |\n", ci, si }'
 done < <(if [ "$REGIME" = loads ]; then cat <<'POLICIES'
 deltazip-2 deltazip --max-deltas 2

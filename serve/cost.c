@@ -101,7 +101,7 @@ static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
         {2 * F / tpd, C},
         {C, F / tpd},
     };
-    const double hn = (double)m->V / tpd; /* lm_head: priced as the gate/up surface */
+    const double hn = (double)m->V / tpd; /* lm_head: a GEMM of V/TP x C on the surface */
     c->curved = true;
     c->k.gemm_curve = 1;
     c->k.delta_curve = f ? 1 : 0;
@@ -129,18 +129,23 @@ static void curves_init(cost_ctx *c, const hw_profile *hw, const cost_format *f)
         kc = hw_eff(hw, key, hw_eff(hw, "gemm.compute", 1.0)) / hw_eff(hw, "gemm.compute", 1.0);
         c->delta_x = 2 * c->w_lin * f->density / c->delta_lin_bytes;
     }
+    /* The surface's kernel weights of each GEMM's shape (hw_surface_weights), once. */
+    double wt[HW_NOPS + 1][HW_MAX_ROWS];
+    for (int op = 0; op < HW_NOPS; op++)
+        hw_surface_weights(hw, shape[op][0], shape[op][1], wt[op]);
+    hw_surface_weights(hw, hn, C, wt[HW_NOPS]);
     for (int i = 0; i < kn->n; i++) {
         const double T = kn->k[i].tok;
         double *sec = kn->k[i].sec;
         double lin = 0, lin_roof = 0;
         for (int op = 0; op < HW_NOPS; op++) {
-            double e = hw_surface_eff(hw, op, tp, shape[op][0], shape[op][1], i);
+            double e = hw_surface_eff_w(hw, wt[op], i);
             double r = roof_nk(hw, shape[op][0], shape[op][1], T, 1, 1);
             lin += r / e, lin_roof += r;
         }
         /* q/k/v and gate/up are each one fused GEMM here (Vidur measures them fused). */
         sec[COST_C_LIN] = L * lin;
-        double eh = hw_surface_eff(hw, HW_OP_GATE_UP, tp, hn, C, i);
+        double eh = hw_surface_eff_w(hw, wt[HW_NOPS], i);
         sec[COST_C_HEAD] = roof_nk(hw, hn, C, T, eh, eh);
         if (!f)
             continue;
@@ -200,6 +205,8 @@ db_status cost_init(cost_ctx *c, const llama_model *m, const cost_format *f, con
     c->pcie_bw = hw->pcie_bw;
     c->disk_bw = hw->disk_bw;
     c->load_overhead = hw->load_overhead_s;
+    c->disk_lat = hw->disk_lat;
+    c->load_lat = hw->load_lat;
     /* roof(FLOPs, bytes, x) = max(FLOPs / (TP·fl_x), bytes / (TP·bw_x)), per unit. */
     const double tpd = (double)tp;
     const double s_fl = 1 / (tpd * c->fl_gemm), s_by = 1 / (tpd * c->bw_gemm);
@@ -335,9 +342,36 @@ double cost_term(const cost_ctx *c, const cost_batch *b, cost_term_kind k)
     return cost_step(&t, b);
 }
 
-double cost_load_disk(const cost_ctx *c, double bytes) { return bytes / c->disk_bw; }
-
-double cost_load_pcie(const cost_ctx *c, double bytes)
+/* Stratum floor(u·n) of l (u < 0: the strata's mean). */
+static double lat_at(const hw_lat *l, double u)
 {
-    return bytes / ((double)c->tp * c->pcie_bw) + c->load_overhead;
+    if (u < 0) {
+        double m = 0;
+        for (int i = 0; i < l->n; i++)
+            m += l->s[i];
+        return m / l->n;
+    }
+    int i = (int)(u * l->n);
+    return l->s[i < l->n ? i : l->n - 1];
+}
+
+double cost_load_disk_at(const cost_ctx *c, double bytes, double u)
+{
+    return (c->disk_lat.n ? lat_at(&c->disk_lat, u) : 0) + bytes / c->disk_bw;
+}
+
+double cost_load_disk(const cost_ctx *c, double bytes) { return cost_load_disk_at(c, bytes, -1); }
+
+double cost_load_pcie_at(const cost_ctx *c, double bytes, double u)
+{
+    return bytes / ((double)c->tp * c->pcie_bw) +
+           (c->load_lat.n ? lat_at(&c->load_lat, u) : c->load_overhead);
+}
+
+double cost_load_pcie(const cost_ctx *c, double bytes) { return cost_load_pcie_at(c, bytes, -1); }
+
+double cost_draw(uint64_t i)
+{
+    double x = 0.5 + (double)(i % 1000000007u) * 0.61803398874989484820;
+    return x - floor(x);
 }

@@ -77,6 +77,7 @@ typedef struct {
     /* Achievable per-GPU rates: datasheet (or measured) x efficiency. */
     double bw_gemm, fl_gemm, bw_attn, fl_attn, bw_delta, fl_delta;
     double link_bw, link_lat, step_overhead, step_token, step_model, pcie_bw, disk_bw, load_overhead;
+    hw_lat disk_lat, load_lat; /* measured load latencies (n = 0: none; hw_profile's) */
     /* Derived by cost_init, so an iteration is a few multiply-adds: seconds per unit of each
      * roofline term over all TP GPUs (a term whose coefficients are 0 costs nothing). */
     struct {
@@ -139,10 +140,19 @@ double cost_step_finish(const cost_ctx *ctx, const cost_batch *b, double weights
  * executor's attention). */
 typedef enum { COST_TERM_GEMM, COST_TERM_DELTA, COST_TERM_ATTN } cost_term_kind;
 double cost_term(const cost_ctx *ctx, const cost_batch *b, cost_term_kind k);
-/* Seconds to read `bytes` from disk into host memory. */
+/* Seconds to read `bytes` from disk into host memory: the read's latency + bytes / disk_bw.
+ * The latency is the profile's measured one (disk_lat) drawn at u in [0, 1) (its stratum
+ * floor(u·n)), 0 without one; cost_load_disk is its mean (the expected read). */
+double cost_load_disk_at(const cost_ctx *ctx, double bytes, double u);
 double cost_load_disk(const cost_ctx *ctx, double bytes);
 /* Seconds to copy `bytes` (a whole model or delta; each of the TP GPUs gets 1/TP over its own
- * link) from host memory to the GPUs. */
+ * link) from host memory to the GPUs: bytes / (TP·pcie_bw) + the fixed cost, drawn at u from
+ * load_lat when measured, else load_overhead; cost_load_pcie is its mean. */
+double cost_load_pcie_at(const cost_ctx *ctx, double bytes, double u);
 double cost_load_pcie(const cost_ctx *ctx, double bytes);
+/* The i-th draw of the loads' latency sequence: frac(0.5 + i·(sqrt(5) - 1) / 2), a
+ * low-discrepancy sequence in [0, 1) (so a run's draws cover the strata evenly, and the same
+ * run draws the same). */
+double cost_draw(uint64_t i);
 
 #endif

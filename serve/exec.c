@@ -11,14 +11,17 @@
 static db_status sim_step(void *ctx, const cost_batch *b, const exe_detail *d, double *seconds)
 {
     (void)d;
-    *seconds = cost_step(ctx, b);
+    *seconds = cost_step(((const exe_sim_state *)ctx)->cost, b);
     return DB_OK;
 }
 
 static db_status sim_load(void *ctx, int32_t model, exe_stage stage, double bytes, double *seconds)
 {
     (void)model;
-    *seconds = stage == EXE_LOAD_DISK ? cost_load_disk(ctx, bytes) : cost_load_pcie(ctx, bytes);
+    exe_sim_state *st = ctx;
+    const bool disk = stage == EXE_LOAD_DISK;
+    const double u = cost_draw(st->draws[disk ? 0 : 1]++);
+    *seconds = disk ? cost_load_disk_at(st->cost, bytes, u) : cost_load_pcie_at(st->cost, bytes, u);
     return DB_OK;
 }
 
@@ -29,7 +32,8 @@ static const exe_ops sim_ops = {"sim", false, sim_step, sim_load, sim_free, true
 db_status exe_sim_init(exe_executor *e, const cost_ctx *cost)
 {
     e->ops = &sim_ops;
-    e->ctx = (void *)cost; /* read only: the ops never write through it */
+    e->sim = (exe_sim_state){cost, {0, 0}};
+    e->ctx = &e->sim; /* the cost model is only read */
     return DB_OK;
 }
 

@@ -49,11 +49,19 @@ typedef struct {
 } exe_ops;
 
 typedef struct {
+    const cost_ctx *cost;
+    uint64_t draws[2]; /* disk reads and host -> GPU stages priced so far (cost_draw's index) */
+} exe_sim_state;
+
+typedef struct {
     const exe_ops *ops;
     void *ctx;
+    exe_sim_state sim; /* the sim executor's state (ctx points here: do not copy an executor) */
 } exe_executor;
 
-/* The `sim` executor over a resolved cost model (borrowed: must outlive the executor). */
+/* The `sim` executor over a resolved cost model (borrowed: must outlive the executor). Loads
+ * are priced by cost_load_disk_at / cost_load_pcie_at at the next draws of cost_draw, one
+ * sequence per stage. */
 db_status exe_sim_init(exe_executor *e, const cost_ctx *cost);
 /* What the `cpu` executor runs (serve/exec_cpu.c). */
 typedef struct {
@@ -78,6 +86,10 @@ typedef struct {
  * the model's file; "PCIe": opening the container and copying its parts into the served form)
  * and real iterations (models/tf_batch.h). Setup is not timed. */
 db_status exe_cpu_init(exe_executor *e, const exe_cpu_opts *opts);
+/* The latency strata of n loads (ld[i] = {seconds, bytes}): each load's seconds - bytes / bw
+ * (>= 0), sorted, as min(n, HW_MAX_LAT) equal-count strata means into *out; returns their mean
+ * (0 when n = 0 or on no memory, out->n = 0 then). */
+double exe_lat_strata(const double (*ld)[2], int64_t n, double bw, hw_lat *out);
 /* Fits the cost model to what the cpu executor measured so far (exe_calib_fit below) and writes
  * a calibration overlay for `--calib` (hw: the profile of the run): step_overhead_us,
  * step_token_us, step_model_us, and eff.<kernel>.mem = .compute = eff / c for the base GEMM, the

@@ -71,6 +71,9 @@ typedef struct {
     int64_t n_cal, cap_cal;
     double disk_s, disk_bytes, pcie_s, pcie_bytes;
     int64_t n_disk, n_pcie;
+    /* every load's (seconds, bytes), disk reads [0] and builds [1]: their latency strata */
+    double (*ld[2])[2];
+    int64_t n_ld[2], cap_ld[2];
 } cpu_exec;
 
 static void cpu_free(void *ctx)
@@ -99,7 +102,8 @@ static void cpu_free(void *ctx)
     for (int f = 0; f < x->F; f++)
         db_free(x->ft[f]);
     void *p[] = {x->file, x->ft_file, x->w, x->slot_of, x->last_tok, x->seen, x->owner,
-                 x->free_slot, x->rq, x->next, x->tok, x->rbuf, x->tok_hash, x->cal};
+                 x->free_slot, x->rq, x->next, x->tok, x->rbuf, x->tok_hash, x->cal,
+                 x->ld[0], x->ld[1]};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         db_free(p[i]);
     db_free(x);
@@ -321,6 +325,21 @@ static db_status build(cpu_exec *x, int32_t m)
     return s;
 }
 
+/* Records one load of stage w (0 disk, 1 build) for the calibration's latency strata. */
+static db_status ld_add(cpu_exec *x, int w, double seconds, double bytes)
+{
+    if (x->n_ld[w] == x->cap_ld[w]) {
+        int64_t cap = x->cap_ld[w] ? 2 * x->cap_ld[w] : 256;
+        double(*p)[2] = db_realloc(x->ld[w], (size_t)cap * sizeof *p);
+        if (!p)
+            return db_error(DB_ERR_NOMEM, "executor cpu: load samples");
+        x->ld[w] = p, x->cap_ld[w] = cap;
+    }
+    x->ld[w][x->n_ld[w]][0] = seconds;
+    x->ld[w][x->n_ld[w]++][1] = bytes;
+    return DB_OK;
+}
+
 static db_status cpu_load(void *ctx, int32_t m, exe_stage stage, double bytes, double *seconds)
 {
     /* The real file is read, whatever the cost model counts; `bytes` only feeds the fit. */
@@ -332,13 +351,13 @@ static db_status cpu_load(void *ctx, int32_t m, exe_stage stage, double bytes, d
         if ((s = read_cold(x, m, seconds)))
             return s;
         x->disk_s += *seconds, x->disk_bytes += bytes, x->n_disk++;
-        return DB_OK;
+        return ld_add(x, 0, *seconds, bytes);
     }
     double t0 = db_now();
     s = build(x, m);
     *seconds = db_now() - t0;
     x->pcie_s += *seconds, x->pcie_bytes += bytes, x->n_pcie++;
-    return s;
+    return s ? s : ld_add(x, 1, *seconds, bytes);
 }
 
 /* ---- iterations ------------------------------------------------------------------------------ */
@@ -617,6 +636,39 @@ db_status exe_calib_fit(const double (*cal)[EXE_CAL_COLS], int64_t n, double coe
     return DB_OK;
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double exe_lat_strata(const double (*ld)[2], int64_t n, double bw, hw_lat *out)
+{
+    memset(out, 0, sizeof *out);
+    double *lat = db_malloc_array((size_t)(n > 0 ? n : 1), sizeof *lat), mean = 0;
+    if (!lat || n <= 0) {
+        db_free(lat);
+        return 0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        lat[i] = ld[i][0] - ld[i][1] / bw;
+        if (lat[i] < 0)
+            lat[i] = 0;
+        mean += lat[i];
+    }
+    qsort(lat, (size_t)n, sizeof *lat, cmp_dbl);
+    out->n = n < HW_MAX_LAT ? (int)n : HW_MAX_LAT;
+    for (int k = 0; k < out->n; k++) { /* stratum k: sorted [k·n/S, (k+1)·n/S) */
+        int64_t a = k * n / out->n, b = (k + 1) * n / out->n;
+        double sum = 0;
+        for (int64_t i = a; i < b; i++)
+            sum += lat[i];
+        out->s[k] = sum / (double)(b - a);
+    }
+    db_free(lat);
+    return mean / (double)n;
+}
+
 db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw, const char *path)
 {
     if (!e || e->ops != &cpu_ops || !((const cpu_exec *)e->ctx)->o.cost)
@@ -668,17 +720,23 @@ db_status exe_cpu_calibration_write(const exe_executor *e, const hw_profile *hw,
         const double eff = base_eff[j] / (1 + coef[j]);
         fprintf(o.fp, "eff.%s.mem = %.6g\neff.%s.compute = %.6g\n", kk, eff, kk, eff);
     }
-    if (x->n_disk > 0 && x->disk_s > 0)
-        fprintf(o.fp, "disk_gbps = %.6g   # %lld cold reads\n", x->disk_bytes / x->disk_s / 1e9,
-                (long long)x->n_disk);
-    if (x->n_pcie > 0) {
-        double mean = x->pcie_s / (double)x->n_pcie, mb = x->pcie_bytes / (double)x->n_pcie;
-        double ov = mean - mb / hw->pcie_bw;
-        if (ov >= 0)
-            fprintf(o.fp, "load_overhead_ms = %.6g   # %lld builds\n", ov * 1e3, (long long)x->n_pcie);
-        else
-            fprintf(o.fp, "load_overhead_ms = 0\npcie_gbps = %.6g   # %lld builds\n",
-                    mb / mean / 1e9, (long long)x->n_pcie);
+    /* Loads: each stage's time = a latency + bytes / the profile's bandwidth (the probe's
+     * sequential cold read for the disk, its memcpy for the build), the latencies measured:
+     * strata of every load of the run, so the simulator draws reads as slow and as fast as
+     * they came (docs/serving.md, "Where loads dominate"). */
+    for (int w = 0; w < 2; w++) {
+        if (!x->n_ld[w])
+            continue;
+        hw_lat l;
+        double mean = exe_lat_strata(x->ld[w], x->n_ld[w], w ? hw->pcie_bw : hw->disk_bw, &l);
+        fprintf(o.fp, "%s =", w ? "load_lat_us" : "disk_lat_us");
+        for (int i = 0; i < l.n; i++)
+            fprintf(o.fp, " %.6g", l.s[i] * 1e6);
+        fprintf(o.fp, "   # %lld %s: latency = seconds - bytes / %s_gbps (%.6g), strata means\n",
+                (long long)x->n_ld[w], w ? "builds" : "cold reads", w ? "pcie" : "disk",
+                (w ? hw->pcie_bw : hw->disk_bw) / 1e9);
+        if (w)
+            fprintf(o.fp, "load_overhead_ms = %.6g   # their mean\n", mean * 1e3);
     }
     return fs_out_commit(&o);
 }

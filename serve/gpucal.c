@@ -1,8 +1,10 @@
 /* serve/gpucal.c: reading Vidur's GPU timings and fitting the cost model's GPU terms to them
- * (serve/gpucal.h). The fit is deliberately a measured surface, not a smooth curve: cuBLAS
- * switches kernels at shape-dependent token counts (on H100, Llama-2-70B's down projection
- * takes 0.27 ms at 512 tokens and 0.69 ms at 520), which no curve in tokens or arithmetic
- * intensity follows within 25 %; docs/serving.md has the numbers. */
+ * (serve/gpucal.h). The fit keeps the measured efficiency of every profiled GEMM at every
+ * measured token count (cuBLAS switches kernels at shape-dependent token counts: on H100,
+ * Llama-2-70B's down projection takes 0.27 ms at 512 tokens and 0.69 ms at 520, which no smooth
+ * curve in tokens follows), and prices a GEMM of any shape by a Gaussian-kernel mean of those
+ * rows in (ln N, ln K), pooled over projections and TP degrees (a GEMM is its shape), with the
+ * bandwidths chosen by leave-one-model-out cross-validation; docs/serving.md has the numbers. */
 #include "serve/gpucal.h"
 
 #include <ctype.h>
@@ -456,6 +458,119 @@ static db_status fit_ar(const gcal_data *d, int tp, double *lat, double *bw)
     return DB_OK;
 }
 
+/* Efficiency rows of the surface from the models of d other than `skip` (-1: none): one per
+ * (projection, TP, weight shape), e = roofline / measured at each of the `kept` knots `tok`;
+ * models with the same shape (Llama-2-70B's and CodeLlama-34B's attention) are two runs of one
+ * GEMM: their efficiencies are averaged. */
+static db_status fit_rows(const gcal_data *d, int skip, const hw_profile *sheet, const int64_t *tok,
+                          int kept, const int *tps, int ntp, hw_surface *sf)
+{
+    sf->nrows = 0;
+    double *sum = db_calloc((size_t)HW_MAX_ROWS * HW_MAX_KNOTS, sizeof *sum);
+    int cnt[HW_MAX_ROWS] = {0};
+    if (!sum)
+        return db_error(DB_ERR_NOMEM, "gpu profiles: out of memory");
+    db_status st = DB_OK;
+    for (int op = 0; op < HW_NOPS && st == DB_OK; op++)
+        for (int t = 0; t < ntp && st == DB_OK; t++)
+            for (int m = 0; m < d->nmodels && st == DB_OK; m++) {
+                if (m == skip)
+                    continue;
+                const gcal_point *p0 = find_point(d, m, tps[t], tok[0]);
+                int r;
+                for (r = 0; r < sf->nrows; r++)
+                    if (sf->row[r].op == op && sf->row[r].tp == tps[t] &&
+                        sf->row[r].n == p0->n[op] && sf->row[r].k == p0->k[op])
+                        break;
+                if (r == HW_MAX_ROWS) {
+                    st = db_error(DB_ERR_ARG, "gpu profiles: more than %d surface rows",
+                                  HW_MAX_ROWS);
+                    break;
+                }
+                if (r == sf->nrows) {
+                    sf->nrows++;
+                    sf->row[r].op = op, sf->row[r].tp = tps[t];
+                    sf->row[r].n = p0->n[op], sf->row[r].k = p0->k[op];
+                }
+                cnt[r]++;
+                for (int i = 0; i < kept; i++) {
+                    const gcal_point *p = find_point(d, m, tps[t], tok[i]);
+                    double e = roof(sheet, p->n[op], p->k[op], (double)tok[i]) / p->sec[op];
+                    if (!(e > 0 && e <= 1)) {
+                        st = db_error(DB_ERR_ARG, "%s TP %d %s at %lld tokens: efficiency %.3f "
+                                      "outside (0, 1] of the %s datasheet roofline",
+                                      d->models[m], tps[t], hw_op_names[op], (long long)tok[i], e,
+                                      sheet->name);
+                        break;
+                    }
+                    sum[(size_t)r * HW_MAX_KNOTS + (size_t)i] += e;
+                    /* Rounded as the overlay text stores it, so a fit and its file agree. */
+                    char buf[32];
+                    snprintf(buf, sizeof buf, "%.4g", sum[(size_t)r * HW_MAX_KNOTS + (size_t)i] / cnt[r]);
+                    sf->row[r].eff[i] = strtof(buf, NULL);
+                }
+            }
+    db_free(sum);
+    return st;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The kernel bandwidths gcal_fit chooses from (ln units; each of ln N and ln K). */
+static const double kern_grid[] = {0.2, 0.3, 0.5, 0.7, 1.0};
+#define NKERN (int)(sizeof kern_grid / sizeof kern_grid[0])
+
+/* Leave-one-model-out score of every pair of bandwidths (score[a * NKERN + b]: ln N bandwidth
+ * kern_grid[a], ln K kern_grid[b]): the mean over (left-out model, projection) of the 99th
+ * percentile of the relative error of the surface fitted without that model, at every point
+ * of it. */
+static db_status cv_scores(const gcal_data *d, const hw_profile *sheet, const int64_t *tok,
+                           int kept, const int *tps, int ntp, double *score)
+{
+    hw_profile *q = db_malloc(sizeof *q);
+    size_t nerr = (size_t)ntp * (size_t)kept;
+    double *err = db_malloc_array((size_t)NKERN * NKERN * nerr, sizeof *err);
+    db_status st = q && err ? DB_OK : db_error(DB_ERR_NOMEM, "gpu profiles: out of memory");
+    for (int i = 0; i < NKERN * NKERN; i++)
+        score[i] = 0;
+    int folds = 0;
+    for (int m = 0; st == DB_OK && m < d->nmodels; m++) {
+        *q = *sheet;
+        q->surf.nknots = kept;
+        if ((st = fit_rows(d, m, sheet, tok, kept, tps, ntp, &q->surf)) != DB_OK)
+            break;
+        for (int op = 0; op < HW_NOPS; op++) {
+            for (int g = 0; g < NKERN * NKERN; g++) {
+                q->surf.kern_n = kern_grid[g / NKERN], q->surf.kern_k = kern_grid[g % NKERN];
+                double *e = err + (size_t)g * nerr;
+                for (int t = 0; t < ntp; t++) {
+                    const gcal_point *p0 = find_point(d, m, tps[t], tok[0]);
+                    double w[HW_MAX_ROWS];
+                    hw_surface_weights(q, p0->n[op], p0->k[op], w);
+                    for (int i = 0; i < kept; i++) {
+                        const gcal_point *p = find_point(d, m, tps[t], tok[i]);
+                        double sec = roof(sheet, p->n[op], p->k[op], (double)tok[i]) /
+                                     hw_surface_eff_w(q, w, i);
+                        e[(size_t)t * (size_t)kept + (size_t)i] = fabs(sec - p->sec[op]) / p->sec[op];
+                    }
+                }
+                qsort(e, nerr, sizeof *e, cmp_double);
+                score[g] += e[(size_t)(0.99 * (double)(nerr - 1) + 0.5)];
+            }
+            folds++;
+        }
+    }
+    for (int g = 0; folds && g < NKERN * NKERN; g++)
+        score[g] /= folds;
+    db_free(err);
+    db_free(q);
+    return st;
+}
+
 db_status gcal_fit(const gcal_data *d, const hw_profile *sheet, hw_profile *out)
 {
     hw_surface *sf = &out->surf;
@@ -501,52 +616,24 @@ db_status gcal_fit(const gcal_data *d, const hw_profile *sheet, hw_profile *out)
     sf->nknots = kept;
     for (int i = 0; i < kept; i++)
         sf->tokens[i] = (float)tok[i];
-    /* Rows: every (projection, TP, weight shape), efficiency = roofline / measured at each
-     * knot; models with the same shape (Llama-2-70B and CodeLlama-34B's attention) are two
-     * runs of one GEMM: their efficiencies are averaged. */
-    double *sum = db_calloc((size_t)HW_MAX_ROWS * HW_MAX_KNOTS, sizeof *sum);
-    int cnt[HW_MAX_ROWS] = {0};
-    if (!sum)
-        return db_error(DB_ERR_NOMEM, "gpu profiles: out of memory");
-    db_status st = DB_OK;
-    for (int op = 0; op < HW_NOPS && st == DB_OK; op++)
-        for (int t = 0; t < ntp && st == DB_OK; t++)
-            for (int m = 0; m < d->nmodels && st == DB_OK; m++) {
-                const gcal_point *p0 = find_point(d, m, tps[t], tok[0]);
-                int r;
-                for (r = 0; r < sf->nrows; r++)
-                    if (sf->row[r].op == op && sf->row[r].tp == tps[t] &&
-                        sf->row[r].n == p0->n[op] && sf->row[r].k == p0->k[op])
-                        break;
-                if (r == HW_MAX_ROWS) {
-                    st = db_error(DB_ERR_ARG, "gpu profiles: more than %d surface rows",
-                                  HW_MAX_ROWS);
-                    break;
-                }
-                if (r == sf->nrows) {
-                    sf->nrows++;
-                    sf->row[r].op = op, sf->row[r].tp = tps[t];
-                    sf->row[r].n = p0->n[op], sf->row[r].k = p0->k[op];
-                }
-                cnt[r]++;
-                for (int i = 0; i < kept; i++) {
-                    const gcal_point *p = find_point(d, m, tps[t], tok[i]);
-                    double e = roof(sheet, p->n[op], p->k[op], (double)tok[i]) / p->sec[op];
-                    if (!(e > 0 && e <= 1)) {
-                        st = db_error(DB_ERR_ARG, "%s TP %d %s at %lld tokens: efficiency %.3f "
-                                      "outside (0, 1] of the %s datasheet roofline",
-                                      d->models[m], tps[t], hw_op_names[op], (long long)tok[i], e,
-                                      sheet->name);
-                        break;
-                    }
-                    sum[(size_t)r * HW_MAX_KNOTS + (size_t)i] += e;
-                    /* Rounded as the overlay text stores it, so a fit and its file agree. */
-                    char buf[32];
-                    snprintf(buf, sizeof buf, "%.4g", sum[(size_t)r * HW_MAX_KNOTS + (size_t)i] / cnt[r]);
-                    sf->row[r].eff[i] = strtof(buf, NULL);
-                }
-            }
-    db_free(sum);
+    /* The kernel's bandwidths: the best leave-one-model-out pair (first in grid order among
+     * equals); with one model there is nothing to leave out: HW_KERNEL_DEFAULT. */
+    sf->kern_n = sf->kern_k = HW_KERNEL_DEFAULT;
+    char cv[96] = "one model: default kernel";
+    if (d->nmodels >= 2) {
+        double score[NKERN * NKERN];
+        db_status st = cv_scores(d, sheet, tok, kept, tps, ntp, score);
+        if (st != DB_OK)
+            return st;
+        int best = 0;
+        for (int g = 1; g < NKERN * NKERN; g++)
+            if (score[g] < score[best] - 1e-9) /* equal within rounding: the earlier pair */
+                best = g;
+        sf->kern_n = kern_grid[best / NKERN], sf->kern_k = kern_grid[best % NKERN];
+        snprintf(cv, sizeof cv, "kernel chosen by leave-one-model-out p99 error %.1f %%",
+                 100 * score[best]);
+    }
+    db_status st = fit_rows(d, -1, sheet, tok, kept, tps, ntp, sf);
     if (st != DB_OK)
         return st;
     for (int t = 2; t <= 8; t *= 2) {
@@ -565,7 +652,7 @@ db_status gcal_fit(const gcal_data *d, const hw_profile *sheet, hw_profile *out)
         sf->ar[sf->nar].tp = t, sf->ar[sf->nar].lat_s = lat * 1e-6, sf->ar[sf->nar].busbw = bw * 1e9;
         sf->nar++;
     }
-    char line[400];
+    char line[640];
     int len = snprintf(line, sizeof line, "gpucal: Vidur's GPU timings (MIT) against the %s "
                        "roofline (%d knots 1..%d tokens, TP", sheet->name, kept, (int)tok[kept - 1]);
     for (int t = 0; t < ntp && len < (int)sizeof line; t++)
@@ -574,14 +661,15 @@ db_status gcal_fit(const gcal_data *d, const hw_profile *sheet, hw_profile *out)
         len += snprintf(line + len, sizeof line - (size_t)len, "%s%s", m ? ", " : "; models ",
                         strchr(d->models[m], '/') ? strchr(d->models[m], '/') + 1 : d->models[m]);
     if (len < (int)sizeof line)
-        snprintf(line + len, sizeof line - (size_t)len, ")");
+        snprintf(line + len, sizeof line - (size_t)len, "; Gaussian kernel in ln N, ln K of %g, %g: "
+                 "%s)", sf->kern_n, sf->kern_k, cv);
     snprintf(out->calib, sizeof out->calib, "%s", line);
     return DB_OK;
 }
 
 /* ---- prediction and errors ----------------------------------------------------------------- */
 
-double gcal_predict(const hw_profile *p, int op, int tp, double n, double k, double tokens)
+double gcal_predict(const hw_profile *p, double n, double k, double tokens)
 {
     const hw_surface *sf = &p->surf;
     if (!sf->nknots || !sf->nrows)
@@ -590,7 +678,7 @@ double gcal_predict(const hw_profile *p, int op, int tp, double n, double k, dou
     /* As the cost model: seconds at the knots, linear in tokens between them, the first knot's
      * below it and proportional to tokens past the last. */
     int last = sf->nknots - 1;
-#define KNOT_SEC(i) (roof(p, n, k, sf->tokens[i]) / hw_surface_eff(p, op, tp, n, k, i))
+#define KNOT_SEC(i) (roof(p, n, k, sf->tokens[i]) / hw_surface_eff(p, n, k, i))
     if (tokens <= sf->tokens[0])
         return KNOT_SEC(0);
     if (tokens >= sf->tokens[last])
@@ -612,21 +700,19 @@ double gcal_predict_ar(const hw_profile *p, int tp, double bytes)
     return p->link_lat_s + x / p->link_bw;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void stats(double *e, size_t n, gcal_err *out)
 {
     out->n = n;
-    out->median = out->max = 0;
+    out->median = out->p99 = out->max = 0;
+    out->over = 0;
     if (!n)
         return;
     qsort(e, n, sizeof *e, cmp_double);
     out->median = n % 2 ? e[n / 2] : 0.5 * (e[n / 2 - 1] + e[n / 2]);
+    out->p99 = e[(size_t)(0.99 * (double)(n - 1) + 0.5)];
     out->max = e[n - 1];
+    while (out->over < n && e[n - 1 - out->over] > GCAL_TARGET_MAX)
+        out->over++;
 }
 
 db_status gcal_errors(const gcal_data *d, const hw_profile *p, gcal_err err[HW_NOPS],
@@ -639,7 +725,7 @@ db_status gcal_errors(const gcal_data *d, const hw_profile *p, gcal_err err[HW_N
     for (int op = 0; op < HW_NOPS; op++) {
         for (size_t i = 0; i < d->n; i++) {
             const gcal_point *q = &d->pt[i];
-            double t = gcal_predict(p, op, q->tp, q->n[op], q->k[op], (double)q->tokens);
+            double t = gcal_predict(p, q->n[op], q->k[op], (double)q->tokens);
             e[i] = fabs(t - q->sec[op]) / q->sec[op];
         }
         stats(e, d->n, &err[op]);

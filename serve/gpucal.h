@@ -4,11 +4,13 @@
  * Input: per-operator medians of Llama decoder layers (the four linear projections) on one GPU
  * for token counts 1..4096 and TP degrees 1..8 (`compute/<sku>/<org>/<model>/mlp.csv`), and
  * ring all-reduce timings inside an 8-GPU node (`network/<node>/all_reduce.csv`).
- * Output: a calibration overlay (serve/hw.h's format): the measured efficiency surface of each
- * projection (datasheet roofline time / measured time at every measured token count, per TP
- * degree and weight shape) and an all-reduce model per TP degree (latency + bytes / bus
- * bandwidth, least squares in relative error). `deltabench calibrate` (harness/cmd_calibrate.c)
- * drives it; the compiled-in overlays of a100-80gb and h100-sxm are serve/gpucal_data.c. */
+ * Output: a calibration overlay (serve/hw.h's format): the measured efficiency of each profiled
+ * GEMM (datasheet roofline time / measured time at every measured token count, per projection,
+ * TP degree and weight shape), the bandwidths of the Gaussian kernel in (ln N, ln K) that prices
+ * any other shape from them (chosen by leave-one-model-out cross-validation), and an all-reduce
+ * model per TP degree (latency + bytes / bus bandwidth, least squares in relative error).
+ * `deltabench calibrate` (harness/cmd_calibrate.c) drives it; the compiled-in overlays of
+ * a100-80gb and h100-sxm are serve/gpucal_data.c. */
 #ifndef DB_SERVE_GPUCAL_H
 #define DB_SERVE_GPUCAL_H
 
@@ -78,20 +80,25 @@ void gcal_data_free(gcal_data *d);
 
 /* Fits the measurements d against the datasheet profile `sheet` and writes the surface and
  * all-reduce model into out->surf (out->calib gets a provenance line). The knots are the token
- * counts every (model, TP) of d has; duplicates are averaged. */
+ * counts every (model, TP) of d has; duplicates are averaged. The kernel bandwidths (ln N, ln K)
+ * are the pair of {0.2, 0.3, 0.5, 0.7, 1} x {same} whose surface, fitted without one model,
+ * predicts that model best: the least mean over (left-out model, projection) of the 99th
+ * percentile relative error; HW_KERNEL_DEFAULT when d has one model. */
 db_status gcal_fit(const gcal_data *d, const hw_profile *sheet, hw_profile *out);
 
-/* Seconds one projection (weight n x k on one GPU of TP degree tp) takes for `tokens` tokens on
- * profile p: its surface (the cost model's interpolation) when it has one, else the datasheet
- * roofline max(2nk·T / (peak·eff.gemm.compute), 2nk / (bw·eff.gemm.mem)). */
-double gcal_predict(const hw_profile *p, int op, int tp, double n, double k, double tokens);
+/* Seconds a GEMM with a weight of n x k on one GPU takes for `tokens` tokens on profile p: its
+ * surface (the kernel mean at the knots, the cost model's interpolation between them) when it
+ * has one, else the datasheet roofline max(2nk·T / (peak·eff.gemm.compute), 2nk /
+ * (bw·eff.gemm.mem)). */
+double gcal_predict(const hw_profile *p, double n, double k, double tokens);
 /* Seconds of one ring all-reduce of `bytes` over tp GPUs on p (its measured model when it has
  * one, else link_lat + 2 (tp-1)/tp bytes / link_bw). */
 double gcal_predict_ar(const hw_profile *p, int tp, double bytes);
 
+#define GCAL_TARGET_MAX 0.25 /* issue 17's target for the maximum error (points above it counted) */
 typedef struct {
-    double median, max; /* relative error |predicted - measured| / measured */
-    size_t n;
+    double median, p99, max; /* relative error |predicted - measured| / measured */
+    size_t n, over;          /* points, and those above GCAL_TARGET_MAX */
 } gcal_err;
 /* Relative errors of p's predictions over the points of d, per projection and for the
  * all-reduces (ar->n = 0 when d has none). */

@@ -217,6 +217,28 @@ static int key_tp(const char *s)
     return *end || v < 1 || v > 1024 ? 0 : (int)v;
 }
 
+/* A measured load latency's value: up to HW_MAX_LAT non-decreasing microseconds into *l
+ * (unchanged on an error). */
+static db_status parse_lat(hw_lat *l, const char *key, char *val, const char *origin, int lineno)
+{
+    hw_lat v = {0};
+    char *s = val, *end;
+    while (*s) {
+        errno = 0;
+        double x = strtod(s, &end);
+        if (end == s || errno || !(x >= 0 && x < 1e9) || v.n == HW_MAX_LAT ||
+            (v.n && x * 1e-6 < v.s[v.n - 1]))
+            return db_error(DB_ERR_FORMAT, "%s:%d: %s: at most %d non-decreasing latencies "
+                            "(microseconds) expected", origin, lineno, key, HW_MAX_LAT);
+        v.s[v.n++] = x * 1e-6;
+        s = end;
+        while (isspace((unsigned char)*s))
+            s++;
+    }
+    *l = v;
+    return DB_OK;
+}
+
 /* The calibration keys (calibration, gemm.tokens, gemm.eff.*, allreduce.*); 1 when `key` was
  * one of them (and *st says whether its value was good), 0 when it is another key. */
 static int parse_calib_key(hw_profile *p, const char *key, char *val, const char *origin,
@@ -251,6 +273,24 @@ static int parse_calib_key(hw_profile *p, const char *key, char *val, const char
         }
         sf->nknots = n;
         sf->nrows = 0; /* rows of another knot grid cannot stay */
+        return 1;
+    }
+    if (!strcmp(key, "disk_lat_us") || !strcmp(key, "load_lat_us")) {
+        *st = parse_lat(key[0] == 'd' ? &p->disk_lat : &p->load_lat, key, val, origin, lineno);
+        return 1;
+    }
+    if (!strcmp(key, "gemm.kernel")) {
+        char *end;
+        errno = 0;
+        double a = strtod(val, &end), b = strtod(end, &end);
+        while (isspace((unsigned char)*end))
+            end++;
+        if (errno || *end || !(a >= 0.01 && a <= 100) || !(b >= 0.01 && b <= 100)) {
+            *st = db_error(DB_ERR_FORMAT, "%s:%d: gemm.kernel: expected two bandwidths in "
+                           "[0.01, 100] (ln N, ln K)", origin, lineno);
+            return 1;
+        }
+        sf->kern_n = a, sf->kern_k = b;
         return 1;
     }
     if (!strncmp(key, "gemm.eff.", 9)) {
@@ -467,16 +507,13 @@ db_status hw_profile_overlay(hw_profile *p, const char *path)
     return DB_OK;
 }
 
-/* The profiled TP degree of rows of `op` (all-reduce entries when op < 0) nearest tp. */
-static int nearest_tp(const hw_profile *p, int op, int tp)
+/* The profiled TP degree of the all-reduce entries nearest tp (log2; ties: the smaller). */
+static int nearest_ar_tp(const hw_profile *p, int tp)
 {
     int best = 0;
     double bd = 1e30;
-    int n = op < 0 ? p->surf.nar : p->surf.nrows;
-    for (int i = 0; i < n; i++) {
-        if (op >= 0 && p->surf.row[i].op != op)
-            continue;
-        int t = op < 0 ? p->surf.ar[i].tp : p->surf.row[i].tp;
+    for (int i = 0; i < p->surf.nar; i++) {
+        int t = p->surf.ar[i].tp;
         double d = fabs(log2((double)t / tp));
         if (d < bd - 1e-12 || (fabs(d - bd) <= 1e-12 && t < best))
             bd = d, best = t;
@@ -484,35 +521,45 @@ static int nearest_tp(const hw_profile *p, int op, int tp)
     return best;
 }
 
-double hw_surface_eff(const hw_profile *p, int op, int tp, double n, double k, int knot)
+bool hw_surface_weights(const hw_profile *p, double n, double k, double w[HW_MAX_ROWS])
 {
     const hw_surface *sf = &p->surf;
-    int t = nearest_tp(p, op, tp);
-    if (!t || knot < 0 || knot >= sf->nknots)
-        return 0;
-    /* The two rows nearest log(n·k) from below and from above. */
-    double x = log(n * k), lo_x = -1e300, hi_x = 1e300;
-    int lo = -1, hi = -1;
+    if (!sf->nrows)
+        return false;
+    const double sn = sf->kern_n > 0 ? sf->kern_n : HW_KERNEL_DEFAULT;
+    const double sk = sf->kern_k > 0 ? sf->kern_k : HW_KERNEL_DEFAULT;
+    double lo = 1e300;
     for (int i = 0; i < sf->nrows; i++) {
-        if (sf->row[i].op != op || sf->row[i].tp != t)
-            continue;
-        double xi = log(sf->row[i].n * sf->row[i].k);
-        if (xi <= x && xi > lo_x)
-            lo_x = xi, lo = i;
-        if (xi >= x && xi < hi_x)
-            hi_x = xi, hi = i;
+        double a = log(n / sf->row[i].n) / sn, b = log(k / sf->row[i].k) / sk;
+        w[i] = a * a + b * b;
+        if (w[i] < lo)
+            lo = w[i];
     }
-    if (lo < 0)
-        return sf->row[hi].eff[knot];
-    if (hi < 0 || hi_x == lo_x)
-        return sf->row[lo].eff[knot];
-    double l = (x - lo_x) / (hi_x - lo_x);
-    return (1 - l) * sf->row[lo].eff[knot] + l * sf->row[hi].eff[knot];
+    for (int i = 0; i < sf->nrows; i++)
+        w[i] = exp(-0.5 * (w[i] - lo));
+    return true;
+}
+
+double hw_surface_eff_w(const hw_profile *p, const double w[HW_MAX_ROWS], int knot)
+{
+    const hw_surface *sf = &p->surf;
+    double sw = 0, se = 0;
+    for (int i = 0; i < sf->nrows; i++)
+        sw += w[i], se += w[i] * sf->row[i].eff[knot];
+    return sw > 0 ? se / sw : 0;
+}
+
+double hw_surface_eff(const hw_profile *p, double n, double k, int knot)
+{
+    double w[HW_MAX_ROWS];
+    if (knot < 0 || knot >= p->surf.nknots || !hw_surface_weights(p, n, k, w))
+        return 0;
+    return hw_surface_eff_w(p, w, knot);
 }
 
 int hw_surface_ar(const hw_profile *p, int tp)
 {
-    int t = nearest_tp(p, -1, tp);
+    int t = nearest_ar_tp(p, tp);
     for (int i = 0; t && i < p->surf.nar; i++)
         if (p->surf.ar[i].tp == t)
             return i;
@@ -530,6 +577,8 @@ bool hw_surface_print(FILE *fp, const hw_profile *p)
             fprintf(fp, " %.0f", sf->tokens[i]);
         fputc('\n', fp);
     }
+    if (sf->kern_n > 0 && sf->kern_k > 0)
+        fprintf(fp, "gemm.kernel = %.4g %.4g\n", sf->kern_n, sf->kern_k);
     for (int r = 0; r < sf->nrows; r++) {
         fprintf(fp, "gemm.eff.%s.tp%d = %.0fx%.0f:", hw_op_names[sf->row[r].op], sf->row[r].tp,
                 sf->row[r].n, sf->row[r].k);
@@ -614,6 +663,15 @@ db_status hw_profile_write(const hw_profile *p, const char *path, const char *he
         fprintf(o.fp, "%s = %.6g\n", numeric_keys[k].key,
                 *(const double *)((const char *)p + numeric_keys[k].off) / numeric_keys[k].scale);
     fprintf(o.fp, "max_gpus = %d\n", p->max_gpus);
+    for (int w = 0; w < 2; w++) {
+        const hw_lat *l = w ? &p->load_lat : &p->disk_lat;
+        if (!l->n)
+            continue;
+        fprintf(o.fp, "%s =", w ? "load_lat_us" : "disk_lat_us");
+        for (int i = 0; i < l->n; i++)
+            fprintf(o.fp, " %.6g", l->s[i] * 1e6);
+        fputc('\n', o.fp);
+    }
     for (int i = 0; i < p->neff; i++)
         fprintf(o.fp, "eff.%s = %.6g\n", p->eff[i].key, p->eff[i].value);
     hw_surface_print(o.fp, p);

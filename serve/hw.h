@@ -13,14 +13,19 @@
  * Units are human ones: GB = 1e9 bytes, GB/s, TFLOP/s, microseconds. Keys: name, hbm_gb,
  * hbm_gbps, peak_tflops, pcie_gbps, disk_gbps, host_gb, link_gbps, link_lat_us,
  * step_overhead_us, step_token_us, step_model_us (0 unless given), load_overhead_ms, max_gpus,
- * and eff.<op>.<mem|compute> (a share in (0, 1]). A GPU calibration overlay (serve/gpucal.h,
+ * eff.<op>.<mem|compute> (a share in (0, 1]), and the measured load latencies disk_lat_us /
+ * load_lat_us = S1 ... Sn (hw_lat: up to HW_MAX_LAT stratum means, non-decreasing,
+ * microseconds; `serve --executor cpu --calib-out` writes them). A GPU calibration overlay (serve/gpucal.h,
  * `deltabench calibrate`) adds a measured GEMM efficiency surface and all-reduce model:
  *   calibration = free text          # provenance, recorded in result files (appended)
  *   gemm.tokens = T1 T2 ... Tn       # token counts of the surface's knots, increasing
  *   gemm.eff.<op>.tp<P> = NxK: e1 ... en
  *                  # measured efficiency (roofline time / measured time) of projection <op>
  *                  # (qkv, o, gate_up, down) with a weight of N x K on one GPU at TP P, at
- *                  # each knot; the cost model interpolates in log(N*K) (docs/serving.md)
+ *                  # each knot
+ *   gemm.kernel = SN SK   # how a shape is priced from the rows: a Gaussian-kernel mean over
+ *                  # every row (any projection, any TP: a GEMM is its shape) with bandwidths
+ *                  # SN in ln N and SK in ln K (docs/serving.md); absent: HW_KERNEL_DEFAULT
  *   allreduce.tp<P> = LAT_US BUSBW_GBPS   # measured ring all-reduce: latency, bus bandwidth
  * gemm.tokens must precede the gemm.eff rows; a new gemm.tokens line drops earlier rows.
  *
@@ -55,14 +60,25 @@ typedef struct {
         double n, k;               /* weight shape on one GPU: N outputs x K inputs */
         float eff[HW_MAX_KNOTS];   /* roofline time / measured time at each knot */
     } row[HW_MAX_ROWS];
+    double kern_n, kern_k;         /* kernel bandwidths in ln N, ln K (0: the default) */
     int nar;
     struct {
         int tp;
         double lat_s, busbw;       /* t = lat + 2 (TP-1)/TP bytes / busbw */
     } ar[HW_MAX_AR];
 } hw_surface;
+#define HW_KERNEL_DEFAULT 0.5 /* bandwidth (ln units) of an overlay without gemm.kernel */
 /* Where `--hw cpu` caches the measured cpu profile (relative to the project root). */
 #define HW_CPU_PROFILE_CACHE "results/hw-cpu.txt"
+
+/* A measured load latency: the means of HW_MAX_LAT (or fewer) equal-count strata of the
+ * sorted measurements, so a draw at u in [0, 1) is s[floor(u·n)] and the strata's mean is the
+ * measurements' mean (n = 0: none measured). */
+#define HW_MAX_LAT 16
+typedef struct {
+    int n;
+    double s[HW_MAX_LAT]; /* seconds, non-decreasing */
+} hw_lat;
 
 typedef struct {
     char key[40]; /* "gemm.mem", "delta.4bit-2:4.compute", ... (without the "eff." prefix) */
@@ -84,6 +100,9 @@ typedef struct {
                                rotary, per-row loops); 0 on the datasheet profiles, fitted (s) */
     double step_model_s;    /* per distinct model of an iteration: its kernel calls (s) */
     double load_overhead_s; /* fixed cost of one load (s) */
+    hw_lat disk_lat;        /* measured latency of a cold disk read (the rest: bytes / disk_bw) */
+    hw_lat load_lat;        /* measured fixed cost of a load's host -> GPU stage (replaces
+                               load_overhead_s when measured) */
     int max_gpus;           /* GPUs per node: the largest tensor-parallel degree */
     int neff;
     hw_eff_entry eff[HW_MAX_EFF];
@@ -125,14 +144,19 @@ db_status hw_profile_check(const hw_profile *p);
 /* Writes p in the file format (cpu probe cache); all-or-nothing. */
 db_status hw_profile_write(const hw_profile *p, const char *path, const char *header_comment);
 
-/* Writes the calibration lines of p (calibration, gemm.tokens, gemm.eff rows, allreduce) in
- * the file format; nothing when p has none. Returns false on a write error. */
+/* Writes the calibration lines of p (calibration, gemm.tokens, gemm.kernel, gemm.eff rows,
+ * allreduce) in the file format; nothing when p has none. Returns false on a write error. */
 bool hw_surface_print(FILE *fp, const hw_profile *p);
-/* Efficiency of projection `op` with a weight of n x k on one GPU of TP degree tp at knot
- * `knot` of p's surface: the rows of the profiled TP nearest tp (in log2; ties: the smaller),
- * interpolated linearly in log(n·k) between the nearest row shapes (clamped outside them).
- * 0 when p has no row of that op. */
-double hw_surface_eff(const hw_profile *p, int op, int tp, double n, double k, int knot);
+/* The kernel weights of p's surface rows for a GEMM with a weight of n x k on one GPU:
+ * w_r = exp(-(d_r^2 - min d^2) / 2), d_r^2 = (ln(n / N_r) / SN)^2 + (ln(k / K_r) / SK)^2, so the
+ * nearest row weighs 1 (none underflows). Returns false when p has no rows. */
+bool hw_surface_weights(const hw_profile *p, double n, double k, double w[HW_MAX_ROWS]);
+/* Efficiency at knot `knot` of the GEMM whose weights `w` are (hw_surface_weights): the
+ * w-weighted mean of the rows' efficiencies there. */
+double hw_surface_eff_w(const hw_profile *p, const double w[HW_MAX_ROWS], int knot);
+/* Efficiency of a GEMM with a weight of n x k on one GPU at knot `knot` of p's surface (any
+ * projection and TP: the two functions above); 0 when p has no rows or no such knot. */
+double hw_surface_eff(const hw_profile *p, double n, double k, int knot);
 /* Index in p->surf.ar of the all-reduce entry for TP degree tp (the nearest measured TP in
  * log2; ties: the smaller), or -1 when p has none. */
 int hw_surface_ar(const hw_profile *p, int tp);

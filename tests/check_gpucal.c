@@ -1,7 +1,10 @@
 /* check_gpucal.c: the GPU calibration (serve/gpucal.h): CSV errors name file:line, the fit
- * recovers a known synthetic surface and all-reduce model exactly, the cost model follows the
+ * recovers a known synthetic surface and all-reduce model exactly, the kernel mean that prices
+ * a shape gives known values and its bandwidth choice known answers, the cost model follows the
  * surface, and on the real measurements (../shared/gpu-profiles) the held-out model's errors
- * and the committed serve/gpucal_data.c (a refit must reproduce it byte for byte). Without the
+ * and the committed serve/gpucal_data.c (a refit must reproduce it byte for byte); and the
+ * measured load latencies (disk_lat_us / load_lat_us: parsed, drawn, fitted from loads, used
+ * by the sim executor) with known values. Without the
  * measurements the real-data cases are skipped and the binary exits 77 after the others. */
 #include <check.h>
 #include <errno.h>
@@ -15,6 +18,7 @@
 #include "core/fsutil.h"
 #include "core/alloc.h"
 #include "serve/cost.h"
+#include "serve/exec.h"
 #include "serve/gpucal.h"
 
 #define PROFILES "../shared/gpu-profiles"
@@ -103,6 +107,12 @@ START_TEST(test_csv_errors)
                      DB_ERR_FORMAT);
     ck_assert_int_eq(hw_profile_parse(&p, "allreduce.tp1 = 5 100\n", "f"), DB_ERR_FORMAT);
     ck_assert_int_eq(hw_profile_parse(&p, "allreduce.tp2 = 5\n", "f"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.kernel = 0.3\n", "f"), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "f:1: gemm.kernel: expected two bandwidths"));
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.kernel = 0.3 0\n", "f"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.kernel = 0.3 0.5 x\n", "f"), DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "gemm.kernel = 0.3 0.5\n", "f"), DB_OK);
+    ck_assert(p.surf.kern_n == 0.3 && p.surf.kern_k == 0.5);
 }
 END_TEST
 
@@ -117,8 +127,17 @@ static double known_eff(int op, int tp, int m, int i)
     return 0.3 + 0.05 * op + 0.02 * m + 0.01 * (tp == 2) + 0.04 * i;
 }
 
-/* Writes model m (hidden C, mlp F, heads NH) timed by known_eff on the datasheet p. */
-static void write_model(const char *dir, int m, int C, int F, int NH, const hw_profile *p)
+/* The same efficiency curve for every model, projection and TP. */
+static double flat_eff(int op, int tp, int m, int i)
+{
+    (void)op, (void)tp, (void)m;
+    return 0.25 + 0.05 * i;
+}
+
+/* Writes model m (hidden C, mlp F, heads NH) timed by eff (known_eff, flat_eff) on the
+ * datasheet p. */
+static void write_model(const char *dir, int m, int C, int F, int NH, const hw_profile *p,
+                        double (*eff)(int, int, int, int))
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/compute/a100/org/model%d", dir, m);
@@ -135,7 +154,7 @@ static void write_model(const char *dir, int m, int C, int F, int NH, const hw_p
             for (int op = 0; op < HW_NOPS; op++) {
                 double n = nk[op][0], k = nk[op][1];
                 double r = fmax(2 * n * k / p->hbm_bw, 2 * n * k * tok[i] / p->peak_flops);
-                fprintf(f, "%.17g,", 1e3 * r / known_eff(op, tp, m, i));
+                fprintf(f, "%.17g,", 1e3 * r / eff(op, tp, m, i));
             }
             fprintf(f, "%d,%d,%d,%d,True,%d,%d\n", NH, NH, C, F, tok[i], tp);
         }
@@ -149,8 +168,8 @@ START_TEST(test_fit_synthetic)
     ck_assert_int_eq(hw_profile_builtin(&sheet, "a100-80gb-datasheet"), DB_OK);
     ck_assert_str_eq(sheet.calib, "");
     ck_assert_int_eq(sheet.surf.nknots, 0);
-    write_model(scratch, 0, 1024, 2048, 8, &sheet);
-    write_model(scratch, 1, 4096, 8192, 32, &sheet);
+    write_model(scratch, 0, 1024, 2048, 8, &sheet, known_eff);
+    write_model(scratch, 1, 4096, 8192, 32, &sheet, known_eff);
     /* All-reduce: t = 10 us + 2 (n-1)/n bytes / (100 GB/s + 50 GB/s·log2 n), exactly. */
     char path[1024];
     snprintf(path, sizeof path, "%s/network/a100_dgx", scratch);
@@ -190,19 +209,119 @@ START_TEST(test_fit_synthetic)
         ck_assert_double_eq_tol(cal.surf.ar[a].busbw / (100e9 + 50e9 * log2(cal.surf.ar[a].tp)), 1,
                                 1e-3);
     }
-    /* The errors of the fitted model on its own data are only the overlay's rounding. */
+    /* The kernel's bandwidths come from the grid, and the provenance names them. */
+    ck_assert(cal.surf.kern_n >= 0.2 && cal.surf.kern_n <= 1 && cal.surf.kern_k >= 0.2 &&
+              cal.surf.kern_k <= 1);
+    ck_assert_ptr_nonnull(strstr(cal.calib, "kernel chosen by leave-one-model-out"));
+    /* The all-reduce model is exact; the GEMMs' in-sample errors are not the rows' own values
+     * (the kernel mixes the rows: test_kernel_known has its numbers). */
     gcal_err e[HW_NOPS], ea;
     ck_assert_int_eq(gcal_errors(&d, &cal, e, &ea), DB_OK);
-    for (int op = 0; op < HW_NOPS; op++)
-        ck_assert_msg(e[op].max < 1e-3, "op %d max %g", op, e[op].max);
     ck_assert(ea.max < 1e-3);
-    /* Between the two shapes the surface is linear in log(N·K); TP 4 uses TP 2's rows. */
-    double n0 = 3.0 * 8 / 2 * 128, k0 = 1024, n1 = 3.0 * 32 / 2 * 128, k1 = 4096;
-    double x = 0.25, n = n0 * pow(n1 / n0, x), k = k0 * pow(k1 / k0, x);
-    ck_assert_double_eq_tol(hw_surface_eff(&cal, HW_OP_QKV, 4, n, k, 3),
-                            (1 - x) * known_eff(0, 2, 0, 3) + x * known_eff(0, 2, 1, 3), 1e-3);
-    ck_assert_double_eq_tol(hw_surface_eff(&cal, HW_OP_QKV, 1, n0 / 4, k0, 3), known_eff(0, 1, 0, 3),
-                            1e-3); /* below every shape: clamped */
+    gcal_data_free(&d);
+}
+END_TEST
+
+/* ---- the kernel mean ------------------------------------------------------------------------ */
+
+/* The smallest all-reduce file gcal_load accepts (two sizes over 2 GPUs), in the scratch. */
+static void write_small_allreduce(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/network/a100_dgx", scratch);
+    mkdirs(path);
+    strcat(path, "/all_reduce.csv");
+    write_file(path, ",time_stats.all_reduce.median,num_workers,size,devices_per_node\n"
+                     "0,0.02,2,1000,2\n1,0.03,2,2000000,2\n");
+}
+
+START_TEST(test_kernel_known)
+{
+    static hw_profile p;
+    ck_assert_int_eq(hw_profile_builtin(&p, "a100-80gb-datasheet"), DB_OK);
+    /* Three rows: e = 0.2 at 1000 x 1000, 0.6 at 2000 x 1000 (another projection and TP: they
+     * count alike), 0.9 at 1000 x 8000; bandwidths 0.5 (ln N) and 1 (ln K). */
+    ck_assert_int_eq(hw_profile_parse(&p,
+                                      "gemm.tokens = 1 8\n"
+                                      "gemm.kernel = 0.5 1\n"
+                                      "gemm.eff.qkv.tp1 = 1000x1000: 0.2 0.4\n"
+                                      "gemm.eff.down.tp4 = 2000x1000: 0.6 0.8\n"
+                                      "gemm.eff.o.tp2 = 1000x8000: 0.9 1\n",
+                                      "k"),
+                     DB_OK);
+    /* At 1000 x 1000: d^2 = 0, (ln 2 / 0.5)^2, (ln 8 / 1)^2. */
+    double w1 = exp(-0.5 * pow(log(2) / 0.5, 2)), w2 = exp(-0.5 * pow(log(8), 2));
+    double want = (0.2 + 0.6 * w1 + 0.9 * w2) / (1 + w1 + w2);
+    ck_assert_double_eq_tol(hw_surface_eff(&p, 1000, 1000, 0), want, 1e-6);
+    want = (0.4 + 0.8 * w1 + 1.0 * w2) / (1 + w1 + w2);
+    ck_assert_double_eq_tol(hw_surface_eff(&p, 1000, 1000, 1), want, 1e-6);
+    /* Halfway (in ln N) between the first two rows: equal weights, and the third row's
+     * d^2 = (ln sqrt2 / 0.5)^2 + (ln 8)^2 relative to theirs. */
+    double n = 1000 * sqrt(2), w3 = exp(-0.5 * pow(log(8), 2));
+    want = (0.2 + 0.6 + 0.9 * w3) / (2 + w3);
+    ck_assert_double_eq_tol(hw_surface_eff(&p, n, 1000, 0), want, 1e-6);
+    /* Far from every row: the nearest weighs 1, so nothing underflows to 0/0. */
+    ck_assert_double_eq_tol(hw_surface_eff(&p, 1e7, 1e3, 0), 0.6, 1e-6);
+    ck_assert(hw_surface_eff(&p, 1000, 1000, 2) == 0); /* no such knot */
+    /* Without gemm.kernel: HW_KERNEL_DEFAULT in both. */
+    p.surf.kern_n = p.surf.kern_k = 0;
+    w1 = exp(-0.5 * pow(log(2) / HW_KERNEL_DEFAULT, 2));
+    w2 = exp(-0.5 * pow(log(8) / HW_KERNEL_DEFAULT, 2));
+    ck_assert_double_eq_tol(hw_surface_eff(&p, 1000, 1000, 0),
+                            (0.2 + 0.6 * w1 + 0.9 * w2) / (1 + w1 + w2), 1e-6);
+    /* A GEMM's seconds at a knot: roofline / that efficiency; between knots linear in tokens. */
+    double sec1 = fmax(2e6 / p.hbm_bw, 2e6 * 1 / p.peak_flops) / hw_surface_eff(&p, 1000, 1000, 0);
+    double sec8 = fmax(2e6 / p.hbm_bw, 2e6 * 8 / p.peak_flops) / hw_surface_eff(&p, 1000, 1000, 1);
+    ck_assert_double_eq_tol(gcal_predict(&p, 1000, 1000, 1) / sec1, 1, 1e-12);
+    ck_assert_double_eq_tol(gcal_predict(&p, 1000, 1000, 4.5) / (0.5 * (sec1 + sec8)), 1, 1e-12);
+    ck_assert_double_eq_tol(gcal_predict(&p, 1000, 1000, 16) / (2 * sec8), 1, 1e-12);
+}
+END_TEST
+
+START_TEST(test_kernel_choice)
+{
+    /* Every model and projection with the same efficiency curve: every bandwidth predicts a
+     * left-out model exactly, all scores tie, and the first pair of the grid (0.2, 0.2) wins. */
+    scratch_make();
+    static hw_profile sheet, cal;
+    ck_assert_int_eq(hw_profile_builtin(&sheet, "a100-80gb-datasheet"), DB_OK);
+    for (int m = 0; m < 3; m++)
+        write_model(scratch, m, 1024 << m, 2048 << m, 8 << m, &sheet, flat_eff);
+    write_small_allreduce();
+    gcal_data d;
+    ck_assert_int_eq(gcal_load(&d, scratch, "a100-80gb", NULL, false), DB_OK);
+    cal = sheet;
+    ck_assert_int_eq(gcal_fit(&d, &sheet, &cal), DB_OK);
+    ck_assert(cal.surf.kern_n == 0.2 && cal.surf.kern_k == 0.2);
+    ck_assert_ptr_nonnull(strstr(cal.calib, "of 0.2, 0.2: kernel chosen by leave-one-model-out "
+                                            "p99 error 0.0 %"));
+    gcal_data_free(&d);
+    /* One model: nothing to leave out, the default kernel. */
+    ck_assert_int_eq(gcal_load(&d, scratch, "a100-80gb", "model1", true), DB_OK);
+    ck_assert_int_eq(d.nmodels, 1);
+    cal = sheet;
+    ck_assert_int_eq(gcal_fit(&d, &sheet, &cal), DB_OK);
+    ck_assert(cal.surf.kern_n == HW_KERNEL_DEFAULT && cal.surf.kern_k == HW_KERNEL_DEFAULT);
+    ck_assert_ptr_nonnull(strstr(cal.calib, "one model: default kernel"));
+    gcal_data_free(&d);
+}
+END_TEST
+
+START_TEST(test_overlay_roundtrip)
+{
+    scratch_make();
+    static hw_profile sheet, cal;
+    ck_assert_int_eq(hw_profile_builtin(&sheet, "a100-80gb-datasheet"), DB_OK);
+    write_model(scratch, 0, 1024, 2048, 8, &sheet, known_eff);
+    write_model(scratch, 1, 4096, 8192, 32, &sheet, known_eff);
+    write_small_allreduce();
+    gcal_data d;
+    ck_assert_int_eq(gcal_load(&d, scratch, "a100-80gb", NULL, false), DB_OK);
+    cal = sheet;
+    ck_assert_int_eq(gcal_fit(&d, &sheet, &cal), DB_OK);
+    gcal_data_free(&d);
+    char path[1024];
+    FILE *f;
     /* The overlay round-trips through its text. */
     snprintf(path, sizeof path, "%s/cal.txt", scratch);
     f = fopen(path, "w");
@@ -212,8 +331,8 @@ START_TEST(test_fit_synthetic)
     ck_assert_int_eq(hw_profile_overlay(&back, path), DB_OK);
     ck_assert_int_eq(back.surf.nrows, cal.surf.nrows);
     ck_assert_int_eq(memcmp(back.surf.row[5].eff, cal.surf.row[5].eff, NTOK * sizeof(float)), 0);
+    ck_assert(back.surf.kern_n == cal.surf.kern_n && back.surf.kern_k == cal.surf.kern_k);
     ck_assert_ptr_nonnull(strstr(back.calib, "; overlay "));
-    gcal_data_free(&d);
 }
 END_TEST
 
@@ -240,8 +359,8 @@ START_TEST(test_cost_curve)
         double shp[4][2] = {{3 * 40 * HS / 4, C}, {C, 40 * HS / 4}, {2 * F / 4, C}, {C, F / 4}};
         double want = 0;
         for (int op = 0; op < HW_NOPS; op++)
-            want += 40 * gcal_predict(&p, op, 4, shp[op][0], shp[op][1], (double)toks[t]);
-        want += gcal_predict(&p, HW_OP_GATE_UP, 4, 32000 / 4.0, C, 1);
+            want += 40 * gcal_predict(&p, shp[op][0], shp[op][1], (double)toks[t]);
+        want += gcal_predict(&p, 32000 / 4.0, C, 1);
         double got = cost_term(&c, &b, COST_TERM_GEMM);
         ck_assert_msg(fabs(got / want - 1) < 1e-9, "T %lld: %g vs %g", (long long)toks[t], got, want);
     }
@@ -268,6 +387,82 @@ START_TEST(test_cost_curve)
 }
 END_TEST
 
+/* ---- load latencies -------------------------------------------------------------------------- */
+
+START_TEST(test_load_latency)
+{
+    static hw_profile p;
+    ck_assert_int_eq(hw_profile_builtin(&p, "a100-80gb-datasheet"), DB_OK);
+    ck_assert_int_eq(hw_profile_parse(&p, "disk_lat_us = 100 200 300 400\n"
+                                          "load_lat_us = 1000 3000\n"
+                                          "disk_gbps = 0.001\npcie_gbps = 0.01\n"
+                                          "load_overhead_ms = 7\n", "l"),
+                     DB_OK);
+    ck_assert_int_eq(p.disk_lat.n, 4);
+    ck_assert_double_eq_tol(p.disk_lat.s[3], 400e-6, 1e-15);
+    ck_assert_int_eq(hw_profile_parse(&p, "disk_lat_us = 2 1\n", "l"), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "l:1: disk_lat_us: at most 16 non-decreasing"));
+    ck_assert_int_eq(hw_profile_parse(&p, "load_lat_us = 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 "
+                                          "17\n", "l"),
+                     DB_ERR_FORMAT);
+    ck_assert_int_eq(hw_profile_parse(&p, "disk_lat_us = -1\n", "l"), DB_ERR_FORMAT);
+    ck_assert_int_eq(p.disk_lat.n, 4); /* a bad line changes nothing */
+    /* cost_draw: frac(0.5 + i·0.618...). */
+    ck_assert_double_eq_tol(cost_draw(0), 0.5, 1e-15);
+    ck_assert_double_eq_tol(cost_draw(1), 0.5 + 0.6180339887498949 - 1, 1e-12);
+    ck_assert_double_eq_tol(cost_draw(3), 0.5 + 3 * 0.6180339887498949 - 2, 1e-12);
+    /* Disk: stratum floor(4u) + 1000 bytes / 1 MB/s; the mean without a draw. */
+    const llama_model *m = llama_model_find("llama2-7b");
+    cost_ctx c;
+    ck_assert_int_eq(cost_init(&c, m, NULL, &p, 2), DB_OK);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 1000, 0.1), 100e-6 + 1e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 1000, 0.5), 300e-6 + 1e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 1000, 0.99), 400e-6 + 1e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_disk(&c, 1000), 250e-6 + 1e-3, 1e-12);
+    /* Host -> GPU: 1e5 bytes over TP 2 at 10 MB/s each, + the load_lat stratum (not
+     * load_overhead_ms, which a measured latency replaces). */
+    ck_assert_double_eq_tol(cost_load_pcie_at(&c, 1e5, 0.7), 5e-3 + 3e-3, 1e-12);
+    ck_assert_double_eq_tol(cost_load_pcie(&c, 1e5), 5e-3 + 2e-3, 1e-12);
+    /* The sim executor draws each stage's sequence in turn: draws 0.5, 0.118, 0.736 -> strata
+     * 2, 0, 2 of the disk; 0.5 -> stratum 1 of the builds. */
+    exe_executor e;
+    ck_assert_int_eq(exe_sim_init(&e, &c), DB_OK);
+    const int want[] = {2, 0, 2};
+    for (int i = 0; i < 3; i++) {
+        double sec;
+        ck_assert_int_eq(e.ops->load(e.ctx, 0, EXE_LOAD_DISK, 1000, &sec), DB_OK);
+        ck_assert_double_eq_tol(sec, p.disk_lat.s[want[i]] + 1e-3, 1e-12);
+    }
+    double sec;
+    ck_assert_int_eq(e.ops->load(e.ctx, 0, EXE_LOAD_PCIE, 1e5, &sec), DB_OK);
+    ck_assert_double_eq_tol(sec, 5e-3 + 3e-3, 1e-12);
+    exe_free(&e);
+    /* Without measured latencies: bytes / bandwidth (+ load_overhead), whatever the draw. */
+    static hw_profile q;
+    ck_assert_int_eq(hw_profile_builtin(&q, "a100-80gb-datasheet"), DB_OK);
+    ck_assert_int_eq(cost_init(&c, m, NULL, &q, 1), DB_OK);
+    ck_assert_double_eq_tol(cost_load_disk_at(&c, 2e9, 0.9), 1, 1e-12);
+    ck_assert_double_eq_tol(cost_load_pcie_at(&c, 25e9, 0.9), 1 + 5e-3, 1e-12);
+    /* Strata from loads: 20 reads of 1000 bytes at 1 MB/s taking 1 ms + i·0.1 ms, so
+     * latencies 0, 0.1, ... 1.9 ms: 16 strata, stratum k the sorted [floor(20k/16),
+     * floor(20(k+1)/16)), of 1 or 2 of them. */
+    double ld[20][2];
+    for (int i = 0; i < 20; i++)
+        ld[i][0] = 1e-3 + (19 - i) * 1e-4, ld[i][1] = 1000;
+    hw_lat l;
+    ck_assert_double_eq_tol(exe_lat_strata((const double(*)[2])ld, 20, 1e6, &l), 0.95e-3, 1e-12);
+    ck_assert_int_eq(l.n, 16);
+    ck_assert_double_eq_tol(l.s[0], 0, 1e-12);     /* [0, 1): 0 */
+    ck_assert_double_eq_tol(l.s[1], 0.1e-3, 1e-12);  /* [1, 2) */
+    ck_assert_double_eq_tol(l.s[3], 0.35e-3, 1e-12); /* [3, 5): 0.3, 0.4 ms */
+    ck_assert_double_eq_tol(l.s[15], 1.85e-3, 1e-12); /* [18, 20) */
+    /* A load faster than bytes / bandwidth has latency 0; fewer loads than strata: one each. */
+    ld[0][0] = 1e-4;
+    ck_assert_double_eq_tol(exe_lat_strata((const double(*)[2])ld, 1, 1e6, &l), 0, 1e-15);
+    ck_assert_int_eq(l.n, 1);
+}
+END_TEST
+
 /* ---- the real measurements ----------------------------------------------------------------- */
 
 static bool have_profiles(void)
@@ -279,10 +474,10 @@ static bool have_profiles(void)
 START_TEST(test_holdout_targets)
 {
     static const char *const skus[] = {"a100-80gb", "h100-sxm"};
-    /* What the measurements allow (docs/serving.md): medians within the 10 % target; the
-     * maxima are bounded by the profiles' own run-to-run disagreement (H100: 39.5 % between two
-     * runs of the identical q,k,v shape), so they are regression bounds, not the 25 % target. */
-    static const double max_bound[2][HW_NOPS] = {{0.12, 0.10, 0.27, 0.28}, {0.40, 0.26, 0.61, 0.50}};
+    /* The targets (docs/serving.md): medians <= 10 %; maxima <= 25 %, met on A100 (13.7, 15.1,
+     * 23.0, 24.9 %) and not on H100, whose fit has two models: there the bounds are the
+     * measured maxima (31.1, 26.3, 38.8, 28.1 %), regression bounds, not the target. */
+    static const double max_bound[2][HW_NOPS] = {{0.25, 0.25, 0.25, 0.25}, {0.32, 0.27, 0.39, 0.29}};
     for (int s = 0; s < 2; s++) {
         char name[64];
         snprintf(name, sizeof name, "%s-datasheet", skus[s]);
@@ -361,6 +556,10 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_csv_errors);
     tcase_add_test(tc, test_fit_synthetic);
+    tcase_add_test(tc, test_kernel_known);
+    tcase_add_test(tc, test_kernel_choice);
+    tcase_add_test(tc, test_overlay_roundtrip);
+    tcase_add_test(tc, test_load_latency);
     tcase_add_test(tc, test_cost_curve);
     suite_add_tcase(s, tc);
     bool real = have_profiles();
