@@ -701,8 +701,8 @@ static db_status step_batch(eng_engine *e, eng_group *g, int64_t s, cost_batch *
     /* The cost model, in its two parts: the first is kept for the iterations that repeat this
      * batch (g->batch_same; take_chunk, start_request, finish_request and preempt_model end
      * the repetition). */
-    double w = cost_step_weights(e->exe->ctx, b);
-    *dt = cost_step_finish(e->exe->ctx, b, w);
+    double w = cost_step_weights(e->exe->sim.cost, b);
+    *dt = cost_step_finish(e->exe->sim.cost, b, w);
     if (g->adm_tokens == 0) {
         g->batch_same = true;
         g->step_weights = w;
@@ -734,7 +734,7 @@ static inline db_status check_kv(const eng_group *g)
 static inline double repeat_price(const eng_engine *e, const eng_group *g)
 {
     cost_batch b = {e->mode, 0, 0, 0, g->fh_n, g->s_ctx, g->n_act, NULL, NULL, NULL, 0};
-    return cost_step_finish(e->exe->ctx, &b, g->step_weights);
+    return cost_step_finish(e->exe->sim.cost, &b, g->step_weights);
 }
 
 /* An iteration of replica g started: the next one's KV growth class, the counters. */

@@ -42,9 +42,10 @@ typedef struct {
     /* Seconds one load stage of `bytes` of model `model` takes. */
     db_status (*load)(void *ctx, int32_t model, exe_stage stage, double bytes, double *seconds);
     void (*free)(void *ctx);
-    /* step(ctx, b, d) is cost_step((const cost_ctx *)ctx, b) (the `sim` executor): the engine
-     * then prices an iteration whose batch repeats its replica's last one but for the KV
-     * context with cost_step_finish over that batch's cost_step_weights, kept from before. */
+    /* step(ctx, b, d) is cost_step(sim.cost, b) (the `sim` executor, its state in
+     * exe_executor.sim): the engine then prices an iteration whose batch repeats its replica's
+     * last one but for the KV context with cost_step_finish over that batch's
+     * cost_step_weights, kept from before. */
     bool step_is_cost;
 } exe_ops;
 
