@@ -515,8 +515,9 @@ int cmd_bench_kernel(int argc, char **argv)
         CLI_INT_OPT("warmup", &warmup, 0, 1000, "N", "untimed calls first, 0..1000", "3"),
         CLI_STR_OPT("impl", &implname, "I",
                     "CPU implementation: fast (int8 table lookups for 1-bit and\n"
-                    "2:4 where AVX-512 VBMI + VNNI exist), f32 (the f32 kernels),\n"
-                    "avx2 (the AVX2 paths on an AVX-512 CPU), portable or ref", "fast"),
+                    "2:4 where AVX-512 VBMI + VNNI exist), int8-v1 (the first\n"
+                    "int8 kernels), f32 (the f32 kernels), avx2 (the AVX2 paths\n"
+                    "on an AVX-512 CPU), portable or ref", "fast"),
         CLI_INT_OPT("rank", &rank, 1, 4096, "R", "lowrank rank, 1..4096", "64"),
         CLI_REAL_OPT("density", &density, 1e-6, 1.0, "P", "csr kept share, (0, 1]",
                      "0.1: DARE drop 0.9"),
@@ -557,8 +558,11 @@ int cmd_bench_kernel(int argc, char **argv)
         impl = KN_IMPL_AVX2;
     else if (!strcmp(implname, "f32"))
         impl = KN_IMPL_F32;
+    else if (!strcmp(implname, "int8-v1"))
+        impl = KN_IMPL_INT8V1;
     else
-        return cli_usage(CMD, "--impl must be fast, f32, avx2, portable or ref, not '%s'",
+        return cli_usage(CMD,
+                         "--impl must be fast, int8-v1, f32, avx2, portable or ref, not '%s'",
                          implname);
     if (batch_s && !parse_list("--batch", batch_s, 1, 4096, batch, &nb))
         return DB_EXIT_USAGE;

@@ -26,7 +26,8 @@ struct kn_ctx {
     kn_device dev;
     kn_impl impl;
     int simd;
-    bool q8; /* the int8 table-lookup kernels run (KN_IMPL_FAST on AVX-512 VBMI + VNNI) */
+    int q8; /* which int8 table-lookup kernels run (0 none; KN_IMPL_FAST: 2, KN_IMPL_INT8V1: 1;
+               AVX-512 VBMI + VNNI + GFNI) */
     void *cuda; /* cuda_kn * */
     /* grouping workspace (host) */
     int32_t *perm, *start, *gdelta, *count, *none;
@@ -89,7 +90,7 @@ db_status kn_ctx_init(kn_ctx **out, kn_device dev, kn_impl impl)
     *out = NULL;
     if (dev != KN_CPU && dev != KN_CUDA)
         return db_error(DB_ERR_ARG, "kernels: unknown device %d", (int)dev);
-    if (impl < KN_IMPL_REF || impl > KN_IMPL_F32)
+    if (impl < KN_IMPL_REF || impl > KN_IMPL_INT8V1)
         return db_error(DB_ERR_ARG, "kernels: unknown implementation %d", (int)impl);
 #ifndef DB_HAVE_CUDA
     if (dev == KN_CUDA)
@@ -100,10 +101,11 @@ db_status kn_ctx_init(kn_ctx **out, kn_device dev, kn_impl impl)
         return db_error(DB_ERR_NOMEM, "kernels: out of memory");
     c->dev = dev;
     c->impl = impl;
-    c->simd = impl == KN_IMPL_FAST || impl == KN_IMPL_F32 ? cpu_simd_level()
+    c->simd = impl == KN_IMPL_FAST || impl == KN_IMPL_F32 || impl == KN_IMPL_INT8V1
+                  ? cpu_simd_level()
               : impl == KN_IMPL_AVX2 ? (cpu_simd_level() < 1 ? cpu_simd_level() : 1)
                                      : 0;
-    c->q8 = dev == KN_CPU && impl == KN_IMPL_FAST && cpu_has_q8();
+    c->q8 = dev != KN_CPU || !cpu_has_q8() ? 0 : impl == KN_IMPL_FAST ? 2 : impl == KN_IMPL_INT8V1;
 #ifdef DB_HAVE_CUDA
     if (dev == KN_CUDA) {
         db_status s = cuda_kn_create((cuda_kn **)&c->cuda);
@@ -140,7 +142,7 @@ const char *kn_ctx_impl_name(const kn_ctx *c)
     if (c->impl == KN_IMPL_REF)
         return "ref";
     if (c->q8)
-        return "avx512-int8";
+        return c->q8 == 2 ? "avx512-int8" : "avx512-int8-v1";
     return c->simd == 2 ? "avx512" : c->simd == 1 ? "avx2" : "portable";
 }
 
@@ -484,7 +486,8 @@ void kn_bitdelta_tile(const uint32_t *signs, int64_t N, int64_t K, uint32_t *out
 
 bool kn_bitdelta_prefers_tiled(const kn_ctx *c)
 {
-    return c && c->dev == KN_CPU && (c->impl == KN_IMPL_FAST || c->impl == KN_IMPL_F32) &&
+    return c && c->dev == KN_CPU &&
+           (c->impl == KN_IMPL_FAST || c->impl == KN_IMPL_F32 || c->impl == KN_IMPL_INT8V1) &&
            c->simd >= 2;
 }
 
@@ -544,7 +547,7 @@ static db_status cpu_run(kn_ctx *c, const kn_deltas *dl, const kn_groups *g, int
         return DB_OK;
     }
     if (c->q8 && kn_q8_handles(dl)) {
-        kn_q8_gemm(dl, g, x, y, acc, &ws);
+        kn_q8_gemm(dl, g, x, y, acc, &ws, c->q8);
         return DB_OK;
     }
     switch (dl->fmt) {

@@ -41,8 +41,11 @@ typedef enum {
     KN_IMPL_PORTABLE, /* the fast code paths without SIMD (tests the dispatch fallbacks) */
     KN_IMPL_AVX2,     /* the AVX2 paths even where AVX-512 exists (portable without AVX2):
                          lets tests and benchmarks reach them on an AVX-512 machine */
-    KN_IMPL_F32       /* the f32 kernels (AVX-512 > AVX2 > portable C), f32 activations and
+    KN_IMPL_F32,      /* the f32 kernels (AVX-512 > AVX2 > portable C), f32 activations and
                          accumulation, even where the int8 ones run */
+    KN_IMPL_INT8V1    /* the first int8 table-lookup kernels (docs/kernels.md), same numbers as
+                         KN_IMPL_FAST's, where the CPU runs them (else as KN_IMPL_F32): the
+                         before of the A/B in tests/bench_kernels.c */
 } kn_impl;
 
 /* Packed delta formats (part meaning per format; every part is device memory of the context). */

@@ -88,9 +88,10 @@ void kn_fast_dequant16(const kn_deltas *dl, int d, uint16_t *out);
 bool kn_q8_handles(const kn_deltas *dl);
 /* Bytes of ws->q8 they want for dl (0: not covered). */
 size_t kn_q8_scratch(const kn_deltas *dl);
-/* y rows of the groups (+)= Δ x for a covered descriptor (ws->q8 sized by kn_q8_scratch). */
+/* y rows of the groups (+)= Δ x for a covered descriptor (ws->q8 sized by kn_q8_scratch) with
+ * the kernels of version ver (2: KN_IMPL_FAST, 1: KN_IMPL_INT8V1; the same numbers). */
 void kn_q8_gemm(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
-                kn_cpu_scratch *ws);
+                kn_cpu_scratch *ws, int ver);
 
 /* Floats of the dense-GEMM panel workspace kn_fast_dense wants for K (0: none needed). */
 size_t kn_fast_dense_panel(int64_t K, int64_t rows);

@@ -11,7 +11,8 @@
  * median call, its share of that round's copy bandwidth, and new / old. Environment:
  * KN_AB_ROUNDS (default 3), KN_AB_REPEAT (calls per implementation and round, default 20),
  * KN_AB_ONLY=1 skips the sweep above, KN_AB_CFG=0,2,.. runs only those rows of cfgs[],
- * KN_AB_THREADS=1 or 2 only that thread count, KN_AB_HOT=1 one copy of the deltas (cache
+ * KN_AB_THREADS=1 or 2 only that thread count, KN_AB_OLD=int8-v1 the first int8 kernels
+ * (KN_IMPL_INT8V1) as the old side instead of the f32 ones, KN_AB_HOT=1 one copy of the deltas (cache
  * resident: what the kernels do when memory is not the bound). The minor page faults of the
  * timed calls are counted (column flt: per call, both implementations). On a loaded machine
  * the medians follow the scheduler: the last columns are the fastest call of all rounds and its
@@ -174,7 +175,9 @@ static int ab_main(void)
 {
     const int rounds = env_int("KN_AB_ROUNDS", 3, 1, 50), repeat = env_int("KN_AB_REPEAT", 20, 3, 1000);
     kn_ctx *ctx[2];
-    if (kn_ctx_init(&ctx[0], KN_CPU, KN_IMPL_F32) || kn_ctx_init(&ctx[1], KN_CPU, KN_IMPL_FAST)) {
+    const char *olds = getenv("KN_AB_OLD");
+    const kn_impl old = olds && !strcmp(olds, "int8-v1") ? KN_IMPL_INT8V1 : KN_IMPL_F32;
+    if (kn_ctx_init(&ctx[0], KN_CPU, old) || kn_ctx_init(&ctx[1], KN_CPU, KN_IMPL_FAST)) {
         fprintf(stderr, "bench_kernels: %s\n", db_errmsg());
         return 1;
     }
@@ -182,7 +185,7 @@ static int ab_main(void)
     kn_device_name(ctx[0], dev, sizeof dev);
     const size_t llc = kn_llc_bytes(ctx[0]);
     const int maxt = omp_get_max_threads();
-    printf("# A/B %s: old = %s (f32), new = %s; %d rounds x %d calls each, alternating\n", dev,
+    printf("# A/B %s: old = %s, new = %s; %d rounds x %d calls each, alternating\n", dev,
            kn_ctx_impl_name(ctx[0]), kn_ctx_impl_name(ctx[1]), rounds, repeat);
     static double med[2][NCFG][2][50], copy[2][50], bytes[NCFG], flt[2][NCFG], best[2][NCFG][2];
     arena_cap = 4 * llc + ((size_t)256 << 20); /* + the largest set (8 deltas of 4096 x 11008) */

@@ -221,7 +221,7 @@ START_TEST(test_bitdelta_tiled)
     static const int64_t sh[][2] = {{1, 1}, {3, 31}, {17, 100}, {33, 257}, {40, 1000},
                                     {5, 4099}, {50, 97}, {37, 4096}, {64, 33}};
     static const kn_impl impls[] = {KN_IMPL_REF, KN_IMPL_FAST, KN_IMPL_AVX2, KN_IMPL_PORTABLE,
-                                    KN_IMPL_F32};
+                                    KN_IMPL_F32, KN_IMPL_INT8V1};
     for (int si = 0; si < (int)(sizeof sh / sizeof sh[0]); si++) {
         const int64_t N = sh[si][0], K = sh[si][1], B = 1 + si % 4 * 5, D = 3;
         kt_set s;
@@ -248,7 +248,7 @@ START_TEST(test_bitdelta_tiled)
         for (int64_t b = 0; b < B; b++)
             rd[b] = (int32_t)(b % (D + 1)) - 1; /* -1 (no delta), 0, 1, 2 */
         uint16_t *q0 = malloc(sizeof(uint16_t) * (size_t)(N * K)), *q1 = malloc(sizeof(uint16_t) * (size_t)(N * K));
-        for (int ii = 0; ii < 5; ii++) {
+        for (int ii = 0; ii < 6; ii++) {
             kn_ctx *c;
             ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, impls[ii]), DB_OK);
             for (int acc = 0; acc < 2; acc++) {
@@ -357,6 +357,80 @@ START_TEST(test_q8_nmq_vs_ref)
     sweep(KN_FMT_NMQ, KN_IMPL_FAST, 4, 2, 4, 0, DT_U32, TOL_Q8, false);
     sweep(KN_FMT_NMQ, KN_IMPL_FAST, 2, 2, 4, 0, DT_U32, TOL_Q8, false);
     sweep(KN_FMT_NMQ, KN_IMPL_FAST, 8, 2, 4, 0, DT_U32, TOL_Q8, false);
+}
+END_TEST
+
+/* The two versions of the int8 kernels (KN_IMPL_FAST, KN_IMPL_INT8V1) sum the same integers in
+ * the same order: bit-identical outputs over row tails (not multiples of 16 or 32), column tails
+ * (not multiples of 4, 32, 256), full and partial last blocks, batches 1..17 (1-4 rows per item,
+ * two passes), 1-5 deltas and rows without one, both 1-bit layouts, 1 and 2 threads, overwrite
+ * and accumulate; and FAST's 1-bit and 2:4 stay within TOL_Q8 of the ref (run_case). */
+START_TEST(test_q8_versions_identical)
+{
+    static const int64_t sh[][2] = {{1, 1}, {17, 100}, {33, 257}, {64, 2048}, {50, 4099}, {97, 2050}};
+    static const int bs[] = {1, 2, 3, 4, 5, 8, 9, 17};
+    const int nt = omp_get_max_threads();
+    int cases = 0;
+    for (int si = 0; si < (int)(sizeof sh / sizeof sh[0]); si++)
+        for (int f = 0; f < 4; f++) {
+            const int64_t N = sh[si][0], K = sh[si][1];
+            const kn_fmt fmt = f == 0 ? KN_FMT_BITDELTA : KN_FMT_NMQ;
+            kt_set s;
+            kt_make(&s, fmt, N, K, 5, f == 1 ? 4 : f == 2 ? 2 : 8, 2, 4, 0, DT_U32, si % 2,
+                    (uint64_t)(9100 + si * 10 + f));
+            const size_t tb = kn_bitdelta_tiled_bytes(N, K);
+            uint32_t *tiled[5] = {NULL};
+            const void *tab[5];
+            kn_deltas dt = s.dl;
+            if (fmt == KN_FMT_BITDELTA) {
+                for (int d = 0; d < 5; d++) {
+                    tiled[d] = malloc(tb);
+                    kn_bitdelta_tile(s.ptr[0][d], N, K, tiled[d]);
+                    tab[d] = tiled[d];
+                }
+                dt.part[0] = tab;
+                dt.tiled = true;
+            }
+            for (int bi = 0; bi < (int)(sizeof bs / sizeof bs[0]); bi++) {
+                const int64_t B = bs[bi];
+                db_rng r;
+                rng_seed(&r, (uint64_t)(si * 100 + bi));
+                float *x = malloc(sizeof(float) * (size_t)(B * K)), *y[2];
+                int32_t rd[17];
+                for (int64_t i = 0; i < B * K; i++)
+                    x[i] = (float)rng_normal(&r);
+                for (int64_t b = 0; b < B; b++)
+                    rd[b] = b % 6 == 5 ? -1 : (int32_t)rng_below(&r, (uint64_t)(1 + bi % 5));
+                for (int v = 0; v < 2; v++)
+                    y[v] = malloc(sizeof(float) * (size_t)(B * N));
+                const int t = 1 + (bi + si) % 2, acc = (bi + f) % 2;
+                omp_set_num_threads(t);
+                for (int v = 0; v < 2; v++) {
+                    kn_ctx *c;
+                    ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, v ? KN_IMPL_INT8V1 : KN_IMPL_FAST), DB_OK);
+                    for (int64_t i = 0; i < B * N; i++)
+                        y[v][i] = acc ? (float)i : NAN;
+                    ck_assert_int_eq(kn_delta_gemm(c, &dt, B, rd, x, y[v], acc), DB_OK);
+                    kn_ctx_free(c);
+                }
+                omp_set_num_threads(nt);
+                ck_assert_msg(!memcmp(y[0], y[1], sizeof(float) * (size_t)(B * N)),
+                              "fmt %d [%lld, %lld] B %lld threads %d: FAST != INT8V1", f,
+                              (long long)N, (long long)K, (long long)B, t);
+                free(x), free(y[0]), free(y[1]);
+                if (bi % 3 == 0 && N * K * B < 4000000) {
+                    const int64_t bad = run_case(&s, KN_IMPL_FAST, B, 5, acc, si % 2, false,
+                                                 (uint64_t)(B * 13 + f), TOL_Q8);
+                    ck_assert_msg(bad < 0, "fmt %d [%lld, %lld] B %lld: element %lld", f,
+                                  (long long)N, (long long)K, (long long)B, (long long)bad);
+                }
+                cases++;
+            }
+            for (int d = 0; d < 5; d++)
+                free(tiled[d]);
+            kt_free(&s);
+        }
+    ck_assert_int_gt(cases, 100);
 }
 END_TEST
 
@@ -729,6 +803,7 @@ int main(void)
     tcase_add_test(tc, test_q8_nmq_vs_ref);
     tcase_add_test(tc, test_q8_parallel_vs_ref);
     tcase_add_test(tc, test_q8_differs_from_f32);
+    tcase_add_test(tc, test_q8_versions_identical);
     tcase_add_test(tc, test_dequant_baseline_vs_ref);
     tcase_add_test(tc, test_dequant16_fast_equals_ref);
     tcase_add_test(tc, test_ref_vs_compressors_apply);

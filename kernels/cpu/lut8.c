@@ -54,6 +54,21 @@
  * stream: half), on top of the hardware prefetchers, which stop at every 4 KiB page. */
 #define Q8_PF_BIT 2048
 #define Q8_PF_NM 2048
+#ifndef Q8_PF_BIT2
+#define Q8_PF_BIT2 2048 /* version 2 of the 1-bit loop */
+#endif
+#ifndef Q8_PF_HINT2
+#define Q8_PF_HINT2 _MM_HINT_T0
+#endif
+/* Version 2's 1-bit loop also touches the first line of the next two 4 KiB pages of each sign
+ * stream as it enters a page: the page walk and the L2 streamer's restart (it stops at each page)
+ * then happen ahead of the stream (a bare read of one core: 135 -> 119 us per 2 MiB, as with
+ * 2 MiB pages; in the 2:4 kernel, per row, it measured ~6 % slower and is left out). */
+#define Q8_KICK(p)                                                                                 \
+    do {                                                                                           \
+        _mm_prefetch((const char *)(p) + 4096, _MM_HINT_T0);                                       \
+        _mm_prefetch((const char *)(p) + 8192, _MM_HINT_T0);                                       \
+    } while (0)
 #define Q8_ROW_BLOCK 32 /* output rows per work item (two 16-row tiles for 1-bit) */
 
 static int64_t q8_nblk(int64_t K) { return (K + KN_Q8_BLOCK - 1) / KN_Q8_BLOCK; }
@@ -223,11 +238,95 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_bit_tiles(
             out[r * H + h] = f[r][h];
 }
 
-KN_Q8 static void q8_bit_dispatch(const uint32_t *tb, const uint32_t *sg, int nr, int64_t W,
-                                  const uint8_t *const *T, int R, int H, __m512 *out)
+/* Version 2 of the tiled loop (KN_IMPL_FAST; the loop above is KN_IMPL_INT8V1's and reads
+ * row-major signs for both): the same lookups and sums, so the same bits, in a loop the compiler
+ * keeps in registers. Tile h's word w at tb + 16 (h W + w); a block's 8 words are unrolled (one
+ * pointer step per block, no layout test and no accumulator copies in the loop: the version 1
+ * loop spent 8 vector moves and a branch per word beside its 14 vector ops). Up to 2 activation
+ * rows keep the low- and high-nibble sums apart (4 independent vpdpbusd chains), 3-4 rows share
+ * one accumulator per (row, tile) so everything stays in the 32 zmm. */
+KN_Q8 static inline __attribute__((always_inline)) void q8_bit_word2(
+    const uint32_t *tb, int64_t W, int64_t w, const uint8_t *const *T, int R, int H, bool split,
+    __m512i (*a)[2][2])
 {
-    const uint8_t *T0 = T[0], *T1 = T[R > 1 ? 1 : 0], *T2 = T[R > 2 ? 2 : 0], *T3 = T[R > 3 ? 3 : 0];
-#define QB(r, h) q8_bit_tiles(tb, sg, nr, W, T0, T1, T2, T3, r, h, out)
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sel = _mm512_set1_epi32(0x30201000);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i lo[2], hi[2];
+#pragma GCC unroll 2
+    for (int h = 0; h < H; h++) {
+        const uint32_t *p = tb + 16 * (h * W + w);
+        _mm_prefetch((const char *)p + Q8_PF_BIT2, Q8_PF_HINT2);
+        const __m512i v = _mm512_loadu_si512(p);
+        lo[h] = _mm512_ternarylogic_epi32(v, m4, sel, 0xea);
+        hi[h] = _mm512_ternarylogic_epi32(_mm512_srli_epi32(v, 4), m4, sel, 0xea);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const __m512i tl = _mm512_loadu_si512(T[r] + 128 * w);
+        const __m512i th = _mm512_loadu_si512(T[r] + 128 * w + 64);
+#pragma GCC unroll 2
+        for (int h = 0; h < H; h++) {
+            a[r][h][0] = _mm512_dpbusd_epi32(a[r][h][0], ones, _mm512_permutexvar_epi8(lo[h], tl));
+            a[r][h][split] = _mm512_dpbusd_epi32(a[r][h][split], ones,
+                                                 _mm512_permutexvar_epi8(hi[h], th));
+        }
+    }
+}
+
+KN_Q8 static inline __attribute__((always_inline)) void q8_bit_tiles2(
+    const uint32_t *tb, int64_t W, const uint8_t *const *T, int R, int H, __m512 *out)
+{
+    const bool split = R <= 2;
+    __m512 f[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        f[r][0] = f[r][1] = _mm512_setzero_ps();
+    for (int64_t w0 = 0, b = 0; w0 < W; w0 += 8, b++) {
+        __m512i a[4][2][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            a[r][0][0] = a[r][0][1] = a[r][1][0] = a[r][1][1] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < H; h++) { /* a block (512 bytes) that starts a page */
+            const uint32_t *p = tb + 16 * (h * W + w0);
+            if (((uintptr_t)p & 4095) < 512)
+                Q8_KICK(p);
+        }
+        if (w0 + 8 <= W) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                q8_bit_word2(tb, W, w0 + j, T, R, H, split, a);
+        } else {
+            for (int64_t w = w0; w < W; w++)
+                q8_bit_word2(tb, W, w, T, R, H, split, a);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512 s = _mm512_set1_ps(((const float *)(T[r] + 128 * W))[b]);
+#pragma GCC unroll 2
+            for (int h = 0; h < H; h++) {
+                const __m512i t = split ? _mm512_add_epi32(a[r][h][0], a[r][h][1]) : a[r][h][0];
+                f[r][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), s, f[r][h]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < H; h++)
+            out[r * H + h] = f[r][h];
+}
+
+/* Signs tb (tiled, or NULL: row-major sg) of 1-2 tiles against R <= 4 tables T; v2: version 2's
+ * loop (tiled only). */
+KN_Q8 static void q8_bit_dispatch(const uint32_t *tb, const uint32_t *sg, int nr, int64_t W,
+                                  const uint8_t *const *T, int R, int H, bool v2, __m512 *out)
+{
+    const uint8_t *const P[4] = {T[0], T[R > 1 ? 1 : 0], T[R > 2 ? 2 : 0], T[R > 3 ? 3 : 0]};
+#define QB(r, h)                                                                                   \
+    if (v2)                                                                                        \
+        q8_bit_tiles2(tb, W, P, r, h, out);                                                        \
+    else                                                                                           \
+        q8_bit_tiles(tb, sg, nr, W, P[0], P[1], P[2], P[3], r, h, out)
     switch (R * 2 + H - 1) {
     case 2: QB(1, 1); break;
     case 3: QB(1, 2); break;
@@ -424,14 +523,15 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_store(float *yo, __m5
 /* 1-bit work item: output rows n0 .. n0 + 32 of delta d for the R <= 4 activation rows rows[r]
  * whose tables are at T[r]. */
 KN_Q8 static void q8_bit_item(const kn_deltas *dl, int d, int64_t n0, const uint8_t *const *T,
-                              const int32_t *rows, int R, float *y, bool acc)
+                              const int32_t *rows, int R, float *y, bool acc, int ver)
 {
     const int64_t N = dl->N, W = dc_fmt_words(dl->K, 1);
     const int nr = (int)(N - n0 < Q8_ROW_BLOCK ? N - n0 : Q8_ROW_BLOCK), H = nr > 16 ? 2 : 1;
     const uint32_t *signs = dl->part[0][d];
     const float a = *(const float *)dl->part[1][d];
     __m512 s[8];
-    q8_bit_dispatch(dl->tiled ? signs + n0 * W : NULL, signs + n0 * W, nr, W, T, R, H, s);
+    q8_bit_dispatch(dl->tiled ? signs + n0 * W : NULL, signs + n0 * W, nr, W, T, R, H,
+                    ver >= 2 && dl->tiled, s);
     for (int h = 0; h < H; h++) {
         const int nh = nr - 16 * h < 16 ? nr - 16 * h : 16;
         const __mmask16 m = _cvtu32_mask16(nh == 16 ? 0xffffu : (1u << nh) - 1u);
@@ -463,13 +563,57 @@ KN_Q8 static void q8_nm_item(const kn_deltas *dl, int d, int64_t n0, const uint8
     }
 }
 
+/* Items [it0, it1) of a pass [p0, p1) whose first group is gi0 (rb: bytes of one row's tables
+ * or quantised x in ws->q8): item it is (group gi0 + it / nb, output rows 32 (it % nb) ..). */
+KN_Q8 static void q8_items(const kn_deltas *dl, const kn_groups *g, int64_t p0, int64_t p1,
+                           int64_t gi0, size_t rb, const kn_cpu_scratch *ws, float *y, bool acc,
+                           int ver, int64_t it0, int64_t it1)
+{
+    const int64_t nb = (dl->N + Q8_ROW_BLOCK - 1) / Q8_ROW_BLOCK;
+    for (int64_t it = it0; it < it1; it++) {
+        const int64_t gi = gi0 + it / nb, n0 = it % nb * Q8_ROW_BLOCK;
+        const int64_t i0 = g->start[gi] > p0 ? g->start[gi] : p0;
+        const int64_t i1 = g->start[gi + 1] < p1 ? g->start[gi + 1] : p1;
+        for (int64_t i = i0; i < i1; i += 4) {
+            const int R = i1 - i < 4 ? (int)(i1 - i) : 4;
+            const uint8_t *P[4];
+            for (int r = 0; r < R; r++)
+                P[r] = ws->q8 + (size_t)(i + r - p0) * rb;
+            if (dl->fmt == KN_FMT_BITDELTA)
+                q8_bit_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc, ver);
+            else
+                q8_nm_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
+        }
+    }
+}
+
+/* Version 2's schedule: the next run of items for a thread of nt, [return, *end): what is left
+ * over 2 nt (at least 1), so each thread streams long contiguous runs first
+ * and the runs shrink to single items at the end, where the threads meet (no thread waits
+ * for more than one item); items when none is left. */
+static int64_t q8_grab(int64_t *next, int64_t items, int nt, int64_t *end)
+{
+    int64_t i = __atomic_load_n(next, __ATOMIC_RELAXED), c;
+    do {
+        if (i >= items)
+            return items;
+        c = (items - i) / (2 * nt);
+        c = c < 1 ? 1 : c;
+    } while (!__atomic_compare_exchange_n(next, &i, i + c, false, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    *end = i + c;
+    return i;
+}
+
 /* Both ops: passes of <= KN_Q8_ROWS activation rows (perm order), each in one parallel region:
  * the threads build the pass's tables (1-bit) or quantised x (2:4) into ws->q8, block by block,
  * then share the (group, 32 output rows) items in contiguous chunks (each thread streams long
  * runs of a delta; a thread that falls behind leaves its later chunks to the others), 4
- * activation rows of a group at a time. */
+ * activation rows of a group at a time. Version 1: chunks of items / (4 threads) + 1 (the
+ * thread that takes the last one finishes up to a chunk after the other: ~6 % of a batch-1
+ * call at 2 threads); version 2: shrinking runs (q8_grab). */
 KN_Q8 static void q8_run(const kn_deltas *dl, const kn_groups *g, const float *x, float *y,
-                         bool acc, const kn_cpu_scratch *ws)
+                         bool acc, const kn_cpu_scratch *ws, int ver)
 {
     const bool bit = dl->fmt == KN_FMT_BITDELTA;
     const int64_t N = dl->N, K = dl->K, nblk = q8_nblk(K);
@@ -479,6 +623,7 @@ KN_Q8 static void q8_run(const kn_deltas *dl, const kn_groups *g, const float *x
         q8_pass(g, p0, rows, &p1, &gi0, &gi1);
         const int64_t items = (gi1 - gi0) * nb, units = (p1 - p0) * nblk;
         const double work = (double)N * (double)K * (double)(p1 - p0);
+        int64_t next = 0; /* version 2: the first item no thread has taken */
 #pragma omp parallel if (work > 262144.0)
         {
             const int64_t chunk = items / (4 * omp_get_num_threads()) + 1;
@@ -490,33 +635,25 @@ KN_Q8 static void q8_run(const kn_deltas *dl, const kn_groups *g, const float *x
                 else
                     q8_quant(x + (int64_t)g->perm[i] * K, K, u % nblk, ws->q8 + (size_t)(i - p0) * rb);
             }
+            if (ver < 2) {
 #pragma omp for schedule(dynamic, chunk) nowait
-            for (int64_t it = 0; it < items; it++) {
-                const int64_t gi = gi0 + it / nb, n0 = it % nb * Q8_ROW_BLOCK;
-                const int64_t i0 = g->start[gi] > p0 ? g->start[gi] : p0;
-                const int64_t i1 = g->start[gi + 1] < p1 ? g->start[gi + 1] : p1;
-                for (int64_t i = i0; i < i1; i += 4) {
-                    const int R = i1 - i < 4 ? (int)(i1 - i) : 4;
-                    const uint8_t *P[4];
-                    for (int r = 0; r < R; r++)
-                        P[r] = ws->q8 + (size_t)(i + r - p0) * rb;
-                    if (bit)
-                        q8_bit_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
-                    else
-                        q8_nm_item(dl, g->gdelta[gi], n0, P, g->perm + i, R, y, acc);
-                }
-            }
+                for (int64_t it = 0; it < items; it++)
+                    q8_items(dl, g, p0, p1, gi0, rb, ws, y, acc, ver, it, it + 1);
+            } else
+                for (int64_t it0, it1 = 0;
+                     (it0 = q8_grab(&next, items, omp_get_num_threads(), &it1)) < items;)
+                    q8_items(dl, g, p0, p1, gi0, rb, ws, y, acc, ver, it0, it1);
         }
     }
 }
 #endif /* KN_X86 */
 
 void kn_q8_gemm(const kn_deltas *dl, const kn_groups *g, const float *x, float *y, bool acc,
-                kn_cpu_scratch *ws)
+                kn_cpu_scratch *ws, int ver)
 {
 #ifdef KN_X86
-    q8_run(dl, g, x, y, acc, ws);
+    q8_run(dl, g, x, y, acc, ws, ver);
 #else
-    (void)dl, (void)g, (void)x, (void)y, (void)acc, (void)ws;
+    (void)dl, (void)g, (void)x, (void)y, (void)acc, (void)ws, (void)ver;
 #endif
 }
