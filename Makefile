@@ -25,8 +25,8 @@ PYTHON ?= $(CURDIR)/build/venv/bin/python
 .DEFAULT_GOAL := all
 VERSION := 0.1.0
 # "-dirty" when tracked sources differ from HEAD; the reports the targets regenerate (paper.md,
-# docs/models.md's zoo table, docs/figures/) do not count.
-GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- . ':!paper.md' ':!docs/models.md' ':!docs/figures' 2>/dev/null || echo -dirty)
+# docs/models.md's zoo table, docs/figures/, results/reference/) do not count.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- . ':!paper.md' ':!docs/models.md' ':!docs/figures' ':!results/reference' 2>/dev/null || echo -dirty)
 
 # ---- variant and build directory -------------------------------------------------------------
 ifneq ($(COVERAGE),)
