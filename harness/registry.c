@@ -292,8 +292,8 @@ const rp_entry rp_entries[] = {
         .plot = "plots/dq2.gp",
         .needs = "the model zoo (make models)",
         .make_needs = "models",
-        .budget = "about 30 min after the zoo (measured under load ~20 on the shared 2-core machine: "
-                  "SIZES=small 10 min, adding medium 20 min); about 5 min when cached (the join)",
+        .budget = "about 3 min after the zoo (168 s measured, both zoo sizes, in the timed "
+                  "make reproduce-all of 2026-12-07 at load 12-18); 1 min when cached",
         RULES(dq2_rules),
     },
     {
@@ -306,8 +306,8 @@ const rp_entry rp_entries[] = {
         .plot = "plots/dz1.gp",
         .needs = "the model zoo (make models); 0.5 GB of scratch disk for a Llama-2-7B layer",
         .make_needs = "models",
-        .budget = "about 15 min after the zoo (SIZES=small: a 72-point grid, 4-6 Llama-2-7B layers "
-                  "at 2-4 min each under load); 5 s when cached",
+        .budget = "about 2 min after the zoo (129 s measured in the timed make reproduce-all at "
+                  "load 12-18: a 72-point grid and 4-6 Llama-2-7B layers); 5 s when cached",
         RULES(dz1_rules),
     },
     {
@@ -321,8 +321,9 @@ const rp_entry rp_entries[] = {
         .plot = "plots/bd1.gp",
         .needs = "the model zoo (make models)",
         .make_needs = "models",
-        .budget = "several hours on a loaded 2-core machine (small zoo, arith + scripture: one 800-step "
-                  "distillation took 50-70 min at load 20-30, 2 run at once); 5 s when cached",
+        .budget = "about 18 min after the zoo (1081 s measured in the timed make reproduce-all at "
+                  "load 12-18: 10 distillations of 800 steps, 2 at a time, 32 evaluations); 5 s "
+                  "when cached",
         RULES(bd1_rules),
     },
     {
@@ -351,10 +352,8 @@ const rp_entry rp_entries[] = {
         .plot = "plots/equal.gp",
         .needs = "the model zoo (make models)",
         .make_needs = "models",
-        .budget = "about 35 min after the zoo (estimate for the defaults: 276 evaluations, 4 "
-                  "fine-tunes x 69, idle 2-core machine; measured: 30 min for 74 evaluations, "
-                  "SIZES=small TARGETS=16, on the shared machine at load 30), its own budget, not "
-                  "part of fig5; 1 min when cached",
+        .budget = "about 6 min after the zoo (375 s measured, both zoo sizes, in the timed make "
+                  "reproduce-all at load 12-18); 1 min when cached",
         RULES(equal_rules),
     },
 };
