@@ -92,6 +92,28 @@ static db_status report(const char *dir, const char *sku, const char *holdout,
     return s;
 }
 
+/* The measurements' own reproducibility (gcal_repeats over every model of sku), one sentence
+ * per profile after the table. */
+static db_status repeats(const char *dir, const char *sku, bool first)
+{
+    gcal_data d;
+    gcal_err r;
+    db_status s = gcal_load(&d, dir, sku, NULL, false);
+    if (s == DB_OK && (s = gcal_repeats(&d, &r)) == DB_OK) {
+        if (first)
+            printf("\nThe same GEMM shape measured in two models (|a - b| / min(a, b), every "
+                   "model, at equal token counts):");
+        if (r.n)
+            printf("%s %s %zu points, median %.1f %%, p99 %.1f %%, max %.1f %% (%zu > %.0f %%)",
+                   first ? "" : ";", sku, r.n, 100 * r.median, 100 * r.p99, 100 * r.max, r.over,
+                   100 * GCAL_TARGET_MAX);
+        else
+            printf("%s %s none", first ? "" : ";", sku);
+    }
+    gcal_data_free(&d);
+    return s;
+}
+
 int cmd_calibrate(int argc, char **argv)
 {
     enum { O_DIR = 256, O_HW, O_OUT, O_EMIT, O_REPORT, O_HOLDOUT };
@@ -159,6 +181,10 @@ int cmd_calibrate(int argc, char **argv)
             printf("%s %s %g, %g", i ? ";" : "", cal_skus[first + i], cal[i].surf.kern_n,
                    cal[i].surf.kern_k);
         printf(".\n");
+        for (int i = 0; i < n && s == DB_OK; i++)
+            s = repeats(dir, cal_skus[first + i], i == 0);
+        if (s == DB_OK)
+            printf(".\n");
     } else if (out) {
         fs_out o;
         if ((s = fs_out_open(&o, out)) == DB_OK) {
