@@ -739,7 +739,8 @@ db_status gcal_errors(const gcal_data *d, const hw_profile *p, gcal_err err[HW_N
 
 db_status gcal_repeats(const gcal_data *d, gcal_err *out)
 {
-    /* Series: one per (model, TP, projection), named by their point at the first token count. */
+    /* Series: one per (model, TP, projection), each held as its point of fewest tokens (the
+     * shape is the same at every token count). */
     size_t ns = 0, ne = 0, cap = 1024;
     const gcal_point **s0 = db_malloc_array(d->n ? d->n * HW_NOPS : 1, sizeof *s0);
     int *sop = db_malloc_array(d->n ? d->n * HW_NOPS : 1, sizeof *sop);
