@@ -32,7 +32,8 @@ static void usage(void)
            "  --report            print per projection and profile the median and maximum relative\n"
            "                      error of the datasheet roofline and of the calibrated model (and\n"
            "                      its 99th percentile and points above 25 %%) as Markdown, over\n"
-           "                      1..%d tokens and every TP degree\n"
+           "                      1..%d tokens and every TP degree; then how far apart the\n"
+           "                      measurements of one GEMM shape in two models are\n"
            "  --holdout NAME      fit without the models whose name contains NAME (case-insensitive)\n"
            "                      and report the errors on them; without it, in-sample on all\n"
            "  -h, --help          this text\n\n"
@@ -87,6 +88,28 @@ static db_status report(const char *dir, const char *sku, const char *holdout,
                "%.1f %% | %.1f %% | %.1f %% | %zu |\n",
                sku, sku, as.n, 100 * as.median, 100 * as.max, 100 * ac.median, 100 * ac.p99,
                100 * ac.max, ac.over);
+    }
+    gcal_data_free(&d);
+    return s;
+}
+
+/* The measurements' own reproducibility (gcal_repeats over every model of sku), one sentence
+ * per profile after the table. */
+static db_status repeats(const char *dir, const char *sku, bool first)
+{
+    gcal_data d;
+    gcal_err r;
+    db_status s = gcal_load(&d, dir, sku, NULL, false);
+    if (s == DB_OK && (s = gcal_repeats(&d, &r)) == DB_OK) {
+        if (first)
+            printf("\nThe same GEMM shape measured in two models (|a - b| / min(a, b), every "
+                   "model, at equal token counts):");
+        if (r.n)
+            printf("%s %s %zu points, median %.1f %%, p99 %.1f %%, max %.1f %% (%zu > %.0f %%)",
+                   first ? "" : ";", sku, r.n, 100 * r.median, 100 * r.p99, 100 * r.max, r.over,
+                   100 * GCAL_TARGET_MAX);
+        else
+            printf("%s %s none", first ? "" : ";", sku);
     }
     gcal_data_free(&d);
     return s;
@@ -159,6 +182,10 @@ int cmd_calibrate(int argc, char **argv)
             printf("%s %s %g, %g", i ? ";" : "", cal_skus[first + i], cal[i].surf.kern_n,
                    cal[i].surf.kern_k);
         printf(".\n");
+        for (int i = 0; i < n && s == DB_OK; i++)
+            s = repeats(dir, cal_skus[first + i], i == 0);
+        if (s == DB_OK)
+            printf(".\n");
     } else if (out) {
         fs_out o;
         if ((s = fs_out_open(&o, out)) == DB_OK) {

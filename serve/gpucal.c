@@ -737,6 +737,56 @@ db_status gcal_errors(const gcal_data *d, const hw_profile *p, gcal_err err[HW_N
     return DB_OK;
 }
 
+db_status gcal_repeats(const gcal_data *d, gcal_err *out)
+{
+    /* Series: one per (model, TP, projection), each held as its point of fewest tokens (the
+     * shape is the same at every token count). */
+    size_t ns = 0, ne = 0, cap = 1024;
+    const gcal_point **s0 = db_malloc_array(d->n ? d->n * HW_NOPS : 1, sizeof *s0);
+    int *sop = db_malloc_array(d->n ? d->n * HW_NOPS : 1, sizeof *sop);
+    double *e = db_malloc_array(cap, sizeof *e);
+    db_status st = s0 && sop && e ? DB_OK : db_error(DB_ERR_NOMEM, "gpu profiles: out of memory");
+    for (size_t i = 0; st == DB_OK && i < d->n; i++) {
+        bool first = true;
+        for (size_t j = 0; first && j < d->n; j++)
+            first = !(d->pt[j].model == d->pt[i].model && d->pt[j].tp == d->pt[i].tp &&
+                      d->pt[j].tokens < d->pt[i].tokens);
+        for (int op = 0; first && op < HW_NOPS; op++)
+            s0[ns] = &d->pt[i], sop[ns++] = op;
+    }
+    for (size_t a = 0; st == DB_OK && a < ns; a++)
+        for (size_t b = a + 1; st == DB_OK && b < ns; b++) {
+            const gcal_point *pa = s0[a], *pb = s0[b];
+            int oa = sop[a], ob = sop[b];
+            if (pa->model == pb->model || pa->n[oa] != pb->n[ob] || pa->k[oa] != pb->k[ob])
+                continue;
+            for (size_t i = 0; st == DB_OK && i < d->n; i++) {
+                const gcal_point *p = &d->pt[i];
+                if (p->model != pa->model || p->tp != pa->tp)
+                    continue;
+                const gcal_point *q = find_point(d, pb->model, pb->tp, p->tokens);
+                if (!q)
+                    continue;
+                if (ne == cap) {
+                    double *ge = db_realloc(e, 2 * cap * sizeof *e);
+                    if (!ge) {
+                        st = db_error(DB_ERR_NOMEM, "gpu profiles: out of memory");
+                        break;
+                    }
+                    e = ge, cap *= 2;
+                }
+                double x = p->sec[oa], y = q->sec[ob];
+                e[ne++] = fabs(x - y) / fmin(x, y);
+            }
+        }
+    if (st == DB_OK)
+        stats(e, ne, out);
+    db_free(e);
+    db_free(sop);
+    db_free(s0);
+    return st;
+}
+
 /* ---- the compiled-in overlays -------------------------------------------------------------- */
 
 /* Writes one part of p's calibration (gemm: calibration + surface; else the all-reduces) as C

@@ -105,6 +105,14 @@ typedef struct {
 db_status gcal_errors(const gcal_data *d, const hw_profile *p, gcal_err err[HW_NOPS],
                       gcal_err *ar);
 
+/* How well the measurements reproduce themselves: the relative difference |a - b| / min(a, b)
+ * of every pair of points of two different models of d that time the same GEMM (one weight
+ * shape on one GPU, whatever the projection and TP degree) at the same token count (Llama-2-70B's
+ * and CodeLlama-34B's attention; on A100 also Llama-2-7B's and Llama-3-8B's): what copying one
+ * model's measurement of a GEMM as the prediction of the other's misses by. out->n = 0 when no two
+ * models share a shape. */
+db_status gcal_repeats(const gcal_data *d, gcal_err *out);
+
 /* Writes the calibration overlays of `n` profiles as serve/gpucal_data.c (C source; the
  * `command` that regenerates it is printed at its top); all-or-nothing. */
 db_status gcal_emit_c(const char *path, const hw_profile *const *cal, const char *const *sku,

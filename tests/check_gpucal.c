@@ -53,6 +53,12 @@ static void mkdirs(const char *path)
     mkdir(p, 0700);
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static const char *HDR =
     "time_stats.attn_pre_proj.median,time_stats.attn_post_proj.median,"
     "time_stats.mlp_up_proj.median,time_stats.mlp_down_proj.median,n_head,n_kv_head,n_embd,"
@@ -218,6 +224,11 @@ START_TEST(test_fit_synthetic)
     gcal_err e[HW_NOPS], ea;
     ck_assert_int_eq(gcal_errors(&d, &cal, e, &ea), DB_OK);
     ck_assert(ea.max < 1e-3);
+    /* No GEMM shape shared by the two models (model 0's down at TP 2 is its own o at TP 1, 1024 x
+     * 1024, which does not count): no repeats. */
+    gcal_err r;
+    ck_assert_int_eq(gcal_repeats(&d, &r), DB_OK);
+    ck_assert_uint_eq(r.n, 0);
     gcal_data_free(&d);
 }
 END_TEST
@@ -307,16 +318,52 @@ START_TEST(test_kernel_choice)
 }
 END_TEST
 
-START_TEST(test_overlay_roundtrip)
+/* Writes models 0 (hidden 1024, mlp f0, 8 heads) and 1 (hidden c1, mlp f1, nh1 heads), timed by
+ * known_eff on `sheet`, and the small all-reduce into a new scratch, and loads them into d. */
+static void load_two(const hw_profile *sheet, int f0, int c1, int f1, int nh1, gcal_data *d)
 {
     scratch_make();
+    write_model(scratch, 0, 1024, f0, 8, sheet, known_eff);
+    write_model(scratch, 1, c1, f1, nh1, sheet, known_eff);
+    write_small_allreduce();
+    ck_assert_int_eq(gcal_load(d, scratch, "a100-80gb", NULL, false), DB_OK);
+}
+
+START_TEST(test_repeats_known)
+{
+    /* Two models with the same attention (hidden 1024, 8 heads) and different MLPs (2560, 3584:
+     * no shape in common): q,k,v and o at TP 1 and 2 are the same GEMMs, at efficiencies
+     * known_eff(op, tp, 0, i) and that + 0.02, so |a - b| / min(a, b) = 0.02 / known_eff(op, tp,
+     * 0, i) at 2 x 2 x 7 points. */
+    static hw_profile sheet;
+    ck_assert_int_eq(hw_profile_builtin(&sheet, "a100-80gb-datasheet"), DB_OK);
+    gcal_data d;
+    load_two(&sheet, 2560, 1024, 3584, 8, &d);
+    gcal_err r;
+    ck_assert_int_eq(gcal_repeats(&d, &r), DB_OK);
+    double want[2 * 2 * NTOK];
+    int n = 0;
+    for (int op = HW_OP_QKV; op <= HW_OP_O; op++)
+        for (int tp = 1; tp <= 2; tp++)
+            for (int i = 0; i < NTOK; i++)
+                want[n++] = 0.02 / known_eff(op, tp, 0, i);
+    qsort(want, (size_t)n, sizeof *want, cmp_dbl);
+    ck_assert_uint_eq(r.n, (size_t)n);
+    ck_assert_double_eq_tol(r.max, 0.02 / 0.3, 1e-9);
+    ck_assert_double_eq_tol(r.max, want[n - 1], 1e-9);
+    ck_assert_double_eq_tol(r.median, 0.5 * (want[n / 2 - 1] + want[n / 2]), 1e-9);
+    ck_assert_double_eq_tol(r.p99, want[(int)(0.99 * (n - 1) + 0.5)], 1e-9);
+    ck_assert_uint_eq(r.over, 0);
+    gcal_data_free(&d);
+}
+END_TEST
+
+START_TEST(test_overlay_roundtrip)
+{
     static hw_profile sheet, cal;
     ck_assert_int_eq(hw_profile_builtin(&sheet, "a100-80gb-datasheet"), DB_OK);
-    write_model(scratch, 0, 1024, 2048, 8, &sheet, known_eff);
-    write_model(scratch, 1, 4096, 8192, 32, &sheet, known_eff);
-    write_small_allreduce();
     gcal_data d;
-    ck_assert_int_eq(gcal_load(&d, scratch, "a100-80gb", NULL, false), DB_OK);
+    load_two(&sheet, 2048, 4096, 8192, 32, &d);
     cal = sheet;
     ck_assert_int_eq(gcal_fit(&d, &sheet, &cal), DB_OK);
     gcal_data_free(&d);
@@ -507,6 +554,28 @@ START_TEST(test_holdout_targets)
 }
 END_TEST
 
+START_TEST(test_repeats_measured)
+{
+    /* The same GEMM measured in two models (docs/serving.md, "Against the targets"): A100 3,885
+     * points (70B/CodeLlama and Llama-2-7B/Llama-3-8B attention), max 17.3 %; H100 2,072 points
+     * (70B/CodeLlama), max 39.5 % (q,k,v at TP 1, 696 tokens), 3 points above 25 %. */
+    static const char *const skus[] = {"a100-80gb", "h100-sxm"};
+    static const size_t n[] = {3885, 2072}, over[] = {0, 3};
+    static const double mx[] = {0.1727, 0.3952}, med[] = {0.0136, 0.0115};
+    for (int s = 0; s < 2; s++) {
+        gcal_data d;
+        gcal_err r;
+        ck_assert_int_eq(gcal_load(&d, PROFILES, skus[s], NULL, false), DB_OK);
+        ck_assert_int_eq(gcal_repeats(&d, &r), DB_OK);
+        ck_assert_uint_eq(r.n, n[s]);
+        ck_assert_uint_eq(r.over, over[s]);
+        ck_assert_double_eq_tol(r.max, mx[s], 5e-4);
+        ck_assert_double_eq_tol(r.median, med[s], 5e-4);
+        gcal_data_free(&d);
+    }
+}
+END_TEST
+
 START_TEST(test_committed_overlay)
 {
     static const char *const skus[] = {"a100-80gb", "h100-sxm"};
@@ -558,6 +627,7 @@ int main(void)
     tcase_add_test(tc, test_fit_synthetic);
     tcase_add_test(tc, test_kernel_known);
     tcase_add_test(tc, test_kernel_choice);
+    tcase_add_test(tc, test_repeats_known);
     tcase_add_test(tc, test_overlay_roundtrip);
     tcase_add_test(tc, test_load_latency);
     tcase_add_test(tc, test_cost_curve);
@@ -567,6 +637,7 @@ int main(void)
         TCase *tr = tcase_create("measured");
         tcase_set_timeout(tr, 300);
         tcase_add_test(tr, test_holdout_targets);
+        tcase_add_test(tr, test_repeats_measured);
         tcase_add_test(tr, test_committed_overlay);
         suite_add_tcase(s, tr);
     }
