@@ -7,6 +7,9 @@
  * the int8 kernels of cpu/lut8.c for 1-bit and 2:4 where AVX-512 VBMI + VNNI exist. Workspaces are cached in the context and only grow. */
 #define _GNU_SOURCE
 #include <omp.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +337,88 @@ db_status kn_copy_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bps)
     double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
     *bps = 2.0 * (double)bytes / med;
     db_free(a), db_free(b), db_free(t);
+    return DB_OK;
+}
+
+/* Sums the 64-bit words of p[0..n) (n a multiple of 512 bytes) with 8 independent sums, touching
+ * the first line of the next two 4 KiB pages as each page starts: the hardware prefetchers stop
+ * at page boundaries, and this restarts them ahead of the stream (+20-25 % over a plain loop on
+ * the Intel Xeon of docs/kernels.md; the int8 kernels' Q8_KICK does the same). */
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static long long read_sum_avx512(const char *p, size_t n)
+{
+    __m512i s[8];
+    for (int k = 0; k < 8; k++)
+        s[k] = _mm512_setzero_si512();
+    for (size_t i = 0; i + 512 <= n; i += 512) {
+        if (!(i & 4095)) {
+            _mm_prefetch(p + i + 4096, _MM_HINT_T0);
+            _mm_prefetch(p + i + 8192, _MM_HINT_T0);
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            s[k] = _mm512_add_epi64(s[k], _mm512_load_si512((const void *)(p + i + 64 * k)));
+    }
+    for (int k = 1; k < 8; k++)
+        s[0] = _mm512_add_epi64(s[0], s[k]);
+    return _mm512_reduce_add_epi64(s[0]);
+}
+#endif
+static long long read_sum(const char *p, size_t n)
+{
+#if defined(__x86_64__)
+    if (cpu_simd_level() == 2)
+        return read_sum_avx512(p, n);
+#endif
+    uint64_t s[8] = {0};
+    const uint64_t *w = (const uint64_t *)p;
+    for (size_t i = 0; i + 8 <= n / 8; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += w[i + k];
+    return (long long)(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]);
+}
+
+db_status kn_read_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bps)
+{
+    *bps = 0;
+    if (repeat < 1 || repeat > 1000 || bytes < 4096)
+        return db_error(DB_ERR_ARG, "kernels: read bandwidth needs repeat in [1, 1000] and >= 4 KiB");
+    if (c->dev != KN_CPU)
+        return db_error(DB_ERR_ARG, "kernels: read bandwidth is measured on the CPU only");
+    bytes = bytes / 4096 * 4096;
+    char *a = db_malloc_aligned(4096, bytes);
+    double *t = db_malloc_array((size_t)repeat, sizeof *t);
+    if (!a || !t) {
+        db_free(a), db_free(t);
+        return db_error(DB_ERR_NOMEM, "kernels: out of memory (read bandwidth, %zu bytes)", bytes);
+    }
+    volatile long long sink = 0;
+#pragma omp parallel
+    { /* first touch by the thread that reads the part later; parts of whole 4 KiB pages */
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        size_t pages = bytes / 4096, lo = pages / (size_t)nt * (size_t)id * 4096;
+        size_t hi = id == nt - 1 ? bytes : lo + pages / (size_t)nt * 4096;
+        memset(a + lo, id + 1, hi - lo);
+    }
+    for (int r = -1; r < repeat; r++) { /* r = -1: warm-up */
+        long long sum = 0;
+        double t0 = now_s();
+#pragma omp parallel reduction(+ : sum)
+        {
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            size_t pages = bytes / 4096, lo = pages / (size_t)nt * (size_t)id * 4096;
+            size_t hi = id == nt - 1 ? bytes : lo + pages / (size_t)nt * 4096;
+            sum += read_sum(a + lo, hi - lo);
+        }
+        if (r >= 0)
+            t[r] = now_s() - t0;
+        sink += sum;
+    }
+    (void)sink;
+    qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+    double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
+    *bps = (double)bytes / med;
+    db_free(a), db_free(t);
     return DB_OK;
 }
 

@@ -113,6 +113,12 @@ db_status kn_elapsed(kn_ctx *c, int i, int j, double *seconds);
 /* Copy bandwidth of the device: median of `repeat` copies of `bytes` (memcpy on all threads /
  * cudaMemcpy D2D), counted as bytes read + bytes written per second (STREAM convention). */
 db_status kn_copy_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bytes_per_s);
+/* Read bandwidth of the CPU: median of `repeat` passes over `bytes` that only load and add
+ * (widest vectors the CPU has, all threads, each over the part it first touched), counted as
+ * bytes read per second. The roof of a kernel that streams its weights and writes nothing: on
+ * a CPU whose cores cannot keep enough reads in flight it sits below the copy bandwidth, which
+ * counts a write for every read. CPU contexts only (DB_ERR_ARG on a device). */
+db_status kn_read_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bytes_per_s);
 
 /* ---- ops ------------------------------------------------------------------------------------ */
 

@@ -5,7 +5,8 @@
  * `deltabench bench-kernel` (docs/kernels.md).
  *
  * Then the A/B of the int8 table-lookup kernels (KN_IMPL_FAST) against the f32 ones
- * (KN_IMPL_F32) in this one process: per round, the copy bandwidth, then every configuration
+ * (KN_IMPL_F32) in this one process: per round, the copy and read bandwidths
+ * (kn_copy_bandwidth, kn_read_bandwidth), then every configuration
  * with the two implementations alternating call by call over the same deltas (copies that span
  * 4x the last-level cache), 2 threads and 1; printed: the median over rounds of each round's
  * median call, its share of that round's copy bandwidth, and new / old. Environment:
@@ -16,7 +17,9 @@
  * resident: what the kernels do when memory is not the bound). The minor page faults of the
  * timed calls are counted (column flt: per call, both implementations). On a loaded machine
  * the medians follow the scheduler: the last columns are the fastest call of all rounds and its
- * share of the highest copy bandwidth of the rounds (best against best). */
+ * share of the highest copy bandwidth of the rounds (best against best), then the new side's
+ * median share of each round's read bandwidth (new_rsh: the roof of a kernel that only reads)
+ * and the median read bandwidth. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -187,7 +190,7 @@ static int ab_main(void)
     const int maxt = omp_get_max_threads();
     printf("# A/B %s: old = %s, new = %s; %d rounds x %d calls each, alternating\n", dev,
            kn_ctx_impl_name(ctx[0]), kn_ctx_impl_name(ctx[1]), rounds, repeat);
-    static double med[2][NCFG][2][50], copy[2][50], bytes[NCFG], flt[2][NCFG], best[2][NCFG][2];
+    static double med[2][NCFG][2][50], copy[2][50], rdbw[2][50], bytes[NCFG], flt[2][NCFG], best[2][NCFG][2];
     arena_cap = 4 * llc + ((size_t)256 << 20); /* + the largest set (8 deltas of 4096 x 11008) */
     arena = db_malloc_aligned(4096, arena_cap);
     if (!arena) {
@@ -211,7 +214,8 @@ static int ab_main(void)
             const int th = ti == 0 ? (maxt < 2 ? maxt : 2) : 1;
             omp_set_num_threads(th);
             size_t cb = 4 * llc < ((size_t)64 << 20) ? (size_t)64 << 20 : 4 * llc;
-            if (kn_copy_bandwidth(ctx[0], cb, 5, &copy[ti][round]))
+            if (kn_copy_bandwidth(ctx[0], cb, 5, &copy[ti][round]) ||
+                kn_read_bandwidth(ctx[0], cb, 5, &rdbw[ti][round]))
                 return 1;
             for (int ci = 0; ci < NCFG; ci++) {
                 double m[2], b[2];
@@ -228,32 +232,36 @@ static int ab_main(void)
             }
         }
     omp_set_num_threads(maxt);
-    printf("%-9s %6s %6s %3s %3s %3s %10s %10s %7s %7s %6s %9s %5s %8s %8s %7s %7s %8s\n", "op",
+    printf("%-9s %6s %6s %3s %3s %3s %10s %10s %7s %7s %6s %9s %5s %8s %8s %7s %7s %8s %7s %8s\n", "op",
            "m", "k", "B", "D", "thr", "old_us", "new_us", "old_sh", "new_sh", "x", "copy_GBs",
-           "flt", "old_best", "new_best", "old_bsh", "new_bsh", "copy_max");
+           "flt", "old_best", "new_best", "old_bsh", "new_bsh", "copy_max", "new_rsh", "read_GBs");
     for (int ti = 0; ti < 2; ti++)
         for (int ci = 0; ci < NCFG; ci++) {
             if (!on[ci] || (only_t && only_t != (ti == 0 ? 2 : 1)))
                 continue;
-            double sh[2][50], cp[50], mm[2][50];
+            double sh[2][50], cp[50], mm[2][50], rsh[50], rb[50];
             for (int v = 0; v < 2; v++)
                 for (int round = 0; round < rounds; round++) {
                     sh[v][round] = bytes[ci] / med[ti][ci][v][round] / copy[ti][round];
                     mm[v][round] = med[ti][ci][v][round];
                 }
             double cmax = 0;
-            for (int round = 0; round < rounds; round++)
+            for (int round = 0; round < rounds; round++) {
                 cp[round] = copy[ti][round], cmax = cp[round] > cmax ? cp[round] : cmax;
+                rb[round] = rdbw[ti][round];
+                rsh[round] = bytes[ci] / med[ti][ci][1][round] / rdbw[ti][round];
+            }
             const double o = median(mm[0], rounds), n = median(mm[1], rounds);
             const ab_cfg *c = &cfgs[ci];
             const double *bb = best[ti][ci];
             printf("%-9s %6lld %6lld %3lld %3lld %3d %10.1f %10.1f %6.1f%% %6.1f%% %6.2f %9.2f %5.1f "
-                   "%8.1f %8.1f %6.1f%% %6.1f%% %8.2f\n",
+                   "%8.1f %8.1f %6.1f%% %6.1f%% %8.2f %6.1f%% %8.2f\n",
                    c->name, (long long)c->N, (long long)c->K, (long long)c->B, (long long)c->D,
                    ti == 0 ? (maxt < 2 ? maxt : 2) : 1, o * 1e6, n * 1e6,
                    100 * median(sh[0], rounds), 100 * median(sh[1], rounds), o / n,
                    median(cp, rounds) / 1e9, flt[ti][ci], bb[0] * 1e6, bb[1] * 1e6,
-                   100 * bytes[ci] / bb[0] / cmax, 100 * bytes[ci] / bb[1] / cmax, cmax / 1e9);
+                   100 * bytes[ci] / bb[0] / cmax, 100 * bytes[ci] / bb[1] / cmax, cmax / 1e9,
+                   100 * median(rsh, rounds), median(rb, rounds) / 1e9);
         }
     kn_ctx_free(ctx[0]), kn_ctx_free(ctx[1]);
     db_free(arena);

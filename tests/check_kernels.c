@@ -721,6 +721,40 @@ static db_status op_copy_bw(void *ctx)
     return s;
 }
 
+static db_status op_read_bw(void *ctx)
+{
+    (void)ctx;
+    kn_ctx *c;
+    db_status s = kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST);
+    if (s != DB_OK)
+        return s;
+    double bw;
+    s = kn_read_bandwidth(c, 1 << 16, 3, &bw);
+    kn_ctx_free(c);
+    return s;
+}
+
+/* The read roof: a positive rate for whole and partial pages, one-line errors for bad sizes */
+START_TEST(test_read_bandwidth)
+{
+    kn_ctx *c;
+    ck_assert_int_eq(kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST), DB_OK);
+    const size_t sizes[] = {4096, 5000, 1 << 16, (size_t)3 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        double bw = -1;
+        ck_assert_int_eq(kn_read_bandwidth(c, sizes[i], 3, &bw), DB_OK);
+        ck_assert_msg(isfinite(bw) && bw > 0, "read bandwidth %g B/s at %zu bytes", bw, sizes[i]);
+    }
+    double bw = 1;
+    ck_assert_int_eq(kn_read_bandwidth(c, 4095, 3, &bw), DB_ERR_ARG);
+    ck_assert(bw == 0);
+    ck_assert_int_eq(kn_read_bandwidth(c, 1 << 16, 0, &bw), DB_ERR_ARG);
+    ck_assert_int_eq(kn_read_bandwidth(c, 1 << 16, 1001, &bw), DB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "read bandwidth"));
+    kn_ctx_free(c);
+}
+END_TEST
+
 static db_status op_alloc(void *ctx)
 {
     kn_fault *f = ctx;
@@ -775,6 +809,7 @@ START_TEST(test_alloc_failures)
         ck_assert_int_ge(tl_alloc_sweep("kn_random_delta", op_random, done_random, &f, 10), 1);
     }
     ck_assert_int_ge(tl_alloc_sweep("kn_copy_bandwidth", op_copy_bw, NULL, &f, 100), 3);
+    ck_assert_int_ge(tl_alloc_sweep("kn_read_bandwidth", op_read_bw, NULL, &f, 100), 2);
     ck_assert_int_ge(tl_alloc_sweep("kn_alloc", op_alloc, NULL, &f, 100), 2);
 }
 END_TEST
@@ -785,6 +820,7 @@ int main(void)
     TCase *tc = tcase_create("cpu");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_dense_f16_fast_vs_ref);
+    tcase_add_test(tc, test_read_bandwidth);
     tcase_add_test(tc, test_dense_bf16_fast_vs_ref);
     tcase_add_test(tc, test_bitdelta_fast_vs_ref);
     tcase_add_test(tc, test_nmq_2of4_4bit_fast_vs_ref);

@@ -255,7 +255,8 @@ KN_Q8 static inline __attribute__((always_inline)) void q8_bit_word2(
 #pragma GCC unroll 2
     for (int h = 0; h < H; h++) {
         const uint32_t *p = tb + 16 * (h * W + w);
-        _mm_prefetch((const char *)p + Q8_PF_BIT2, Q8_PF_HINT2);
+        if (Q8_PF_BIT2)
+            _mm_prefetch((const char *)p + Q8_PF_BIT2, Q8_PF_HINT2);
         const __m512i v = _mm512_loadu_si512(p);
         lo[h] = _mm512_ternarylogic_epi32(v, m4, sel, 0xea);
         hi[h] = _mm512_ternarylogic_epi32(_mm512_srli_epi32(v, 4), m4, sel, 0xea);
