@@ -226,8 +226,10 @@ static vd_outcome judge(const vd_rule *r, double v, double lo, double hi, bool i
 db_status vd_eval(const vd_table *t, const vd_rule *r, vd_result *out)
 {
     memset(out, 0, sizeof *out);
-    long c, cp = -1, clo = -1, chi = -1, cl = -1;
+    long c, cp = -1, clo = -1, chi = -1, cl = -1, cr = -1;
     db_status s = need_column(t, r->column, &c);
+    if (s == DB_OK && r->requires)
+        s = need_column(t, r->requires, &cr);
     if (s == DB_OK && r->label)
         s = need_column(t, r->label, &cl);
     if (s == DB_OK && r->per)
@@ -251,12 +253,16 @@ db_status vd_eval(const vd_table *t, const vd_rule *r, vd_result *out)
         double v, div = 1, lo = 0, hi = 0;
         const char *name = cl >= 0 ? t->cell[(row + 1) * t->ncols + (size_t)cl] : "";
         const char *sep = len ? ", " : "", *colon = name[0] ? " " : "";
-        if (cp >= 0 && !t->cell[(row + 1) * t->ncols + (size_t)cp][0]) {
-            /* no reference value in this row (e.g. no paper number for this shape): the rule
-             * cannot hold here, which fails it (a tier below may still pass) */
+        const char *empty = cr >= 0 && !t->cell[(row + 1) * t->ncols + (size_t)cr][0] ? r->requires
+                            : cp >= 0 && !t->cell[(row + 1) * t->ncols + (size_t)cp][0] ? r->per
+                                                                                       : NULL;
+        if (empty) {
+            /* no reference value in this row (e.g. no paper number for this shape), or a
+             * required column left empty: the rule cannot hold here, which fails it (a tier
+             * below may still pass) */
             any_fail = true, all_pass = false, out->rows++;
             int k = snprintf(out->values + len, sizeof out->values - len, "%s%s%s(no %s)", sep,
-                             name, colon, r->per);
+                             name, colon, empty);
             if (k > 0 && (size_t)k < sizeof out->values - len)
                 len += (size_t)k;
             continue;
@@ -297,8 +303,10 @@ void vd_rule_str(const vd_rule *r, char *buf, size_t n)
     case VD_AT_MOST: snprintf(cmp, sizeof cmp, "at most %g", r->a); break;
     case VD_WITHIN: snprintf(cmp, sizeof cmp, "within [%g, %g]", r->a, r->b); break;
     }
-    snprintf(buf, n, "%s: %s %s%s%s%s%s", r->verdict, metric, cmp, r->lo ? ", its whole interval" : "",
-             r->where ? " (rows " : "", r->where ? r->where : "", r->where ? ")" : "");
+    snprintf(buf, n, "%s: %s %s%s%s%s%s%s%s", r->verdict, metric, cmp,
+             r->lo ? ", its whole interval" : "", r->where ? " (rows " : "",
+             r->where ? r->where : "", r->where ? ")" : "", r->requires ? ", each row with " : "",
+             r->requires ? r->requires : "");
 }
 
 db_status vd_decide(const vd_table *t, const vd_rule *rules, size_t n, const char *claim,

@@ -44,6 +44,8 @@ typedef struct {
     vd_cmp cmp;
     double a, b;         /* at least a; at most a; within [a, b] (a claim of a value) */
     const char *why;     /* one sentence: why this rule decides the claim */
+    const char *requires; /* NULL, or a column every row must fill (e.g. "the setting was
+                           * reached"): a row where it is empty fails the rule */
 } vd_rule;
 
 typedef struct {

@@ -31,6 +31,33 @@ static vd_outcome eval(const char *text, vd_rule r)
 static const char *SPEED = "op,speedup,lo,hi\nsbmm,1.30,1.10,1.50\nbitdelta,1.05,0.95,1.20\n"
                            "dense,0.80,0.70,0.90\n";
 
+/* requires: a column each row must fill (a flag, not a divisor): an empty cell fails the row */
+START_TEST(test_requires)
+{
+    const char *tbl = "name,diff,diff_lo,diff_hi,at16\narith,0.10,0.05,0.15,0.42\n"
+                      "qa,0.20,0.10,0.30,\n";
+    vd_rule r = {"DQ-1", "reproduced", NULL, "diff", NULL, "diff_lo", "diff_hi", "name",
+                 VD_AT_LEAST, -0.02, 0, "x", "at16"};
+    ck_assert_int_eq(eval(tbl, r), VD_FAIL); /* qa did not reach the setting */
+    vd_table *t = table(tbl);
+    vd_result res;
+    ck_assert_int_eq(vd_eval(t, &r, &res), DB_OK);
+    /* the value is diff itself: the flag divides nothing */
+    ck_assert_str_eq(res.values, "arith 0.1 [0.05, 0.15], qa (no at16)");
+    vd_table_free(t);
+    r.where = "name=arith";
+    ck_assert_int_eq(eval(tbl, r), VD_PASS);
+    char buf[256];
+    vd_rule_str(&r, buf, sizeof buf);
+    ck_assert_str_eq(buf, "reproduced: diff at least -0.02, its whole interval (rows name=arith), "
+                          "each row with at16");
+    r.requires = "missing"; /* a column the table lacks is an error, never a pass */
+    t = table(tbl);
+    ck_assert_int_eq(vd_eval(t, &r, &res), DB_ERR_FORMAT);
+    vd_table_free(t);
+}
+END_TEST
+
 START_TEST(test_points)
 {
     const char *tbl = "shape,method,ratio,paper\n7b,bitdelta,13.5,13.6\n13b,bitdelta,13.7,13.6\n"
@@ -193,6 +220,7 @@ int main(void)
     Suite *s = suite_create("verdict");
     TCase *tc = tcase_create("verdict");
     tcase_add_test(tc, test_points);
+    tcase_add_test(tc, test_requires);
     tcase_add_test(tc, test_intervals);
     tcase_add_test(tc, test_tiers_and_line);
     tcase_add_test(tc, test_errors_never_pass);
