@@ -252,7 +252,13 @@ static void fzw_symbolize(const char *module, const char *offset, char *out, siz
             abort(); /* without it no worker death can be attributed */
         }
     }
-    fprintf(fzw_sym.to, "%s %s\n", module, offset);
+    /* a line it cannot parse comes back as it was, with no blank line to end it: so the module
+     * is quoted (a path with spaces, or " (deleted)" once the binary is rebuilt under a running
+     * campaign) and only a hex offset is asked */
+    out[0] = 0;
+    if (strncmp(offset, "0x", 2) || !offset[2] || offset[2 + strspn(offset + 2, "0123456789abcdef")])
+        return;
+    fprintf(fzw_sym.to, "\"%s\" %s\n", module, offset);
     fflush(fzw_sym.to);
     size_t n = 0;
     char line[1024];
