@@ -241,7 +241,7 @@ $(FB)/git.o: $(FB)/git.c | fuzz-deps
 $(FB)/libdeltabench.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
-$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/h5table.h tests/fuzz/h5worker.h $(FB)/libdeltabench.a $(FB)/git.o
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/h5check.h tests/fuzz/h5table.h tests/fuzz/h5worker.h $(FB)/libdeltabench.a $(FB)/git.o
 	$(call say,LINK,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LIBFUZZER -fsanitize=fuzzer -o $@ $< $(FB)/git.o \
 	  $(FB)/libdeltabench.a $(DEP_LIBS) -fopenmp -lm -lpthread

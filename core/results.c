@@ -813,6 +813,29 @@ void res_abort(res_file *f)
 
 static int read_guard_on = 1;
 
+db_status res_rows_stored(const char *path, const char *table, uint64_t nrows, size_t row_bytes,
+                          uint64_t stored_bytes, uint64_t file_bytes)
+{
+    if (nrows == 0)
+        return DB_OK;
+    if (stored_bytes == 0)
+        return db_error(DB_ERR_FORMAT, "%s: table '%s' declares %" PRIu64 " rows but none is stored",
+                        path, table, nrows);
+    if (stored_bytes > file_bytes)
+        return db_error(DB_ERR_FORMAT,
+                        "%s: table '%s' claims %" PRIu64 " bytes of storage in a file of %" PRIu64
+                        " (corrupt file)",
+                        path, table, stored_bytes, file_bytes);
+    if (row_bytes == 0 || nrows > UINT64_MAX / row_bytes ||
+        (stored_bytes <= UINT64_MAX / RES_MAX_EXPANSION &&
+         nrows * row_bytes > stored_bytes * RES_MAX_EXPANSION))
+        return db_error(DB_ERR_FORMAT,
+                        "%s: table '%s' declares %" PRIu64 " rows of %zu bytes but stores only %" PRIu64
+                        " bytes (more than %dx expansion: rows never written?)",
+                        path, table, nrows, row_bytes, stored_bytes, (int)RES_MAX_EXPANSION);
+    return DB_OK;
+}
+
 void res_read_guard(int on)
 {
     read_guard_on = on != 0;

@@ -102,6 +102,16 @@ int res_is_hdf5(const char *path);
  * result); a failed fork falls back to DB_OK (no isolation). The child's stderr is /dev/null. */
 db_status res_read_guarded(const char *path, db_status (*read)(const char *path, void *arg),
                            void *arg);
+/* Whether a table read from outside can hold the rows it declares. libhdf5 reads rows that were
+ * never written as fill values, so a file of a few KB can declare 10^13 rows, and a corrupt
+ * chunk index can claim more storage than the file has. A table is refused (one-line
+ * DB_ERR_FORMAT naming path and table) when it stores nothing, when its storage claims more
+ * than the file's size, or when its declared rows take more than RES_MAX_EXPANSION times the
+ * bytes it stores (deflate, the filter our writers use, expands at most 1,032 times). Readers
+ * call it with H5Dget_storage_size and H5Fget_filesize before reading a row. */
+enum { RES_MAX_EXPANSION = 1100 };
+db_status res_rows_stored(const char *path, const char *table, uint64_t nrows, size_t row_bytes,
+                          uint64_t stored_bytes, uint64_t file_bytes);
 /* res_read_guard(0) turns the child process off (every res_read_guarded returns DB_OK at once)
  * for files this process has just written itself through libhdf5, which the library reads
  * safely: the structure-aware fuzz targets (tests/fuzz/h5table.h) use it, so each input reaches

@@ -198,14 +198,16 @@ static db_status read_table(const char *path, nt_history *h)
         st = db_error(DB_ERR_HDF5, "%s: building the row type failed", path);
         goto out;
     }
-    /* Rows never written read as fill values (a tiny file can declare any number): a table
-     * with no storage at all is refused; a damaged file can still declare more rows than it
-     * holds, so memory grows block by block with the rows read, not with the declared count. */
-    if (nrows && H5Dget_storage_size(d) == 0) {
-        st = db_error(DB_ERR_FORMAT, "%s: table '%s' declares %llu rows but none is stored", path,
-                      nt_history_schema.name, (unsigned long long)nrows);
+    /* a tiny file can declare any number of rows (fill values): refused unless it stores them;
+     * a damaged one can still hold fewer than it declares, so memory grows with the rows read */
+    hsize_t fsize = 0;
+    if (H5Fget_filesize(f, &fsize) < 0) {
+        st = db_error(DB_ERR_HDF5, "%s: cannot read the file's size", path);
         goto out;
     }
+    if ((st = res_rows_stored(path, nt_history_schema.name, nrows, H5Tget_size(ftype),
+                              H5Dget_storage_size(d), fsize)) != DB_OK)
+        goto out;
     size_t cap = 0;
     for (hsize_t at = 0; at < nrows; at += NT_READ_ROWS) {
         hsize_t cnt = nrows - at < NT_READ_ROWS ? nrows - at : NT_READ_ROWS;

@@ -768,6 +768,30 @@ START_TEST(test_million_rows)
 END_TEST
 
 /* Every allocation of ours that fails yields DB_ERR_NOMEM and leaves no file behind. */
+/* res_rows_stored: the bound every reader of an outside table applies before reading a row */
+START_TEST(test_rows_stored)
+{
+    /* nothing declared, or rows that fit their storage */
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", 0, 40, 0, 100), DB_OK);
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", 10, 40, 400, 1000), DB_OK);
+    /* compressed: exactly RES_MAX_EXPANSION times the stored bytes is accepted, one row more not */
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", RES_MAX_EXPANSION, 40, 40, 1000), DB_OK);
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", RES_MAX_EXPANSION + 1, 40, 40, 1000),
+                     DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "f.h5: table 't' declares 1101 rows of 40 bytes"));
+    /* rows declared, nothing stored (fill values only) */
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", 5, 40, 0, 1000), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "none is stored"));
+    /* storage beyond the file (a corrupt chunk index) */
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", 5, 40, 2000, 1000), DB_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(db_errmsg(), "corrupt file"));
+    /* counts whose byte size overflows 64 bits, and rows of no size */
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", UINT64_MAX / 8, 464, 1000, 1000), DB_ERR_FORMAT);
+    ck_assert_int_eq(res_rows_stored("f.h5", "t", 5, 0, 1000, 1000), DB_ERR_FORMAT);
+    ck_assert_ptr_null(strchr(db_errmsg(), '\n'));
+}
+END_TEST
+
 START_TEST(test_alloc_failures)
 {
     tl_scratch_make("check_results");
@@ -813,6 +837,7 @@ static Suite *results_suite(void)
     tcase_add_test(tc, test_long_strings);
     tcase_add_test(tc, test_append);
     tcase_add_test(tc, test_zero_rows);
+    tcase_add_test(tc, test_rows_stored);
     tcase_add_test(tc, test_two_tables_describe);
     tcase_add_test(tc, test_tmp_name_discipline);
     tcase_add_test(tc, test_alloc_failures);

@@ -11,6 +11,7 @@
 #include <hdf5.h>
 
 #include "core/alloc.h"
+#include "core/results.h"
 #include "workloads/trace.h"
 
 enum { H5_BLOCK_ROWS = 1 << 16 };
@@ -99,14 +100,16 @@ static db_status read_direct(const char *path, trace_table *out)
         s = db_error(DB_ERR_HDF5, "%s: cannot build the row type", path);
         goto done;
     }
-    /* Rows never written read as fill values (a tiny file can declare any number): a table
-     * with no storage at all is refused; a damaged file can still declare more rows than it
-     * holds, so memory grows with the rows read, not with the declared count. */
-    if (H5Dget_storage_size(d) == 0) {
-        s = db_error(DB_ERR_FORMAT, "%s: table 'requests' declares %zu rows but none is stored",
-                     path, n);
+    /* a tiny file can declare any number of rows (fill values): refused unless it stores them;
+     * a damaged one can still hold fewer than it declares, so memory grows with the rows read */
+    hsize_t fsize = 0;
+    if (H5Fget_filesize(f, &fsize) < 0) {
+        s = db_error(DB_ERR_HDF5, "%s: cannot read the file's size", path);
         goto done;
     }
+    if ((s = res_rows_stored(path, "requests", n, H5Tget_size(ft), H5Dget_storage_size(d),
+                             fsize)) != DB_OK)
+        goto done;
     size_t block = n < H5_BLOCK_ROWS ? n : H5_BLOCK_ROWS, cap = 0;
     rows = db_malloc_array(block, sizeof *rows);
     if (!rows) {

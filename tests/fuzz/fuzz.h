@@ -102,14 +102,4 @@ static inline void fz_check_error(db_status s)
     }
 }
 
-/* An HDF5 reader must close every handle it opened, on success and on every error path. */
-#define FZ_CHECK_HDF5_CLOSED()                                                                   \
-    do {                                                                                         \
-        ssize_t open_ = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);                             \
-        if (open_ != 0) {                                                                        \
-            fprintf(stderr, "fuzz: %zd HDF5 objects left open\n", open_);                       \
-            abort();                                                                             \
-        }                                                                                        \
-    } while (0)
-
 #endif

@@ -3,6 +3,7 @@
  * persistent worker runs the check (tests/fuzz/h5worker.h) in place of the library's fork per
  * file; check_fuzz.c runs it in-process, through the library's guard. */
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/h5check.h"
 #include "tests/fuzz/h5worker.h"
 
 #include <hdf5.h>

@@ -6,6 +6,7 @@
  * (every row), each row passing nt_row_check, runs in order. fuzz_nightly_history.c keeps the
  * byte-level corruption of the file itself. */
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/h5check.h"
 #include "tests/fuzz/h5table.h"
 
 #include "harness/nightly.h"

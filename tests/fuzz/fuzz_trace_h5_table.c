@@ -5,6 +5,7 @@
  * kind, every row), sorted, with values in range. fuzz_trace_h5.c keeps the byte-level
  * corruption of the file itself. */
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/h5check.h"
 #include "tests/fuzz/h5table.h"
 
 #include "workloads/trace.h"

@@ -16,8 +16,9 @@
  * worker's execution as the input's. Lost: libFuzzer's table of recent comparisons (the
  * worker's comparisons do not guide mutations). An input on which the worker dies adds nothing.
  *
- * When the worker dies, its sanitizer report (symbolised, one frame a line as
- * #n|module|function|source) says whose crash it was. The first frame in libhdf5 or in the
+ * When the worker dies, its sanitizer report (one frame a line as #n|module|offset; this
+ * process symbolises the binary's own frames with one long-lived llvm-symbolizer) says whose
+ * crash it was. The first frame in libhdf5 or in the
  * binary's own C code (other libraries and the sanitizer runtime are skipped: a crash in memcpy
  * belongs to its caller) decides: libhdf5 -> the library's bug on a malformed file, which is what
  * res_read_guarded makes a one-line error, so the input is refused and a new worker starts;
@@ -184,12 +185,13 @@ static void fzw_spawn(const char *path)
         abort();
     static char work[700], cov[700], asan[1200];
     const char *pa = getenv("ASAN_OPTIONS");
-    /* symbolised reports, a frame a line with its module; abort() reports too; an allocation
-     * over libFuzzer's default malloc limit (2 GiB) fails as it would fail in the target */
+    /* reports a frame a line as module and offset, unsymbolised (fzw_symbolize does this
+     * binary's frames); abort() reports too; an allocation over libFuzzer's default malloc
+     * limit (2 GiB) fails as it would fail in the target */
     snprintf(asan, sizeof asan,
-             "ASAN_OPTIONS=%s%ssymbolize=1:detect_leaks=0:handle_abort=1:"
+             "ASAN_OPTIONS=%s%ssymbolize=0:detect_leaks=0:handle_abort=1:"
              "max_allocation_size_mb=2048:malloc_context_size=16:"
-             "stack_trace_format=#%%n|%%m|%%f|%%S",
+             "stack_trace_format=#%%n|%%m|%%o",
              pa ? pa : "", pa && *pa ? ":" : "");
     snprintf(work, sizeof work, "DBFUZZ_H5_WORKER=%s", path);
     snprintf(cov, sizeof cov, "DBFUZZ_H5_COV=%s", fzw_cov_path);
@@ -215,8 +217,63 @@ static void fzw_spawn(const char *path)
     fzw.fd = sv[0], fzw.spawns++;
 }
 
-/* Who owns the first deciding frame of the stack that starts at p (up to a blank line):
- * 1 libhdf5, 0 this binary's own C code (deltabench, the target), -1 none. */
+/* One llvm-symbolizer for the whole campaign, in this process. A worker that symbolised its own
+ * report started one per death, which loaded the binary's debug information each time (~150 ms;
+ * with a death every ~22 inputs, fuzz_nightly_history ran at 87 inputs a second). It answers a
+ * "module offset" line with "function\nfile:line:col\n" pairs, innermost inlined frame first, up
+ * to a blank line. */
+static struct {
+    pid_t pid;
+    FILE *to, *from;
+} fzw_sym = {-1, NULL, NULL};
+
+static void fzw_symbolize(const char *module, const char *offset, char *out, size_t cap)
+{
+    if (fzw_sym.pid < 0) {
+        int in[2], outp[2];
+        if (pipe(in) || pipe(outp) || fcntl(in[1], F_SETFD, FD_CLOEXEC) ||
+            fcntl(outp[0], F_SETFD, FD_CLOEXEC)) {
+            perror("fuzz: pipe for llvm-symbolizer");
+            abort();
+        }
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        const char *sp = getenv("ASAN_SYMBOLIZER_PATH");
+        char *argv[] = {(char *)"llvm-symbolizer", NULL};
+        int e = posix_spawnp(&fzw_sym.pid, sp && *sp ? sp : "llvm-symbolizer", &fa, NULL, argv,
+                             environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(in[0]), close(outp[1]);
+        if (e || !(fzw_sym.to = fdopen(in[1], "w")) || !(fzw_sym.from = fdopen(outp[0], "r"))) {
+            fprintf(stderr, "fuzz: cannot start llvm-symbolizer: %s\n", strerror(e ? e : errno));
+            abort(); /* without it no worker death can be attributed */
+        }
+    }
+    /* a line it cannot parse comes back as it was, with no blank line to end it: so the module
+     * is quoted (a path with spaces, or " (deleted)" once the binary is rebuilt under a running
+     * campaign) and only a hex offset is asked */
+    out[0] = 0;
+    if (strncmp(offset, "0x", 2) || !offset[2] || offset[2 + strspn(offset + 2, "0123456789abcdef")])
+        return;
+    fprintf(fzw_sym.to, "\"%s\" %s\n", module, offset);
+    fflush(fzw_sym.to);
+    size_t n = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, fzw_sym.from) && line[0] != '\n') {
+        size_t l = strlen(line);
+        if (n + l < cap)
+            memcpy(out + n, line, l + 1), n += l;
+    }
+    out[n] = 0;
+}
+
+/* Who owns the first deciding frame of the stack that starts at p (lines "#n|module|offset", up
+ * to a blank line): 1 libhdf5, 0 this binary's own C code (deltabench, the target: a *.c source;
+ * the sanitizer and libFuzzer runtimes in the binary have none), -1 none. Frames of other
+ * modules (libc, ...) are skipped: a crash in memcpy belongs to its caller. */
 static int fzw_owner(const char *p, const char *self)
 {
     while (p && *p == '#') {
@@ -224,14 +281,24 @@ static int fzw_owner(const char *p, const char *self)
         size_t len = e ? (size_t)(e - p) : strlen(p);
         char line[1024];
         snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
-        char *mod = strchr(line, '|'), *fn = mod ? strchr(mod + 1, '|') : NULL;
-        char *src = fn ? strchr(fn + 1, '|') : NULL;
-        if (src) {
-            *fn = 0;
+        char *mod = strchr(line, '|'), *off = mod ? strchr(mod + 1, '|') : NULL;
+        if (off) {
+            *off++ = 0;
             if (strstr(mod + 1, "libhdf5"))
                 return 1;
-            if (!strcmp(mod + 1, self) && strstr(src, ".c:") && !strstr(src, "compiler-rt"))
-                return 0;
+            static char sym[8192];
+            if (!strcmp(mod + 1, self)) {
+                fzw_symbolize(mod + 1, off, sym, sizeof sym);
+                for (char *q = sym; *q;) { /* a function line, then its file:line:col line */
+                    char *src = strchr(q, '\n'), *se = src ? strchr(src + 1, '\n') : NULL;
+                    if (!se)
+                        break;
+                    *se = 0;
+                    if (strstr(src + 1, ".c:") && !strstr(src + 1, "compiler-rt"))
+                        return 0;
+                    q = se + 1;
+                }
+            }
         }
         p = e ? e + 1 : NULL;
     }
