@@ -345,7 +345,7 @@ db_status kn_copy_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bps)
  * at page boundaries, and this restarts them ahead of the stream (+20-25 % over a plain loop on
  * the Intel Xeon of docs/kernels.md; the int8 kernels' Q8_KICK does the same). */
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) static long long read_sum_avx512(const char *p, size_t n)
+__attribute__((target("avx512f"))) static uint64_t read_sum_avx512(const char *p, size_t n)
 {
     __m512i s[8];
     for (int k = 0; k < 8; k++)
@@ -361,10 +361,14 @@ __attribute__((target("avx512f"))) static long long read_sum_avx512(const char *
     }
     for (int k = 1; k < 8; k++)
         s[0] = _mm512_add_epi64(s[0], s[k]);
-    return _mm512_reduce_add_epi64(s[0]);
+    uint64_t w[8], t = 0; /* wrapping sums: unsigned (the intrinsics' reduction is signed) */
+    _mm512_storeu_si512((void *)w, s[0]);
+    for (int k = 0; k < 8; k++)
+        t += w[k];
+    return t;
 }
 #endif
-static long long read_sum(const char *p, size_t n)
+static uint64_t read_sum(const char *p, size_t n)
 {
 #if defined(__x86_64__)
     if (cpu_simd_level() == 2)
@@ -375,7 +379,7 @@ static long long read_sum(const char *p, size_t n)
     for (size_t i = 0; i + 8 <= n / 8; i += 8)
         for (int k = 0; k < 8; k++)
             s[k] += w[i + k];
-    return (long long)(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]);
+    return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
 db_status kn_read_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bps)
@@ -392,7 +396,7 @@ db_status kn_read_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bps)
         db_free(a), db_free(t);
         return db_error(DB_ERR_NOMEM, "kernels: out of memory (read bandwidth, %zu bytes)", bytes);
     }
-    volatile long long sink = 0;
+    volatile uint64_t sink = 0;
 #pragma omp parallel
     { /* first touch by the thread that reads the part later; parts of whole 4 KiB pages */
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
@@ -401,7 +405,7 @@ db_status kn_read_bandwidth(kn_ctx *c, size_t bytes, int repeat, double *bps)
         memset(a + lo, id + 1, hi - lo);
     }
     for (int r = -1; r < repeat; r++) { /* r = -1: warm-up */
-        long long sum = 0;
+        uint64_t sum = 0;
         double t0 = now_s();
 #pragma omp parallel reduction(+ : sum)
         {
