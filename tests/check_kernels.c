@@ -708,31 +708,20 @@ static void done_random(void *ctx, db_status s)
     }
 }
 
-static db_status op_copy_bw(void *ctx)
+/* One bandwidth probe of a fresh context (the allocation sweeps' op) */
+static db_status op_bw(db_status (*bw)(kn_ctx *, size_t, int, double *))
 {
-    (void)ctx;
     kn_ctx *c;
     db_status s = kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST);
     if (s != DB_OK)
         return s;
-    double bw;
-    s = kn_copy_bandwidth(c, 1 << 16, 3, &bw);
+    double v;
+    s = bw(c, 1 << 16, 3, &v);
     kn_ctx_free(c);
     return s;
 }
-
-static db_status op_read_bw(void *ctx)
-{
-    (void)ctx;
-    kn_ctx *c;
-    db_status s = kn_ctx_init(&c, KN_CPU, KN_IMPL_FAST);
-    if (s != DB_OK)
-        return s;
-    double bw;
-    s = kn_read_bandwidth(c, 1 << 16, 3, &bw);
-    kn_ctx_free(c);
-    return s;
-}
+static db_status op_copy_bw(void *ctx) { return (void)ctx, op_bw(kn_copy_bandwidth); }
+static db_status op_read_bw(void *ctx) { return (void)ctx, op_bw(kn_read_bandwidth); }
 
 /* The read roof: a positive rate for whole and partial pages, one-line errors for bad sizes */
 START_TEST(test_read_bandwidth)
